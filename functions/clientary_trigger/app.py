@@ -1,0 +1,40 @@
+"""Clientary trigger Lambda (one deployed function per trigger, selected by the TRIGGER env var).
+
+Two event sources: the EventBridge ``rate(15 minutes)`` schedule (poll) and the HTTP API push route
+``POST /webhooks/clientary/<name>`` (HMAC-signed hint, re-read from the API).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.data_classes.event_bridge_event import EventBridgeEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from clientary_xero.settings import get_settings
+from clientary_xero.usecases.clientary_trigger import handle_push, handle_schedule
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    trigger = get_settings().trigger
+    logger.append_keys(trigger=trigger)
+    if "requestContext" in event:
+        request = APIGatewayProxyEventV2(event)
+        logger.set_correlation_id(request.request_context.request_id)
+        raw = request.body or ""
+        body = base64.b64decode(raw) if request.is_base64_encoded else raw.encode("utf-8")
+        response = handle_push(function_trigger=trigger, path=request.raw_path or request.path,
+                               headers=dict(request.headers or {}), raw_body=body)
+        logger.info("push handled", extra={"status": response.status})
+        return response.to_api_gateway()
+    if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":
+        scheduled = EventBridgeEvent(event)
+        logger.set_correlation_id(scheduled.get_id)
+        return handle_schedule(trigger=trigger)
+    raise ValueError("unsupported event: expected an HTTP API request or an EventBridge scheduled event")

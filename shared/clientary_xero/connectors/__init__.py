@@ -1,0 +1,1 @@
+"""Connectors: one folder per service (client, auth, actions, triggers). They know nothing of the engine."""

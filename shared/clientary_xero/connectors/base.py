@@ -1,0 +1,72 @@
+"""The one small interface between the engine and the connectors: actions.
+
+An action is a named function with a pydantic input model. The engine renders a step's input,
+validates it against ``input_model`` and calls ``run(ctx, input)``; the action returns a JSON-able
+dict that later steps see under ``steps.<id>``. Actions raise ``PermanentError`` or
+``RetryableError`` and nothing else on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+
+class Links(Protocol):
+    """Id links between the two services (a subset of the State store)."""
+
+    def get_link(self, kind: str, source_id: str) -> dict[str, Any] | None: ...
+    def put_link(self, kind: str, source_id: str, target: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class ActionContext:
+    run_id: str
+    step_id: str
+    # Stable for one execution of a step across retries (run id + step id + replay generation);
+    # sent as Xero's Idempotency-Key on every write.
+    idempotency_key: str
+    attempt: int
+    links: Links
+    # Lazily built service clients, shared by the steps one Lambda invocation runs.
+    services: dict[str, Any] = field(default_factory=dict)
+    factories: dict[str, Callable[[], Any]] = field(default_factory=dict)
+
+    def service(self, name: str) -> Any:
+        if name not in self.services:
+            self.services[name] = self.factories[name]()
+        return self.services[name]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    app: str  # "xero" or "clientary": which action queue runs it
+    input_model: type[BaseModel]
+    run: Callable[[ActionContext, Any], dict[str, Any]]
+    description: str = ""
+
+
+_REGISTRY: dict[str, ActionSpec] = {}
+
+
+def action(name: str, *, app: str, input_model: type[BaseModel], description: str = "") -> Callable[
+    [Callable[[ActionContext, Any], dict[str, Any]]], Callable[[ActionContext, Any], dict[str, Any]]
+]:
+    def register(fn: Callable[[ActionContext, Any], dict[str, Any]]) -> Callable[[ActionContext, Any], dict[str, Any]]:
+        if name in _REGISTRY:
+            raise RuntimeError(f"action {name!r} registered twice")
+        _REGISTRY[name] = ActionSpec(name, app, input_model, fn, description or (fn.__doc__ or "").strip())
+        return fn
+
+    return register
+
+
+def registry() -> dict[str, ActionSpec]:
+    """Every known action. Importing the action modules is cheap (models only; clients load lazily)."""
+    from clientary_xero.connectors.xero import actions as _xero  # noqa: F401
+
+    return _REGISTRY

@@ -1,0 +1,1 @@
+"""Clientary: the API client (Basic auth), pollers, record normalisation, actions."""

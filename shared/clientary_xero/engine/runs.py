@@ -1,0 +1,43 @@
+"""Run records: ids, statuses, the evaluation context."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from clientary_xero.workflows.triggers import get_trigger
+
+QUEUED = "QUEUED"
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+FILTERED = "FILTERED"
+TERMINAL = (SUCCEEDED, FAILED, FILTERED)
+
+
+def run_id_for(workflow_id: str, trigger: str, record_id: str, version: str | None = None) -> str:
+    """Deterministic: the same record for the same workflow always maps to the same run (the dedupe key)."""
+    key = "\n".join([workflow_id, trigger, record_id, version or ""])
+    return "r" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def idempotency_key(run_id: str, step_id: str, generation: int) -> str:
+    """Xero's Idempotency-Key for a step's writes (≤ 128 chars). A replay is a new generation: Xero
+    caches failed responses under a key too, so a replay must not reuse the failed attempt's key."""
+    return f"{run_id}:{step_id}:{generation}"
+
+
+def build_context(run: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
+    """What expressions see: the record under its resource name, ``trigger``, ``steps.<id>``."""
+    spec = get_trigger(run["trigger"])
+    resource = spec.resource if spec else "record"
+    return {
+        resource: run.get("record"),
+        "trigger": run.get("trigger_meta", {}),
+        "steps": outputs,
+    }

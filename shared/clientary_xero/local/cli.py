@@ -1,0 +1,332 @@
+"""``clientary-xero``: validate and store workflows, inspect and replay runs, run a workflow locally.
+
+Commands that talk to your deployed stack use your normal AWS credentials and find the tables and
+queues from the stack's outputs (``--stack``, default ``clientary-xero``) or from the environment
+variables the Lambdas use (WORKFLOWS_TABLE, STATE_TABLE, XERO_QUEUE_URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from clientary_xero.errors import ClientaryXeroError, WorkflowInvalid
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_INVALID
+    try:
+        return int(args.func(args))
+    except WorkflowInvalid as exc:
+        _print_problems(exc)
+        return EXIT_INVALID
+    except ClientaryXeroError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:  # pragma: no cover - `… | head`
+        return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="clientary-xero", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command")
+
+    t = sub.add_parser("test-workflow", help="run one workflow for one trigger record, locally")
+    t.add_argument("workflow", help="workflow file (YAML or JSON)")
+    t.add_argument("--event", required=True, help="the trigger record as the source API returns it (JSON), "
+                   "e.g. a Clientary invoice from GET /api/v2/invoices/:id")
+    t.add_argument("--record", metavar="FILE", help="write every outgoing HTTP request as JSON lines")
+    t.add_argument("--live", action="store_true", help="call the real Xero and Clientary APIs "
+                   "(credentials from --secrets); AWS stays local")
+    t.add_argument("--secrets", metavar="FILE", default=os.environ.get("CLIENTARY_XERO_SECRETS"),
+                   help='with --live: JSON {"xero": {…}, "clientary": {…}}; rotated Xero tokens are written back')
+    t.add_argument("--max-wait", type=float, default=120.0, help="seconds to wait for retries (default 120)")
+    t.set_defaults(func=cmd_test_workflow)
+
+    d = sub.add_parser("demo", help="sample workflow + sample invoices through the engine and the sandboxes")
+    d.set_defaults(func=cmd_demo)
+
+    w = sub.add_parser("workflows", help="validate, store and list workflows").add_subparsers(dest="sub")
+    wv = w.add_parser("validate", help="check workflow files (exit 2 with every problem when invalid)")
+    wv.add_argument("files", nargs="+")
+    wv.set_defaults(func=cmd_workflows_validate)
+    wp = w.add_parser("put", help="validate and save workflow files to the Workflows table")
+    wp.add_argument("files", nargs="+")
+    _stack_arg(wp)
+    wp.set_defaults(func=cmd_workflows_put)
+    wl = w.add_parser("list", help="list stored workflows (and any invalid ones, with the reason)")
+    _stack_arg(wl)
+    wl.set_defaults(func=cmd_workflows_list)
+    ws = w.add_parser("schema", help="print the workflow JSON Schema")
+    ws.set_defaults(func=cmd_workflows_schema)
+
+    r = sub.add_parser("runs", help="list, show and replay runs").add_subparsers(dest="sub")
+    rl = r.add_parser("list", help="newest runs first")
+    rl.add_argument("--status", choices=["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "FILTERED"])
+    rl.add_argument("--limit", type=int, default=20)
+    _stack_arg(rl)
+    rl.set_defaults(func=cmd_runs_list)
+    rs = r.add_parser("show", help="a run with each step's input, output and error")
+    rs.add_argument("run_id")
+    _stack_arg(rs)
+    rs.set_defaults(func=cmd_runs_show)
+    rr = r.add_parser("replay", help="run a FAILED run again from its failed step")
+    rr.add_argument("run_id")
+    rr.add_argument("--keep-definition", action="store_true",
+                    help="replay with the workflow as it was when the run started (default: the current one)")
+    _stack_arg(rr)
+    rr.set_defaults(func=cmd_runs_replay)
+    return p
+
+
+def _stack_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", default=os.environ.get("CLIENTARY_XERO_STACK", "clientary-xero"),
+                        help="CloudFormation stack to read table and queue names from (default clientary-xero)")
+
+
+# ------------------------------------------------------------------ commands
+def cmd_workflows_validate(args: argparse.Namespace) -> int:
+    from clientary_xero.workflows.loader import load_workflow_file
+
+    status = EXIT_OK
+    for name in args.files:
+        try:
+            workflow = load_workflow_file(name)
+        except WorkflowInvalid as exc:
+            print(f"{name}: INVALID")
+            for problem in exc.problems:
+                print(f"  - {problem}")
+            status = EXIT_INVALID
+        else:
+            print(f"{name}: ok ({workflow.id}, trigger {workflow.trigger})")
+    return status
+
+
+def cmd_workflows_put(args: argparse.Namespace) -> int:
+    from clientary_xero.storage.workflows import WorkflowStore
+    from clientary_xero.workflows.loader import load_workflow_file
+
+    workflows = [load_workflow_file(name) for name in args.files]  # all valid, or nothing is saved
+    _use_stack(args.stack)
+    store = WorkflowStore()
+    for workflow in workflows:
+        store.put(workflow, updated_by="cli")
+        print(f"saved {workflow.id} ({workflow.trigger}, {'enabled' if workflow.enabled else 'disabled'})")
+    return EXIT_OK
+
+
+def cmd_workflows_list(args: argparse.Namespace) -> int:
+    from clientary_xero.storage.workflows import WorkflowStore
+
+    _use_stack(args.stack)
+    for stored in WorkflowStore().list():
+        state = "enabled" if stored.enabled else "disabled"
+        if stored.problems:
+            print(f"{stored.id:30} {stored.document.get('trigger', '?'):28} INVALID")
+            for problem in stored.problems:
+                print(f"    - {problem}")
+        else:
+            print(f"{stored.id:30} {stored.document.get('trigger', '?'):28} {state}")
+    return EXIT_OK
+
+
+def cmd_workflows_schema(args: argparse.Namespace) -> int:
+    from clientary_xero.workflows.schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from clientary_xero.storage.state import StateStore
+
+    _use_stack(args.stack)
+    print_runs(StateStore().list_runs(limit=args.limit, status=args.status))
+    return EXIT_OK
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    from clientary_xero.storage.state import StateStore
+
+    _use_stack(args.stack)
+    state = StateStore()
+    run = state.get_run(args.run_id)
+    if run is None:
+        print(f"error: no run {args.run_id}", file=sys.stderr)
+        return EXIT_FAILED
+    print_run(run, state.get_steps(args.run_id))
+    return EXIT_OK
+
+
+def cmd_runs_replay(args: argparse.Namespace) -> int:
+    from clientary_xero.engine.runner import replay
+    from clientary_xero.storage.queue import StepQueue
+    from clientary_xero.storage.state import StateStore
+    from clientary_xero.storage.workflows import WorkflowStore
+
+    _use_stack(args.stack)
+    state = StateStore()
+    run = state.get_run(args.run_id)
+    if run is None:
+        print(f"error: no run {args.run_id}", file=sys.stderr)
+        return EXIT_FAILED
+    document = None
+    if not args.keep_definition:
+        stored = WorkflowStore().get(run["workflow_id"])
+        if stored is not None and stored.workflow is None:
+            raise WorkflowInvalid(stored.id, stored.problems)
+        document = stored.workflow.to_document() if stored and stored.workflow else None
+    result = replay(state, StepQueue(), args.run_id, workflow_document=document)
+    print(f"replaying {result['run_id']} from step {result['step_id']} (generation {result['generation']})")
+    return EXIT_OK
+
+
+def cmd_test_workflow(args: argparse.Namespace) -> int:
+    from clientary_xero.local.environment import LocalEnvironment
+    from clientary_xero.workflows.loader import read_document
+    from clientary_xero.workflows.validate import parse_workflow
+    from clientary_xero.workflows.triggers import get_trigger
+
+    document = read_document(args.workflow)
+    workflow = parse_workflow(document)
+    spec = get_trigger(workflow.trigger)
+    assert spec is not None  # parse_workflow checked it
+    try:
+        record = json.loads(Path(args.event).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"error: cannot read the event {args.event}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if not isinstance(record, dict) or "id" not in record:
+        print(f"error: {args.event} must be one {spec.resource} object with an 'id'", file=sys.stderr)
+        return EXIT_INVALID
+    if spec.source != "clientary":
+        print(f"error: test-workflow does not yet drive {spec.source} triggers", file=sys.stderr)
+        return EXIT_INVALID
+
+    secrets: dict[str, Any] = {}
+    if args.live:
+        if not args.secrets:
+            print("error: --live needs --secrets FILE (or CLIENTARY_XERO_SECRETS)", file=sys.stderr)
+            return EXIT_INVALID
+        secrets = json.loads(Path(args.secrets).read_text(encoding="utf-8"))
+
+    document = {**workflow.to_document(), "enabled": True}
+    with LocalEnvironment(live=args.live, record=args.record, live_secrets=secrets) as env:
+        if not args.live:
+            env.clientary.load_record(spec.resource, record)
+        env.put_workflow(document)
+        print(f"workflow {workflow.id} ({workflow.trigger}) ← {spec.resource} {record['id']} "
+              f"({'live services' if args.live else 'sandboxes'})")
+        response = env.push(workflow.trigger, record["id"])
+        body = json.loads(response.get("body") or "{}")
+        if response["statusCode"] >= 300:
+            print(f"trigger refused the record: HTTP {response['statusCode']}: {body.get('error')}")
+            return EXIT_FAILED
+        env.drain(max_seconds=args.max_wait)
+        state = env.state
+        failed = False
+        for start in body.get("runs", []):
+            run = state.get_run(start["run_id"])
+            if run is None:
+                continue
+            print_run(run, state.get_steps(run["run_id"]), verbose=True)
+            failed = failed or run.get("status") not in ("SUCCEEDED", "FILTERED")
+        if args.live and args.secrets:
+            _write_back_xero_secret(env, Path(args.secrets), secrets)
+    if args.record:
+        print(f"recorded requests: {args.record}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from clientary_xero.local.demo import run_demo
+
+    return run_demo()
+
+
+# ------------------------------------------------------------------ output
+def print_runs(runs: list[dict[str, Any]]) -> None:
+    if not runs:
+        print("no runs")
+        return
+    print(f"{'run':26} {'workflow':22} {'record':8} {'status':10} {'step':10} created / error")
+    for run in runs:
+        error = run.get("error") or {}
+        tail = error.get("message", "") if error else run.get("created_at", "")
+        messages = error.get("messages") or []
+        if messages:
+            tail += ": " + "; ".join(messages)
+        print(f"{run['run_id']:26} {run.get('workflow_id', ''):22} {run.get('record_id', ''):8} "
+              f"{run.get('status', ''):10} {run.get('current_step') or '-':10} {tail}")
+
+
+def print_run(run: dict[str, Any], steps: list[dict[str, Any]], *, verbose: bool = True) -> None:
+    print(f"\nrun {run['run_id']}  workflow {run.get('workflow_id')}  {run.get('trigger')} "
+          f"record {run.get('record_id')}  →  {run.get('status')}")
+    if run.get("error"):
+        error = run["error"]
+        print(f"  error: {error.get('message')}")
+        for message in error.get("messages") or []:
+            print(f"    - {message}")
+    for step in steps:
+        print(f"  step {step['step_id']}: {step.get('status')} (attempts {step.get('attempts', 0)})")
+        if verbose:
+            for label in ("input", "output", "error"):
+                if step.get(label) is not None:
+                    text = json.dumps(step[label], indent=2, ensure_ascii=False)
+                    print(f"    {label}: " + text.replace("\n", "\n    "))
+
+
+def _print_problems(exc: WorkflowInvalid) -> None:
+    print(f"invalid workflow{' ' + repr(exc.workflow_id) if exc.workflow_id else ''}:", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+def _use_stack(stack: str) -> None:
+    """Point the stores at a deployed stack (its outputs), unless the environment already names them."""
+    from clientary_xero.settings import reset_settings
+
+    if os.environ.get("WORKFLOWS_TABLE") and os.environ.get("STATE_TABLE"):
+        return
+    import boto3
+
+    try:
+        outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    except Exception as exc:
+        raise ClientaryXeroError(f"cannot read stack {stack!r} ({type(exc).__name__}): deploy it, pass --stack, "
+                                 "or set WORKFLOWS_TABLE and STATE_TABLE") from None
+    values = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    mapping = {"WorkflowsTableName": "WORKFLOWS_TABLE", "StateTableName": "STATE_TABLE",
+               "XeroActionQueueUrl": "XERO_QUEUE_URL"}
+    for output, env in mapping.items():
+        if output in values:
+            os.environ.setdefault(env, values[output])
+    reset_settings()
+
+
+def _write_back_xero_secret(env: Any, path: Path, secrets: dict[str, Any]) -> None:
+    """Keep a rotated Xero refresh token: the old one dies 30 minutes after its first use."""
+    from clientary_xero.storage.secrets import SecretStore
+
+    assert env.resources is not None
+    current = SecretStore().read(env.resources.xero_secret_id)
+    if current != secrets.get("xero"):
+        secrets["xero"] = current
+        path.write_text(json.dumps(secrets, indent=2))
+        print(f"rotated Xero tokens written back to {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

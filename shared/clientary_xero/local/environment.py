@@ -1,0 +1,325 @@
+"""The local runner: the stack's AWS resources in moto (in-process), the handlers called in-process
+with the same events API Gateway, EventBridge and SQS send, and Xero and Clientary as sandboxes
+(or live, with ``live=True``).
+
+Used by ``clientary-xero test-workflow``, ``clientary-xero demo`` and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from clientary_xero.connectors import http
+from clientary_xero.local.resources import SAMPLE_PUSH_KEY, LocalResources, create_resources
+from clientary_xero.settings import reset_settings
+from clientary_xero.storage.aws import reset_clients
+from clientary_xero.usecases.signatures import CLIENTARY_PUSH_HEADER, sign_hex
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+
+
+class RoutingTransport(httpx.BaseTransport):
+    """Sends each request to the sandbox that owns its host."""
+
+    def __init__(self, routes: list[tuple[Callable[[str], bool], httpx.BaseTransport]]) -> None:
+        self.routes = routes
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        for matches, transport in self.routes:
+            if matches(host):
+                return transport.handle_request(request)
+        raise httpx.ConnectError(f"no sandbox serves {host} (the local runner only talks to its sandboxes)",
+                                 request=request)
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def load_handler(function_dir: str) -> ModuleType:
+    """Import ``functions/<dir>/app.py`` as its own module (each function is its own code root)."""
+    path = FUNCTIONS_DIR / function_dir / "app.py"
+    name = f"clientary_xero_function_{function_dir}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# Trigger name → (function directory, TRIGGER value). Issue #4 adds the other Clientary triggers.
+TRIGGER_FUNCTIONS = {"clientary.new_invoice": "clientary_trigger"}
+ACTION_FUNCTIONS = {"xero": "xero_actions"}
+
+
+class LocalEnvironment:
+    """A whole stack in one process. Use as a context manager."""
+
+    def __init__(self, *, live: bool = False, record: str | Path | None = None, max_attempts: int = 5,
+                 live_secrets: dict[str, Any] | None = None, fast_forward: bool = True) -> None:
+        self.live = live
+        self.record_path = Path(record) if record else None
+        self.max_attempts = max_attempts
+        self.live_secrets = live_secrets or {}
+        self.fast_forward = fast_forward
+        self.xero: Any = None
+        self.clientary: Any = None
+        self.resources: LocalResources | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._mock: Any = None
+        self._record_file: Any = None
+
+    # ------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalEnvironment:
+        from moto import mock_aws
+
+        base_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
+                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                    "POWERTOOLS_SERVICE_NAME": "clientary-xero-local",
+                    "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING")}
+        self._set_env(base_env)
+        self._mock = mock_aws()
+        self._mock.start()
+        reset_clients()
+        reset_settings()
+
+        if self.live:
+            xero_secret = self.live_secrets.get("xero") or {}
+            clientary_secret = self.live_secrets.get("clientary") or {}
+            transport: httpx.BaseTransport | None = httpx.HTTPTransport(retries=0)
+        else:
+            from clientary_xero.local.clientary_sandbox import ClientarySandbox
+            from clientary_xero.local.xero_sandbox import XeroSandbox
+
+            self.xero = XeroSandbox()
+            self.clientary = ClientarySandbox()
+            xero_secret = self.xero.bootstrap_secret()
+            clientary_secret = self.clientary.bootstrap_secret()
+            transport = RoutingTransport([
+                (lambda h: h.endswith("xero.com"), self.xero),
+                (lambda h: h.endswith("clientary.com"), self.clientary),
+            ])
+        if self.record_path is not None:
+            from clientary_xero.local.recording import RecordingTransport
+
+            self.record_path.parent.mkdir(parents=True, exist_ok=True)
+            self.record_path.write_text("")
+            transport = RecordingTransport(transport or httpx.HTTPTransport(), self.record_path)
+        http.set_transport(transport)
+
+        self.resources = create_resources(max_attempts=self.max_attempts, xero_secret=xero_secret,
+                                          clientary_secret=clientary_secret)
+        self._set_env(self.resources.environ(self.max_attempts))
+        reset_settings()
+        from clientary_xero.usecases.steps import reset_runner
+
+        reset_runner()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        from clientary_xero.usecases.steps import reset_runner
+
+        http.set_transport(None)
+        reset_runner()
+        if self._mock is not None:
+            self._mock.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_clients()
+        reset_settings()
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    # ---------------------------------------------------------------- stores
+    @property
+    def workflows(self) -> Any:
+        from clientary_xero.storage.workflows import WorkflowStore
+
+        return WorkflowStore()
+
+    @property
+    def state(self) -> Any:
+        from clientary_xero.storage.state import StateStore
+
+        return StateStore()
+
+    def xero_tenant_id(self) -> str:
+        from clientary_xero.storage.secrets import SecretStore
+
+        assert self.resources is not None
+        return str(SecretStore().read(self.resources.xero_secret_id).get("tenant_id", ""))
+
+    def put_workflow(self, document: dict[str, Any]) -> Any:
+        from clientary_xero.workflows.validate import parse_workflow
+
+        workflow = parse_workflow(document)
+        self.workflows.put(workflow, updated_by="local")
+        return workflow
+
+    # -------------------------------------------------------------- triggers
+    def push(self, trigger: str, record_id: int | str, *, key: str = SAMPLE_PUSH_KEY,
+             body: bytes | None = None, signature: str | None = None) -> dict[str, Any]:
+        """POST /webhooks/clientary/<name> through the trigger handler, as API Gateway would."""
+        raw = body if body is not None else json.dumps({"id": record_id}).encode()
+        event = api_gateway_event(f"/webhooks/clientary/{trigger.split('.', 1)[1]}", raw,
+                                  signature if signature is not None else sign_hex(key, raw))
+        return self.invoke_trigger(trigger, event)
+
+    def poll(self, trigger: str) -> dict[str, Any]:
+        """The EventBridge schedule firing for a trigger."""
+        return self.invoke_trigger(trigger, scheduled_event())
+
+    def invoke_trigger(self, trigger: str, event: dict[str, Any]) -> dict[str, Any]:
+        function_dir = TRIGGER_FUNCTIONS.get(trigger, "clientary_trigger")
+        module = load_handler(function_dir)
+        self._set_env({"TRIGGER": trigger})
+        reset_settings()
+        result: dict[str, Any] = module.lambda_handler(event, FakeLambdaContext(f"{function_dir}-{trigger}"))
+        return result
+
+    # ----------------------------------------------------------------- queues
+    def drain(self, *, max_seconds: float = 120.0, on_batch: Callable[[dict[str, Any]], None] | None = None
+              ) -> list[dict[str, Any]]:
+        """Deliver queued step messages to the action handlers until every queue is empty.
+
+        Behaves like Lambda's SQS event source: batches of up to 5, partial batch failures stay on
+        the queue (with the visibility delay the handler set), SQS moves a message to the DLQ after
+        ``max_attempts`` receives. With ``fast_forward`` a delayed message is made visible at once
+        instead of waiting for its Retry-After in real time.
+        """
+        import boto3
+
+        assert self.resources is not None
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queues = {"xero": self.resources.xero_queue_url}
+        results: list[dict[str, Any]] = []
+        deadline = time.monotonic() + max_seconds
+        waiting: dict[str, list[str]] = {app: [] for app in queues}
+        while time.monotonic() < deadline:
+            progressed = False
+            for app, url in queues.items():
+                received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=5, AttributeNames=["All"],
+                                               MessageAttributeNames=["All"]).get("Messages", [])
+                if not received:
+                    continue
+                progressed = True
+                event = {"Records": [sqs_record(m, url) for m in received]}
+                module = load_handler(ACTION_FUNCTIONS[app])
+                response = module.lambda_handler(event, FakeLambdaContext(ACTION_FUNCTIONS[app]))
+                failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+                for message in received:
+                    if message["MessageId"] in failed:
+                        waiting[app].append(message["ReceiptHandle"])
+                    else:
+                        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                batch = {"app": app, "messages": [json.loads(m["Body"]) for m in received], "failed": sorted(failed)}
+                results.append(batch)
+                if on_batch:
+                    on_batch(batch)
+            if progressed:
+                continue
+            pending = 0
+            for app, url in queues.items():
+                attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+                pending += sum(int(v) for v in attrs.values())
+                if self.fast_forward:
+                    for handle in waiting[app]:
+                        try:
+                            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+                        except Exception:  # noqa: S110 - the message moved on (deleted or to the DLQ)
+                            pass
+                    waiting[app] = []
+            if pending == 0:
+                return results
+            time.sleep(0.05 if self.fast_forward else 0.5)
+        raise TimeoutError(f"queues not drained within {max_seconds:.0f} s")
+
+    def dlq_messages(self, app: str = "xero") -> list[dict[str, Any]]:
+        import boto3
+
+        assert self.resources is not None
+        url = self.resources.xero_dlq_url if app == "xero" else self.resources.clientary_dlq_url
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+
+def api_gateway_event(path: str, body: bytes, signature: str | None) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) request event like the one in events/clientary_push_new_invoice.json."""
+    headers = {"content-type": "application/json", "user-agent": "clientary-xero-local"}
+    if signature:
+        headers[CLIENTARY_PUSH_HEADER] = signature
+    now = int(time.time() * 1000)
+    return {
+        "version": "2.0", "routeKey": f"POST {path}", "rawPath": path, "rawQueryString": "",
+        "headers": headers, "isBase64Encoded": False, "body": body.decode("utf-8", errors="replace"),
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "local", "domainPrefix": "local",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": "clientary-xero-local"},
+            "requestId": str(uuid.uuid4()), "routeKey": f"POST {path}", "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()), "timeEpoch": now,
+        },
+    }
+
+
+def scheduled_event() -> dict[str, Any]:
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/local-schedule"],
+        "detail": {},
+    }
+
+
+def sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+    attributes = message.get("Attributes", {})
+    return {
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+            "SentTimestamp": attributes.get("SentTimestamp", str(int(time.time() * 1000))),
+            "SenderId": attributes.get("SenderId", "AIDAEXAMPLE"),
+            "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp",
+                                                               str(int(time.time() * 1000))),
+        },
+        "messageAttributes": {}, "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{name}", "awsRegion": "us-east-1",
+    }

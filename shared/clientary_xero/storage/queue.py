@@ -1,0 +1,56 @@
+"""Step messages on the action queues (one message = one step of one run)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from clientary_xero.errors import PermanentError, RetryableError
+from clientary_xero.settings import get_settings
+from clientary_xero.storage.aws import client, error_code
+
+# SQS caps a visibility timeout (and so a retry delay) at 12 hours.
+MAX_VISIBILITY_SECONDS = 43_200
+
+
+class StepQueue:
+    """Sends step messages to the queue of the app that runs the step's action."""
+
+    def __init__(self, urls: dict[str, str] | None = None, sqs: Any | None = None) -> None:
+        settings = get_settings()
+        self.urls = urls if urls is not None else {
+            "xero": settings.xero_queue_url,
+            "clientary": settings.clientary_queue_url,
+        }
+        self._client = sqs
+
+    @property
+    def _sqs(self) -> Any:
+        if self._client is None:
+            self._client = client("sqs")
+        return self._client
+
+    def url_for(self, app: str) -> str:
+        url = self.urls.get(app)
+        if not url:
+            raise PermanentError(f"no action queue is configured for {app!r} actions "
+                                 f"(set {app.upper()}_QUEUE_URL)")
+        return url
+
+    def send(self, app: str, message: dict[str, Any], *, delay_seconds: int = 0) -> None:
+        try:
+            self._sqs.send_message(QueueUrl=self.url_for(app), MessageBody=json.dumps(message),
+                                   DelaySeconds=max(0, min(900, delay_seconds)))
+        except (PermanentError, RetryableError):
+            raise
+        except Exception as exc:
+            raise RetryableError(f"could not enqueue a step ({error_code(exc) or type(exc).__name__})",
+                                 delay_seconds=5) from None
+
+    def delay(self, app: str, receipt_handle: str, seconds: int) -> None:
+        """Hide a received message for ``seconds`` before SQS delivers it again (a retry delay)."""
+        try:
+            self._sqs.change_message_visibility(QueueUrl=self.url_for(app), ReceiptHandle=receipt_handle,
+                                                VisibilityTimeout=max(0, min(MAX_VISIBILITY_SECONDS, seconds)))
+        except Exception:  # noqa: S110 - the message then comes back after the queue's own timeout
+            pass

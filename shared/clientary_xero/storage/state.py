@@ -1,0 +1,317 @@
+"""The State table: runs and step checkpoints, poll cursors, id links, lease locks.
+
+Structured payloads (trigger records, step inputs and outputs, workflow snapshots) are stored as
+JSON strings: DynamoDB numbers would otherwise come back as ``Decimal`` and floats would need
+converting on the way in. Keys and statuses stay native attributes so conditions can use them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from clientary_xero.errors import Conflict, LockBusy, RetryableError
+from clientary_xero.settings import get_settings
+from clientary_xero.storage.aws import error_code, table
+
+Clock = Callable[[], float]
+
+_THROTTLED = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "TransactionConflictException",
+}
+
+RUN_FIELDS_JSON = ("record", "workflow", "trigger_meta", "decisions", "error")
+STEP_FIELDS_JSON = ("input", "output", "error")
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _encode(item: dict[str, Any], json_fields: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        if value is None:
+            continue
+        out[key] = _dump(value) if key in json_fields else value
+    return out
+
+
+def _decode(item: dict[str, Any] | None, json_fields: tuple[str, ...]) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        if key in json_fields and isinstance(value, str):
+            out[key] = json.loads(value)
+        elif hasattr(value, "as_integer_ratio") and not isinstance(value, (int, float)):
+            out[key] = int(value) if value == int(value) else float(value)  # Decimal from DynamoDB
+        else:
+            out[key] = value
+    return out
+
+
+class StateStore:
+    def __init__(self, table_name: str | None = None, *, clock: Clock = time.time,
+                 retention_days: int | None = None) -> None:
+        settings = get_settings()
+        self.table_name = table_name or settings.state_table
+        self.clock = clock
+        self.retention_days = retention_days if retention_days is not None else settings.run_retention_days
+
+    @property
+    def _t(self) -> Any:
+        return table(self.table_name)
+
+    def _ttl(self) -> int:
+        return int(self.clock()) + self.retention_days * 86400
+
+    def _call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return fn(**kwargs)
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "ConditionalCheckFailedException":
+                raise Conflict(code) from None
+            if code in _THROTTLED:
+                raise RetryableError(f"DynamoDB is busy ({code})", delay_seconds=5) from None
+            raise
+
+    # ---------------------------------------------------------------- runs
+    def create_run(self, run: dict[str, Any]) -> bool:
+        """Put a run if its id is new. Returns False when it already exists (the dedupe)."""
+        item = _encode(run, RUN_FIELDS_JSON)
+        item.update(pk=f"RUN#{run['run_id']}", sk="RUN", gsi1pk="RUNS",
+                    gsi1sk=f"{run['created_at']}#{run['run_id']}", ttl=self._ttl())
+        try:
+            self._call(self._t.put_item, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except Conflict:
+            return False
+        return True
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        response = self._call(self._t.get_item, Key={"pk": f"RUN#{run_id}", "sk": "RUN"}, ConsistentRead=True)
+        return _strip(_decode(response.get("Item"), RUN_FIELDS_JSON))
+
+    def update_run(self, run_id: str, fields: dict[str, Any], *, expect_status: str | list[str] | None = None,
+                   remove: tuple[str, ...] = ()) -> None:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets: list[str] = []
+        for i, (key, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = key
+            values[f":v{i}"] = _dump(value) if key in RUN_FIELDS_JSON else value
+            sets.append(f"#f{i} = :v{i}")
+        expression = "SET " + ", ".join(sets)
+        if remove:
+            for j, key in enumerate(remove):
+                names[f"#r{j}"] = key
+            expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
+        condition = "attribute_exists(pk)"
+        if expect_status is not None:
+            statuses = [expect_status] if isinstance(expect_status, str) else expect_status
+            names["#status"] = "status"
+            for j, status in enumerate(statuses):
+                values[f":s{j}"] = status
+            condition += " AND #status IN (" + ", ".join(f":s{j}" for j in range(len(statuses))) + ")"
+        self._call(self._t.update_item, Key={"pk": f"RUN#{run_id}", "sk": "RUN"}, UpdateExpression=expression,
+                   ConditionExpression=condition, ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+
+    def list_runs(self, *, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
+        """Newest first."""
+        runs: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": "RUNS"},
+            "ScanIndexForward": False,
+        }
+        while True:
+            response = self._call(self._t.query, **kwargs)
+            for item in response.get("Items", []):
+                run = _strip(_decode(item, RUN_FIELDS_JSON))
+                if run and (status is None or run.get("status") == status):
+                    runs.append(run)
+                    if len(runs) >= limit:
+                        return runs
+            if "LastEvaluatedKey" not in response:
+                return runs
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # --------------------------------------------------------------- steps
+    def get_step(self, run_id: str, step_id: str) -> dict[str, Any] | None:
+        response = self._call(self._t.get_item, Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
+                              ConsistentRead=True)
+        return _strip(_decode(response.get("Item"), STEP_FIELDS_JSON))
+
+    def get_steps(self, run_id: str) -> list[dict[str, Any]]:
+        response = self._call(self._t.query, KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                              ExpressionAttributeValues={":p": f"RUN#{run_id}", ":s": "STEP#"},
+                              ConsistentRead=True)
+        steps = [_strip(_decode(item, STEP_FIELDS_JSON)) for item in response.get("Items", [])]
+        return sorted((s for s in steps if s), key=lambda s: (s.get("seq", 0), s.get("started_at", 0)))
+
+    def claim_step(self, run_id: str, step_id: str, *, owner: str, lease_seconds: int, seq: int) -> dict[str, Any]:
+        """Take the step's lease and count an attempt.
+
+        Raises ``Conflict`` when the step already succeeded and ``LockBusy`` while another worker's
+        lease is live. Returns the step item after the update.
+        """
+        now = self.clock()
+        try:
+            response = self._call(
+                self._t.update_item,
+                Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
+                UpdateExpression=(
+                    "SET #status = :running, lease_owner = :owner, lease_until = :until, "
+                    "attempts = if_not_exists(attempts, :zero) + :one, started_at = if_not_exists(started_at, :now), "
+                    "updated_at = :now, step_id = :step, run_id = :run, seq = :seq, #ttl = :ttl"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (#status <> :succeeded AND "
+                    "(attribute_not_exists(lease_until) OR lease_until < :nowi))"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#ttl": "ttl"},
+                ExpressionAttributeValues={
+                    ":running": "RUNNING", ":owner": owner, ":until": int(now) + lease_seconds, ":zero": 0,
+                    ":one": 1, ":now": int(now), ":nowi": int(now), ":succeeded": "SUCCEEDED", ":step": step_id,
+                    ":run": run_id, ":seq": seq, ":ttl": self._ttl(),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except Conflict:
+            current = self.get_step(run_id, step_id)
+            if current and current.get("status") == "SUCCEEDED":
+                raise Conflict("step already succeeded") from None
+            raise LockBusy(f"step {run_id}/{step_id}") from None
+        return _strip(_decode(response["Attributes"], STEP_FIELDS_JSON)) or {}
+
+    def finish_step(self, run_id: str, step_id: str, *, owner: str, status: str, input: Any = None,
+                    output: Any = None, error: Any = None) -> None:
+        """Checkpoint a step; only the lease owner may. ``status`` is SUCCEEDED, FAILED or RETRYING."""
+        fields: dict[str, Any] = {"status": status, "updated_at": int(self.clock())}
+        if input is not None:
+            fields["input"] = _dump(input)
+        if output is not None:
+            fields["output"] = _dump(output)
+        if error is not None:
+            fields["error"] = _dump(error)
+        if status in ("SUCCEEDED", "FAILED"):
+            fields["finished_at"] = int(self.clock())
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        values = {f":v{i}": v for i, v in enumerate(fields.values())}
+        values[":owner"] = owner
+        remove = " REMOVE lease_until" if status != "RUNNING" else ""
+        if status == "SUCCEEDED":
+            remove += ", #err"
+            names["#err"] = "error"
+        self._call(self._t.update_item, Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
+                   UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))) + remove,
+                   ConditionExpression="lease_owner = :owner", ExpressionAttributeNames=names,
+                   ExpressionAttributeValues=values)
+
+    def reset_step(self, run_id: str, step_id: str) -> None:
+        """Make a FAILED step runnable again (replay). A SUCCEEDED step is never reset."""
+        self._call(self._t.update_item, Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
+                   UpdateExpression="SET #status = :pending, attempts = :zero REMOVE lease_until, lease_owner",
+                   ConditionExpression="attribute_exists(pk) AND #status <> :succeeded",
+                   ExpressionAttributeNames={"#status": "status"},
+                   ExpressionAttributeValues={":pending": "PENDING", ":zero": 0, ":succeeded": "SUCCEEDED"})
+
+    # ------------------------------------------------------------- cursors
+    def get_cursor(self, name: str) -> dict[str, Any] | None:
+        response = self._call(self._t.get_item, Key={"pk": f"CURSOR#{name}", "sk": "CURSOR"}, ConsistentRead=True)
+        item = response.get("Item")
+        if not item:
+            return None
+        cursor = json.loads(item["cursor"])
+        cursor["_version"] = int(item.get("version", 0))
+        return cursor
+
+    def put_cursor(self, name: str, cursor: dict[str, Any]) -> None:
+        """Write a cursor read by ``get_cursor`` (optimistic: raises ``Conflict`` if another poll moved it)."""
+        version = int(cursor.get("_version", 0))
+        body = {k: v for k, v in cursor.items() if k != "_version"}
+        condition = "attribute_not_exists(pk)" if version == 0 else "version = :expected"
+        values: dict[str, Any] = {":c": _dump(body), ":v": version + 1, ":now": int(self.clock())}
+        if version:
+            values[":expected"] = version
+        self._call(self._t.update_item, Key={"pk": f"CURSOR#{name}", "sk": "CURSOR"},
+                   UpdateExpression="SET #c = :c, version = :v, updated_at = :now",
+                   ConditionExpression=condition, ExpressionAttributeNames={"#c": "cursor"},
+                   ExpressionAttributeValues=values)
+
+    # --------------------------------------------------------------- links
+    def get_link(self, kind: str, source_id: str) -> dict[str, Any] | None:
+        response = self._call(self._t.get_item, Key={"pk": f"LINK#{kind}#{source_id}", "sk": "LINK"},
+                              ConsistentRead=True)
+        item = response.get("Item")
+        return json.loads(item["target"]) if item else None
+
+    def put_link(self, kind: str, source_id: str, target: dict[str, Any]) -> None:
+        self._call(self._t.put_item, Item={"pk": f"LINK#{kind}#{source_id}", "sk": "LINK", "kind": kind,
+                                            "source_id": source_id, "target": _dump(target),
+                                            "updated_at": int(self.clock())})
+
+    def delete_link(self, kind: str, source_id: str) -> None:
+        self._call(self._t.delete_item, Key={"pk": f"LINK#{kind}#{source_id}", "sk": "LINK"})
+
+    # --------------------------------------------------------------- locks
+    def acquire_lock(self, name: str, owner: str, lease_seconds: float) -> bool:
+        """Take a lease if it is free or expired. Returns False while someone else holds it."""
+        now = self.clock()
+        try:
+            self._call(self._t.put_item,
+                       Item={"pk": f"LOCK#{name}", "sk": "LOCK", "owner": owner,
+                             "lease_until_ms": int((now + lease_seconds) * 1000),
+                             "ttl": int(now + lease_seconds) + 3600},
+                       ConditionExpression="attribute_not_exists(pk) OR lease_until_ms < :now OR #o = :owner",
+                       ExpressionAttributeNames={"#o": "owner"},
+                       ExpressionAttributeValues={":now": int(now * 1000), ":owner": owner})
+        except Conflict:
+            return False
+        return True
+
+    def release_lock(self, name: str, owner: str) -> None:
+        try:
+            self._call(self._t.delete_item, Key={"pk": f"LOCK#{name}", "sk": "LOCK"},
+                       ConditionExpression="#o = :owner", ExpressionAttributeNames={"#o": "owner"},
+                       ExpressionAttributeValues={":owner": owner})
+        except Conflict:
+            pass  # the lease expired and someone else took it; nothing of ours to release
+
+    # -------------------------------------------------------- generic items
+    def put_item_if_absent(self, pk: str, sk: str, attributes: dict[str, Any], ttl_seconds: int) -> bool:
+        """Conditional put for one-shot records (OAuth state, dedupe markers). False if it exists."""
+        item = {"pk": pk, "sk": sk, "ttl": int(self.clock()) + ttl_seconds, "data": _dump(attributes)}
+        try:
+            self._call(self._t.put_item, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except Conflict:
+            return False
+        return True
+
+    def take_item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        """Delete and return a one-shot record, or None if absent or expired (TTL is lazy, so check it)."""
+        try:
+            response = self._call(self._t.delete_item, Key={"pk": pk, "sk": sk}, ReturnValues="ALL_OLD",
+                                  ConditionExpression="attribute_exists(pk)")
+        except Conflict:
+            return None
+        item = response.get("Attributes")
+        if not item or int(item.get("ttl", 0)) < self.clock():
+            return None
+        return json.loads(item["data"])
+
+
+def _strip(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    for key in ("pk", "sk", "gsi1pk", "gsi1sk"):
+        item.pop(key, None)
+    return item

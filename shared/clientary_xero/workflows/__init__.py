@@ -1,0 +1,1 @@
+"""Workflow definitions: the model, JSONata expressions, validation, JSON Schema and loading."""

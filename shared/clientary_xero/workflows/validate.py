@@ -1,0 +1,146 @@
+"""Whole-definition validation: every problem names the exact place and the reason.
+
+Checks: the model's shape, a known trigger, known actions, expressions that parse, ``steps.<id>``
+references to steps that have already run on that path, unique ids, and each step's literal input
+keys against its action's input model (a misspelt field is refused here, not silently dropped by
+Xero later).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from clientary_xero.errors import ExpressionError, WorkflowInvalid
+from clientary_xero.workflows import expressions
+from clientary_xero.workflows.model import Branch, Step, Workflow, assign_branch_ids
+from clientary_xero.workflows.triggers import TRIGGERS
+
+
+def pydantic_problems(exc: PydanticValidationError, prefix: str = "") -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = _format_loc(err.get("loc", ()))
+        place = f"{prefix}{'.' if prefix and loc else ''}{loc}" if (prefix or loc) else "(top level)"
+        problems.append(f"{place}: {err.get('msg')}")
+    return problems
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("step", "branch"):
+            continue  # the discriminator's tag, not a place the user wrote
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_workflow(document: Any) -> Workflow:
+    """Build and fully validate a workflow, or raise ``WorkflowInvalid`` with every problem found."""
+    wid = document.get("id") if isinstance(document, dict) else None
+    if not isinstance(document, dict):
+        raise WorkflowInvalid(None, ["(top level): a workflow must be a mapping (object)"])
+    try:
+        workflow = Workflow.model_validate(document)
+    except PydanticValidationError as exc:
+        raise WorkflowInvalid(wid if isinstance(wid, str) else None, pydantic_problems(exc)) from None
+    problems = check(workflow)
+    if problems:
+        raise WorkflowInvalid(workflow.id, problems)
+    return workflow
+
+
+def check(workflow: Workflow) -> list[str]:
+    from clientary_xero.connectors.base import registry
+
+    actions = registry()
+    assign_branch_ids(workflow.steps)
+    problems: list[str] = []
+    if workflow.trigger not in TRIGGERS:
+        problems.append(f"trigger: unknown trigger {workflow.trigger!r} (known: {', '.join(sorted(TRIGGERS))})")
+    if workflow.filter is not None:
+        _check_expression(workflow.filter, "filter", set(), problems, require=True)
+
+    seen_ids: dict[str, str] = {}
+
+    def walk(nodes: list[Any], where: str, available: set[str]) -> set[str]:
+        """Check nodes in order; return the step ids certainly run by the end of the list."""
+        available = set(available)
+        for i, node in enumerate(nodes):
+            place = f"{where}[{i}]"
+            if isinstance(node, Step):
+                label = f"{place} (step {node.id!r})"
+                if node.id in seen_ids:
+                    problems.append(f"{label}: duplicate id {node.id!r} (first used at {seen_ids[node.id]})")
+                else:
+                    seen_ids[node.id] = place
+                spec = actions.get(node.action)
+                if spec is None:
+                    problems.append(f"{label}.action: unknown action {node.action!r}")
+                else:
+                    _check_input_keys(node.input, spec.input_model, f"{label}.input", problems)
+                for sub_place, source in expressions.iter_expressions(node.input, f"{label}.input"):
+                    _check_expression(source, sub_place, available, problems, wrapped=False)
+                available.add(node.id)
+            elif isinstance(node, Branch):
+                label = f"{place} (branch {node.id!r})"
+                if node.id in seen_ids:
+                    problems.append(f"{label}: duplicate id {node.id!r} (first used at {seen_ids[node.id]})")
+                elif node.id:
+                    seen_ids[node.id] = place
+                _check_expression(node.if_, f"{label}.if", available, problems, require=True)
+                after_then = walk(node.then, f"{label}.then", available)
+                after_else = walk(node.else_, f"{label}.else", available)
+                # After a branch only the steps both paths ran are certain; the others may be
+                # referenced but read as undefined, so allow them (a workflow can test for them).
+                available |= after_then | after_else
+        return available
+
+    walk(workflow.steps, "steps", set())
+    return problems
+
+
+def _check_expression(value: str, where: str, available: set[str], problems: list[str], *,
+                      require: bool = False, wrapped: bool = True) -> None:
+    source = expressions.expression_source(value) if wrapped else value
+    if source is None:
+        if require:
+            problems.append(f"{where}: must be a JSONata expression written as '{{% … %}}', got {value!r}")
+        return
+    try:
+        parsed = expressions.parse(source)
+    except ExpressionError as exc:
+        problems.append(f"{where}: expression does not parse: {exc}")
+        return
+    for ref in sorted(expressions.step_references(parsed) - available):
+        problems.append(f"{where}: refers to steps.{ref}, which has not run at this point")
+
+
+def _check_input_keys(value: dict[str, Any], model: type[BaseModel], where: str, problems: list[str]) -> None:
+    """Top-level keys must be fields of the action's input; required fields must be given."""
+    fields = model.model_fields
+    by_alias = {(f.alias or name): name for name, f in fields.items()}
+    for key in value:
+        if key not in fields and key not in by_alias:
+            close = _closest(key, list(by_alias))
+            hint = f" (did you mean {close!r}?)" if close else ""
+            problems.append(f"{where}.{key}: not a field of this action's input{hint}")
+    for name, field in fields.items():
+        alias = field.alias or name
+        if field.is_required() and alias not in value and name not in value:
+            problems.append(f"{where}: missing required field {alias!r}")
+
+
+def _closest(word: str, candidates: list[str]) -> str | None:
+    import difflib
+
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
+    if matches:
+        return matches[0]
+    lowered = {c.lower(): c for c in candidates}
+    return lowered.get(word.lower())

@@ -1,0 +1,167 @@
+"""End to end through the local runner: trigger handler → queue → Xero action handler → Xero sandbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from clientary_xero.local.environment import LocalEnvironment
+from clientary_xero.settings import reset_settings
+from clientary_xero.storage.state import StateStore
+from clientary_xero.usecases.steps import reset_runner
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / "shared" / "clientary_xero" / "local" / "samples" / "invoice_to_xero.yaml"
+TRIGGER = "clientary.new_invoice"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalEnvironment]:
+    from clientary_xero.workflows.loader import read_document
+
+    with LocalEnvironment(max_attempts=3, record=tmp_path / "requests.jsonl") as e:
+        monkeypatch.setenv("STEP_LEASE_SECONDS", "1")  # a dead worker's lease expires quickly here
+        reset_settings()
+        reset_runner()
+        e.put_workflow(read_document(WORKFLOW))
+        yield e
+
+
+def new_invoice(env: LocalEnvironment, client: str = "Acme Builders", price: float = 95.0) -> dict[str, Any]:
+    c = env.clientary.seed_client(client)
+    return env.clientary.add_invoice(c["id"], [{"title": "Survey", "quantity": 2, "price": price}], status=1)
+
+
+def xero_invoices(env: LocalEnvironment) -> list[dict[str, Any]]:
+    return list(env.xero.invoices(env.xero_tenant_id()))
+
+
+def only_run(env: LocalEnvironment) -> dict[str, Any]:
+    (run,) = env.state.list_runs()
+    return run
+
+
+def test_poll_push_and_sqs_redelivery_give_one_xero_invoice(env: LocalEnvironment) -> None:
+    env.poll(TRIGGER)  # first poll: sets the watermark
+    invoice = new_invoice(env)
+    polled = env.poll(TRIGGER)
+    pushed = env.push(TRIGGER, invoice["id"])
+    assert pushed["statusCode"] == 202
+    assert [r["created"] for r in polled["runs"]] == [True]
+    assert [r["created"] for r in json.loads(pushed["body"])["runs"]] == [False]
+    env.drain()
+    run = only_run(env)
+    # SQS delivers at least once: the same step messages arrive again after the run finished.
+    assert env.resources is not None
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    for step in ("contact", "invoice"):
+        sqs.send_message(QueueUrl=env.resources.xero_queue_url,
+                         MessageBody=json.dumps({"run_id": run["run_id"], "step_id": step, "generation": 0}))
+    env.drain()
+    env.poll(TRIGGER)
+    env.drain()
+    invoices = xero_invoices(env)
+    assert len(invoices) == 1 and invoices[0]["InvoiceNumber"] == f"CL-{invoice['number']}"
+    assert only_run(env)["status"] == "SUCCEEDED"
+    assert len(env.xero.contacts(env.xero_tenant_id())) == 1
+
+
+@pytest.mark.parametrize("minutes_later", [0, 7], ids=["within-idempotency-window", "after-window"])
+def test_crash_between_the_xero_call_and_the_checkpoint_gives_no_duplicate(
+        env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch, minutes_later: int) -> None:
+    env.poll(TRIGGER)
+    new_invoice(env)
+    env.poll(TRIGGER)
+    real_finish = StateStore.finish_step
+    crashed: list[str] = []
+
+    def crash_once(self: StateStore, run_id: str, step_id: str, **kwargs: Any) -> None:
+        if step_id == "invoice" and kwargs.get("status") == "SUCCEEDED" and not crashed:
+            crashed.append(step_id)
+            env.xero.advance(minutes_later * 60)  # Xero forgets idempotency keys after 6 minutes
+            raise RuntimeError("Lambda timed out after Xero created the invoice")
+        real_finish(self, run_id, step_id, **kwargs)
+
+    monkeypatch.setattr(StateStore, "finish_step", crash_once)
+    import time as _time
+
+    env.drain(on_batch=lambda batch: _time.sleep(1.1) if batch["failed"] else None)
+    assert crashed == ["invoice"]
+    assert len(xero_invoices(env)) == 1
+    run = only_run(env)
+    assert run["status"] == "SUCCEEDED"
+    steps = {s["step_id"]: s for s in env.state.get_steps(run["run_id"])}
+    assert steps["invoice"]["attempts"] >= 2
+    assert steps["invoice"]["output"]["InvoiceID"] == xero_invoices(env)[0]["InvoiceID"]
+
+
+def test_retryable_errors_until_the_last_attempt_fail_the_run_and_park_the_message_in_the_dlq(
+        env: LocalEnvironment) -> None:
+    env.poll(TRIGGER)
+    new_invoice(env)
+    env.poll(TRIGGER)
+    env.xero.fail_next(503, count=50)
+    env.drain()
+    run = only_run(env)
+    assert run["status"] == "FAILED"
+    assert run["error"]["message"].startswith("gave up after 3 attempts")
+    assert env.dlq_messages("xero") == [{"run_id": run["run_id"], "step_id": "contact", "generation": 0}]
+    assert xero_invoices(env) == []
+
+
+def test_a_429_delays_the_message_by_retry_after_then_succeeds(env: LocalEnvironment) -> None:
+    env.poll(TRIGGER)
+    new_invoice(env)
+    env.poll(TRIGGER)
+    env.xero.fail_next(429, headers={"Retry-After": "42", "X-Rate-Limit-Problem": "minute"})
+    env.fast_forward = False
+    assert env.resources is not None
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    from clientary_xero.local.environment import FakeLambdaContext, load_handler, sqs_record
+
+    (message,) = sqs.receive_message(QueueUrl=env.resources.xero_queue_url, AttributeNames=["All"])["Messages"]
+    response = load_handler("xero_actions").lambda_handler(
+        {"Records": [sqs_record(message, env.resources.xero_queue_url)]}, FakeLambdaContext("xero_actions"))
+    assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    # Hidden for Retry-After seconds: not deliverable now.
+    assert sqs.receive_message(QueueUrl=env.resources.xero_queue_url).get("Messages", []) == []
+    step = env.state.get_steps(only_run(env)["run_id"])[0]
+    assert step["status"] == "RETRYING" and step["error"]["delay_seconds"] == 42
+    assert step["error"]["limit"] == "minute"
+    sqs.change_message_visibility(QueueUrl=env.resources.xero_queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                  VisibilityTimeout=0)  # 42 seconds pass
+    env.fast_forward = True
+    env.drain()
+    assert only_run(env)["status"] == "SUCCEEDED" and len(xero_invoices(env)) == 1
+
+
+def test_xero_refusal_fails_the_run_with_xeros_message(env: LocalEnvironment) -> None:
+    env.xero.seed_contact(env.xero_tenant_id(), Name="Harbour Lights Ltd", ContactNumber="LEGACY-7")
+    env.poll(TRIGGER)
+    new_invoice(env, client="Harbour Lights Ltd")
+    env.poll(TRIGGER)
+    env.drain()
+    run = only_run(env)
+    assert run["status"] == "FAILED" and run["failed_step"] == "contact"
+    assert any("already assigned to another contact" in m for m in run["error"]["messages"])
+
+
+def test_every_request_sent_to_xero_validates_against_the_openapi_description(env: LocalEnvironment) -> None:
+    from tests.xero_contract import validate_requests
+
+    env.poll(TRIGGER)
+    new_invoice(env)
+    new_invoice(env, client="Solo Design", price=400)
+    env.poll(TRIGGER)
+    env.drain()
+    assert env.record_path is not None
+    records = [json.loads(line) for line in env.record_path.read_text().splitlines() if line.strip()]
+    xero = [r for r in records if "xero.com" in r["url"]]
+    assert any(r["method"] == "PUT" and r["url"].split("?")[0].endswith("/Invoices") for r in xero)
+    assert validate_requests(xero) == []
+    assert all("authorization" not in {k.lower() for k in r["headers"]} for r in records)
