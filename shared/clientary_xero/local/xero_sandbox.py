@@ -1,0 +1,1431 @@
+"""A stateful fake of Xero at the HTTP level: an ``httpx`` transport the real client code runs on.
+
+It behaves like the service rather than answering 200 to everything (facts: reference/xero-api.md):
+
+* ``identity.xero.com/connect/token``: client authentication with HTTP Basic; refresh-token
+  rotation with Xero's 30-minute grace for the previous token (a retry inside the grace returns the
+  very pair issued before; later it is ``invalid_grant``); single-use 5-minute authorization codes;
+  ``client_credentials`` for custom connections (no refresh token, one organisation).
+* ``api.xero.com``: ``/connections`` and the Accounting API (Contacts, Invoices, Organisation) with
+  the tenant header, per-organisation limits (5 in flight, 60 per rolling minute, 5,000 per day,
+  10,000 per app-minute) and their headers, ``Idempotency-Key`` (6 minutes; a concurrent duplicate
+  waits for the first), ``summarizeErrors``, Xero's validation messages and error envelopes.
+* any other host: ``httpx.ConnectError``, as if the network were down.
+
+Thread-safe: one re-entrant lock guards every piece of state; ``latency`` is slept outside it, so
+concurrent calls really overlap (and the in-flight limit can be observed).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import math
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import httpx
+
+from clientary_xero.connectors.xero.dates import to_xero_date
+
+ACCESS_TOKEN_SECONDS = 1800
+REFRESH_GRACE_SECONDS = 1800
+REFRESH_TOKEN_SECONDS = 60 * 86400
+CODE_SECONDS = 300
+IDEMPOTENCY_SECONDS = 360
+MAX_IDEMPOTENCY_KEY = 128
+MINUTE_LIMIT = 60
+CONCURRENT_LIMIT = 5
+DAY_LIMIT = 5000
+APP_MINUTE_LIMIT = 10000
+PAGE_SIZE = 100
+DEFAULT_SCOPES = (
+    "offline_access accounting.contacts accounting.settings accounting.invoices accounting.payments"
+)
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+_CONTACT_FIELDS = (
+    "ContactNumber",
+    "AccountNumber",
+    "ContactStatus",
+    "Name",
+    "FirstName",
+    "LastName",
+    "CompanyNumber",
+    "EmailAddress",
+    "ContactPersons",
+    "BankAccountDetails",
+    "TaxNumber",
+    "TaxNumberType",
+    "AccountsReceivableTaxType",
+    "AccountsPayableTaxType",
+    "Addresses",
+    "Phones",
+    "DefaultCurrency",
+    "XeroNetworkKey",
+    "SalesDefaultAccountCode",
+    "PurchasesDefaultAccountCode",
+    "PaymentTerms",
+)
+_CONTACT_LIMITS = {
+    "Name": 255,
+    "FirstName": 255,
+    "LastName": 255,
+    "EmailAddress": 255,
+    "ContactNumber": 50,
+    "AccountNumber": 50,
+    "CompanyNumber": 50,
+    "TaxNumber": 50,
+}
+_INVOICE_TYPES = ("ACCREC", "ACCPAY")
+_CREATE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")
+_LINE_AMOUNT_TYPES = ("Exclusive", "Inclusive", "NoTax")
+_LINE_FIELDS = (
+    "Description",
+    "Quantity",
+    "UnitAmount",
+    "ItemCode",
+    "AccountCode",
+    "AccountID",
+    "TaxType",
+    "TaxAmount",
+    "LineAmount",
+    "DiscountRate",
+    "Tracking",
+    "LineItemID",
+)
+
+
+# ------------------------------------------------------------------ records
+@dataclass
+class _App:
+    client_id: str
+    client_secret: str
+    custom_tenant_id: str | None = None
+
+
+@dataclass
+class _Grant:
+    grant_id: str
+    client_id: str
+    tenant_ids: list[str]
+    scopes: str
+    auth_event_id: str
+
+
+@dataclass
+class _AccessToken:
+    client_id: str
+    tenant_ids: list[str]
+    expires_at: float
+    grant_id: str | None = None  # None for custom connections (client_credentials)
+
+
+@dataclass
+class _RefreshToken:
+    client_id: str
+    grant_id: str
+    issued_at: float
+    rotated_at: float | None = None
+    successor: tuple[str, str] | None = None  # (access token, refresh token) issued for this one
+    revoked: bool = False
+
+
+@dataclass
+class _Code:
+    client_id: str
+    grant_id: str
+    redirect_uri: str | None
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class _Tenant:
+    tenant_id: str
+    name: str
+    currency: str
+    created_at: float
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    next_invoice: int = 1
+    minute: deque[float] = field(default_factory=deque)
+    day_index: int = -1
+    day_count: int = 0
+    in_flight: int = 0
+
+
+@dataclass
+class _Fault:
+    status: int
+    headers: dict[str, str]
+    body: Any
+    remaining: int
+
+
+@dataclass
+class _IdempotentCall:
+    fingerprint: str
+    created_at: float
+    done: bool = False
+    response: tuple[int, list[tuple[str, str]], bytes] | None = None
+
+
+class _Reject(Exception):
+    """An answer decided early (an error response); carries the response."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+# ---------------------------------------------------------------- helpers
+def _response(status: int, body: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    out = dict(headers or {})
+    content = b""
+    if body is not None:
+        content = json.dumps(body).encode()
+        out.setdefault("Content-Type", "application/json; charset=utf-8")
+    return httpx.Response(status, headers=out, content=content)
+
+
+def _oauth_error(status: int, error: str) -> httpx.Response:
+    return _response(status, {"error": error}, {"Cache-Control": "no-store"})
+
+
+def _unauthorized(detail: str = "TokenExpired") -> httpx.Response:
+    return _response(
+        401,
+        {"Type": None, "Title": "Unauthorized", "Status": 401, "Detail": detail},
+        {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def _forbidden(detail: str = "AuthenticationUnsuccessful") -> httpx.Response:
+    return _response(403, {"Type": None, "Title": "Forbidden", "Status": 403, "Detail": detail})
+
+
+def _not_found() -> httpx.Response:
+    return _response(
+        404,
+        {
+            "Type": None,
+            "Title": "NotFound",
+            "Status": 404,
+            "Detail": "The resource you're looking for cannot be found",
+        },
+    )
+
+
+def _api_exception(status: int, number: int, kind: str, message: str) -> httpx.Response:
+    return _response(status, {"ErrorNumber": number, "Type": kind, "Message": message})
+
+
+def _no_data(noun: str) -> httpx.Response:
+    # Xero's own wording, typo included.
+    return _api_exception(
+        400,
+        17,
+        "NoDataProcessedException",
+        "No data has been processed for this endpoint. This endpoint is expecting "
+        f"{noun} data to be specifed in the request body.",
+    )
+
+
+def _money(value: Decimal, places: int = 2) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _num(value: Decimal) -> float | int:
+    return float(value)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidOperation
+    return Decimal(str(value))
+
+
+def _parse_day(value: Any) -> date:
+    if not isinstance(value, str):
+        raise ValueError(value)
+    match = re.match(r"^/Date\((-?\d+)", value)
+    if match:
+        return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(match[1]))).date()
+    return date.fromisoformat(value[:10])
+
+
+def _get_path(record: dict[str, Any], dotted: str) -> Any:
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        key = next((k for k in value if k.lower() == part.lower()), None)
+        if key is None:
+            return None
+        value = value[key]
+    return value
+
+
+_CLAUSE = re.compile(
+    r"""^(?P<field>[A-Za-z_][\w.]*)\s*(?:
+        (?P<op>==|!=|>=|<=|>|<)\s*(?P<value>"(?:[^"\\]|\\.)*"|Guid\(\s*"[^"]*"\s*\)|true|false|null|-?\d+(?:\.\d+)?)
+      | \.(?P<method>Contains|StartsWith|EndsWith)\(\s*(?P<arg>"(?:[^"\\]|\\.)*")\s*\)
+    )$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+class _QueryError(ValueError):
+    pass
+
+
+def _word_at(text: str, i: int, words: tuple[str, ...]) -> str | None:
+    for word in words:
+        if text[i : i + len(word)].upper() != word:
+            continue
+        if word.isalpha():  # AND / OR must stand alone
+            before = text[i - 1] if i else " "
+            after = text[i + len(word)] if i + len(word) < len(text) else " "
+            if not (before.isspace() or before == ")") or not (after.isspace() or after == "("):
+                continue
+        return word
+    return None
+
+
+def _split_top(text: str, words: tuple[str, ...]) -> list[str]:
+    """Split on AND/&& (or OR/||) outside string literals and parentheses."""
+    parts: list[str] = []
+    depth, quoted, start, i = 0, False, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == "\\":
+                i += 2
+                continue
+            quoted = ch != '"'
+        elif ch == '"':
+            quoted = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and (word := _word_at(text, i, words)):
+            parts.append(text[start:i])
+            i += len(word)
+            start = i
+            continue
+        i += 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+def _literal(token: str) -> Any:
+    if token.startswith('"'):
+        return json.loads(token)
+    lowered = token.lower()
+    if lowered.startswith("guid("):
+        return token[token.index('"') + 1 : token.rindex('"')].lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "null":
+        return None
+    return Decimal(token)
+
+
+def _compare(actual: Any, op: str, expected: Any) -> bool:
+    if expected is None or actual is None:
+        same = actual is None and expected is None
+        if op in ("==", "!="):
+            return same if op == "==" else not same
+        return False
+    if isinstance(expected, bool):
+        result = bool(actual) == expected
+        return result if op == "==" else (not result if op == "!=" else False)
+    if isinstance(expected, Decimal):
+        try:
+            left = Decimal(str(actual))
+        except (InvalidOperation, ValueError):
+            return False
+        return {
+            "==": left == expected,
+            "!=": left != expected,
+            ">": left > expected,
+            "<": left < expected,
+            ">=": left >= expected,
+            "<=": left <= expected,
+        }[op]
+    # Strings (and GUIDs): Xero compares them case-insensitively.
+    left_text, right_text = str(actual).casefold(), str(expected).casefold()
+    if op == "==":
+        return left_text == right_text
+    if op == "!=":
+        return left_text != right_text
+    raise _QueryError(f"operator {op} is not supported for text")
+
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+def _method_clause(path: str, method: str, arg: str) -> Predicate:
+    def clause(record: dict[str, Any]) -> bool:
+        value = _get_path(record, path)
+        if value is None:
+            return False
+        text = str(value).casefold()
+        return {"contains": arg in text, "startswith": text.startswith(arg), "endswith": text.endswith(arg)}[
+            method
+        ]
+
+    return clause
+
+
+def _compare_clause(path: str, op: str, expected: Any) -> Predicate:
+    return lambda record: _compare(_get_path(record, path), op, expected)
+
+
+def _where(expression: str) -> Predicate:
+    """Compile the subset of Xero's ``where`` language the sandbox understands, or raise _QueryError."""
+    alternatives: list[list[Predicate]] = []
+    for group in _split_top(expression, ("||", "OR")):
+        clauses: list[Predicate] = []
+        for raw in _split_top(group, ("&&", "AND")):
+            text = raw.strip()
+            while text.startswith("(") and text.endswith(")"):
+                text = text[1:-1].strip()
+            match = _CLAUSE.match(text)
+            if not match:
+                raise _QueryError(f"cannot parse the where clause {raw!r}")
+            if match["method"]:
+                clauses.append(
+                    _method_clause(
+                        match["field"], match["method"].lower(), json.loads(match["arg"]).casefold()
+                    )
+                )
+            else:
+                clauses.append(_compare_clause(match["field"], match["op"], _literal(match["value"])))
+        alternatives.append(clauses)
+    return lambda record: any(all(c(record) for c in group) for group in alternatives)
+
+
+# ------------------------------------------------------------------ sandbox
+class XeroSandbox(httpx.BaseTransport):
+    """Xero (identity + Accounting API) in memory. Install it with ``connectors.http.use_transport``."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        latency: float = 0.0,
+        minute_limit: int = MINUTE_LIMIT,
+        concurrent_limit: int = CONCURRENT_LIMIT,
+        day_limit: int = DAY_LIMIT,
+        app_minute_limit: int = APP_MINUTE_LIMIT,
+    ) -> None:
+        self.clock = clock
+        self._offset = 0.0
+        self.latency = latency
+        # Xero's limits by default; smaller ones let a test reach them quickly.
+        self.minute_limit = minute_limit
+        self.concurrent_limit = concurrent_limit
+        self.day_limit = day_limit
+        self.app_minute_limit = app_minute_limit
+        self._lock = threading.RLock()
+        self._idem_done = threading.Condition(self._lock)
+        self._apps: dict[str, _App] = {}
+        self._tenants: dict[str, _Tenant] = {}
+        self._grants: dict[str, _Grant] = {}
+        self._access: dict[str, _AccessToken] = {}
+        self._refresh: dict[str, _RefreshToken] = {}
+        self._codes: dict[str, _Code] = {}
+        self._connections: dict[tuple[str, str], dict[str, Any]] = {}  # (grant, tenant) -> connection
+        self._idempotency: dict[tuple[str, str], _IdempotentCall] = {}
+        self._app_minute: dict[str, deque[float]] = {}
+        self._faults: list[_Fault] = []
+        self._log: list[dict[str, Any]] = []
+        self._issued: set[str] = set()
+        self.grant_counts: dict[str, int] = {
+            "refresh_token": 0,
+            "authorization_code": 0,
+            "client_credentials": 0,
+        }
+        self.invalid_grants = 0
+        self.max_in_flight = 0
+
+    # ------------------------------------------------------------ set-up helpers
+    def _now(self) -> float:
+        return self.clock() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the sandbox's time forward (on top of its clock): tokens, idempotency keys and the
+        rate-limit windows age as if ``seconds`` had passed at Xero."""
+        with self._lock:
+            self._offset += seconds
+
+    def register_app(
+        self, client_id: str, client_secret: str, *, custom_tenant_id: str | None = None
+    ) -> None:
+        """Register an app. ``custom_tenant_id`` makes it a custom connection (client_credentials)."""
+        with self._lock:
+            self._apps[client_id] = _App(client_id, client_secret, custom_tenant_id)
+            self._issued.add(client_secret)
+
+    def create_tenant(self, name: str = "Demo Company (US)", *, currency: str = "USD") -> str:
+        with self._lock:
+            tenant_id = str(uuid.uuid4())
+            self._tenants[tenant_id] = _Tenant(tenant_id, name, currency, self._now())
+            return tenant_id
+
+    def issue_code(
+        self,
+        client_id: str,
+        *,
+        tenant_ids: list[str] | None = None,
+        redirect_uri: str | None = None,
+        scopes: str = DEFAULT_SCOPES,
+    ) -> str:
+        """What the consent screen would hand the redirect: a single-use code valid for 5 minutes."""
+        with self._lock:
+            if client_id not in self._apps:
+                raise KeyError(f"unknown client {client_id!r}")
+            tenants = list(tenant_ids) if tenant_ids else [self.create_tenant()]
+            grant = self._new_grant(client_id, tenants, scopes)
+            code = secrets.token_urlsafe(24)
+            self._codes[code] = _Code(client_id, grant.grant_id, redirect_uri, self._now() + CODE_SECONDS)
+            self._issued.add(code)
+            return code
+
+    def bootstrap_secret(
+        self,
+        *,
+        client_id: str = "sandbox-client",
+        client_secret: str | None = None,
+        auth: str = "oauth",
+        tenant_id: str | None = None,
+        tenant_name: str = "Demo Company (US)",
+        scopes: str = DEFAULT_SCOPES,
+    ) -> dict[str, Any]:
+        """A connection secret in the project's format (docs/DEVELOPING.md) for a fresh organisation."""
+        with self._lock:
+            tenant = tenant_id or self.create_tenant(tenant_name)
+            app = self._apps.get(client_id)
+            if app is None:
+                self.register_app(client_id, client_secret or secrets.token_urlsafe(24))
+                app = self._apps[client_id]
+            elif client_secret is not None and client_secret != app.client_secret:
+                raise ValueError("client_secret differs from the registered one")
+            now = self._now()
+            secret: dict[str, Any] = {
+                "auth": auth,
+                "client_id": client_id,
+                "client_secret": app.client_secret,
+                "tenant_id": tenant,
+                "scopes": scopes,
+            }
+            if auth == "client_credentials":
+                app.custom_tenant_id = tenant
+                access = self._new_access(client_id, [tenant], None)
+                secret.update(access_token=access, expires_at=int(now + ACCESS_TOKEN_SECONDS))
+            elif auth == "oauth":
+                grant = self._new_grant(client_id, [tenant], scopes)
+                access, refresh = self._new_pair(grant)
+                secret.update(
+                    access_token=access, refresh_token=refresh, expires_at=int(now + ACCESS_TOKEN_SECONDS)
+                )
+            else:
+                raise ValueError(f"unknown auth kind {auth!r}")
+            return secret
+
+    def revoke_tokens(self) -> None:
+        """The user disconnected the app: every token stops working (refresh → invalid_grant)."""
+        with self._lock:
+            for token in self._refresh.values():
+                token.revoked = True
+            self._access.clear()
+
+    def fail_next(
+        self, status: int, headers: dict[str, str] | None = None, body: Any = None, count: int = 1
+    ) -> None:
+        """Answer the next ``count`` api.xero.com calls with ``status`` (before auth, limits and
+        idempotency: a fault in front of the service, so a retry with the same key is processed)."""
+        if body is None:
+            body = (
+                {"Title": "Too Many Requests", "Status": 429}
+                if status == 429
+                else {"Title": "Service Unavailable", "Status": status, "Detail": "Injected fault"}
+            )
+        with self._lock:
+            self._faults.append(_Fault(status, dict(headers or {}), body, count))
+
+    def seed_contact(self, tenant_id: str, **fields: Any) -> dict[str, Any]:
+        """Create a contact directly (as if made in the Xero UI); raises ValueError on Xero's validation."""
+        with self._lock:
+            tenant = self._tenants[tenant_id]
+            element, errors = self._save_contact(tenant, dict(fields), "PUT")
+            if errors:
+                raise ValueError("; ".join(errors))
+            return copy.deepcopy(element)
+
+    def contacts(self, tenant_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._tenants[tenant_id].contacts.values()))
+
+    def invoices(self, tenant_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._tenants[tenant_id].invoices.values()))
+
+    @property
+    def tenant_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._tenants)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request received: ``{method, url, headers}`` (credentials masked)."""
+        with self._lock:
+            return copy.deepcopy(self._log)
+
+    @property
+    def refresh_count(self) -> int:
+        """Successful ``refresh_token`` grants (a grace-period replay counts too)."""
+        with self._lock:
+            return self.grant_counts["refresh_token"]
+
+    def issued_secrets(self) -> set[str]:
+        """Every credential the sandbox knows or issued (client secrets, tokens, codes): for leak checks."""
+        with self._lock:
+            return set(self._issued)
+
+    # ---------------------------------------------------------------- transport
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        host = request.url.host
+        self._record(request)
+        if host == "identity.xero.com":
+            return self._identity(request)
+        if host == "api.xero.com":
+            return self._api(request)
+        raise httpx.ConnectError(f"sandbox: no route to host {host}", request=request)
+
+    def close(self) -> None:
+        pass
+
+    def _record(self, request: httpx.Request) -> None:
+        headers = {}
+        for name, value in request.headers.items():
+            if name.lower() in ("authorization", "cookie"):
+                scheme = value.split(" ", 1)[0] if " " in value else ""
+                value = f"{scheme} <redacted>".strip()
+            headers[name] = value
+        with self._lock:
+            self._log.append({"method": request.method, "url": str(request.url), "headers": headers})
+
+    # ----------------------------------------------------------------- identity
+    def _identity(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.rstrip("/") != "/connect/token" or request.method != "POST":
+            return _not_found()
+        with self._lock:
+            app = self._client_auth(request)
+            if app is None:
+                return _oauth_error(401, "invalid_client")
+            form = dict(parse_qsl(request.content.decode("utf-8", "replace"), keep_blank_values=True))
+            grant_type = form.get("grant_type", "")
+            if grant_type == "refresh_token":
+                return self._grant_refresh(app, form.get("refresh_token", ""))
+            if grant_type == "authorization_code":
+                return self._grant_code(app, form.get("code", ""), form.get("redirect_uri"))
+            if grant_type == "client_credentials":
+                if app.custom_tenant_id is None:
+                    return _oauth_error(400, "unauthorized_client")
+                access = self._new_access(app.client_id, [app.custom_tenant_id], None)
+                self.grant_counts["client_credentials"] += 1
+                return self._token_response(access, None, ACCESS_TOKEN_SECONDS, form.get("scope", ""))
+            return _oauth_error(400, "unsupported_grant_type")
+
+    def _client_auth(self, request: httpx.Request) -> _App | None:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("basic "):
+            return None
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        client_id, _, client_secret = decoded.partition(":")
+        app = self._apps.get(unquote(client_id))
+        if app is None or not secrets.compare_digest(unquote(client_secret), app.client_secret):
+            return None
+        return app
+
+    def _grant_refresh(self, app: _App, value: str) -> httpx.Response:
+        now = self._now()
+        token = self._refresh.get(value)
+        if token is None or token.client_id != app.client_id or token.revoked:
+            return self._invalid_grant()
+        if token.successor is not None:
+            # Xero's grace: the previous refresh token may be retried for 30 minutes and yields the
+            # pair it produced the first time.
+            if token.rotated_at is None or now - token.rotated_at > REFRESH_GRACE_SECONDS:
+                return self._invalid_grant()
+            access, refresh = token.successor
+            self.grant_counts["refresh_token"] += 1
+            remaining = self._access[access].expires_at - now if access in self._access else 0
+            return self._token_response(
+                access, refresh, max(0, int(remaining)), self._grants[token.grant_id].scopes
+            )
+        if now - token.issued_at > REFRESH_TOKEN_SECONDS:
+            return self._invalid_grant()
+        grant = self._grants[token.grant_id]
+        access, refresh = self._new_pair(grant)
+        token.successor = (access, refresh)
+        token.rotated_at = now
+        self.grant_counts["refresh_token"] += 1
+        return self._token_response(access, refresh, ACCESS_TOKEN_SECONDS, grant.scopes)
+
+    def _grant_code(self, app: _App, value: str, redirect_uri: str | None) -> httpx.Response:
+        code = self._codes.get(value)
+        if (
+            code is None
+            or code.used
+            or code.client_id != app.client_id
+            or self._now() > code.expires_at
+            or (code.redirect_uri is not None and code.redirect_uri != redirect_uri)
+        ):
+            return self._invalid_grant()
+        code.used = True
+        grant = self._grants[code.grant_id]
+        access, refresh = self._new_pair(grant)
+        self.grant_counts["authorization_code"] += 1
+        return self._token_response(access, refresh, ACCESS_TOKEN_SECONDS, grant.scopes)
+
+    def _invalid_grant(self) -> httpx.Response:
+        self.invalid_grants += 1
+        return _oauth_error(400, "invalid_grant")
+
+    @staticmethod
+    def _token_response(access: str, refresh: str | None, expires_in: int, scope: str) -> httpx.Response:
+        body: dict[str, Any] = {
+            "access_token": access,
+            "expires_in": expires_in,
+            "token_type": "Bearer",
+            "scope": scope,
+        }
+        if refresh is not None:
+            body["refresh_token"] = refresh
+        return _response(200, body, {"Cache-Control": "no-store"})
+
+    def _new_grant(self, client_id: str, tenant_ids: list[str], scopes: str) -> _Grant:
+        grant = _Grant(str(uuid.uuid4()), client_id, list(tenant_ids), scopes, str(uuid.uuid4()))
+        self._grants[grant.grant_id] = grant
+        stamp = datetime.fromtimestamp(self._now(), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0")
+        for tenant_id in tenant_ids:
+            tenant = self._tenants[tenant_id]
+            self._connections[(grant.grant_id, tenant_id)] = {
+                "id": str(uuid.uuid4()),
+                "authEventId": grant.auth_event_id,
+                "tenantId": tenant_id,
+                "tenantType": "ORGANISATION",
+                "tenantName": tenant.name,
+                "createdDateUtc": stamp,
+                "updatedDateUtc": stamp,
+            }
+        return grant
+
+    def _new_access(self, client_id: str, tenant_ids: list[str], grant_id: str | None) -> str:
+        value = secrets.token_urlsafe(32)
+        self._access[value] = _AccessToken(
+            client_id, list(tenant_ids), self._now() + ACCESS_TOKEN_SECONDS, grant_id
+        )
+        self._issued.add(value)
+        return value
+
+    def _new_pair(self, grant: _Grant) -> tuple[str, str]:
+        access = self._new_access(grant.client_id, grant.tenant_ids, grant.grant_id)
+        refresh = secrets.token_urlsafe(32)
+        self._refresh[refresh] = _RefreshToken(grant.client_id, grant.grant_id, self._now())
+        self._issued.add(refresh)
+        return access, refresh
+
+    # ---------------------------------------------------------------------- API
+    def _api(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            fault = self._take_fault()
+        if fault is not None:
+            return _response(fault.status, fault.body, fault.headers)
+        header = request.headers.get("authorization", "")
+        bearer = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        with self._lock:
+            token = self._access.get(bearer)
+            if token is None or self._now() >= token.expires_at:
+                return _unauthorized("TokenExpired")
+        path = request.url.path
+        if path.lower().rstrip("/") == "/connections" and request.method == "GET":
+            return self._timed(lambda: self._get_connections(token))
+        if not path.startswith("/api.xro/2.0/"):
+            return _not_found()
+        tenant_id = request.headers.get("xero-tenant-id", "").strip().lower()
+        if not tenant_id:
+            if token.grant_id is not None:  # only custom connections may omit the tenant
+                return _forbidden()
+            tenant_id = token.tenant_ids[0]
+        if tenant_id not in token.tenant_ids or tenant_id not in self._tenants:
+            return _forbidden()
+        tenant = self._tenants[tenant_id]
+        with self._lock:
+            rejected, limit_headers = self._admit(tenant, token.client_id)
+            if rejected is not None:
+                return rejected
+        try:
+            response = self._timed(lambda: self._idempotent(request, token.client_id, tenant))
+        finally:
+            with self._lock:
+                tenant.in_flight -= 1
+        response.headers.update(limit_headers)
+        return response
+
+    def _take_fault(self) -> _Fault | None:
+        if not self._faults:
+            return None
+        fault = self._faults[0]
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            self._faults.pop(0)
+        return fault
+
+    def _timed(self, handler: Callable[[], httpx.Response]) -> httpx.Response:
+        if self.latency:
+            time.sleep(self.latency)
+        return handler()
+
+    def _get_connections(self, token: _AccessToken) -> httpx.Response:
+        with self._lock:
+            if token.grant_id is None:
+                return _response(200, [])
+            body = [dict(c) for (g, _), c in self._connections.items() if g == token.grant_id]
+            return _response(200, body)
+
+    def _admit(self, tenant: _Tenant, client_id: str) -> tuple[httpx.Response | None, dict[str, str]]:
+        """Xero's limits per organisation (and per app-minute). Rejected calls are not counted."""
+        now = self._now()
+        app_window = self._app_minute.setdefault(client_id, deque())
+        for window in (app_window, tenant.minute):
+            while window and window[0] <= now - 60:
+                window.popleft()
+        day_index = int(now // 86400)
+        if tenant.day_index != day_index:
+            tenant.day_index, tenant.day_count = day_index, 0
+        problem, retry_after = None, 0
+        if tenant.in_flight >= self.concurrent_limit:
+            problem, retry_after = "concurrent", 1
+        elif len(tenant.minute) >= self.minute_limit:
+            problem, retry_after = "minute", max(1, math.ceil(tenant.minute[0] + 60 - now))
+        elif tenant.day_count >= self.day_limit:
+            problem, retry_after = "day", max(1, math.ceil((day_index + 1) * 86400 - now))
+        elif len(app_window) >= self.app_minute_limit:
+            problem, retry_after = "appminute", max(1, math.ceil(app_window[0] + 60 - now))
+        if problem is None:
+            tenant.minute.append(now)
+            app_window.append(now)
+            tenant.day_count += 1
+            tenant.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, tenant.in_flight)
+        headers = {
+            "X-MinLimit-Remaining": str(max(0, self.minute_limit - len(tenant.minute))),
+            "X-DayLimit-Remaining": str(max(0, self.day_limit - tenant.day_count)),
+            "X-AppMinLimit-Remaining": str(max(0, self.app_minute_limit - len(app_window))),
+        }
+        if problem is None:
+            return None, headers
+        rejected = _response(
+            429,
+            {"Title": "Too Many Requests", "Status": 429, "Detail": f"Rate limit exceeded: {problem}"},
+            {**headers, "Retry-After": str(retry_after), "X-Rate-Limit-Problem": problem},
+        )
+        return rejected, headers
+
+    def _idempotent(self, request: httpx.Request, client_id: str, tenant: _Tenant) -> httpx.Response:
+        key = request.headers.get("idempotency-key")
+        if request.method not in ("POST", "PUT", "PATCH") or not key:
+            return self._route(request, tenant)
+        if len(key) > MAX_IDEMPOTENCY_KEY:
+            return _api_exception(
+                400,
+                10,
+                "ValidationException",
+                f"Idempotency Key must not exceed {MAX_IDEMPOTENCY_KEY} characters.",
+            )
+        try:
+            parsed: Any = json.loads(request.content) if request.content else None
+            body_repr = json.dumps(parsed, sort_keys=True)
+        except ValueError:
+            body_repr = request.content.decode("utf-8", "replace")
+        fingerprint = hashlib.sha256(f"{request.method}\n{request.url}\n{body_repr}".encode()).hexdigest()
+        slot = (client_id, key)
+        with self._idem_done:
+            call = self._idempotency.get(slot)
+            if call is not None and self._now() - call.created_at > IDEMPOTENCY_SECONDS:
+                call = None
+            if call is not None:
+                if call.fingerprint != fingerprint:
+                    return _api_exception(
+                        400,
+                        10,
+                        "ValidationException",
+                        f"Idempotency Key: {key} is used with a different request.",
+                    )
+                # A concurrent duplicate waits for the first and gets its answer.
+                while not call.done:
+                    self._idem_done.wait(timeout=30)
+                if call.response is None:  # the first one crashed; process this one
+                    call = None
+                else:
+                    status, headers, content = call.response
+                    return httpx.Response(status, headers=headers, content=content)
+            call = _IdempotentCall(fingerprint, self._now())
+            self._idempotency[slot] = call
+        try:
+            response = self._route(request, tenant)
+        except BaseException:
+            with self._idem_done:
+                call.done = True
+                self._idempotency.pop(slot, None)
+                self._idem_done.notify_all()
+            raise
+        with self._idem_done:
+            call.response = (response.status_code, list(response.headers.multi_items()), response.content)
+            call.done = True
+            self._idem_done.notify_all()
+        return response
+
+    # ------------------------------------------------------------------ routing
+    def _route(self, request: httpx.Request, tenant: _Tenant) -> httpx.Response:
+        parts = [p for p in request.url.path[len("/api.xro/2.0/") :].split("/") if p]
+        params = {k.lower(): v for k, v in request.url.params.multi_items()}
+        method = request.method
+        resource = parts[0].lower() if parts else ""
+        ident = parts[1] if len(parts) > 1 else None
+        with self._lock:
+            try:
+                if len(parts) > 2:
+                    return _not_found()
+                if resource == "contacts":
+                    if method == "GET":
+                        return self._get_contacts(tenant, ident, params)
+                    if method in ("PUT", "POST") and (ident is None or method == "POST"):
+                        return self._write(tenant, "Contacts", method, request.content, params, ident)
+                elif resource == "invoices":
+                    if method == "GET":
+                        return self._get_invoices(tenant, ident, params)
+                    if method in ("PUT", "POST") and (ident is None or method == "POST"):
+                        return self._write(tenant, "Invoices", method, request.content, params, ident)
+                elif resource == "organisation" and method == "GET" and ident is None:
+                    return self._ok(
+                        {
+                            "Organisations": [
+                                {
+                                    "OrganisationID": tenant.tenant_id,
+                                    "Name": tenant.name,
+                                    "BaseCurrency": tenant.currency,
+                                    "OrganisationType": "COMPANY",
+                                    "CountryCode": "US",
+                                    "IsDemoCompany": True,
+                                }
+                            ]
+                        }
+                    )
+                else:
+                    return _not_found()
+                return _response(405, {"Title": "Method Not Allowed", "Status": 405})
+            except _Reject as reject:
+                return reject.response
+
+    def _ok(self, payload: dict[str, Any]) -> httpx.Response:
+        ms = int(self._now() * 1000)
+        return _response(
+            200,
+            {
+                "Id": str(uuid.uuid4()),
+                "Status": "OK",
+                "ProviderName": "Xero Sandbox",
+                "DateTimeUTC": f"/Date({ms})/",
+                **payload,
+            },
+        )
+
+    @staticmethod
+    def _page(
+        records: list[dict[str, Any]], params: dict[str, str]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        if "page" not in params:
+            return records, {}
+        try:
+            page = max(1, int(params["page"]))
+            size = min(1000, max(1, int(params.get("pagesize", PAGE_SIZE))))
+        except ValueError:
+            raise _Reject(
+                _api_exception(400, 16, "QueryParseException", "page and pageSize must be integers")
+            ) from None
+        chunk = records[(page - 1) * size : page * size]
+        pagination = {
+            "page": page,
+            "pageSize": size,
+            "pageCount": math.ceil(len(records) / size),
+            "itemCount": len(records),
+        }
+        return chunk, {"pagination": pagination}
+
+    @staticmethod
+    def _filter(
+        records: list[dict[str, Any]], params: dict[str, str], search_fields: tuple[str, ...]
+    ) -> list[dict[str, Any]]:
+        if params.get("where"):
+            try:
+                matches = _where(params["where"])
+                records = [r for r in records if matches(r)]
+            except (_QueryError, ValueError, InvalidOperation) as exc:
+                raise _Reject(_api_exception(400, 16, "QueryParseException", str(exc))) from None
+        term = params.get("searchterm", "").strip().casefold()
+        if term:
+            records = [
+                r for r in records if any(term in str(r.get(f) or "").casefold() for f in search_fields)
+            ]
+        return records
+
+    def _get_contacts(self, tenant: _Tenant, ident: str | None, params: dict[str, str]) -> httpx.Response:
+        if ident is not None:
+            found = self._find_contact(tenant, ident)
+            return self._ok({"Contacts": [copy.deepcopy(found)]}) if found else _not_found()
+        records = list(tenant.contacts.values())
+        if params.get("includearchived", "").lower() != "true":
+            records = [c for c in records if c.get("ContactStatus") == "ACTIVE"]
+        if params.get("ids"):
+            wanted = {i.strip().lower() for i in params["ids"].split(",")}
+            records = [c for c in records if c["ContactID"] in wanted]
+        records = self._filter(
+            records, params, ("Name", "FirstName", "LastName", "ContactNumber", "EmailAddress")
+        )
+        records, extra = self._page(records, params)
+        return self._ok({**extra, "Contacts": copy.deepcopy(records)})
+
+    def _get_invoices(self, tenant: _Tenant, ident: str | None, params: dict[str, str]) -> httpx.Response:
+        if ident is not None:
+            found = tenant.invoices.get(ident.lower())
+            if found is None:  # Xero's docs also accept an InvoiceNumber here
+                found = next((i for i in tenant.invoices.values() if i.get("InvoiceNumber") == ident), None)
+            return self._ok({"Invoices": [copy.deepcopy(found)]}) if found else _not_found()
+        records = list(tenant.invoices.values())
+
+        def listed(name: str) -> set[str] | None:
+            raw = params.get(name.lower())
+            return {v.strip().casefold() for v in raw.split(",") if v.strip()} if raw else None
+
+        for param, key in (("IDs", "InvoiceID"), ("InvoiceNumbers", "InvoiceNumber"), ("Statuses", "Status")):
+            wanted = listed(param)
+            if wanted is not None:
+                records = [r for r in records if str(r.get(key, "")).casefold() in wanted]
+        contacts = listed("ContactIDs")
+        if contacts is not None:
+            records = [r for r in records if r["Contact"]["ContactID"] in contacts]
+        records = self._filter(records, params, ("InvoiceNumber", "Reference"))
+        records, extra = self._page(records, params)
+        return self._ok({**extra, "Invoices": copy.deepcopy(records)})
+
+    def _find_contact(self, tenant: _Tenant, ident: str) -> dict[str, Any] | None:
+        if _UUID.match(ident):
+            return tenant.contacts.get(ident.lower())
+        return next((c for c in tenant.contacts.values() if c.get("ContactNumber") == ident), None)
+
+    # ------------------------------------------------------------------- writes
+    def _write(
+        self,
+        tenant: _Tenant,
+        plural: str,
+        method: str,
+        content: bytes,
+        params: dict[str, str],
+        ident: str | None,
+    ) -> httpx.Response:
+        try:
+            body = json.loads(content) if content else None
+        except ValueError:
+            return _api_exception(400, 14, "PostDataInvalidException", "Invalid Json data")
+        singular = plural[:-1]
+        elements = body.get(plural) if isinstance(body, dict) else None
+        if not isinstance(elements, list) or not elements:
+            return _no_data(singular)
+        if ident is not None:
+            found = (
+                self._find_contact(tenant, ident)
+                if plural == "Contacts"
+                else tenant.invoices.get(ident.lower())
+            )
+            if found is None:
+                return _not_found()
+            id_key = f"{singular}ID"
+            elements = [{**e, id_key: found[id_key]} if isinstance(e, dict) else e for e in elements[:1]]
+        summarize = params.get("summarizeerrors", "true").lower() != "false" or ident is not None
+        unitdp = 4 if params.get("unitdp") == "4" else 2
+        results: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for element in elements:
+            if not isinstance(element, dict):
+                return _no_data(singular)
+            if plural == "Contacts":
+                saved, errors = self._save_contact(tenant, element, method)
+            else:
+                saved, errors = self._save_invoice(tenant, element, method, unitdp)
+            error_flag = "HasValidationErrors" if plural == "Contacts" else "HasErrors"
+            if errors:
+                echo = {k: v for k, v in element.items() if k not in ("ValidationErrors", "Warnings")}
+                echo.update(
+                    {
+                        "StatusAttributeString": "ERROR",
+                        error_flag: True,
+                        "ValidationErrors": [{"Message": m} for m in errors],
+                    }
+                )
+                results.append(echo)
+                failed.append(echo)
+            else:
+                results.append({**copy.deepcopy(saved), "StatusAttributeString": "OK"})
+        if failed and summarize:
+            # Xero's all-or-nothing answer hides the elements that were created anyway.
+            return _response(
+                400,
+                {
+                    "ErrorNumber": 10,
+                    "Type": "ValidationException",
+                    "Message": "A validation exception occurred",
+                    "Elements": failed,
+                },
+            )
+        return self._ok({plural: results})
+
+    def _stamp(self) -> str:
+        return to_xero_date(datetime.fromtimestamp(self._now(), UTC))
+
+    def _save_contact(
+        self, tenant: _Tenant, element: dict[str, Any], method: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        errors: list[str] = []
+        existing: dict[str, Any] | None = None
+        contact_id = element.get("ContactID")
+        if contact_id:
+            if method == "PUT":
+                errors.append("A ContactID cannot be specified when creating a contact; use POST to update.")
+            else:
+                existing = tenant.contacts.get(str(contact_id).lower())
+                if existing is None:
+                    errors.append(f"The Contact with ContactID {contact_id} could not be found.")
+        fields = {k: element[k] for k in _CONTACT_FIELDS if k in element}
+        name = fields.get("Name", existing.get("Name") if existing else None)
+        if not isinstance(name, str) or not name.strip():
+            errors.append("Contact Name cannot be empty.")
+            name = None
+        for key, limit in _CONTACT_LIMITS.items():
+            value = fields.get(key)
+            if value is not None and (not isinstance(value, str) or len(value) > limit):
+                errors.append(f"The {key} must be a text of at most {limit} characters.")
+        email = fields.get("EmailAddress")
+        if isinstance(email, str) and email and not _EMAIL.match(email):
+            errors.append("Email address must be valid.")
+        status = fields.get("ContactStatus", existing.get("ContactStatus") if existing else "ACTIVE")
+        if status not in ("ACTIVE", "ARCHIVED", "GDPRREQUEST"):
+            errors.append(f"ContactStatus {status!r} is not valid.")
+        currency = fields.get("DefaultCurrency")
+        if currency is not None and (not isinstance(currency, str) or not _CURRENCY.match(currency)):
+            errors.append(f"DefaultCurrency {currency!r} is not a valid currency code.")
+        for key in ("Phones", "Addresses", "ContactPersons"):
+            if key in fields and not (
+                isinstance(fields[key], list) and all(isinstance(x, dict) for x in fields[key])
+            ):
+                errors.append(f"{key} must be a list of objects.")
+        own_id = existing["ContactID"] if existing else None
+        if name and status == "ACTIVE":
+            taken = any(
+                c["ContactID"] != own_id
+                and c.get("ContactStatus") == "ACTIVE"
+                and c["Name"].strip().casefold() == name.strip().casefold()
+                for c in tenant.contacts.values()
+            )
+            if taken:
+                errors.append(
+                    f"The contact name {name} is already assigned to another contact. "
+                    "The contact name must be unique across all active contacts."
+                )
+        account = fields.get("AccountNumber")
+        if account and any(
+            c["ContactID"] != own_id and c.get("AccountNumber") == account for c in tenant.contacts.values()
+        ):
+            errors.append("The Account Number already exists. Please enter a different Account Number.")
+        if errors:
+            return {}, errors
+        if existing is None:
+            existing = {
+                "ContactID": str(uuid.uuid4()),
+                "ContactStatus": "ACTIVE",
+                "Addresses": [],
+                "Phones": [],
+                "ContactGroups": [],
+                "ContactPersons": [],
+                "IsSupplier": False,
+                "IsCustomer": False,
+                "HasAttachments": False,
+                "HasValidationErrors": False,
+            }
+            tenant.contacts[existing["ContactID"]] = existing
+        existing.update(copy.deepcopy(fields))
+        existing["ContactStatus"] = status
+        existing["UpdatedDateUTC"] = self._stamp()
+        return existing, []
+
+    def _resolve_contact(self, tenant: _Tenant, ref: Any) -> tuple[dict[str, Any] | None, str | None]:
+        if not isinstance(ref, dict) or not any(ref.get(k) for k in ("ContactID", "ContactNumber", "Name")):
+            return None, "A Contact must be specified for this type of transaction"
+        if ref.get("ContactID"):
+            found = tenant.contacts.get(str(ref["ContactID"]).lower())
+            return (
+                (found, None)
+                if found
+                else (None, f"The Contact with ContactID {ref['ContactID']} could not be found.")
+            )
+        if ref.get("ContactNumber"):
+            found = next(
+                (c for c in tenant.contacts.values() if c.get("ContactNumber") == ref["ContactNumber"]), None
+            )
+            return (
+                (found, None)
+                if found
+                else (None, f"The Contact with ContactNumber {ref['ContactNumber']} could not be found.")
+            )
+        found = next(
+            (
+                c
+                for c in tenant.contacts.values()
+                if c.get("ContactStatus") == "ACTIVE" and c["Name"].casefold() == str(ref["Name"]).casefold()
+            ),
+            None,
+        )
+        return (found, None) if found else (None, f"The Contact with Name {ref['Name']} could not be found.")
+
+    def _save_invoice(
+        self, tenant: _Tenant, element: dict[str, Any], method: str, unitdp: int
+    ) -> tuple[dict[str, Any], list[str]]:
+        errors: list[str] = []
+        existing: dict[str, Any] | None = None
+        invoice_id = element.get("InvoiceID")
+        if invoice_id:
+            if method == "PUT":
+                errors.append(
+                    "An InvoiceID cannot be specified when creating an invoice; use POST to update."
+                )
+            else:
+                existing = tenant.invoices.get(str(invoice_id).lower())
+                if existing is None:
+                    errors.append(f"The Invoice with InvoiceID {invoice_id} could not be found.")
+        elif method == "POST" and element.get("InvoiceNumber") and element.get("Type", "ACCREC") == "ACCREC":
+            # POST is an upsert: an ACCREC invoice number names the invoice to update.
+            existing = next(
+                (
+                    i
+                    for i in tenant.invoices.values()
+                    if i["Type"] == "ACCREC" and i["InvoiceNumber"] == element["InvoiceNumber"]
+                ),
+                None,
+            )
+        if errors:
+            return {}, errors
+        base = existing or {}
+        kind = element.get("Type", base.get("Type"))
+        if kind is None:
+            errors.append("Invoice Type must be specified.")
+        elif kind not in _INVOICE_TYPES:
+            errors.append(f"Invoice Type {kind!r} is not supported; use ACCREC or ACCPAY.")
+        if existing and kind and kind != existing["Type"]:
+            errors.append("The Type of an existing invoice cannot be changed.")
+        contact: dict[str, Any] | None
+        if "Contact" in element or not existing:
+            contact, problem = self._resolve_contact(tenant, element.get("Contact"))
+            if problem:
+                errors.append(problem)
+        else:
+            contact = tenant.contacts.get(existing["Contact"]["ContactID"])
+        status = element.get("Status", base.get("Status", "DRAFT"))
+        allowed = _CREATE_STATUSES if not existing else (*_CREATE_STATUSES, "DELETED", "VOIDED")
+        if status not in allowed:
+            errors.append(f"Invoice Status {status!r} is not valid here.")
+        amount_types = element.get("LineAmountTypes", base.get("LineAmountTypes", "Exclusive"))
+        if amount_types not in _LINE_AMOUNT_TYPES:
+            errors.append(f"LineAmountTypes {amount_types!r} is not valid.")
+        currency = element.get("CurrencyCode", base.get("CurrencyCode", tenant.currency))
+        if not isinstance(currency, str) or not _CURRENCY.match(currency):
+            errors.append(f"CurrencyCode {currency!r} is not a valid currency code.")
+        dates: dict[str, date | None] = {}
+        for key in ("Date", "DueDate"):
+            raw = element.get(key)
+            if raw in (None, ""):
+                previous = base.get(f"{key}String")
+                dates[key] = (
+                    date.fromisoformat(previous[:10])
+                    if previous
+                    else (datetime.fromtimestamp(self._now(), UTC).date() if key == "Date" else None)
+                )
+                continue
+            try:
+                dates[key] = _parse_day(raw)
+            except ValueError:
+                errors.append(f"The {key} {raw!r} is not a valid date.")
+        number = element.get("InvoiceNumber", base.get("InvoiceNumber"))
+        if number is not None and (not isinstance(number, str) or len(number) > 255):
+            errors.append("InvoiceNumber must be a text of at most 255 characters.")
+        if kind == "ACCREC" and number:
+            own = existing["InvoiceID"] if existing else None
+            if any(
+                i["InvoiceID"] != own
+                and i["Type"] == "ACCREC"
+                and i["InvoiceNumber"].casefold() == number.casefold()
+                for i in tenant.invoices.values()
+            ):
+                errors.append("Invoice # must be unique.")
+        raw_lines = element["LineItems"] if "LineItems" in element else base.get("LineItems", [])
+        lines, line_errors = self._lines(raw_lines, unitdp, kind == "ACCREC")
+        errors.extend(line_errors)
+        if errors:
+            return {}, errors
+        assert contact is not None and kind is not None
+        line_total = sum((_decimal(li["LineAmount"]) or Decimal(0) for li in lines), Decimal(0))
+        tax = sum((_decimal(li["TaxAmount"]) or Decimal(0) for li in lines), Decimal(0))
+        if amount_types == "NoTax":
+            tax = Decimal(0)
+        if amount_types == "Inclusive":
+            total, subtotal = line_total, line_total - tax
+        else:
+            subtotal, total = line_total, line_total + tax
+        paid = _decimal(base.get("AmountPaid", 0)) or Decimal(0)
+        if not number:
+            if kind == "ACCREC":
+                used = {i["InvoiceNumber"] for i in tenant.invoices.values()}
+                while f"INV-{tenant.next_invoice:04d}" in used:
+                    tenant.next_invoice += 1
+                number = f"INV-{tenant.next_invoice:04d}"
+                tenant.next_invoice += 1
+            else:
+                number = ""
+        invoice: dict[str, Any] = existing if existing is not None else {"InvoiceID": str(uuid.uuid4())}
+        invoice.update(
+            {
+                "Type": kind,
+                "InvoiceNumber": number,
+                "Reference": element.get("Reference", base.get("Reference", "")),
+                "Prepayments": [],
+                "Overpayments": [],
+                "CreditNotes": [],
+                "Payments": [],
+                "AmountDue": _num(_money(total - paid)),
+                "AmountPaid": _num(_money(paid)),
+                "AmountCredited": 0.0,
+                "SentToContact": False,
+                "CurrencyRate": 1.0,
+                "IsDiscounted": any(li.get("DiscountRate") for li in lines),
+                "HasAttachments": False,
+                "HasErrors": False,
+                "Contact": {
+                    k: contact[k]
+                    for k in ("ContactID", "ContactNumber", "Name", "ContactStatus")
+                    if k in contact
+                }
+                | {"HasValidationErrors": False},
+                "Status": status,
+                "LineAmountTypes": amount_types,
+                "LineItems": lines,
+                "SubTotal": _num(_money(subtotal)),
+                "TotalTax": _num(_money(tax)),
+                "Total": _num(_money(total)),
+                "CurrencyCode": currency,
+                "UpdatedDateUTC": self._stamp(),
+            }
+        )
+        invoice["UpdatedDateUTCString"] = datetime.fromtimestamp(self._now(), UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+        for key, day in dates.items():
+            if day is not None:
+                invoice[key] = to_xero_date(day)
+                invoice[f"{key}String"] = f"{day.isoformat()}T00:00:00"
+        if "Url" in element or "Url" in base:
+            invoice["Url"] = element.get("Url", base.get("Url"))
+        tenant.invoices[invoice["InvoiceID"]] = invoice
+        contact["IsCustomer" if kind == "ACCREC" else "IsSupplier"] = True
+        return invoice, []
+
+    @staticmethod
+    def _lines(raw: Any, unitdp: int, discounts_allowed: bool) -> tuple[list[dict[str, Any]], list[str]]:
+        if not isinstance(raw, list):
+            return [], ["LineItems must be a list."]
+        lines: list[dict[str, Any]] = []
+        errors: list[str] = []
+        for item in raw:
+            if not isinstance(item, dict):
+                errors.append("Each line item must be an object.")
+                continue
+            description = item.get("Description")
+            if not isinstance(description, str) or not description.strip():
+                errors.append("The description field is mandatory for each line item.")
+                continue
+            try:
+                quantity = _decimal(item.get("Quantity"))
+                unit = _decimal(item.get("UnitAmount"))
+                given_line = _decimal(item.get("LineAmount"))
+                discount = _decimal(item.get("DiscountRate"))
+                tax = _decimal(item.get("TaxAmount"))
+            except (InvalidOperation, ValueError):
+                errors.append(f"The amounts of line item {description!r} must be numbers.")
+                continue
+            if discount is not None and not discounts_allowed:
+                errors.append("Discounts are only supported on ACCREC invoices.")
+                continue
+            if discount is not None and not Decimal(0) <= discount <= Decimal(100):
+                errors.append("DiscountRate must be between 0 and 100.")
+                continue
+            if quantity is None:
+                quantity = Decimal(1) if (unit is not None or given_line is not None) else Decimal(0)
+            if unit is None:
+                unit = given_line / quantity if given_line is not None and quantity != 0 else Decimal(0)
+            quantity = _money(quantity, 4)
+            unit = _money(unit, unitdp)
+            amount = quantity * unit
+            if discount:
+                amount = amount * (Decimal(100) - discount) / Decimal(100)
+            line = {
+                "LineItemID": item.get("LineItemID") or str(uuid.uuid4()),
+                "Description": description,
+                "Quantity": _num(quantity),
+                "UnitAmount": _num(unit),
+                "LineAmount": _num(_money(amount)),
+                "TaxAmount": _num(_money(tax or Decimal(0))),
+                "TaxType": item.get("TaxType", "NONE"),
+                "Tracking": item.get("Tracking", []),
+            }
+            for key in ("AccountCode", "AccountID", "ItemCode"):
+                if item.get(key):
+                    line[key] = item[key]
+            if discount is not None:
+                line["DiscountRate"] = _num(discount)
+            lines.append(line)
+        return lines, errors
