@@ -21,6 +21,7 @@ class ClientarySource:
 
 
 SOURCES: dict[str, ClientarySource] = {
-    "clientary.new_invoice": ClientarySource("clientary.new_invoice", pollers.fetch_invoice,
-                                             pollers.poll_new_invoices),
+    "clientary.new_invoice": ClientarySource(
+        "clientary.new_invoice", pollers.fetch_invoice, pollers.poll_new_invoices
+    ),
 }
