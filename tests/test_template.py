@@ -1,0 +1,605 @@
+"""template.yaml hygiene, checked on the parsed template: each test fails when someone breaks the rule.
+
+The rules (STYLE.md, "Template hygiene"): every work queue redrives to a DLQ that has an alarm,
+visibility timeout >= 6 x the consumer's timeout, partial batch responses on SQS events, no IAM
+statement on every resource, one log group with retention per function, explicit routes only, the
+layer built for python3.12, environment variables the Settings model knows. Also the sample events
+in events/ and, when the SAM virtualenv exists, cfn-lint itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from clientary_xero.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+EVENTS = ROOT / "events"
+SAMPLE_PUSH_KEY = "local-sample-push-key"
+PUSH_HEADER = "x-clientary-xero-signature"
+LAMBDA_DEFAULT_TIMEOUT = 3
+SQS_DEFAULT_RETENTION = 345_600
+XERO_MAX_IN_FLIGHT = 5  # Xero: 5 concurrent calls per organisation
+
+
+# --------------------------------------------------------------------------------- template loading
+class CfnLoader(yaml.SafeLoader):
+    """A YAML loader that understands CloudFormation's short tags (!Ref, !GetAtt, !Sub, !If, ...)."""
+
+
+def _short_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "Condition":
+        return {"Condition": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _short_tag)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader subclass
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+def resources_of(template: dict[str, Any], *types: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] in types}
+
+
+def props(resource: dict[str, Any]) -> dict[str, Any]:
+    return resource.get("Properties") or {}
+
+
+def target(value: Any) -> str | None:
+    """The logical id a ``!Ref X`` or ``!GetAtt X.attr`` points at, else None."""
+    if isinstance(value, dict) and len(value) == 1:
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+    return None
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return resources_of(template, "AWS::Serverless::Function")
+
+
+def function_setting(template: dict[str, Any], name: str, key: str, default: Any = None) -> Any:
+    """A function property, falling back to Globals.Function as SAM does."""
+    own = props(template["Resources"][name])
+    if key in own:
+        return own[key]
+    return (template.get("Globals") or {}).get("Function", {}).get(key, default)
+
+
+def function_env(template: dict[str, Any], name: str) -> dict[str, Any]:
+    """Globals variables merged with the function's own (SAM merges the two maps)."""
+    merged = dict(global_env(template))
+    own = props(template["Resources"][name]).get("Environment") or {}
+    merged.update(own.get("Variables") or {})
+    return merged
+
+
+def global_env(template: dict[str, Any]) -> dict[str, Any]:
+    environment = (template.get("Globals") or {}).get("Function", {}).get("Environment") or {}
+    return environment.get("Variables") or {}
+
+
+def events_of(template: dict[str, Any], *types: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(function, event name, event properties) for every function event of the given types."""
+    found = []
+    for fn, resource in functions(template).items():
+        for event_name, event in (props(resource).get("Events") or {}).items():
+            if event["Type"] in types:
+                found.append((fn, event_name, event.get("Properties") or {}))
+    return found
+
+
+def dlq_names(template: dict[str, Any]) -> set[str]:
+    queues = resources_of(template, "AWS::SQS::Queue")
+    return {
+        t
+        for q in queues.values()
+        if (t := target((props(q).get("RedrivePolicy") or {}).get("deadLetterTargetArn"))) is not None
+    }
+
+
+# ------------------------------------------------------------------------------------------ queues
+def test_every_work_queue_redrives_to_a_dlq_after_max_attempts(template: dict[str, Any]) -> None:
+    queues = resources_of(template, "AWS::SQS::Queue")
+    dlqs = dlq_names(template)
+    work_queues = set(queues) - dlqs
+    assert work_queues, "the template has no work queue"
+    for name in sorted(work_queues):
+        redrive = props(queues[name]).get("RedrivePolicy")
+        assert redrive, f"{name} has no RedrivePolicy: a poison message would be retried for days"
+        dlq = target(redrive.get("deadLetterTargetArn"))
+        assert dlq in queues, f"{name} redrives to {dlq!r}, which is not a queue of this template"
+        assert "RedrivePolicy" not in props(queues[dlq]), f"the DLQ {dlq} must not redrive further"
+        # The code fails a run on the last attempt: its MAX_ATTEMPTS must be the queue's count.
+        assert redrive.get("maxReceiveCount") == {"Ref": "MaxAttempts"}, name
+    assert global_env(template).get("MAX_ATTEMPTS") == {"Ref": "MaxAttempts"}
+
+
+def test_every_dlq_has_an_alarm_that_notifies(template: dict[str, Any]) -> None:
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm")
+    dlqs = dlq_names(template)
+    assert dlqs
+    for dlq in sorted(dlqs):
+        matching = []
+        for alarm in alarms.values():
+            p = props(alarm)
+            dims = {d["Name"]: target(d["Value"]) for d in p.get("Dimensions") or []}
+            if p.get("Namespace") != "AWS/SQS" or dims.get("QueueName") != dlq:
+                continue
+            fires_on_one = (
+                p.get("ComparisonOperator") == "GreaterThanThreshold" and float(p.get("Threshold", -1)) == 0
+            ) or (
+                p.get("ComparisonOperator") == "GreaterThanOrEqualToThreshold"
+                and float(p.get("Threshold", -1)) == 1
+            )
+            if p.get("MetricName") == "ApproximateNumberOfMessagesVisible" and fires_on_one:
+                matching.append(p)
+        assert matching, f"no alarm fires when a message reaches the DLQ {dlq}"
+        for p in matching:
+            assert p.get("AlarmActions"), f"the alarm on {dlq} notifies nobody (no AlarmActions)"
+            for action in p["AlarmActions"]:
+                assert template["Resources"][target(action)]["Type"] == "AWS::SNS::Topic"
+
+
+def test_dlq_keeps_messages_longer_than_its_source_queue(template: dict[str, Any]) -> None:
+    # A dead-lettered message keeps its original enqueue time: a DLQ that keeps messages no longer
+    # than its source would drop them as soon as they arrive.
+    queues = resources_of(template, "AWS::SQS::Queue")
+    for name, queue in queues.items():
+        redrive = props(queue).get("RedrivePolicy")
+        if not redrive:
+            continue
+        dlq = props(queues[target(redrive["deadLetterTargetArn"])])
+        source_retention = int(props(queue).get("MessageRetentionPeriod", SQS_DEFAULT_RETENTION))
+        assert int(dlq.get("MessageRetentionPeriod", SQS_DEFAULT_RETENTION)) == 14 * 86400
+        assert int(dlq["MessageRetentionPeriod"]) > source_retention, name
+
+
+def test_sqs_events_report_batch_item_failures(template: dict[str, Any]) -> None:
+    sqs_events = events_of(template, "SQS")
+    assert sqs_events, "no function consumes a queue"
+    for fn, event, p in sqs_events:
+        assert "ReportBatchItemFailures" in (p.get("FunctionResponseTypes") or []), (
+            f"{fn}.{event}: without ReportBatchItemFailures one failed step retries the whole batch"
+        )
+
+
+def test_visibility_timeout_is_six_times_the_consumer_timeout(template: dict[str, Any]) -> None:
+    for fn, event, p in events_of(template, "SQS"):
+        queue = target(p["Queue"])
+        assert queue in resources_of(template, "AWS::SQS::Queue"), f"{fn}.{event} consumes an unknown queue"
+        timeout = int(function_setting(template, fn, "Timeout", LAMBDA_DEFAULT_TIMEOUT))
+        visibility = int(props(template["Resources"][queue]).get("VisibilityTimeout", 30))
+        assert visibility >= 6 * timeout, (
+            f"{queue} VisibilityTimeout {visibility} < 6 x {fn} Timeout {timeout}"
+        )
+
+
+def test_step_lease_outlives_an_invocation_and_expires_before_redelivery(template: dict[str, Any]) -> None:
+    for fn, _, p in events_of(template, "SQS"):
+        timeout = int(function_setting(template, fn, "Timeout", LAMBDA_DEFAULT_TIMEOUT))
+        visibility = int(props(template["Resources"][target(p["Queue"])])["VisibilityTimeout"])
+        lease = int(
+            function_env(template, fn).get(
+                "STEP_LEASE_SECONDS", Settings.model_fields["step_lease_seconds"].default
+            )
+        )
+        assert timeout < lease <= visibility, (
+            f"{fn}: STEP_LEASE_SECONDS {lease} must exceed Timeout {timeout} and not exceed the "
+            f"queue's VisibilityTimeout {visibility}, or a redelivered step finds its lease still held"
+        )
+
+
+def test_xero_consumers_stay_within_xeros_concurrency_limit(template: dict[str, Any]) -> None:
+    for fn, event, p in events_of(template, "SQS"):
+        if target(p["Queue"]) != "XeroActionQueue":
+            continue
+        concurrency = (p.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        assert concurrency is not None and int(concurrency) <= XERO_MAX_IN_FLIGHT, f"{fn}.{event}"
+
+
+# ------------------------------------------------------------------------------------------- IAM
+def _statements(policy: Any) -> list[dict[str, Any]]:
+    statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def all_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    for name, resource in template["Resources"].items():
+        p = props(resource)
+        if resource["Type"] == "AWS::Serverless::Function":
+            policies = p.get("Policies") or []
+            for policy in policies if isinstance(policies, list) else [policies]:
+                found += [(name, s) for s in _statements(policy)]
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            found += [(name, s) for s in _statements(p.get("PolicyDocument"))]
+        elif resource["Type"] == "AWS::IAM::Role":
+            for policy in p.get("Policies") or []:
+                found += [(name, s) for s in _statements(policy.get("PolicyDocument"))]
+    return found
+
+
+def test_no_policy_statement_allows_every_resource(template: dict[str, Any]) -> None:
+    statements = all_statements(template)
+    assert statements, "expected the action function's inline statements"
+    for owner, statement in statements:
+        resources = statement.get("Resource")
+        resources = resources if isinstance(resources, list) else [resources]
+        assert resources and None not in resources, f"{owner}: {statement.get('Sid')} has no Resource"
+        for resource in resources:
+            assert not (isinstance(resource, str) and "*" in resource), (
+                f"{owner}: statement {statement.get('Sid')} grants {statement.get('Action')} on {resource!r}"
+            )
+
+
+def test_policy_templates_are_scoped_to_one_resource_of_this_stack(template: dict[str, Any]) -> None:
+    checked = 0
+    for fn, resource in functions(template).items():
+        for policy in props(resource).get("Policies") or []:
+            if not isinstance(policy, dict) or "Statement" in policy:
+                continue
+            assert len(policy) == 1, f"{fn}: one policy template per list item"
+            ((name, arguments),) = policy.items()
+            assert isinstance(arguments, dict) and arguments, f"{fn}: {name} needs its resource argument"
+            for argument, value in arguments.items():
+                assert target(value) in template["Resources"], (
+                    f"{fn}: {name}.{argument} = {value!r} is not a resource of this template"
+                )
+                checked += 1
+    assert checked
+
+
+def test_only_the_xero_action_function_writes_a_secret_and_only_xeros(template: dict[str, Any]) -> None:
+    writers = []
+    for owner, statement in all_statements(template):
+        actions = statement.get("Action")
+        actions = actions if isinstance(actions, list) else [actions]
+        if any(a.lower() in ("secretsmanager:putsecretvalue", "secretsmanager:*") for a in actions):
+            writers.append((owner, target(statement.get("Resource"))))
+    assert writers == [("XeroActionFunction", "XeroConnectionSecret")]
+
+
+def test_action_function_may_delay_its_own_queue_messages(template: dict[str, Any]) -> None:
+    # AWSLambdaSQSQueueExecutionRole (what SAM's SQS event adds) has no ChangeMessageVisibility,
+    # and a Retry-After wait is exactly that call.
+    grants = [
+        target(s.get("Resource"))
+        for owner, s in all_statements(template)
+        if owner == "XeroActionFunction"
+        and "sqs:ChangeMessageVisibility" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert grants == ["XeroActionQueue"]
+
+
+# ------------------------------------------------------------------------------------------- logs
+def test_every_function_logs_to_its_own_group_with_retention(template: dict[str, Any]) -> None:
+    groups = resources_of(template, "AWS::Logs::LogGroup")
+    used: dict[str, str] = {}
+    assert functions(template)
+    for fn in functions(template):
+        logging_config = function_setting(template, fn, "LoggingConfig") or {}
+        group = target(logging_config.get("LogGroup"))
+        assert group in groups, f"{fn} has no LoggingConfig.LogGroup pointing at a log group of this stack"
+        assert group not in used, f"{fn} and {used.get(group)} share the log group {group}"
+        used[group] = fn
+    for name, group in groups.items():
+        assert props(group).get("RetentionInDays"), f"{name} keeps logs forever (no RetentionInDays)"
+
+
+# -------------------------------------------------------------------------------------------- API
+def test_api_routes_are_explicit(template: dict[str, Any]) -> None:
+    apis = resources_of(template, "AWS::Serverless::HttpApi", "AWS::Serverless::Api")
+    routes = events_of(template, "HttpApi", "Api")
+    assert routes, "expected at least the push route"
+    seen = set()
+    for fn, event, p in routes:
+        path, method = p.get("Path"), str(p.get("Method", "")).upper()
+        assert path and path.startswith("/"), f"{fn}.{event}: no explicit Path (an implicit catch-all route)"
+        assert "+}" not in path and "$default" not in path, f"{fn}.{event}: greedy path {path}"
+        assert method and method not in ("ANY", "*"), f"{fn}.{event}: method {method or 'ANY'}"
+        api = target(p.get("ApiId") or p.get("RestApiId"))
+        assert api in apis, f"{fn}.{event}: not on an API of this template (SAM would add an implicit one)"
+        assert (api, method, path) not in seen, f"route {method} {path} defined twice"
+        seen.add((api, method, path))
+    for name, api in apis.items():
+        body = json.dumps(props(api).get("DefinitionBody") or {})
+        assert "+}" not in body and "$default" not in body, f"{name}: greedy route in DefinitionBody"
+
+
+def test_http_api_events_use_payload_format_2(template: dict[str, Any]) -> None:
+    for fn, event, p in events_of(template, "HttpApi"):
+        assert str(p.get("PayloadFormatVersion", "2.0")) == "2.0", f"{fn}.{event}"
+
+
+# ------------------------------------------------------------------------------ layer and functions
+def test_layer_is_built_for_python312_from_shared(template: dict[str, Any]) -> None:
+    layers = resources_of(template, "AWS::Serverless::LayerVersion")
+    assert set(layers) == {"SharedLayer"}
+    layer = layers["SharedLayer"]
+    assert (layer.get("Metadata") or {}).get("BuildMethod") == "python3.12"
+    assert props(layer)["ContentUri"].rstrip("/") == "shared"
+    assert (ROOT / "shared" / "requirements.txt").is_file()
+    assert (ROOT / "shared" / "clientary_xero" / "__init__.py").is_file()
+    runtime = template["Globals"]["Function"]["Runtime"]
+    assert runtime == "python3.12"
+    assert runtime in props(layer)["CompatibleRuntimes"]
+    for fn in functions(template):
+        assert function_setting(template, fn, "Runtime") == runtime, fn
+        assert {"Ref": "SharedLayer"} in (function_setting(template, fn, "Layers") or []), fn
+        code_uri = props(template["Resources"][fn])["CodeUri"]
+        handler_module, _, _ = props(template["Resources"][fn])["Handler"].partition(".")
+        assert (ROOT / code_uri / f"{handler_module}.py").is_file(), f"{fn}: no {code_uri}{handler_module}.py"
+
+
+def test_environment_variables_are_settings_fields(template: dict[str, Any]) -> None:
+    known = {name.upper() for name in Settings.model_fields}
+    wanted = {
+        "WORKFLOWS_TABLE",
+        "STATE_TABLE",
+        "XERO_QUEUE_URL",
+        "XERO_SECRET_ID",
+        "CLIENTARY_SECRET_ID",
+        "WEBHOOK_SECRET_ID",
+        "MAX_ATTEMPTS",
+        "RUN_RETENTION_DAYS",
+    }
+    global_names = set(global_env(template))
+    assert wanted <= global_names, f"Globals lacks {sorted(wanted - global_names)}"
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"} <= global_names
+    for fn in functions(template):
+        for name in function_env(template, fn):
+            if name.startswith("POWERTOOLS_"):
+                continue
+            assert name in known, f"{fn}: {name} is not a Settings field; the code would never read it"
+
+
+def test_trigger_functions_follow_one_copyable_shape(template: dict[str, Any]) -> None:
+    from clientary_xero.workflows.triggers import get_trigger
+
+    triggers: dict[str, str] = {}
+    output_values = json.dumps(template.get("Outputs") or {})
+    for fn, resource in functions(template).items():
+        p = props(resource)
+        if p["CodeUri"].rstrip("/") != "functions/clientary_trigger":
+            continue
+        trigger = function_env(template, fn).get("TRIGGER", "")
+        spec = get_trigger(trigger)
+        assert spec is not None and spec.source == "clientary", (
+            f"{fn}: TRIGGER {trigger!r} is not Clientary's"
+        )
+        assert trigger not in triggers, f"{fn} and {triggers.get(trigger)} both serve {trigger}"
+        triggers[trigger] = fn
+        short = trigger.split(".", 1)[1]
+        events = {e["Type"]: e.get("Properties") or {} for e in (p.get("Events") or {}).values()}
+        assert events.get("Schedule", {}).get("Schedule") == "rate(15 minutes)", fn
+        push = events.get("HttpApi", {})
+        assert (push.get("Method"), push.get("Path")) == ("POST", f"/webhooks/clientary/{short}"), fn
+        assert target(push.get("ApiId")) == "WebhookApi", fn
+        assert f'"Ref": "{fn}"' in output_values, f"{fn}: no output names the function"
+        assert f"/webhooks/clientary/{short}" in output_values, f"{fn}: no output gives its push URL"
+    assert "clientary.new_invoice" in triggers
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    wanted = {
+        "WebhookApiUrl",
+        "NewInvoicePushUrl",
+        "WorkflowsTableName",
+        "StateTableName",
+        "XeroActionQueueUrl",
+        "XeroActionDLQUrl",
+        "XeroConnectionSecretArn",
+        "ClientaryConnectionSecretArn",
+        "WebhookKeysSecretArn",
+    }
+    outputs = template.get("Outputs") or {}
+    assert wanted <= set(outputs), f"missing outputs {sorted(wanted - set(outputs))}"
+    for fn in functions(template):
+        assert any(target(o.get("Value")) == fn for o in outputs.values()), f"no output names {fn}"
+
+
+def test_secrets_are_stack_scoped_json_placeholders(template: dict[str, Any]) -> None:
+    secrets = resources_of(template, "AWS::SecretsManager::Secret")
+    expected = {
+        "XeroConnectionSecret": "xero",
+        "ClientaryConnectionSecret": "clientary",
+        "WebhookKeysSecret": "webhooks",
+    }
+    assert set(secrets) == set(expected)
+    for name, suffix in expected.items():
+        p = props(secrets[name])
+        assert p["Name"] == {"Fn::Sub": f"${{AWS::StackName}}/{suffix}"}, name
+    assert set(json.loads(props(secrets["XeroConnectionSecret"])["SecretString"])) >= {
+        "client_id",
+        "client_secret",
+        "tenant_id",
+        "access_token",
+        "refresh_token",
+        "expires_at",
+    }
+    assert json.loads(props(secrets["ClientaryConnectionSecret"])["SecretString"]) == {
+        "subdomain": "",
+        "api_token": "",
+    }
+    generated = props(secrets["WebhookKeysSecret"])["GenerateSecretString"]
+    assert json.loads(generated["SecretStringTemplate"]) == {"xero_webhook_key": ""}
+    assert generated["GenerateStringKey"] == "clientary_push_key"
+    assert generated["ExcludePunctuation"] is True
+
+
+def test_tables_match_the_key_design(template: dict[str, Any]) -> None:
+    state = props(template["Resources"]["StateTable"])
+    assert state["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert [g["IndexName"] for g in state["GlobalSecondaryIndexes"]] == ["gsi1"]
+    assert state["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    workflows = props(template["Resources"]["WorkflowsTable"])
+    assert workflows["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert [g["IndexName"] for g in workflows["GlobalSecondaryIndexes"]] == ["by-trigger"]
+    for table in (state, workflows):
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_local_resources_match_the_template(template: dict[str, Any], aws: Any) -> None:
+    """The local runner and the tests build their tables and queues like the deployed stack."""
+    import boto3
+
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    for logical_id, physical in (("WorkflowsTable", aws.workflows_table), ("StateTable", aws.state_table)):
+        declared = props(template["Resources"][logical_id])
+        actual = ddb.describe_table(TableName=physical)["Table"]
+        assert actual["KeySchema"] == declared["KeySchema"], logical_id
+        assert sorted(actual["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
+            declared["AttributeDefinitions"], key=lambda a: a["AttributeName"]
+        ), logical_id
+        assert {
+            (g["IndexName"], json.dumps(g["KeySchema"]), g["Projection"]["ProjectionType"])
+            for g in actual.get("GlobalSecondaryIndexes", [])
+        } == {
+            (g["IndexName"], json.dumps(g["KeySchema"]), g["Projection"]["ProjectionType"])
+            for g in declared.get("GlobalSecondaryIndexes", [])
+        }, logical_id
+    ttl = ddb.describe_time_to_live(TableName=aws.state_table)["TimeToLiveDescription"]
+    assert ttl.get("AttributeName") == "ttl"
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    attrs = sqs.get_queue_attributes(QueueUrl=aws.xero_queue_url, AttributeNames=["VisibilityTimeout"])
+    declared_visibility = props(template["Resources"]["XeroActionQueue"])["VisibilityTimeout"]
+    assert int(attrs["Attributes"]["VisibilityTimeout"]) == int(declared_visibility)
+
+
+# ----------------------------------------------------------------------------------------- events
+EVENT_FILES = sorted(EVENTS.glob("*.json"))
+
+
+def test_the_sample_events_exist() -> None:
+    names = {p.name for p in EVENT_FILES}
+    assert {
+        "clientary_push_new_invoice.json",
+        "clientary_push_bad_signature.json",
+        "clientary_push_malformed.json",
+        "schedule_new_invoice.json",
+        "sqs_xero_step.json",
+    } <= names
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: p.name)
+def test_event_file_is_json(path: Path) -> None:
+    assert isinstance(json.loads(path.read_text()), dict)
+
+
+def _push(name: str) -> tuple[bytes, dict[str, str], dict[str, Any]]:
+    event = json.loads((EVENTS / name).read_text())
+    body = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()
+    return body, {k.lower(): v for k, v in event["headers"].items()}, event
+
+
+def _signature(key: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["clientary_push_new_invoice.json", "clientary_push_bad_signature.json", "clientary_push_malformed.json"],
+)
+def test_push_events_are_http_api_requests_for_the_push_route(name: str, template: dict[str, Any]) -> None:
+    body, headers, event = _push(name)
+    route = next(p for fn, _, p in events_of(template, "HttpApi") if fn == "NewInvoiceTriggerFunction")
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == f"{route['Method']} {route['Path']}"
+    assert event["rawPath"] == event["requestContext"]["http"]["path"] == route["Path"]
+    assert event["requestContext"]["http"]["method"] == route["Method"]
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body)
+
+
+def test_push_event_signature_is_valid_for_its_body() -> None:
+    body, headers, _ = _push("clientary_push_new_invoice.json")
+    assert json.loads(body) == {"id": 1001}
+    assert hmac.compare_digest(headers[PUSH_HEADER], _signature(SAMPLE_PUSH_KEY, body))
+
+
+def test_bad_signature_event_differs_only_in_its_signature() -> None:
+    good_body, good_headers, _ = _push("clientary_push_new_invoice.json")
+    body, headers, _ = _push("clientary_push_bad_signature.json")
+    assert body == good_body
+    assert headers[PUSH_HEADER].startswith("sha256=")
+    assert len(headers[PUSH_HEADER]) == len(good_headers[PUSH_HEADER])
+    assert not hmac.compare_digest(headers[PUSH_HEADER], _signature(SAMPLE_PUSH_KEY, body))
+
+
+def test_malformed_event_is_signed_but_not_json() -> None:
+    body, headers, _ = _push("clientary_push_malformed.json")
+    assert hmac.compare_digest(headers[PUSH_HEADER], _signature(SAMPLE_PUSH_KEY, body))
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(body)
+
+
+def test_schedule_event_is_an_eventbridge_scheduled_event() -> None:
+    event = json.loads((EVENTS / "schedule_new_invoice.json").read_text())
+    assert event["detail-type"] == "Scheduled Event"
+    assert event["source"] == "aws.events"
+    assert event["resources"]
+    assert all(r.startswith("arn:aws:events:") and ":rule/" in r for r in event["resources"])
+
+
+def test_sqs_event_carries_one_step_message() -> None:
+    event = json.loads((EVENTS / "sqs_xero_step.json").read_text())
+    (record,) = event["Records"]
+    assert json.loads(record["body"]) == {"run_id": "run-sample", "step_id": "contact", "generation": 0}
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert record["eventSource"] == "aws:sqs"
+    # MD5 is what SQS itself puts in md5OfBody; nothing here relies on it for security.
+    assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()  # noqa: S324
+
+
+# -------------------------------------------------------------------------------------------- lint
+@pytest.mark.slow
+def test_cfn_lint_passes() -> None:
+    """cfn-lint on the template (`make template` also runs it with `sam validate --lint`)."""
+    cfn_lint = ROOT / ".sam-venv" / "bin" / "cfn-lint"
+    if not cfn_lint.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("cfn-lint is missing in CI: run `make sam-venv` first")
+        pytest.skip("cfn-lint not installed: `make sam-venv` installs it into .sam-venv")
+    assert shutil.which(str(cfn_lint))
+    # A fixed argv of our own paths, no shell.
+    result = subprocess.run(  # noqa: S603
+        [str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True, cwd=ROOT, timeout=110, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
