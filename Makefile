@@ -15,6 +15,8 @@ CFN_LINT := $(SAM_VENV)/bin/cfn-lint
 SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.53.3
 export SAM_CLI_TELEMETRY := 0
+# The stamp names the versions, so changing a pin reinstalls and nothing else does.
+SAM_STAMP := $(SAM_VENV)/.installed-sam$(SAM_CLI_VERSION)-cfnlint$(CFN_LINT_VERSION)
 
 .PHONY: help demo test lint typecheck unit template build venv sam-venv schema clean
 
@@ -32,20 +34,20 @@ $(VENV)/.installed: pyproject.toml | check-python
 
 venv: $(VENV)/.installed ## create the development virtualenv (.venv, Python 3.12)
 
-$(SAM_VENV)/.installed: Makefile | check-python
+$(SAM_STAMP): | check-python
 	@test -x $(SAM_VENV)/bin/python || $(PY312) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install -q aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
 	@touch $@
 
-sam-venv: $(SAM_VENV)/.installed ## SAM CLI and cfn-lint in their own virtualenv (.sam-venv)
+sam-venv: $(SAM_STAMP) ## SAM CLI and cfn-lint in their own virtualenv (.sam-venv)
 
 demo: venv ## run the main job locally: sample workflow + sample invoices through the engine and sandboxes
 	$(VENV)/bin/clientary-xero demo
 
 lint: venv ## ruff
-	$(VENV)/bin/ruff check shared functions tests
-	$(VENV)/bin/ruff format --check shared functions tests
+	$(VENV)/bin/ruff check shared functions tests benchmarks
+	$(VENV)/bin/ruff format --check shared functions tests benchmarks
 
 typecheck: venv ## mypy on the layer
 	$(VENV)/bin/mypy

@@ -60,8 +60,10 @@ def test_poll_push_and_sqs_redelivery_give_one_xero_invoice(env: LocalEnvironmen
     assert env.resources is not None
     sqs = boto3.client("sqs", region_name="us-east-1")
     for step in ("contact", "invoice"):
-        sqs.send_message(QueueUrl=env.resources.xero_queue_url,
-                         MessageBody=json.dumps({"run_id": run["run_id"], "step_id": step, "generation": 0}))
+        sqs.send_message(
+            QueueUrl=env.resources.xero_queue_url,
+            MessageBody=json.dumps({"run_id": run["run_id"], "step_id": step, "generation": 0}),
+        )
     env.drain()
     env.poll(TRIGGER)
     env.drain()
@@ -73,7 +75,8 @@ def test_poll_push_and_sqs_redelivery_give_one_xero_invoice(env: LocalEnvironmen
 
 @pytest.mark.parametrize("minutes_later", [0, 7], ids=["within-idempotency-window", "after-window"])
 def test_crash_between_the_xero_call_and_the_checkpoint_gives_no_duplicate(
-        env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch, minutes_later: int) -> None:
+    env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch, minutes_later: int
+) -> None:
     env.poll(TRIGGER)
     new_invoice(env)
     env.poll(TRIGGER)
@@ -101,7 +104,8 @@ def test_crash_between_the_xero_call_and_the_checkpoint_gives_no_duplicate(
 
 
 def test_retryable_errors_until_the_last_attempt_fail_the_run_and_park_the_message_in_the_dlq(
-        env: LocalEnvironment) -> None:
+    env: LocalEnvironment,
+) -> None:
     env.poll(TRIGGER)
     new_invoice(env)
     env.poll(TRIGGER)
@@ -124,17 +128,21 @@ def test_a_429_delays_the_message_by_retry_after_then_succeeds(env: LocalEnviron
     sqs = boto3.client("sqs", region_name="us-east-1")
     from clientary_xero.local.environment import FakeLambdaContext, load_handler, sqs_record
 
-    (message,) = sqs.receive_message(QueueUrl=env.resources.xero_queue_url, AttributeNames=["All"])["Messages"]
+    (message,) = sqs.receive_message(QueueUrl=env.resources.xero_queue_url, AttributeNames=["All"])[
+        "Messages"
+    ]
     response = load_handler("xero_actions").lambda_handler(
-        {"Records": [sqs_record(message, env.resources.xero_queue_url)]}, FakeLambdaContext("xero_actions"))
+        {"Records": [sqs_record(message, env.resources.xero_queue_url)]}, FakeLambdaContext("xero_actions")
+    )
     assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
     # Hidden for Retry-After seconds: not deliverable now.
     assert sqs.receive_message(QueueUrl=env.resources.xero_queue_url).get("Messages", []) == []
     step = env.state.get_steps(only_run(env)["run_id"])[0]
     assert step["status"] == "RETRYING" and step["error"]["delay_seconds"] == 42
     assert step["error"]["limit"] == "minute"
-    sqs.change_message_visibility(QueueUrl=env.resources.xero_queue_url, ReceiptHandle=message["ReceiptHandle"],
-                                  VisibilityTimeout=0)  # 42 seconds pass
+    sqs.change_message_visibility(
+        QueueUrl=env.resources.xero_queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )  # 42 seconds pass
     env.fast_forward = True
     env.drain()
     assert only_run(env)["status"] == "SUCCEEDED" and len(xero_invoices(env)) == 1

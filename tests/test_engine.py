@@ -27,9 +27,17 @@ def workflow(**overrides: Any) -> dict[str, Any]:
         "trigger": TRIGGER,
         "steps": [
             {"id": "first", "action": "test.echo", "input": {"value": "{% invoice.number %}"}},
-            {"if": "{% steps.first.value = 'A-1' %}",
-             "then": [{"id": "second", "action": "test.echo", "input": {"value": "{% steps.first.value & '!' %}"}}],
-             "else": [{"id": "other", "action": "test.echo", "input": {"value": "else"}}]},
+            {
+                "if": "{% steps.first.value = 'A-1' %}",
+                "then": [
+                    {
+                        "id": "second",
+                        "action": "test.echo",
+                        "input": {"value": "{% steps.first.value & '!' %}"},
+                    }
+                ],
+                "else": [{"id": "other", "action": "test.echo", "input": {"value": "else"}}],
+            },
         ],
     }
     doc.update(overrides)
@@ -127,7 +135,9 @@ def test_invalid_workflow_edited_in_the_console_fails_its_run_and_others_keep_ru
     assert [m["step_id"] for m in h.messages()] == ["first"]
 
 
-def test_interrupted_intake_is_finished_by_the_next_delivery(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_intake_is_finished_by_the_next_delivery(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h.put(workflow())
 
     def crash(*args: Any, **kwargs: Any) -> None:
@@ -201,7 +211,9 @@ def test_unexpected_exception_counts_as_retryable(h: Harness) -> None:
         h.runner.execute(message)
 
 
-def test_a_crash_after_the_call_reuses_the_idempotency_key(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_after_the_call_reuses_the_idempotency_key(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h.put(workflow())
     h.deliver()
     (message,) = h.messages()

@@ -17,16 +17,25 @@ def test_only_wrapped_strings_are_expressions() -> None:
 
 
 def test_render_maps_fields_and_keeps_literals() -> None:
-    context = {"invoice": {"client_id": 7, "items": [{"t": "a", "q": 2, "p": 5.5}, {"t": "b", "q": 1, "p": 1}]}}
+    context = {
+        "invoice": {"client_id": 7, "items": [{"t": "a", "q": 2, "p": 5.5}, {"t": "b", "q": 1, "p": 1}]}
+    }
     rendered = E.render(
-        {"Type": "ACCREC", "ContactNumber": "{% 'CL-' & $string(invoice.client_id) %}",
-         "LineItems": "{% [invoice.items.{'Description': t, 'LineAmount': q * p}] %}",
-         "Missing": "{% invoice.nothing %}", "Nested": {"Literal": "{not an expression}"}},
+        {
+            "Type": "ACCREC",
+            "ContactNumber": "{% 'CL-' & $string(invoice.client_id) %}",
+            "LineItems": "{% [invoice.items.{'Description': t, 'LineAmount': q * p}] %}",
+            "Missing": "{% invoice.nothing %}",
+            "Nested": {"Literal": "{not an expression}"},
+        },
         context,
     )
-    assert rendered == {"Type": "ACCREC", "ContactNumber": "CL-7",
-                        "LineItems": [{"Description": "a", "LineAmount": 11}, {"Description": "b", "LineAmount": 1}],
-                        "Nested": {"Literal": "{not an expression}"}}
+    assert rendered == {
+        "Type": "ACCREC",
+        "ContactNumber": "CL-7",
+        "LineItems": [{"Description": "a", "LineAmount": 11}, {"Description": "b", "LineAmount": 1}],
+        "Nested": {"Literal": "{not an expression}"},
+    }
 
 
 def test_render_error_names_the_place() -> None:
@@ -59,9 +68,20 @@ def test_step_references_come_from_the_syntax_tree() -> None:
     assert E.step_references(parsed) == {"contact", "inv"}
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (None, False), (0, False), (1, True), ("", False), ("x", True), ([], False), ([0, 1], True), ({}, False),
-    (True, True), (False, False),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, False),
+        (0, False),
+        (1, True),
+        ("", False),
+        ("x", True),
+        ([], False),
+        ([0, 1], True),
+        ({}, False),
+        (True, True),
+        (False, False),
+    ],
+)
 def test_truthiness_follows_jsonata_boolean(value: object, expected: bool) -> None:
     assert E.truthy(value) is expected

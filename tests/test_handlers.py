@@ -30,7 +30,8 @@ def queue_depth(env: LocalEnvironment) -> int:
     assert env.resources is not None
     attrs = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
         QueueUrl=env.resources.xero_queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
     return sum(int(v) for v in attrs.values())
 
 
@@ -55,7 +56,8 @@ def test_push_event_starts_one_run_and_enqueues_its_first_step(env: LocalEnviron
     assert response["statusCode"] == 202, response["body"]
     body = json.loads(response["body"])
     assert [(r["workflow_id"], r["status"], r["created"]) for r in body["runs"]] == [
-        ("invoice-to-xero", "QUEUED", True)]
+        ("invoice-to-xero", "QUEUED", True)
+    ]
     assert queue_depth(env) == 1
     run = env.state.get_run(body["runs"][0]["run_id"])
     assert run is not None and run["record"]["id"] == 1001 and run["trigger_meta"]["delivery"] == "push"
@@ -109,11 +111,15 @@ def test_base64_encoded_body_is_decoded_before_the_signature_check(env: LocalEnv
     assert trigger(env, evt)["statusCode"] == 202
 
 
-def test_scheduled_event_polls_first_to_set_the_watermark_then_finds_new_invoices(env: LocalEnvironment) -> None:
+def test_scheduled_event_polls_first_to_set_the_watermark_then_finds_new_invoices(
+    env: LocalEnvironment,
+) -> None:
     first = trigger(env, event("schedule_new_invoice.json"))
     assert first["new_records"] == 0 and first["runs"] == []
     client = env.clientary.seed_client("Solo Design")
-    invoice = env.clientary.add_invoice(client["id"], [{"title": "Logo", "quantity": 1, "price": 400}], status=1)
+    invoice = env.clientary.add_invoice(
+        client["id"], [{"title": "Logo", "quantity": 1, "price": 400}], status=1
+    )
     second = trigger(env, event("schedule_new_invoice.json"))
     assert second["new_records"] == 1
     assert [r["status"] for r in second["runs"]] == ["QUEUED"]
@@ -128,12 +134,30 @@ def test_sqs_event_runs_the_step_it_names(env: LocalEnvironment) -> None:
     from clientary_xero.workflows.loader import load_workflow_file
 
     workflow = load_workflow_file(WORKFLOW)
-    record = {"id": 1001, "client_id": 7, "client": {"id": 7, "name": "Sample Client"}, "total_cost": 10,
-              "status_name": "sent"}
-    env.state.create_run({"run_id": "run-sample", "workflow_id": workflow.id, "trigger": TRIGGER,
-                          "record_id": "1001", "created_at": R.now_iso(), "generation": 0, "record": record,
-                          "trigger_meta": {"name": TRIGGER}, "workflow": workflow.to_document(),
-                          "decisions": {}, "status": R.QUEUED, "current_step": "contact", "enqueued": True})
+    record = {
+        "id": 1001,
+        "client_id": 7,
+        "client": {"id": 7, "name": "Sample Client"},
+        "total_cost": 10,
+        "status_name": "sent",
+    }
+    env.state.create_run(
+        {
+            "run_id": "run-sample",
+            "workflow_id": workflow.id,
+            "trigger": TRIGGER,
+            "record_id": "1001",
+            "created_at": R.now_iso(),
+            "generation": 0,
+            "record": record,
+            "trigger_meta": {"name": TRIGGER},
+            "workflow": workflow.to_document(),
+            "decisions": {},
+            "status": R.QUEUED,
+            "current_step": "contact",
+            "enqueued": True,
+        }
+    )
     module = load_handler("xero_actions")
     response = module.lambda_handler(event("sqs_xero_step.json"), FakeLambdaContext("xero_actions"))
     assert response == {"batchItemFailures": []}

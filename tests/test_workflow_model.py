@@ -23,16 +23,43 @@ VALID: dict[str, Any] = {
     "trigger": "clientary.new_invoice",
     "filter": "{% invoice.total_cost > 0 %}",
     "steps": [
-        {"id": "contact", "action": "xero.create_or_update_contact",
-         "input": {"Name": "{% invoice.client.name %}", "ContactNumber": "{% $string(invoice.client_id) %}"}},
-        {"if": "{% invoice.status = 4 %}",
-         "then": [{"id": "paid_invoice", "action": "xero.create_invoice",
-                   "input": {"Contact": {"ContactID": "{% steps.contact.ContactID %}"}, "Status": "AUTHORISED",
-                             "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 5}]}}],
-         "else": [{"if": "{% invoice.total_cost > 1000 %}",
-                   "then": [{"id": "big_invoice", "action": "xero.create_invoice",
-                             "input": {"Contact": {"ContactID": "{% steps.contact.ContactID %}"},
-                                       "LineItems": "{% [] %}"}}]}]},
+        {
+            "id": "contact",
+            "action": "xero.create_or_update_contact",
+            "input": {
+                "Name": "{% invoice.client.name %}",
+                "ContactNumber": "{% $string(invoice.client_id) %}",
+            },
+        },
+        {
+            "if": "{% invoice.status = 4 %}",
+            "then": [
+                {
+                    "id": "paid_invoice",
+                    "action": "xero.create_invoice",
+                    "input": {
+                        "Contact": {"ContactID": "{% steps.contact.ContactID %}"},
+                        "Status": "AUTHORISED",
+                        "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 5}],
+                    },
+                }
+            ],
+            "else": [
+                {
+                    "if": "{% invoice.total_cost > 1000 %}",
+                    "then": [
+                        {
+                            "id": "big_invoice",
+                            "action": "xero.create_invoice",
+                            "input": {
+                                "Contact": {"ContactID": "{% steps.contact.ContactID %}"},
+                                "LineItems": "{% [] %}",
+                            },
+                        }
+                    ],
+                }
+            ],
+        },
     ],
 }
 
@@ -69,7 +96,8 @@ def test_step_used_before_it_exists() -> None:
     doc = copy.deepcopy(VALID)
     doc["steps"][0]["input"]["Name"] = "{% steps.paid_invoice.InvoiceNumber %}"
     assert problems_of(doc) == [
-        "steps[0] (step 'contact').input.Name: refers to steps.paid_invoice, which has not run at this point"]
+        "steps[0] (step 'contact').input.Name: refers to steps.paid_invoice, which has not run at this point"
+    ]
 
 
 def test_step_of_the_other_branch_is_not_available() -> None:
@@ -92,8 +120,10 @@ def test_unknown_trigger_and_misspelt_input_field_together() -> None:
     doc["steps"][0]["input"]["ContactNumbr"] = "x"
     problems = problems_of(doc)
     assert any(p.startswith("trigger: unknown trigger 'clientary.new_widget'") for p in problems)
-    assert any("input.ContactNumbr: not a field of this action's input (did you mean 'ContactNumber'?)" in p
-               for p in problems)
+    assert any(
+        "input.ContactNumbr: not a field of this action's input (did you mean 'ContactNumber'?)" in p
+        for p in problems
+    )
 
 
 def test_missing_required_input_field() -> None:

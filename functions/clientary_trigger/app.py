@@ -10,6 +10,7 @@ import base64
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.data_classes.event_bridge_event import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,6 +19,8 @@ from clientary_xero.settings import get_settings
 from clientary_xero.usecases.clientary_trigger import handle_push, handle_schedule
 
 logger = Logger()
+# The layer logs through logging.getLogger(__name__): same JSON format, same correlation id.
+copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero"})
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -29,8 +32,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.set_correlation_id(request.request_context.request_id)
         raw = request.body or ""
         body = base64.b64decode(raw) if request.is_base64_encoded else raw.encode("utf-8")
-        response = handle_push(function_trigger=trigger, path=request.raw_path or request.path,
-                               headers=dict(request.headers or {}), raw_body=body)
+        response = handle_push(
+            function_trigger=trigger,
+            path=request.raw_path or request.path,
+            headers=dict(request.headers or {}),
+            raw_body=body,
+        )
         logger.info("push handled", extra={"status": response.status})
         return response.to_api_gateway()
     if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":

@@ -18,8 +18,14 @@ class ClientaryXeroError(Exception):
 class PermanentError(ClientaryXeroError):
     """Retrying will not help. ``messages`` are shown to the user as they came from the service."""
 
-    def __init__(self, message: str, *, messages: list[str] | None = None, status: int | None = None,
-                 service: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        messages: list[str] | None = None,
+        status: int | None = None,
+        service: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.messages = list(messages or [])
         self.status = status
@@ -38,8 +44,15 @@ class PermanentError(ClientaryXeroError):
 class RetryableError(ClientaryXeroError):
     """The same work may succeed later; wait ``delay_seconds`` (``Retry-After`` when the service gave one)."""
 
-    def __init__(self, message: str, *, delay_seconds: int = 30, status: int | None = None,
-                 service: str | None = None, limit: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        delay_seconds: int = 30,
+        status: int | None = None,
+        service: str | None = None,
+        limit: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.delay_seconds = max(0, int(delay_seconds))
         self.status = status

@@ -17,9 +17,10 @@ class Settings(BaseModel):
     state_table: str = Field(default="clientary-xero-state")
     xero_queue_url: str = ""
     clientary_queue_url: str = ""
-    xero_secret_id: str = "clientary-xero/xero"
-    clientary_secret_id: str = "clientary-xero/clientary"
-    webhook_secret_id: str = "clientary-xero/webhooks"
+    # Secret *names* (ARNs in Lambda), not secret values.
+    xero_secret_id: str = "clientary-xero/xero"  # noqa: S105
+    clientary_secret_id: str = "clientary-xero/clientary"  # noqa: S105
+    webhook_secret_id: str = "clientary-xero/webhooks"  # noqa: S105
     # Trigger name a trigger Lambda serves (e.g. clientary.new_invoice); empty elsewhere.
     trigger: str = ""
     # Days a run's history stays in the State table (DynamoDB TTL).

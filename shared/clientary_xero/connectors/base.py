@@ -53,10 +53,14 @@ class ActionSpec:
 _REGISTRY: dict[str, ActionSpec] = {}
 
 
-def action(name: str, *, app: str, input_model: type[BaseModel], description: str = "") -> Callable[
+def action(
+    name: str, *, app: str, input_model: type[BaseModel], description: str = ""
+) -> Callable[
     [Callable[[ActionContext, Any], dict[str, Any]]], Callable[[ActionContext, Any], dict[str, Any]]
 ]:
-    def register(fn: Callable[[ActionContext, Any], dict[str, Any]]) -> Callable[[ActionContext, Any], dict[str, Any]]:
+    def register(
+        fn: Callable[[ActionContext, Any], dict[str, Any]],
+    ) -> Callable[[ActionContext, Any], dict[str, Any]]:
         if name in _REGISTRY:
             raise RuntimeError(f"action {name!r} registered twice")
         _REGISTRY[name] = ActionSpec(name, app, input_model, fn, description or (fn.__doc__ or "").strip())

@@ -52,8 +52,13 @@ class RunStart:
     detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"workflow_id": self.workflow_id, "run_id": self.run_id, "status": self.status,
-                "created": self.created, **({"detail": self.detail} if self.detail else {})}
+        return {
+            "workflow_id": self.workflow_id,
+            "run_id": self.run_id,
+            "status": self.status,
+            "created": self.created,
+            **({"detail": self.detail} if self.detail else {}),
+        }
 
 
 @dataclass
@@ -87,23 +92,51 @@ class Intake:
             return self._resume_intake(existing)
 
         now = R.now_iso()
-        meta = {"name": event.trigger, "record_id": event.record_id, "delivery": event.delivery,
-                "received_at": now, "run_id": run_id, "workflow_id": stored.id, **event.meta}
+        meta = {
+            "name": event.trigger,
+            "record_id": event.record_id,
+            "delivery": event.delivery,
+            "received_at": now,
+            "run_id": run_id,
+            "workflow_id": stored.id,
+            **event.meta,
+        }
         run: dict[str, Any] = {
-            "run_id": run_id, "workflow_id": stored.id, "trigger": event.trigger, "record_id": event.record_id,
-            "created_at": now, "updated_at": now, "generation": 0, "record": event.record, "trigger_meta": meta,
-            "workflow": stored.document, "decisions": {}, "enqueued": False,
+            "run_id": run_id,
+            "workflow_id": stored.id,
+            "trigger": event.trigger,
+            "record_id": event.record_id,
+            "created_at": now,
+            "updated_at": now,
+            "generation": 0,
+            "record": event.record,
+            "trigger_meta": meta,
+            "workflow": stored.document,
+            "decisions": {},
+            "enqueued": False,
         }
         if stored.workflow is None:
-            run.update(status=R.FAILED, error={"type": "permanent", "message": "the workflow is invalid",
-                                               "messages": stored.problems}, enqueued=True)
+            run.update(
+                status=R.FAILED,
+                error={
+                    "type": "permanent",
+                    "message": "the workflow is invalid",
+                    "messages": stored.problems,
+                },
+                enqueued=True,
+            )
             created = self.state.create_run(run)
-            return RunStart(stored.id, run_id, R.FAILED, created, "invalid workflow: " + "; ".join(stored.problems))
+            return RunStart(
+                stored.id, run_id, R.FAILED, created, "invalid workflow: " + "; ".join(stored.problems)
+            )
 
         workflow = stored.workflow
         run["workflow"] = workflow.to_document()
         context = R.build_context(run, {})
-        bounds = {"timeout_ms": self.settings.expression_timeout_ms, "max_depth": self.settings.expression_max_depth}
+        bounds = {
+            "timeout_ms": self.settings.expression_timeout_ms,
+            "max_depth": self.settings.expression_max_depth,
+        }
         try:
             if workflow.filter is not None:
                 source = expressions.expression_source(workflow.filter) or ""
@@ -112,12 +145,21 @@ class Intake:
                     created = self.state.create_run(run)
                     return RunStart(stored.id, run_id, R.FILTERED, created, "the filter rejected the record")
             decisions: dict[str, bool] = {}
-            first = next_step(workflow, None, decisions,
-                              lambda cond: expressions.evaluate(expressions.expression_source(cond) or "", context,
-                                                                **bounds))
+            first = next_step(
+                workflow,
+                None,
+                decisions,
+                lambda cond: expressions.evaluate(
+                    expressions.expression_source(cond) or "", context, **bounds
+                ),
+            )
         except (ExpressionError, PermanentError) as exc:
-            run.update(status=R.FAILED, enqueued=True, error={"type": "permanent", "message": str(exc),
-                                                              "messages": []}, finished_at=now)
+            run.update(
+                status=R.FAILED,
+                enqueued=True,
+                error={"type": "permanent", "message": str(exc), "messages": []},
+                finished_at=now,
+            )
             created = self.state.create_run(run)
             return RunStart(stored.id, run_id, R.FAILED, created, str(exc))
 
@@ -139,12 +181,18 @@ class Intake:
         """The record was seen before: finish an interrupted intake, otherwise do nothing."""
         if not run.get("enqueued") and run.get("status") == R.QUEUED and run.get("current_step"):
             self._enqueue(run, run["current_step"])
-            return RunStart(run["workflow_id"], run["run_id"], R.QUEUED, False, "re-enqueued an interrupted intake")
-        return RunStart(run["workflow_id"], run["run_id"], run.get("status", "?"), False, "duplicate delivery")
+            return RunStart(
+                run["workflow_id"], run["run_id"], R.QUEUED, False, "re-enqueued an interrupted intake"
+            )
+        return RunStart(
+            run["workflow_id"], run["run_id"], run.get("status", "?"), False, "duplicate delivery"
+        )
 
     def _enqueue(self, run: dict[str, Any], step_id: str) -> None:
         app = app_for_step(run["workflow"], step_id)
-        self.queue.send(app, {"run_id": run["run_id"], "step_id": step_id, "generation": run.get("generation", 0)})
+        self.queue.send(
+            app, {"run_id": run["run_id"], "step_id": step_id, "generation": run.get("generation", 0)}
+        )
         self.state.update_run(run["run_id"], {"enqueued": True, "updated_at": R.now_iso()})
 
 

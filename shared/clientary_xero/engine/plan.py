@@ -28,7 +28,9 @@ def _walk(nodes: list[Any], decisions: dict[str, bool], evaluate: Evaluate) -> I
             yield from _walk(node.then if decisions[node.id] else node.else_, decisions, evaluate)
 
 
-def next_step(workflow: Workflow, after: str | None, decisions: dict[str, bool], evaluate: Evaluate) -> Step | None:
+def next_step(
+    workflow: Workflow, after: str | None, decisions: dict[str, bool], evaluate: Evaluate
+) -> Step | None:
     """The step to run after ``after`` (the first step when None); None when the run is complete.
 
     ``decisions`` is updated in place with any branch decided on the way.

@@ -83,12 +83,19 @@ class StepRunner:
             workflow = Workflow.model_validate(run["workflow"])
             step = find_step(workflow, step_id)
         except (PydanticValidationError, PermanentError) as exc:
-            return self._fail_run(run, step_id, None, {"type": "permanent", "message": str(exc), "messages": []})
+            return self._fail_run(
+                run, step_id, None, {"type": "permanent", "message": str(exc), "messages": []}
+            )
 
         owner = uuid.uuid4().hex
         try:
-            claimed = self.state.claim_step(run_id, step_id, owner=owner, lease_seconds=self.settings.step_lease_seconds,
-                                            seq=_seq(workflow, step_id))
+            claimed = self.state.claim_step(
+                run_id,
+                step_id,
+                owner=owner,
+                lease_seconds=self.settings.step_lease_seconds,
+                seq=_seq(workflow, step_id),
+            )
         except Conflict:
             # Already succeeded (a duplicate message, or a crash after the checkpoint): only advance.
             return self._advance(run, workflow, step_id, duplicate=True)
@@ -102,8 +109,12 @@ class StepRunner:
         try:
             outputs = self._outputs(run_id)
             context = R.build_context(run, outputs)
-            rendered = expressions.render(step.input, context, timeout_ms=self.settings.expression_timeout_ms,
-                                          max_depth=self.settings.expression_max_depth)
+            rendered = expressions.render(
+                step.input,
+                context,
+                timeout_ms=self.settings.expression_timeout_ms,
+                max_depth=self.settings.expression_max_depth,
+            )
             spec = registry().get(step.action)
             if spec is None:
                 raise ValidationFailed(f"unknown action {step.action!r}")
@@ -111,11 +122,18 @@ class StepRunner:
                 model = spec.input_model.model_validate(rendered)
             except PydanticValidationError as exc:
                 problems = pydantic_problems(exc, "input")
-                raise ValidationFailed(f"step {step_id!r}: the input for {step.action} is invalid",
-                                       messages=problems) from None
-            actx = ActionContext(run_id=run_id, step_id=step_id,
-                                 idempotency_key=R.idempotency_key(run_id, step_id, generation), attempt=attempt,
-                                 links=self.state, services=self.services, factories=self.factories)
+                raise ValidationFailed(
+                    f"step {step_id!r}: the input for {step.action} is invalid", messages=problems
+                ) from None
+            actx = ActionContext(
+                run_id=run_id,
+                step_id=step_id,
+                idempotency_key=R.idempotency_key(run_id, step_id, generation),
+                attempt=attempt,
+                links=self.state,
+                services=self.services,
+                factories=self.factories,
+            )
             output = spec.run(actx, model)
         except PermanentError as exc:
             error = exc.to_dict()
@@ -128,15 +146,21 @@ class StepRunner:
             error = retry.to_dict()
             if receive_count >= self.settings.max_attempts:
                 error["message"] = f"gave up after {receive_count} attempts: {error['message']}"
-                self.state.finish_step(run_id, step_id, owner=owner, status=R.FAILED, input=rendered, error=error)
+                self.state.finish_step(
+                    run_id, step_id, owner=owner, status=R.FAILED, input=rendered, error=error
+                )
                 self._fail_run(run, step_id, rendered, error)
                 # Raising returns the message to the queue once more; SQS then moves it to the DLQ.
                 raise retry from None
-            self.state.finish_step(run_id, step_id, owner=owner, status="RETRYING", input=rendered, error=error)
+            self.state.finish_step(
+                run_id, step_id, owner=owner, status="RETRYING", input=rendered, error=error
+            )
             raise retry from None
 
         try:
-            self.state.finish_step(run_id, step_id, owner=owner, status=R.SUCCEEDED, input=rendered, output=output)
+            self.state.finish_step(
+                run_id, step_id, owner=owner, status=R.SUCCEEDED, input=rendered, output=output
+            )
         except Conflict:
             # Our lease expired and another worker took the step over; it owns the checkpoint.
             return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
@@ -144,43 +168,78 @@ class StepRunner:
 
     # ------------------------------------------------------------------
     def _outputs(self, run_id: str) -> dict[str, Any]:
-        return {s["step_id"]: s.get("output") for s in self.state.get_steps(run_id)
-                if s.get("status") == R.SUCCEEDED}
+        return {
+            s["step_id"]: s.get("output")
+            for s in self.state.get_steps(run_id)
+            if s.get("status") == R.SUCCEEDED
+        }
 
-    def _advance(self, run: dict[str, Any], workflow: Workflow, step_id: str, *, duplicate: bool) -> StepOutcome:
+    def _advance(
+        self, run: dict[str, Any], workflow: Workflow, step_id: str, *, duplicate: bool
+    ) -> StepOutcome:
         run_id = run["run_id"]
         fresh = self.state.get_run(run_id) or run
         decisions = dict(fresh.get("decisions") or {})
         context = R.build_context(fresh, self._outputs(run_id))
-        bounds = {"timeout_ms": self.settings.expression_timeout_ms, "max_depth": self.settings.expression_max_depth}
+        bounds = {
+            "timeout_ms": self.settings.expression_timeout_ms,
+            "max_depth": self.settings.expression_max_depth,
+        }
         try:
-            nxt = next_step(workflow, step_id, decisions,
-                            lambda cond: expressions.evaluate(expressions.expression_source(cond) or "", context,
-                                                              **bounds))
+            nxt = next_step(
+                workflow,
+                step_id,
+                decisions,
+                lambda cond: expressions.evaluate(
+                    expressions.expression_source(cond) or "", context, **bounds
+                ),
+            )
         except PermanentError as exc:
             return self._fail_run(fresh, step_id, None, exc.to_dict())
         now = R.now_iso()
         if nxt is None:
             if fresh.get("status") != R.SUCCEEDED:
-                self.state.update_run(run_id, {"status": R.SUCCEEDED, "decisions": decisions, "updated_at": now,
-                                               "finished_at": now, "current_step": step_id})
+                self.state.update_run(
+                    run_id,
+                    {
+                        "status": R.SUCCEEDED,
+                        "decisions": decisions,
+                        "updated_at": now,
+                        "finished_at": now,
+                        "current_step": step_id,
+                    },
+                )
             return StepOutcome(run_id, step_id, "SUCCEEDED", "duplicate message" if duplicate else "", None)
         # Move the run on and enqueue the next step; a duplicate enqueue is harmless (the claim dedupes).
         self.state.update_run(run_id, {"current_step": nxt.id, "decisions": decisions, "updated_at": now})
-        self.queue.send(app_for_step(fresh["workflow"], nxt.id),
-                        {"run_id": run_id, "step_id": nxt.id, "generation": int(fresh.get("generation", 0))})
+        self.queue.send(
+            app_for_step(fresh["workflow"], nxt.id),
+            {"run_id": run_id, "step_id": nxt.id, "generation": int(fresh.get("generation", 0))},
+        )
         return StepOutcome(run_id, step_id, "SUCCEEDED", "duplicate message" if duplicate else "", nxt.id)
 
-    def _fail_run(self, run: dict[str, Any], step_id: str, rendered: Any, error: dict[str, Any]) -> StepOutcome:
+    def _fail_run(
+        self, run: dict[str, Any], step_id: str, rendered: Any, error: dict[str, Any]
+    ) -> StepOutcome:
         now = R.now_iso()
-        self.state.update_run(run["run_id"], {"status": R.FAILED, "failed_step": step_id, "current_step": step_id,
-                                              "error": error, "updated_at": now, "finished_at": now})
+        self.state.update_run(
+            run["run_id"],
+            {
+                "status": R.FAILED,
+                "failed_step": step_id,
+                "current_step": step_id,
+                "error": error,
+                "updated_at": now,
+                "finished_at": now,
+            },
+        )
         logger.warning("run failed", extra={"run_id": run["run_id"], "step_id": step_id, "error": error})
         return StepOutcome(run["run_id"], step_id, "FAILED", str(error.get("message", "")), error=error)
 
 
-def replay(state: StateStore, queue: StepQueue, run_id: str, *, workflow_document: dict[str, Any] | None = None
-           ) -> dict[str, Any]:
+def replay(
+    state: StateStore, queue: StepQueue, run_id: str, *, workflow_document: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Run a FAILED run again from its failed step. Succeeded steps keep their outputs and never re-run.
 
     ``workflow_document`` (the current definition, already validated) replaces the run's snapshot,
@@ -199,20 +258,35 @@ def replay(state: StateStore, queue: StepQueue, run_id: str, *, workflow_documen
     if step_id is None:
         # Failed before any step (an invalid workflow or a failing filter): start from the top.
         context = R.build_context(run, {})
-        first = next_step(workflow, None, decisions,
-                          lambda cond: expressions.evaluate(expressions.expression_source(cond) or "", context))
+        first = next_step(
+            workflow,
+            None,
+            decisions,
+            lambda cond: expressions.evaluate(expressions.expression_source(cond) or "", context),
+        )
         if first is None:
             raise PermanentError("the workflow has no step to run for this record")
         step_id = first.id
     else:
         find_step(workflow, step_id)
         state.reset_step(run_id, step_id)
-    state.update_run(run_id, {"status": R.QUEUED, "generation": generation, "current_step": step_id,
-                              "workflow": workflow.to_document(), "decisions": decisions,
-                              "updated_at": R.now_iso()}, expect_status=R.FAILED,
-                     remove=("error", "failed_step", "finished_at"))
-    queue.send(app_for_step(workflow.to_document(), step_id),
-               {"run_id": run_id, "step_id": step_id, "generation": generation})
+    state.update_run(
+        run_id,
+        {
+            "status": R.QUEUED,
+            "generation": generation,
+            "current_step": step_id,
+            "workflow": workflow.to_document(),
+            "decisions": decisions,
+            "updated_at": R.now_iso(),
+        },
+        expect_status=R.FAILED,
+        remove=("error", "failed_step", "finished_at"),
+    )
+    queue.send(
+        app_for_step(workflow.to_document(), step_id),
+        {"run_id": run_id, "step_id": step_id, "generation": generation},
+    )
     return {"run_id": run_id, "step_id": step_id, "generation": generation}
 
 

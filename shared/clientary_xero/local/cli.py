@@ -38,19 +38,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="clientary-xero", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="clientary-xero", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command")
 
     t = sub.add_parser("test-workflow", help="run one workflow for one trigger record, locally")
     t.add_argument("workflow", help="workflow file (YAML or JSON)")
-    t.add_argument("--event", required=True, help="the trigger record as the source API returns it (JSON), "
-                   "e.g. a Clientary invoice from GET /api/v2/invoices/:id")
+    t.add_argument(
+        "--event",
+        required=True,
+        help="the trigger record as the source API returns it (JSON), "
+        "e.g. a Clientary invoice from GET /api/v2/invoices/:id",
+    )
     t.add_argument("--record", metavar="FILE", help="write every outgoing HTTP request as JSON lines")
-    t.add_argument("--live", action="store_true", help="call the real Xero and Clientary APIs "
-                   "(credentials from --secrets); AWS stays local")
-    t.add_argument("--secrets", metavar="FILE", default=os.environ.get("CLIENTARY_XERO_SECRETS"),
-                   help='with --live: JSON {"xero": {…}, "clientary": {…}}; rotated Xero tokens are written back')
+    t.add_argument(
+        "--live",
+        action="store_true",
+        help="call the real Xero and Clientary APIs (credentials from --secrets); AWS stays local",
+    )
+    t.add_argument(
+        "--secrets",
+        metavar="FILE",
+        default=os.environ.get("CLIENTARY_XERO_SECRETS"),
+        help='with --live: JSON {"xero": {…}, "clientary": {…}}; rotated Xero tokens are written back',
+    )
     t.add_argument("--max-wait", type=float, default=120.0, help="seconds to wait for retries (default 120)")
     t.set_defaults(func=cmd_test_workflow)
 
@@ -83,16 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     rs.set_defaults(func=cmd_runs_show)
     rr = r.add_parser("replay", help="run a FAILED run again from its failed step")
     rr.add_argument("run_id")
-    rr.add_argument("--keep-definition", action="store_true",
-                    help="replay with the workflow as it was when the run started (default: the current one)")
+    rr.add_argument(
+        "--keep-definition",
+        action="store_true",
+        help="replay with the workflow as it was when the run started (default: the current one)",
+    )
     _stack_arg(rr)
     rr.set_defaults(func=cmd_runs_replay)
     return p
 
 
 def _stack_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", default=os.environ.get("CLIENTARY_XERO_STACK", "clientary-xero"),
-                        help="CloudFormation stack to read table and queue names from (default clientary-xero)")
+    parser.add_argument(
+        "--stack",
+        default=os.environ.get("CLIENTARY_XERO_STACK", "clientary-xero"),
+        help="CloudFormation stack to read table and queue names from (default clientary-xero)",
+    )
 
 
 # ------------------------------------------------------------------ commands
@@ -195,8 +213,8 @@ def cmd_runs_replay(args: argparse.Namespace) -> int:
 def cmd_test_workflow(args: argparse.Namespace) -> int:
     from clientary_xero.local.environment import LocalEnvironment
     from clientary_xero.workflows.loader import read_document
-    from clientary_xero.workflows.validate import parse_workflow
     from clientary_xero.workflows.triggers import get_trigger
+    from clientary_xero.workflows.validate import parse_workflow
 
     document = read_document(args.workflow)
     workflow = parse_workflow(document)
@@ -224,10 +242,12 @@ def cmd_test_workflow(args: argparse.Namespace) -> int:
     document = {**workflow.to_document(), "enabled": True}
     with LocalEnvironment(live=args.live, record=args.record, live_secrets=secrets) as env:
         if not args.live:
-            env.clientary.load_record(spec.resource, record)
+            env.clientary.load_record(spec.collection, record)
         env.put_workflow(document)
-        print(f"workflow {workflow.id} ({workflow.trigger}) ← {spec.resource} {record['id']} "
-              f"({'live services' if args.live else 'sandboxes'})")
+        print(
+            f"workflow {workflow.id} ({workflow.trigger}) ← {spec.resource} {record['id']} "
+            f"({'live services' if args.live else 'sandboxes'})"
+        )
         response = env.push(workflow.trigger, record["id"])
         body = json.loads(response.get("body") or "{}")
         if response["statusCode"] >= 300:
@@ -264,16 +284,20 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
     for run in runs:
         error = run.get("error") or {}
         tail = error.get("message", "") if error else run.get("created_at", "")
-        messages = error.get("messages") or []
-        if messages:
-            tail += ": " + "; ".join(messages)
-        print(f"{run['run_id']:26} {run.get('workflow_id', ''):22} {run.get('record_id', ''):8} "
-              f"{run.get('status', ''):10} {run.get('current_step') or '-':10} {tail}")
+        extra = [m for m in error.get("messages") or [] if m not in tail]
+        if extra:
+            tail += ": " + "; ".join(extra)
+        print(
+            f"{run['run_id']:26} {run.get('workflow_id', ''):22} {run.get('record_id', ''):8} "
+            f"{run.get('status', ''):10} {run.get('current_step') or '-':10} {tail}"
+        )
 
 
 def print_run(run: dict[str, Any], steps: list[dict[str, Any]], *, verbose: bool = True) -> None:
-    print(f"\nrun {run['run_id']}  workflow {run.get('workflow_id')}  {run.get('trigger')} "
-          f"record {run.get('record_id')}  →  {run.get('status')}")
+    print(
+        f"\nrun {run['run_id']}  workflow {run.get('workflow_id')}  {run.get('trigger')} "
+        f"record {run.get('record_id')}  →  {run.get('status')}"
+    )
     if run.get("error"):
         error = run["error"]
         print(f"  error: {error.get('message')}")
@@ -303,13 +327,20 @@ def _use_stack(stack: str) -> None:
     import boto3
 
     try:
-        outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+        outputs = (
+            boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+        )
     except Exception as exc:
-        raise ClientaryXeroError(f"cannot read stack {stack!r} ({type(exc).__name__}): deploy it, pass --stack, "
-                                 "or set WORKFLOWS_TABLE and STATE_TABLE") from None
+        raise ClientaryXeroError(
+            f"cannot read stack {stack!r} ({type(exc).__name__}): deploy it, pass --stack, "
+            "or set WORKFLOWS_TABLE and STATE_TABLE"
+        ) from None
     values = {o["OutputKey"]: o["OutputValue"] for o in outputs}
-    mapping = {"WorkflowsTableName": "WORKFLOWS_TABLE", "StateTableName": "STATE_TABLE",
-               "XeroActionQueueUrl": "XERO_QUEUE_URL"}
+    mapping = {
+        "WorkflowsTableName": "WORKFLOWS_TABLE",
+        "StateTableName": "STATE_TABLE",
+        "XeroActionQueueUrl": "XERO_QUEUE_URL",
+    }
     for output, env in mapping.items():
         if output in values:
             os.environ.setdefault(env, values[output])

@@ -27,7 +27,9 @@ def run_demo() -> int:
     with LocalEnvironment() as env:
         xero, clientary = env.xero, env.clientary
         tenant = env.xero_tenant_id()
-        _say("Xero sandbox: an organisation that already has a contact 'Harbour Lights Ltd' (entered by hand)")
+        _say(
+            "Xero sandbox: an organisation that already has a contact 'Harbour Lights Ltd' (entered by hand)"
+        )
         xero.seed_contact(tenant, Name="Harbour Lights Ltd", ContactNumber="LEGACY-7")
 
         document = read_document(SAMPLES / "invoice_to_xero.yaml")
@@ -35,24 +37,47 @@ def run_demo() -> int:
         _say(f"saved workflow {workflow.id!r}: {workflow.name}")
 
         first = env.poll(trigger)
-        _say(f"first poll after deployment: {first['new_records']} records delivered "
-             f"({first['requests']} request) — it only records where to start")
+        _say(
+            f"first poll after deployment: {first['new_records']} records delivered "
+            f"({first['requests']} request) — it only records where to start"
+        )
 
         acme = clientary.seed_client("Acme Builders")
         harbour = clientary.seed_client("Harbour Lights Ltd")
         solo = clientary.seed_client("Solo Design")
         created = [
-            clientary.add_invoice(acme["id"], [{"title": "Site survey", "quantity": 4, "price": 95.0},
-                                               {"title": "Report", "quantity": 1, "price": 250.0}],
-                                  status=1, title="Survey — March"),
-            clientary.add_invoice(acme["id"], [{"title": "Follow-up visit", "quantity": 2, "price": 95.0}],
-                                  status=4, title="Follow-up"),
-            clientary.add_invoice(solo["id"], [{"title": "Logo concepts", "quantity": 1, "price": 400.0}],
-                                  status=0, title="Draft, not sent yet"),
-            clientary.add_invoice(harbour["id"], [{"title": "Lighting plan", "quantity": 1, "price": 1200.0}],
-                                  status=1, title="Lighting plan"),
+            clientary.add_invoice(
+                acme["id"],
+                [
+                    {"title": "Site survey", "quantity": 4, "price": 95.0},
+                    {"title": "Report", "quantity": 1, "price": 250.0},
+                ],
+                status=1,
+                title="Survey — March",
+            ),
+            clientary.add_invoice(
+                acme["id"],
+                [{"title": "Follow-up visit", "quantity": 2, "price": 95.0}],
+                status=4,
+                title="Follow-up",
+            ),
+            clientary.add_invoice(
+                solo["id"],
+                [{"title": "Logo concepts", "quantity": 1, "price": 400.0}],
+                status=0,
+                title="Draft, not sent yet",
+            ),
+            clientary.add_invoice(
+                harbour["id"],
+                [{"title": "Lighting plan", "quantity": 1, "price": 1200.0}],
+                status=1,
+                title="Lighting plan",
+            ),
         ]
-        _say("created in Clientary: " + ", ".join(f"invoice {i['number']} ({i['client']['name']})" for i in created))
+        _say(
+            "created in Clientary: "
+            + ", ".join(f"invoice {i['number']} ({i['client']['name']})" for i in created)
+        )
 
         second = env.poll(trigger)
         _say(f"next poll: {second['new_records']} new invoices → {len(second['runs'])} runs started")
@@ -63,8 +88,10 @@ def run_demo() -> int:
             env.push(trigger, invoice["id"])
         again = env.poll(trigger)
         env.drain()
-        _say(f"repeat poll: {again['new_records']} new records; runs created by the repeats: "
-             f"{sum(1 for r in again['runs'] if r['created'])}")
+        _say(
+            f"repeat poll: {again['new_records']} new records; runs created by the repeats: "
+            f"{sum(1 for r in again['runs'] if r['created'])}"
+        )
 
         state = env.state
         runs = state.list_runs(limit=50)
@@ -78,22 +105,27 @@ def run_demo() -> int:
         print()
         _say("what is in Xero now")
         for contact in xero.contacts(tenant):
-            print(f"  contact {contact['Name']!r:24} ContactNumber={contact.get('ContactNumber')!s:10} "
-                  f"{contact['ContactID']}")
+            print(
+                f"  contact {contact['Name']!r:24} ContactNumber={contact.get('ContactNumber')!s:10} "
+                f"{contact['ContactID']}"
+            )
         for invoice in xero.invoices(tenant):
-            print(f"  invoice {invoice['InvoiceNumber']:10} {invoice['Status']:10} total {invoice['Total']:>9} "
-                  f"{invoice.get('CurrencyCode', '')} contact {invoice['Contact'].get('Name', '')}")
+            print(
+                f"  invoice {invoice['InvoiceNumber']:10} {invoice['Status']:10} total {invoice['Total']:>9} "
+                f"{invoice.get('CurrencyCode', '')} contact {invoice['Contact'].get('Name', '')}"
+            )
 
         statuses = sorted(r["status"] for r in runs)
         expected = ["FAILED", "FILTERED", "SUCCEEDED", "SUCCEEDED"]
         xero_invoices = len(xero.invoices(tenant))
         ok = statuses == expected and xero_invoices == 2
         print()
-        _say(("demo finished as expected: " if ok else "demo finished UNEXPECTEDLY: ")
-             + json.dumps({"runs": statuses, "xero_invoices": xero_invoices}))
+        _say(
+            ("demo finished as expected: " if ok else "demo finished UNEXPECTEDLY: ")
+            + json.dumps({"runs": statuses, "xero_invoices": xero_invoices})
+        )
         return 0 if ok else 1
 
 
 def _say(text: str) -> None:
     print(f"==> {text}")
-

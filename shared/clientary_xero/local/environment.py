@@ -7,6 +7,7 @@ Used by ``clientary-xero test-workflow``, ``clientary-xero demo`` and the end-to
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -42,8 +43,9 @@ class RoutingTransport(httpx.BaseTransport):
         for matches, transport in self.routes:
             if matches(host):
                 return transport.handle_request(request)
-        raise httpx.ConnectError(f"no sandbox serves {host} (the local runner only talks to its sandboxes)",
-                                 request=request)
+        raise httpx.ConnectError(
+            f"no sandbox serves {host} (the local runner only talks to its sandboxes)", request=request
+        )
 
 
 @dataclass
@@ -82,8 +84,15 @@ ACTION_FUNCTIONS = {"xero": "xero_actions"}
 class LocalEnvironment:
     """A whole stack in one process. Use as a context manager."""
 
-    def __init__(self, *, live: bool = False, record: str | Path | None = None, max_attempts: int = 5,
-                 live_secrets: dict[str, Any] | None = None, fast_forward: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        live: bool = False,
+        record: str | Path | None = None,
+        max_attempts: int = 5,
+        live_secrets: dict[str, Any] | None = None,
+        fast_forward: bool = True,
+    ) -> None:
         self.live = live
         self.record_path = Path(record) if record else None
         self.max_attempts = max_attempts
@@ -100,11 +109,16 @@ class LocalEnvironment:
     def __enter__(self) -> LocalEnvironment:
         from moto import mock_aws
 
-        base_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
-                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                    "POWERTOOLS_SERVICE_NAME": "clientary-xero-local",
-                    "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING")}
+        base_env = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SECURITY_TOKEN": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "POWERTOOLS_SERVICE_NAME": "clientary-xero-local",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
+        }
         self._set_env(base_env)
         self._mock = mock_aws()
         self._mock.start()
@@ -123,10 +137,12 @@ class LocalEnvironment:
             self.clientary = ClientarySandbox()
             xero_secret = self.xero.bootstrap_secret()
             clientary_secret = self.clientary.bootstrap_secret()
-            transport = RoutingTransport([
-                (lambda h: h.endswith("xero.com"), self.xero),
-                (lambda h: h.endswith("clientary.com"), self.clientary),
-            ])
+            transport = RoutingTransport(
+                [
+                    (lambda h: h.endswith("xero.com"), self.xero),
+                    (lambda h: h.endswith("clientary.com"), self.clientary),
+                ]
+            )
         if self.record_path is not None:
             from clientary_xero.local.recording import RecordingTransport
 
@@ -135,8 +151,9 @@ class LocalEnvironment:
             transport = RecordingTransport(transport or httpx.HTTPTransport(), self.record_path)
         http.set_transport(transport)
 
-        self.resources = create_resources(max_attempts=self.max_attempts, xero_secret=xero_secret,
-                                          clientary_secret=clientary_secret)
+        self.resources = create_resources(
+            max_attempts=self.max_attempts, xero_secret=xero_secret, clientary_secret=clientary_secret
+        )
         self._set_env(self.resources.environ(self.max_attempts))
         reset_settings()
         from clientary_xero.usecases.steps import reset_runner
@@ -191,12 +208,22 @@ class LocalEnvironment:
         return workflow
 
     # -------------------------------------------------------------- triggers
-    def push(self, trigger: str, record_id: int | str, *, key: str = SAMPLE_PUSH_KEY,
-             body: bytes | None = None, signature: str | None = None) -> dict[str, Any]:
+    def push(
+        self,
+        trigger: str,
+        record_id: int | str,
+        *,
+        key: str = SAMPLE_PUSH_KEY,
+        body: bytes | None = None,
+        signature: str | None = None,
+    ) -> dict[str, Any]:
         """POST /webhooks/clientary/<name> through the trigger handler, as API Gateway would."""
         raw = body if body is not None else json.dumps({"id": record_id}).encode()
-        event = api_gateway_event(f"/webhooks/clientary/{trigger.split('.', 1)[1]}", raw,
-                                  signature if signature is not None else sign_hex(key, raw))
+        event = api_gateway_event(
+            f"/webhooks/clientary/{trigger.split('.', 1)[1]}",
+            raw,
+            signature if signature is not None else sign_hex(key, raw),
+        )
         return self.invoke_trigger(trigger, event)
 
     def poll(self, trigger: str) -> dict[str, Any]:
@@ -212,8 +239,9 @@ class LocalEnvironment:
         return result
 
     # ----------------------------------------------------------------- queues
-    def drain(self, *, max_seconds: float = 120.0, on_batch: Callable[[dict[str, Any]], None] | None = None
-              ) -> list[dict[str, Any]]:
+    def drain(
+        self, *, max_seconds: float = 120.0, on_batch: Callable[[dict[str, Any]], None] | None = None
+    ) -> list[dict[str, Any]]:
         """Deliver queued step messages to the action handlers until every queue is empty.
 
         Behaves like Lambda's SQS event source: batches of up to 5, partial batch failures stay on
@@ -232,8 +260,9 @@ class LocalEnvironment:
         while time.monotonic() < deadline:
             progressed = False
             for app, url in queues.items():
-                received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=5, AttributeNames=["All"],
-                                               MessageAttributeNames=["All"]).get("Messages", [])
+                received = sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=5, AttributeNames=["All"], MessageAttributeNames=["All"]
+                ).get("Messages", [])
                 if not received:
                     continue
                 progressed = True
@@ -246,7 +275,11 @@ class LocalEnvironment:
                         waiting[app].append(message["ReceiptHandle"])
                     else:
                         sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                batch = {"app": app, "messages": [json.loads(m["Body"]) for m in received], "failed": sorted(failed)}
+                batch = {
+                    "app": app,
+                    "messages": [json.loads(m["Body"]) for m in received],
+                    "failed": sorted(failed),
+                }
                 results.append(batch)
                 if on_batch:
                     on_batch(batch)
@@ -254,16 +287,22 @@ class LocalEnvironment:
                 continue
             pending = 0
             for app, url in queues.items():
-                attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                    "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+                attrs = sqs.get_queue_attributes(
+                    QueueUrl=url,
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                        "ApproximateNumberOfMessagesDelayed",
+                    ],
+                )["Attributes"]
                 pending += sum(int(v) for v in attrs.values())
                 if self.fast_forward:
                     for handle in waiting[app]:
-                        try:
-                            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
-                        except Exception:  # noqa: S110 - the message moved on (deleted or to the DLQ)
-                            pass
+                        # A handle may be stale: the message moved on (deleted, or to the DLQ).
+                        with contextlib.suppress(Exception):
+                            sqs.change_message_visibility(
+                                QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0
+                            )
                     waiting[app] = []
             if pending == 0:
                 return results
@@ -276,7 +315,9 @@ class LocalEnvironment:
         assert self.resources is not None
         url = self.resources.xero_dlq_url if app == "xero" else self.resources.clientary_dlq_url
         sqs = boto3.client("sqs", region_name="us-east-1")
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+            "Messages", []
+        )
         return [json.loads(m["Body"]) for m in messages]
 
 
@@ -287,39 +328,66 @@ def api_gateway_event(path: str, body: bytes, signature: str | None) -> dict[str
         headers[CLIENTARY_PUSH_HEADER] = signature
     now = int(time.time() * 1000)
     return {
-        "version": "2.0", "routeKey": f"POST {path}", "rawPath": path, "rawQueryString": "",
-        "headers": headers, "isBase64Encoded": False, "body": body.decode("utf-8", errors="replace"),
+        "version": "2.0",
+        "routeKey": f"POST {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "isBase64Encoded": False,
+        "body": body.decode("utf-8", errors="replace"),
         "requestContext": {
-            "accountId": "123456789012", "apiId": "local", "domainName": "local", "domainPrefix": "local",
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": "clientary-xero-local"},
-            "requestId": str(uuid.uuid4()), "routeKey": f"POST {path}", "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()), "timeEpoch": now,
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "local",
+            "domainPrefix": "local",
+            "http": {
+                "method": "POST",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "clientary-xero-local",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": f"POST {path}",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+            "timeEpoch": now,
         },
     }
 
 
 def scheduled_event() -> dict[str, Any]:
     return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/local-schedule"],
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/local-schedule"],
         "detail": {},
     }
 
 
-def sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
+def sqs_record(message: Any, queue_url: str) -> dict[str, Any]:
     name = queue_url.rstrip("/").rsplit("/", 1)[-1]
     attributes = message.get("Attributes", {})
     return {
-        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
         "attributes": {
             "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
             "SentTimestamp": attributes.get("SentTimestamp", str(int(time.time() * 1000))),
             "SenderId": attributes.get("SenderId", "AIDAEXAMPLE"),
-            "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp",
-                                                               str(int(time.time() * 1000))),
+            "ApproximateFirstReceiveTimestamp": attributes.get(
+                "ApproximateFirstReceiveTimestamp", str(int(time.time() * 1000))
+            ),
         },
-        "messageAttributes": {}, "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{name}", "awsRegion": "us-east-1",
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{name}",
+        "awsRegion": "us-east-1",
     }

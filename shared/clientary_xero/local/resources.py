@@ -37,52 +37,93 @@ class LocalResources:
         }
 
 
-def create_resources(*, prefix: str = "clientary-xero", region: str = "us-east-1", max_attempts: int = 5,
-                     xero_secret: dict[str, Any] | None = None, clientary_secret: dict[str, Any] | None = None,
-                     push_key: str = SAMPLE_PUSH_KEY, xero_webhook_key: str = "") -> LocalResources:
+def create_resources(
+    *,
+    prefix: str = "clientary-xero",
+    region: str = "us-east-1",
+    max_attempts: int = 5,
+    xero_secret: dict[str, Any] | None = None,
+    clientary_secret: dict[str, Any] | None = None,
+    push_key: str = SAMPLE_PUSH_KEY,
+    xero_webhook_key: str = "",
+) -> LocalResources:
     ddb = boto3.client("dynamodb", region_name=region)
     ddb.create_table(
-        TableName=f"{prefix}-workflows", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"},
-                              {"AttributeName": "trigger", "AttributeType": "S"}],
+        TableName=f"{prefix}-workflows",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "trigger", "AttributeType": "S"},
+        ],
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[{"IndexName": "by-trigger",
-                                 "KeySchema": [{"AttributeName": "trigger", "KeyType": "HASH"},
-                                               {"AttributeName": "id", "KeyType": "RANGE"}],
-                                 "Projection": {"ProjectionType": "ALL"}}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-trigger",
+                "KeySchema": [
+                    {"AttributeName": "trigger", "KeyType": "HASH"},
+                    {"AttributeName": "id", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     )
     ddb.create_table(
-        TableName=f"{prefix}-state", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
+        TableName=f"{prefix}-state",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
+        ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[{"IndexName": "gsi1",
-                                 "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                                               {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
-                                 "Projection": {"ProjectionType": "ALL"}}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "gsi1",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     )
-    ddb.update_time_to_live(TableName=f"{prefix}-state",
-                            TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+    ddb.update_time_to_live(
+        TableName=f"{prefix}-state", TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+    )
 
     sqs = boto3.client("sqs", region_name=region)
     urls: dict[str, str] = {}
     for app in ("xero", "clientary"):
         dlq = sqs.create_queue(QueueName=f"{prefix}-{app}-actions-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue = sqs.create_queue(QueueName=f"{prefix}-{app}-actions", Attributes={
-            "VisibilityTimeout": "180",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_attempts)}),
-        })["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        queue = sqs.create_queue(
+            QueueName=f"{prefix}-{app}-actions",
+            Attributes={
+                "VisibilityTimeout": "180",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_attempts)}
+                ),
+            },
+        )["QueueUrl"]
         urls[app], urls[f"{app}-dlq"] = queue, dlq
 
     sm = boto3.client("secretsmanager", region_name=region)
     ids = {}
-    for name, value in (("xero", xero_secret or {}), ("clientary", clientary_secret or {}),
-                        ("webhooks", {"clientary_push_key": push_key, "xero_webhook_key": xero_webhook_key})):
+    for name, value in (
+        ("xero", xero_secret or {}),
+        ("clientary", clientary_secret or {}),
+        ("webhooks", {"clientary_push_key": push_key, "xero_webhook_key": xero_webhook_key}),
+    ):
         ids[name] = sm.create_secret(Name=f"{prefix}/{name}", SecretString=json.dumps(value))["ARN"]
 
     return LocalResources(
-        workflows_table=f"{prefix}-workflows", state_table=f"{prefix}-state",
-        xero_queue_url=urls["xero"], xero_dlq_url=urls["xero-dlq"],
-        clientary_queue_url=urls["clientary"], clientary_dlq_url=urls["clientary-dlq"],
-        xero_secret_id=ids["xero"], clientary_secret_id=ids["clientary"], webhook_secret_id=ids["webhooks"],
+        workflows_table=f"{prefix}-workflows",
+        state_table=f"{prefix}-state",
+        xero_queue_url=urls["xero"],
+        xero_dlq_url=urls["xero-dlq"],
+        clientary_queue_url=urls["clientary"],
+        clientary_dlq_url=urls["clientary-dlq"],
+        xero_secret_id=ids["xero"],
+        clientary_secret_id=ids["clientary"],
+        webhook_secret_id=ids["webhooks"],
     )

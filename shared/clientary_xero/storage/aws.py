@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import Any
 
 from clientary_xero.settings import get_settings
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
-
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     import boto3  # deferred: ~100 ms of a cold start
 
-    return boto3.client(service, region_name=get_settings().region)
+    factory: Any = boto3.client  # the stubs' per-service overloads need a literal name
+    return factory(service, region_name=get_settings().region)
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(name: str) -> Any:
     import boto3
 

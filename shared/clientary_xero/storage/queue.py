@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from clientary_xero.errors import PermanentError, RetryableError
 from clientary_xero.settings import get_settings
 from clientary_xero.storage.aws import client, error_code
+
+logger = logging.getLogger(__name__)
 
 # SQS caps a visibility timeout (and so a retry delay) at 12 hours.
 MAX_VISIBILITY_SECONDS = 43_200
@@ -18,10 +21,14 @@ class StepQueue:
 
     def __init__(self, urls: dict[str, str] | None = None, sqs: Any | None = None) -> None:
         settings = get_settings()
-        self.urls = urls if urls is not None else {
-            "xero": settings.xero_queue_url,
-            "clientary": settings.clientary_queue_url,
-        }
+        self.urls = (
+            urls
+            if urls is not None
+            else {
+                "xero": settings.xero_queue_url,
+                "clientary": settings.clientary_queue_url,
+            }
+        )
         self._client = sqs
 
     @property
@@ -33,24 +40,38 @@ class StepQueue:
     def url_for(self, app: str) -> str:
         url = self.urls.get(app)
         if not url:
-            raise PermanentError(f"no action queue is configured for {app!r} actions "
-                                 f"(set {app.upper()}_QUEUE_URL)")
+            raise PermanentError(
+                f"no action queue is configured for {app!r} actions (set {app.upper()}_QUEUE_URL)"
+            )
         return url
 
     def send(self, app: str, message: dict[str, Any], *, delay_seconds: int = 0) -> None:
         try:
-            self._sqs.send_message(QueueUrl=self.url_for(app), MessageBody=json.dumps(message),
-                                   DelaySeconds=max(0, min(900, delay_seconds)))
+            self._sqs.send_message(
+                QueueUrl=self.url_for(app),
+                MessageBody=json.dumps(message),
+                DelaySeconds=max(0, min(900, delay_seconds)),
+            )
         except (PermanentError, RetryableError):
             raise
         except Exception as exc:
-            raise RetryableError(f"could not enqueue a step ({error_code(exc) or type(exc).__name__})",
-                                 delay_seconds=5) from None
+            raise RetryableError(
+                f"could not enqueue a step ({error_code(exc) or type(exc).__name__})", delay_seconds=5
+            ) from None
 
     def delay(self, app: str, receipt_handle: str, seconds: int) -> None:
-        """Hide a received message for ``seconds`` before SQS delivers it again (a retry delay)."""
+        """Hide a received message for ``seconds`` before SQS delivers it again (a retry delay).
+
+        If SQS refuses, the message still comes back, after the queue's own visibility timeout.
+        """
         try:
-            self._sqs.change_message_visibility(QueueUrl=self.url_for(app), ReceiptHandle=receipt_handle,
-                                                VisibilityTimeout=max(0, min(MAX_VISIBILITY_SECONDS, seconds)))
-        except Exception:  # noqa: S110 - the message then comes back after the queue's own timeout
-            pass
+            self._sqs.change_message_visibility(
+                QueueUrl=self.url_for(app),
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=max(0, min(MAX_VISIBILITY_SECONDS, seconds)),
+            )
+        except Exception as exc:
+            logger.warning(
+                "could not delay a message; it returns after the queue's visibility timeout",
+                extra={"error": error_code(exc) or type(exc).__name__},
+            )

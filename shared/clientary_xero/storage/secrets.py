@@ -34,7 +34,9 @@ class SecretStore:
             if code == "ResourceNotFoundException":
                 raise NotFound(f"secret {secret_id!r} does not exist") from None
             if code in _RETRYABLE:
-                raise RetryableError(f"Secrets Manager is busy reading {secret_id!r}", delay_seconds=5) from None
+                raise RetryableError(
+                    f"Secrets Manager is busy reading {secret_id!r}", delay_seconds=5
+                ) from None
             raise PermanentError(f"cannot read secret {secret_id!r}: {code or type(exc).__name__}") from None
         raw = response.get("SecretString") or "{}"
         try:
@@ -51,5 +53,7 @@ class SecretStore:
         except Exception as exc:
             code = error_code(exc)
             if code in _RETRYABLE:
-                raise RetryableError(f"Secrets Manager is busy writing {secret_id!r}", delay_seconds=5) from None
+                raise RetryableError(
+                    f"Secrets Manager is busy writing {secret_id!r}", delay_seconds=5
+                ) from None
             raise PermanentError(f"cannot write secret {secret_id!r}: {code or type(exc).__name__}") from None

@@ -7,6 +7,7 @@ converting on the way in. Keys and statuses stay native attributes so conditions
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -58,8 +59,9 @@ def _decode(item: dict[str, Any] | None, json_fields: tuple[str, ...]) -> dict[s
 
 
 class StateStore:
-    def __init__(self, table_name: str | None = None, *, clock: Clock = time.time,
-                 retention_days: int | None = None) -> None:
+    def __init__(
+        self, table_name: str | None = None, *, clock: Clock = time.time, retention_days: int | None = None
+    ) -> None:
         settings = get_settings()
         self.table_name = table_name or settings.state_table
         self.clock = clock
@@ -87,8 +89,13 @@ class StateStore:
     def create_run(self, run: dict[str, Any]) -> bool:
         """Put a run if its id is new. Returns False when it already exists (the dedupe)."""
         item = _encode(run, RUN_FIELDS_JSON)
-        item.update(pk=f"RUN#{run['run_id']}", sk="RUN", gsi1pk="RUNS",
-                    gsi1sk=f"{run['created_at']}#{run['run_id']}", ttl=self._ttl())
+        item.update(
+            pk=f"RUN#{run['run_id']}",
+            sk="RUN",
+            gsi1pk="RUNS",
+            gsi1sk=f"{run['created_at']}#{run['run_id']}",
+            ttl=self._ttl(),
+        )
         try:
             self._call(self._t.put_item, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except Conflict:
@@ -99,8 +106,14 @@ class StateStore:
         response = self._call(self._t.get_item, Key={"pk": f"RUN#{run_id}", "sk": "RUN"}, ConsistentRead=True)
         return _strip(_decode(response.get("Item"), RUN_FIELDS_JSON))
 
-    def update_run(self, run_id: str, fields: dict[str, Any], *, expect_status: str | list[str] | None = None,
-                   remove: tuple[str, ...] = ()) -> None:
+    def update_run(
+        self,
+        run_id: str,
+        fields: dict[str, Any],
+        *,
+        expect_status: str | list[str] | None = None,
+        remove: tuple[str, ...] = (),
+    ) -> None:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets: list[str] = []
@@ -120,8 +133,14 @@ class StateStore:
             for j, status in enumerate(statuses):
                 values[f":s{j}"] = status
             condition += " AND #status IN (" + ", ".join(f":s{j}" for j in range(len(statuses))) + ")"
-        self._call(self._t.update_item, Key={"pk": f"RUN#{run_id}", "sk": "RUN"}, UpdateExpression=expression,
-                   ConditionExpression=condition, ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        self._call(
+            self._t.update_item,
+            Key={"pk": f"RUN#{run_id}", "sk": "RUN"},
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
     def list_runs(self, *, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
         """Newest first."""
@@ -146,18 +165,24 @@ class StateStore:
 
     # --------------------------------------------------------------- steps
     def get_step(self, run_id: str, step_id: str) -> dict[str, Any] | None:
-        response = self._call(self._t.get_item, Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
-                              ConsistentRead=True)
+        response = self._call(
+            self._t.get_item, Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"}, ConsistentRead=True
+        )
         return _strip(_decode(response.get("Item"), STEP_FIELDS_JSON))
 
     def get_steps(self, run_id: str) -> list[dict[str, Any]]:
-        response = self._call(self._t.query, KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
-                              ExpressionAttributeValues={":p": f"RUN#{run_id}", ":s": "STEP#"},
-                              ConsistentRead=True)
+        response = self._call(
+            self._t.query,
+            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+            ExpressionAttributeValues={":p": f"RUN#{run_id}", ":s": "STEP#"},
+            ConsistentRead=True,
+        )
         steps = [_strip(_decode(item, STEP_FIELDS_JSON)) for item in response.get("Items", [])]
         return sorted((s for s in steps if s), key=lambda s: (s.get("seq", 0), s.get("started_at", 0)))
 
-    def claim_step(self, run_id: str, step_id: str, *, owner: str, lease_seconds: int, seq: int) -> dict[str, Any]:
+    def claim_step(
+        self, run_id: str, step_id: str, *, owner: str, lease_seconds: int, seq: int
+    ) -> dict[str, Any]:
         """Take the step's lease and count an attempt.
 
         Raises ``Conflict`` when the step already succeeded and ``LockBusy`` while another worker's
@@ -170,7 +195,8 @@ class StateStore:
                 Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
                 UpdateExpression=(
                     "SET #status = :running, lease_owner = :owner, lease_until = :until, "
-                    "attempts = if_not_exists(attempts, :zero) + :one, started_at = if_not_exists(started_at, :now), "
+                    "attempts = if_not_exists(attempts, :zero) + :one, "
+                    "started_at = if_not_exists(started_at, :now), "
                     "updated_at = :now, step_id = :step, run_id = :run, seq = :seq, #ttl = :ttl"
                 ),
                 ConditionExpression=(
@@ -179,9 +205,18 @@ class StateStore:
                 ),
                 ExpressionAttributeNames={"#status": "status", "#ttl": "ttl"},
                 ExpressionAttributeValues={
-                    ":running": "RUNNING", ":owner": owner, ":until": int(now) + lease_seconds, ":zero": 0,
-                    ":one": 1, ":now": int(now), ":nowi": int(now), ":succeeded": "SUCCEEDED", ":step": step_id,
-                    ":run": run_id, ":seq": seq, ":ttl": self._ttl(),
+                    ":running": "RUNNING",
+                    ":owner": owner,
+                    ":until": int(now) + lease_seconds,
+                    ":zero": 0,
+                    ":one": 1,
+                    ":now": int(now),
+                    ":nowi": int(now),
+                    ":succeeded": "SUCCEEDED",
+                    ":step": step_id,
+                    ":run": run_id,
+                    ":seq": seq,
+                    ":ttl": self._ttl(),
                 },
                 ReturnValues="ALL_NEW",
             )
@@ -192,8 +227,17 @@ class StateStore:
             raise LockBusy(f"step {run_id}/{step_id}") from None
         return _strip(_decode(response["Attributes"], STEP_FIELDS_JSON)) or {}
 
-    def finish_step(self, run_id: str, step_id: str, *, owner: str, status: str, input: Any = None,
-                    output: Any = None, error: Any = None) -> None:
+    def finish_step(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        owner: str,
+        status: str,
+        input: Any = None,
+        output: Any = None,
+        error: Any = None,
+    ) -> None:
         """Checkpoint a step; only the lease owner may. ``status`` is SUCCEEDED, FAILED or RETRYING."""
         fields: dict[str, Any] = {"status": status, "updated_at": int(self.clock())}
         if input is not None:
@@ -211,22 +255,31 @@ class StateStore:
         if status == "SUCCEEDED":
             remove += ", #err"
             names["#err"] = "error"
-        self._call(self._t.update_item, Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
-                   UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))) + remove,
-                   ConditionExpression="lease_owner = :owner", ExpressionAttributeNames=names,
-                   ExpressionAttributeValues=values)
+        self._call(
+            self._t.update_item,
+            Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))) + remove,
+            ConditionExpression="lease_owner = :owner",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
     def reset_step(self, run_id: str, step_id: str) -> None:
         """Make a FAILED step runnable again (replay). A SUCCEEDED step is never reset."""
-        self._call(self._t.update_item, Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
-                   UpdateExpression="SET #status = :pending, attempts = :zero REMOVE lease_until, lease_owner",
-                   ConditionExpression="attribute_exists(pk) AND #status <> :succeeded",
-                   ExpressionAttributeNames={"#status": "status"},
-                   ExpressionAttributeValues={":pending": "PENDING", ":zero": 0, ":succeeded": "SUCCEEDED"})
+        self._call(
+            self._t.update_item,
+            Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
+            UpdateExpression="SET #status = :pending, attempts = :zero REMOVE lease_until, lease_owner",
+            ConditionExpression="attribute_exists(pk) AND #status <> :succeeded",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":pending": "PENDING", ":zero": 0, ":succeeded": "SUCCEEDED"},
+        )
 
     # ------------------------------------------------------------- cursors
     def get_cursor(self, name: str) -> dict[str, Any] | None:
-        response = self._call(self._t.get_item, Key={"pk": f"CURSOR#{name}", "sk": "CURSOR"}, ConsistentRead=True)
+        response = self._call(
+            self._t.get_item, Key={"pk": f"CURSOR#{name}", "sk": "CURSOR"}, ConsistentRead=True
+        )
         item = response.get("Item")
         if not item:
             return None
@@ -235,29 +288,42 @@ class StateStore:
         return cursor
 
     def put_cursor(self, name: str, cursor: dict[str, Any]) -> None:
-        """Write a cursor read by ``get_cursor`` (optimistic: raises ``Conflict`` if another poll moved it)."""
+        """Write a cursor read by ``get_cursor``; raises ``Conflict`` if another poll moved it meanwhile."""
         version = int(cursor.get("_version", 0))
         body = {k: v for k, v in cursor.items() if k != "_version"}
         condition = "attribute_not_exists(pk)" if version == 0 else "version = :expected"
         values: dict[str, Any] = {":c": _dump(body), ":v": version + 1, ":now": int(self.clock())}
         if version:
             values[":expected"] = version
-        self._call(self._t.update_item, Key={"pk": f"CURSOR#{name}", "sk": "CURSOR"},
-                   UpdateExpression="SET #c = :c, version = :v, updated_at = :now",
-                   ConditionExpression=condition, ExpressionAttributeNames={"#c": "cursor"},
-                   ExpressionAttributeValues=values)
+        self._call(
+            self._t.update_item,
+            Key={"pk": f"CURSOR#{name}", "sk": "CURSOR"},
+            UpdateExpression="SET #c = :c, version = :v, updated_at = :now",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#c": "cursor"},
+            ExpressionAttributeValues=values,
+        )
 
     # --------------------------------------------------------------- links
     def get_link(self, kind: str, source_id: str) -> dict[str, Any] | None:
-        response = self._call(self._t.get_item, Key={"pk": f"LINK#{kind}#{source_id}", "sk": "LINK"},
-                              ConsistentRead=True)
+        response = self._call(
+            self._t.get_item, Key={"pk": f"LINK#{kind}#{source_id}", "sk": "LINK"}, ConsistentRead=True
+        )
         item = response.get("Item")
         return json.loads(item["target"]) if item else None
 
     def put_link(self, kind: str, source_id: str, target: dict[str, Any]) -> None:
-        self._call(self._t.put_item, Item={"pk": f"LINK#{kind}#{source_id}", "sk": "LINK", "kind": kind,
-                                            "source_id": source_id, "target": _dump(target),
-                                            "updated_at": int(self.clock())})
+        self._call(
+            self._t.put_item,
+            Item={
+                "pk": f"LINK#{kind}#{source_id}",
+                "sk": "LINK",
+                "kind": kind,
+                "source_id": source_id,
+                "target": _dump(target),
+                "updated_at": int(self.clock()),
+            },
+        )
 
     def delete_link(self, kind: str, source_id: str) -> None:
         self._call(self._t.delete_item, Key={"pk": f"LINK#{kind}#{source_id}", "sk": "LINK"})
@@ -267,24 +333,33 @@ class StateStore:
         """Take a lease if it is free or expired. Returns False while someone else holds it."""
         now = self.clock()
         try:
-            self._call(self._t.put_item,
-                       Item={"pk": f"LOCK#{name}", "sk": "LOCK", "owner": owner,
-                             "lease_until_ms": int((now + lease_seconds) * 1000),
-                             "ttl": int(now + lease_seconds) + 3600},
-                       ConditionExpression="attribute_not_exists(pk) OR lease_until_ms < :now OR #o = :owner",
-                       ExpressionAttributeNames={"#o": "owner"},
-                       ExpressionAttributeValues={":now": int(now * 1000), ":owner": owner})
+            self._call(
+                self._t.put_item,
+                Item={
+                    "pk": f"LOCK#{name}",
+                    "sk": "LOCK",
+                    "owner": owner,
+                    "lease_until_ms": int((now + lease_seconds) * 1000),
+                    "ttl": int(now + lease_seconds) + 3600,
+                },
+                ConditionExpression="attribute_not_exists(pk) OR lease_until_ms < :now OR #o = :owner",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":now": int(now * 1000), ":owner": owner},
+            )
         except Conflict:
             return False
         return True
 
     def release_lock(self, name: str, owner: str) -> None:
-        try:
-            self._call(self._t.delete_item, Key={"pk": f"LOCK#{name}", "sk": "LOCK"},
-                       ConditionExpression="#o = :owner", ExpressionAttributeNames={"#o": "owner"},
-                       ExpressionAttributeValues={":owner": owner})
-        except Conflict:
-            pass  # the lease expired and someone else took it; nothing of ours to release
+        # Conflict: the lease expired and someone else took it; nothing of ours to release.
+        with contextlib.suppress(Conflict):
+            self._call(
+                self._t.delete_item,
+                Key={"pk": f"LOCK#{name}", "sk": "LOCK"},
+                ConditionExpression="#o = :owner",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":owner": owner},
+            )
 
     # -------------------------------------------------------- generic items
     def put_item_if_absent(self, pk: str, sk: str, attributes: dict[str, Any], ttl_seconds: int) -> bool:
@@ -299,8 +374,12 @@ class StateStore:
     def take_item(self, pk: str, sk: str) -> dict[str, Any] | None:
         """Delete and return a one-shot record, or None if absent or expired (TTL is lazy, so check it)."""
         try:
-            response = self._call(self._t.delete_item, Key={"pk": pk, "sk": sk}, ReturnValues="ALL_OLD",
-                                  ConditionExpression="attribute_exists(pk)")
+            response = self._call(
+                self._t.delete_item,
+                Key={"pk": pk, "sk": sk},
+                ReturnValues="ALL_OLD",
+                ConditionExpression="attribute_exists(pk)",
+            )
         except Conflict:
             return None
         item = response.get("Attributes")

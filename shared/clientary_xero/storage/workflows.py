@@ -58,9 +58,12 @@ class WorkflowStore:
 
     def for_trigger(self, trigger: str) -> list[StoredWorkflow]:
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"IndexName": "by-trigger", "KeyConditionExpression": "#t = :t",
-                                  "ExpressionAttributeNames": {"#t": "trigger"},
-                                  "ExpressionAttributeValues": {":t": trigger}}
+        kwargs: dict[str, Any] = {
+            "IndexName": "by-trigger",
+            "KeyConditionExpression": "#t = :t",
+            "ExpressionAttributeNames": {"#t": "trigger"},
+            "ExpressionAttributeValues": {":t": trigger},
+        }
         while True:
             response = self._call(self._t.query, **kwargs)
             items.extend(response.get("Items", []))
@@ -92,8 +95,12 @@ class WorkflowStore:
             return fn(**kwargs)
         except Exception as exc:
             code = error_code(exc)
-            if code in {"ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError",
-                        "RequestLimitExceeded"}:
+            if code in {
+                "ProvisionedThroughputExceededException",
+                "ThrottlingException",
+                "InternalServerError",
+                "RequestLimitExceeded",
+            }:
                 raise RetryableError(f"DynamoDB is busy ({code})", delay_seconds=5) from None
             raise
 

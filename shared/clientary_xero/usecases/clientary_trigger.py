@@ -29,17 +29,24 @@ PUSH_PREFIX = "/webhooks/clientary/"
 
 
 def trigger_from_path(path: str) -> str | None:
-    """``/webhooks/clientary/new_invoice`` (with or without an API stage prefix) → ``clientary.new_invoice``."""
+    """``/webhooks/clientary/new_invoice`` → ``clientary.new_invoice`` (after any stage prefix)."""
     marker = path.rfind(PUSH_PREFIX)
     if marker < 0:
         return None
-    name = path[marker + len(PUSH_PREFIX):].strip("/")
+    name = path[marker + len(PUSH_PREFIX) :].strip("/")
     return f"clientary.{name}" if name and "/" not in name else None
 
 
-def handle_push(*, function_trigger: str, path: str, headers: dict[str, str], raw_body: bytes,
-                intake: Intake | None = None, secrets: SecretStore | None = None,
-                clientary: Any | None = None) -> HttpResponse:
+def handle_push(
+    *,
+    function_trigger: str,
+    path: str,
+    headers: dict[str, str],
+    raw_body: bytes,
+    intake: Intake | None = None,
+    secrets: SecretStore | None = None,
+    clientary: Any | None = None,
+) -> HttpResponse:
     trigger = trigger_from_path(path)
     spec = get_trigger(trigger) if trigger else None
     if spec is None or spec.source != "clientary" or trigger != function_trigger:
@@ -53,7 +60,9 @@ def handle_push(*, function_trigger: str, path: str, headers: dict[str, str], ra
     except ClientaryXeroError as exc:
         return error_response(exc)
     if not key:
-        return HttpResponse(503, {"error": "push is not configured: set clientary_push_key in the webhook secret"})
+        return HttpResponse(
+            503, {"error": "push is not configured: set clientary_push_key in the webhook secret"}
+        )
     if not verify_hex(key, raw_body, lowered.get(CLIENTARY_PUSH_HEADER)):
         return HttpResponse(401, {"error": f"invalid or missing {CLIENTARY_PUSH_HEADER} signature"})
 
@@ -62,9 +71,15 @@ def handle_push(*, function_trigger: str, path: str, headers: dict[str, str], ra
     except UnicodeDecodeError:
         return HttpResponse(400, {"error": "malformed JSON: the body is not UTF-8"})
     except json.JSONDecodeError as exc:
-        return HttpResponse(400, {"error": f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"})
+        return HttpResponse(
+            400, {"error": f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"}
+        )
     record_id = body.get("id") if isinstance(body, dict) else None
-    if isinstance(record_id, bool) or not isinstance(record_id, (int, str)) or not str(record_id).strip().isdigit():
+    if (
+        isinstance(record_id, bool)
+        or not isinstance(record_id, (int, str))
+        or not str(record_id).strip().isdigit()
+    ):
         return HttpResponse(400, {"error": "the body must be a JSON object with the record's numeric 'id'"})
 
     try:
@@ -74,15 +89,23 @@ def handle_push(*, function_trigger: str, path: str, headers: dict[str, str], ra
         event = TriggerEvent(trigger=trigger, record=record, record_id=str(record["id"]), delivery="push")
         starts = (intake or Intake.from_settings()).start_runs(event)
     except NotFound:
-        return HttpResponse(404, {"error": f"{spec.resource} {record_id} was not found in Clientary; nothing was run"})
+        return HttpResponse(
+            404, {"error": f"{spec.resource} {record_id} was not found in Clientary; nothing was run"}
+        )
     except ClientaryXeroError as exc:
         return error_response(exc)
-    return HttpResponse(202, {"trigger": trigger, "record_id": str(record_id),
-                              "runs": [s.to_dict() for s in starts]})
+    return HttpResponse(
+        202, {"trigger": trigger, "record_id": str(record_id), "runs": [s.to_dict() for s in starts]}
+    )
 
 
-def handle_schedule(*, trigger: str, intake: Intake | None = None, secrets: SecretStore | None = None,
-                    clientary: Any | None = None) -> dict[str, Any]:
+def handle_schedule(
+    *,
+    trigger: str,
+    intake: Intake | None = None,
+    secrets: SecretStore | None = None,
+    clientary: Any | None = None,
+) -> dict[str, Any]:
     """One poll: start runs for every new record, then advance the cursor (never before)."""
     spec = get_trigger(trigger)
     if spec is None or spec.source != "clientary":
@@ -91,13 +114,17 @@ def handle_schedule(*, trigger: str, intake: Intake | None = None, secrets: Secr
     intake = intake or Intake.from_settings()
     client = clientary or _clientary_client(secrets or SecretStore())
     batch = source.poll(client, intake.state)
-    started = []
+    started: list[dict[str, Any]] = []
     for record in batch.records:
         event = TriggerEvent(trigger=trigger, record=record, record_id=str(record["id"]), delivery="poll")
         started.extend(s.to_dict() for s in intake.start_runs(event))
     batch.commit()
-    summary = {"trigger": trigger, "new_records": len(batch.records), "runs": started,
-               "requests": batch.requests}
+    summary = {
+        "trigger": trigger,
+        "new_records": len(batch.records),
+        "runs": started,
+        "requests": batch.requests,
+    }
     logger.info("poll finished", extra={k: v for k, v in summary.items() if k != "runs"})
     return summary
 

@@ -17,8 +17,11 @@ class HttpResponse:
 
     def to_api_gateway(self) -> dict[str, Any]:
         headers = {"content-type": "application/json", **self.headers}
-        return {"statusCode": self.status, "headers": headers,
-                "body": "" if self.body is None else json.dumps(self.body)}
+        return {
+            "statusCode": self.status,
+            "headers": headers,
+            "body": "" if self.body is None else json.dumps(self.body),
+        }
 
 
 def error_response(exc: ClientaryXeroError) -> HttpResponse:

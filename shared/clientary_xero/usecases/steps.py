@@ -33,8 +33,14 @@ def reset_runner() -> None:
     _runner = None
 
 
-def run_step(message: StepMessage, *, app: str, receive_count: int, receipt_handle: str,
-             runner: StepRunner | None = None) -> StepOutcome:
+def run_step(
+    message: StepMessage,
+    *,
+    app: str,
+    receive_count: int,
+    receipt_handle: str,
+    runner: StepRunner | None = None,
+) -> StepOutcome:
     """Execute the step; on a retryable error delay the message's next delivery, then re-raise.
 
     The re-raise marks this record as a batch item failure, so SQS delivers it again after the
@@ -49,5 +55,10 @@ def run_step(message: StepMessage, *, app: str, receive_count: int, receipt_hand
 
 
 def outcome_fields(outcome: StepOutcome) -> dict[str, Any]:
-    return {"run_id": outcome.run_id, "step_id": outcome.step_id, "status": outcome.status,
-            "detail": outcome.detail, "next_step": outcome.next_step}
+    return {
+        "run_id": outcome.run_id,
+        "step_id": outcome.step_id,
+        "status": outcome.status,
+        "detail": outcome.detail,
+        "next_step": outcome.next_step,
+    }

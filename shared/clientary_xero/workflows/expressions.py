@@ -45,11 +45,12 @@ def _bounded() -> Any:
     if _bounded_class is None:
         jsonata = _jsonata()
 
-        class BoundedJsonata(jsonata.Jsonata):  # type: ignore[misc,name-defined]
+        class BoundedJsonata(jsonata.Jsonata):  # type: ignore[name-defined]
             def evaluate_range_expression(self, lhs: Any, rhs: Any) -> Any:
                 if isinstance(lhs, int) and isinstance(rhs, int) and rhs - lhs + 1 > MAX_RANGE_ITEMS:
                     raise ExpressionError(
-                        f"range [{lhs}..{rhs}] has more than {MAX_RANGE_ITEMS} items (the bound for a range)")
+                        f"range [{lhs}..{rhs}] has more than {MAX_RANGE_ITEMS} items (the bound for a range)"
+                    )
                 return super().evaluate_range_expression(lhs, rhs)
 
         _bounded_class = BoundedJsonata
@@ -69,8 +70,13 @@ def parse(source: str) -> Any:
         raise ExpressionError("expression is nested too deeply to parse") from None
 
 
-def evaluate(source: str, context: dict[str, Any], *, timeout_ms: int = DEFAULT_TIMEOUT_MS,
-             max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+def evaluate(
+    source: str,
+    context: dict[str, Any],
+    *,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Any:
     """Evaluate one expression against ``context``. JSONata's *undefined* comes back as None."""
     jsonata = _jsonata()
     try:
@@ -94,8 +100,14 @@ def evaluate(source: str, context: dict[str, Any], *, timeout_ms: int = DEFAULT_
         raise ExpressionError(f"expression failed: {exc}") from None
 
 
-def render(value: Any, context: dict[str, Any], *, timeout_ms: int = DEFAULT_TIMEOUT_MS,
-           max_depth: int = DEFAULT_MAX_DEPTH, where: str = "input") -> Any:
+def render(
+    value: Any,
+    context: dict[str, Any],
+    *,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    where: str = "input",
+) -> Any:
     """Render a mapping: every ``{% … %}`` string is replaced by its value, literals stay.
 
     A key whose expression yields nothing (JSONata *undefined*) is left out, so optional fields can
@@ -110,13 +122,17 @@ def render(value: Any, context: dict[str, Any], *, timeout_ms: int = DEFAULT_TIM
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            rendered = render(item, context, timeout_ms=timeout_ms, max_depth=max_depth, where=f"{where}.{key}")
+            rendered = render(
+                item, context, timeout_ms=timeout_ms, max_depth=max_depth, where=f"{where}.{key}"
+            )
             if rendered is not None or expression_source(item) is None:
                 out[key] = rendered
         return out
     if isinstance(value, list):
-        return [render(item, context, timeout_ms=timeout_ms, max_depth=max_depth, where=f"{where}[{i}]")
-                for i, item in enumerate(value)]
+        return [
+            render(item, context, timeout_ms=timeout_ms, max_depth=max_depth, where=f"{where}[{i}]")
+            for i, item in enumerate(value)
+        ]
     return value
 
 
@@ -145,11 +161,32 @@ def step_references(parsed: Any) -> set[str]:
         seen.add(id(node))
         if getattr(node, "type", None) == "path":
             steps = getattr(node, "steps", None) or []
-            if (len(steps) >= 2 and getattr(steps[0], "type", None) == "name" and steps[0].value == "steps"
-                    and getattr(steps[1], "type", None) == "name"):
+            if (
+                len(steps) >= 2
+                and getattr(steps[0], "type", None) == "name"
+                and steps[0].value == "steps"
+                and getattr(steps[1], "type", None) == "name"
+            ):
                 found.add(str(steps[1].value))
-        for attr in ("steps", "lhs", "rhs", "expression", "arguments", "procedure", "stages", "condition",
-                     "then", "_else", "predicate", "expressions", "group", "terms", "body", "update", "delete"):
+        for attr in (
+            "steps",
+            "lhs",
+            "rhs",
+            "expression",
+            "arguments",
+            "procedure",
+            "stages",
+            "condition",
+            "then",
+            "_else",
+            "predicate",
+            "expressions",
+            "group",
+            "terms",
+            "body",
+            "update",
+            "delete",
+        ):
             child = getattr(node, attr, None)
             if child is None:
                 continue
@@ -159,9 +196,7 @@ def step_references(parsed: Any) -> set[str]:
                         stack.extend(item)
                     else:
                         stack.append(item)
-            elif hasattr(child, "type"):
-                stack.append(child)
-            elif hasattr(child, "lhs"):  # group expressions hold (key, value) pairs
+            elif hasattr(child, "type") or hasattr(child, "lhs"):
                 stack.append(child)
     return found
 

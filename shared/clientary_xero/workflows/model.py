@@ -23,11 +23,17 @@ class Step(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=ID_PATTERN, description="Unique within the workflow; a JSONata name (letters, "
-                    "digits, underscore), so later expressions can write steps.<id>.")
+    id: str = Field(
+        pattern=ID_PATTERN,
+        description="Unique within the workflow; a JSONata name (letters, "
+        "digits, underscore), so later expressions can write steps.<id>.",
+    )
     action: str = Field(description="An action name, e.g. xero.create_invoice.")
-    input: dict[str, Any] = Field(default_factory=dict, description="The action's input: literals and "
-                                  "'{% … %}' JSONata expressions, nested as the action expects.")
+    input: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The action's input: literals and "
+        "'{% … %}' JSONata expressions, nested as the action expects.",
+    )
     description: str | None = None
 
 
@@ -60,8 +66,11 @@ class Workflow(BaseModel):
     description: str | None = None
     enabled: bool = True
     trigger: str = Field(description="A trigger name, e.g. clientary.new_invoice.")
-    filter: str | None = Field(default=None, description="A '{% … %}' JSONata condition; records for which it "
-                               "is false start a FILTERED run and no steps.")
+    filter: str | None = Field(
+        default=None,
+        description="A '{% … %}' JSONata condition; records for which it "
+        "is false start a FILTERED run and no steps.",
+    )
     steps: list[Node] = Field(min_length=1)
 
     def to_document(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ class TriggerSpec:
     name: str
     source: str  # "clientary" or "xero"
     resource: str  # the key the record is exposed under in expressions
+    collection: str  # the source API's collection (Clientary: /api/v2/<collection>)
     description: str
     delivery: str  # how records arrive: "poll+push", "push", "webhook", ...
 
@@ -25,6 +26,7 @@ TRIGGERS: dict[str, TriggerSpec] = {
             name="clientary.new_invoice",
             source="clientary",
             resource="invoice",
+            collection="invoices",
             description="A new invoice in Clientary (polled every 15 minutes; immediate when pushed).",
             delivery="poll+push",
         ),

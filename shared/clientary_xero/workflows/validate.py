@@ -62,7 +62,9 @@ def check(workflow: Workflow) -> list[str]:
     assign_branch_ids(workflow.steps)
     problems: list[str] = []
     if workflow.trigger not in TRIGGERS:
-        problems.append(f"trigger: unknown trigger {workflow.trigger!r} (known: {', '.join(sorted(TRIGGERS))})")
+        problems.append(
+            f"trigger: unknown trigger {workflow.trigger!r} (known: {', '.join(sorted(TRIGGERS))})"
+        )
     if workflow.filter is not None:
         _check_expression(workflow.filter, "filter", set(), problems, require=True)
 
@@ -105,8 +107,15 @@ def check(workflow: Workflow) -> list[str]:
     return problems
 
 
-def _check_expression(value: str, where: str, available: set[str], problems: list[str], *,
-                      require: bool = False, wrapped: bool = True) -> None:
+def _check_expression(
+    value: str,
+    where: str,
+    available: set[str],
+    problems: list[str],
+    *,
+    require: bool = False,
+    wrapped: bool = True,
+) -> None:
     source = expressions.expression_source(value) if wrapped else value
     if source is None:
         if require:
