@@ -172,3 +172,12 @@ def test_sqs_event_runs_the_step_it_names(env: LocalEnvironment) -> None:
 def test_unsupported_event_is_refused(env: LocalEnvironment) -> None:
     with pytest.raises(ValueError, match="unsupported event"):
         trigger(env, {"hello": "world"})
+
+
+def test_a_malformed_step_message_fails_only_its_own_record(env: LocalEnvironment) -> None:
+    good = event("sqs_xero_step.json")["Records"][0]
+    good = dict(good, body=json.dumps({"run_id": "no-such-run", "step_id": "contact", "generation": 0}))
+    poison = dict(good, messageId="poison-1", body="{not json")
+    module = load_handler("xero_actions")
+    response = module.lambda_handler({"Records": [good, poison]}, FakeLambdaContext("xero_actions"))
+    assert response == {"batchItemFailures": [{"itemIdentifier": "poison-1"}]}

@@ -11,23 +11,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Json
 
-from clientary_xero.usecases.steps import StepMessage, outcome_fields, run_step
+from clientary_xero.usecases.steps import StepRecord, outcome_fields, run_step
 
 logger = Logger()
 # The layer logs through logging.getLogger(__name__): same JSON format, same correlation id.
 copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero"})
 
 
-class StepRecord(SqsRecordModel):
-    body: Json[StepMessage]  # type: ignore[assignment]
-
-
-# Return batchItemFailures even when every record failed: each failed message keeps the retry
-# delay it was given instead of the whole invocation erroring.
 processor = BatchProcessor(event_type=EventType.SQS, model=StepRecord, raise_on_entire_batch_failure=False)
 
 
@@ -38,7 +30,7 @@ def record_handler(record: StepRecord) -> dict[str, Any]:
     outcome = run_step(
         message,
         app="xero",
-        receive_count=int(record.attributes.ApproximateReceiveCount),
+        receive_count=record.attributes.ApproximateReceiveCount,
         receipt_handle=record.receiptHandle,
     )
     logger.info("step processed", extra=outcome_fields(outcome))
