@@ -16,6 +16,7 @@ from unittest import mock
 
 from clientary_xero.connectors.clientary.client import ClientaryClient
 from clientary_xero.local.clientary_sandbox import ClientarySandbox
+from clientary_xero.local.resources import create_state_table
 from clientary_xero.settings import reset_settings
 from clientary_xero.storage.aws import reset_clients
 from clientary_xero.storage.state import StateStore
@@ -54,29 +55,8 @@ def moto_aws(extra_env: dict[str, str] | None = None) -> Iterator[None]:
     with mock.patch.dict(os.environ, env), mock_aws():
         reset_settings()
         reset_clients()
-        import boto3
 
-        boto3.client("dynamodb", region_name="us-east-1").create_table(
-            TableName=STATE_TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "gsi1",
-                    "KeySchema": [
-                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
+        create_state_table(STATE_TABLE)
         try:
             yield
         finally:

@@ -23,6 +23,7 @@ from clientary_xero.connectors.http import use_transport
 from clientary_xero.connectors.xero.auth import XeroTokenProvider
 from clientary_xero.connectors.xero.client import XeroClient
 from clientary_xero.local.recording import RecordingTransport, read_records
+from clientary_xero.local.resources import create_state_table
 from clientary_xero.local.xero_sandbox import XeroSandbox
 from clientary_xero.settings import reset_settings
 from clientary_xero.storage.aws import reset_clients
@@ -106,27 +107,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
     with mock_aws():
         reset_settings()
         reset_clients()
-        boto3.client("dynamodb").create_table(
-            TableName=STATE_TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "gsi1",
-                    "KeySchema": [
-                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
+        create_state_table(STATE_TABLE)
         boto3.client("secretsmanager").create_secret(Name=SECRET_ID, SecretString="{}")
         yield AwsEnv(STATE_TABLE, SECRET_ID)
     reset_settings()

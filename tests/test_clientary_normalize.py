@@ -233,3 +233,43 @@ def test_samples_cover_the_formats_clientary_mixes() -> None:
     taxed = normalize_invoice(load_sample("invoice_sent_taxed.json"))
     assert taxed["total_cost"] == 3938.6 and taxed["status_name"] == "viewed"
     assert [i["is_section_header"] for i in taxed["invoice_items"]] == [True, False, False, True, False]
+
+
+# ------------------------------------------------------------------------------ the other resources
+def test_other_resources_have_one_shape_each() -> None:
+    from clientary_xero.connectors.clientary import normalize as N
+
+    project = N.normalize_project(
+        {"id": 1, "status": "2", "rate": "150.5", "end_date": "2024/12/31", "client": {"id": 9, "name": "A"}}
+    )
+    assert project == {**project, "status": 2, "status_name": "completed", "rate": 150.5, "client_id": 9}
+    assert project["end_date"] == "2024-12-31"
+    assert N.normalize_client({"id": 2, "status": 7})["status_name"] == "unknown"
+    assert N.normalize_client({"id": 2})["status_name"] == "unknown"
+    estimate = N.normalize_estimate(
+        {
+            "id": 3,
+            "status": 6,
+            "total_cost": "40.10",
+            "estimate_items": [{"title": "A", "quantity": 2, "price": "20.05", "taxable?": True}],
+        }
+    )
+    assert estimate["status_name"] == "accepted" and estimate["total"] == 40.1
+    assert estimate["estimate_items"][0] == {
+        **estimate["estimate_items"][0],
+        "amount": 40.1,
+        "taxable": True,
+        "is_section_header": False,
+    }
+    entry = N.normalize_time_entry(
+        {"id": 4, "billed?": True, "hours": "1.25", "date": "2011/07/29", "cost": 62.5}
+    )
+    assert entry["billed"] is True and entry["hours"] == 1.25 and entry["date"] == "2011-07-29"
+    task = N.normalize_task({"id": 5, "complete": "true", "created_at": "2012-11-08T21:20:47Z"})
+    assert task["complete"] is True and task["created_at"] == "2012-11-08T21:20:47+00:00"
+    payment = N.normalize_payment(
+        {"id": 6, "amount": "20", "received_on": "2017-07-22", "transaction_fee_amount": 0}
+    )
+    assert payment["amount"] == 20.0 and payment["received_on"] == "2017-07-22"
+    expense = N.normalize_expense({"id": 7, "amount": 129.155, "incurred_on": "2011/03/02"})
+    assert expense["amount"] == 129.16 and expense["incurred_on"] == "2011-03-02"

@@ -289,7 +289,13 @@ def test_only_the_xero_action_function_writes_a_secret_and_only_xeros(template: 
         actions = actions if isinstance(actions, list) else [actions]
         if any(a.lower() in ("secretsmanager:putsecretvalue", "secretsmanager:*") for a in actions):
             writers.append((owner, target(statement.get("Resource"))))
-    assert writers == [("XeroActionFunction", "XeroConnectionSecret")]
+    # Issue #3: the Xero connect flow writes the tokens it obtains, and the Xero trigger Lambda
+    # refreshes tokens like the action Lambda; nothing writes any other secret.
+    assert sorted(writers) == [
+        ("XeroActionFunction", "XeroConnectionSecret"),
+        ("XeroConnectFunction", "XeroConnectionSecret"),
+        ("XeroTriggerFunction", "XeroConnectionSecret"),
+    ]
 
 
 def test_action_function_may_delay_its_own_queue_messages(template: dict[str, Any]) -> None:
@@ -302,6 +308,35 @@ def test_action_function_may_delay_its_own_queue_messages(template: dict[str, An
         and "sqs:ChangeMessageVisibility" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
     assert grants == ["XeroActionQueue"]
+
+
+# --- Clientary actions (issue #4)
+def test_clientary_action_function_consumes_its_queue_and_may_delay_its_messages(
+    template: dict[str, Any],
+) -> None:
+    consumers = [(fn, target(p["Queue"])) for fn, _, p in events_of(template, "SQS")]
+    assert ("ClientaryActionFunction", "ClientaryActionQueue") in consumers
+    grants = [
+        target(s.get("Resource"))
+        for owner, s in all_statements(template)
+        if owner == "ClientaryActionFunction"
+        and "sqs:ChangeMessageVisibility" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert grants == ["ClientaryActionQueue"]
+    assert global_env(template).get("CLIENTARY_QUEUE_URL") == {"Ref": "ClientaryActionQueue"}
+
+
+def test_every_step_enqueuer_may_send_to_both_action_queues(template: dict[str, Any]) -> None:
+    # A workflow's first step (sent by a trigger) and its next step (sent by the step before) may
+    # belong to either app, so whoever enqueues steps needs both queues.
+    for fn, resource in functions(template).items():
+        sends = {
+            target(policy["SQSSendMessagePolicy"]["QueueName"])
+            for policy in props(resource).get("Policies") or []
+            if isinstance(policy, dict) and "SQSSendMessagePolicy" in policy
+        }
+        if "XeroActionQueue" in sends or "ClientaryActionQueue" in sends:
+            assert {"XeroActionQueue", "ClientaryActionQueue"} <= sends, f"{fn} sends only to {sorted(sends)}"
 
 
 # ------------------------------------------------------------------------------------------- logs
@@ -387,7 +422,7 @@ def test_environment_variables_are_settings_fields(template: dict[str, Any]) -> 
 
 
 def test_trigger_functions_follow_one_copyable_shape(template: dict[str, Any]) -> None:
-    from clientary_xero.workflows.triggers import get_trigger
+    from clientary_xero.workflows.triggers import TRIGGERS, get_trigger
 
     triggers: dict[str, str] = {}
     output_values = json.dumps(template.get("Outputs") or {})
@@ -404,13 +439,20 @@ def test_trigger_functions_follow_one_copyable_shape(template: dict[str, Any]) -
         triggers[trigger] = fn
         short = trigger.split(".", 1)[1]
         events = {e["Type"]: e.get("Properties") or {} for e in (p.get("Events") or {}).values()}
-        assert events.get("Schedule", {}).get("Schedule") == "rate(15 minutes)", fn
+        if spec.delivery == "push":
+            # Push-only (clientary.new_contract: no Clientary endpoint to poll): no schedule at all.
+            assert "Schedule" not in events, f"{fn}: {trigger} is push-only and must not be scheduled"
+        else:
+            assert events.get("Schedule", {}).get("Schedule") == "rate(15 minutes)", fn
         push = events.get("HttpApi", {})
         assert (push.get("Method"), push.get("Path")) == ("POST", f"/webhooks/clientary/{short}"), fn
         assert target(push.get("ApiId")) == "WebhookApi", fn
         assert f'"Ref": "{fn}"' in output_values, f"{fn}: no output names the function"
         assert f"/webhooks/clientary/{short}" in output_values, f"{fn}: no output gives its push URL"
     assert "clientary.new_invoice" in triggers
+    # Issue #4: every Clientary trigger has its own function.
+    clientary = {name for name, spec in TRIGGERS.items() if spec.source == "clientary"}
+    assert set(triggers) == clientary, f"no trigger function for {sorted(clientary - set(triggers))}"
 
 
 def test_outputs(template: dict[str, Any]) -> None:
@@ -603,3 +645,99 @@ def test_cfn_lint_passes() -> None:
         [str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True, cwd=ROOT, timeout=110, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------- Xero connect, webhook, triggers
+# Issue #3: checks for XeroConnectFunction, XeroWebhookFunction, XeroTriggerFunction and XeroEventQueue.
+XERO_WEBHOOK_SAMPLE_KEY = "local-sample-xero-webhook-key"  # = local.resources.SAMPLE_XERO_WEBHOOK_KEY
+
+
+def _routes(template: dict[str, Any]) -> dict[tuple[str, str], str]:
+    return {(str(p["Method"]).upper(), p["Path"]): fn for fn, _, p in events_of(template, "HttpApi")}
+
+
+def test_xero_routes_are_served_by_their_functions(template: dict[str, Any]) -> None:
+    routes = _routes(template)
+    assert routes[("POST", "/webhooks/xero")] == "XeroWebhookFunction"
+    for path in ("/oauth/xero/connect", "/oauth/xero/callback", "/oauth/xero/choose"):
+        assert routes[("GET", path)] == "XeroConnectFunction", path
+    outputs = json.dumps(template["Outputs"])
+    for path in ("/webhooks/xero", "/oauth/xero/connect", "/oauth/xero/callback"):
+        assert path in outputs, f"no output gives the URL of {path}"
+
+
+def test_xero_webhook_answers_within_xeros_five_seconds_and_cannot_touch_tokens(
+    template: dict[str, Any],
+) -> None:
+    assert int(function_setting(template, "XeroWebhookFunction", "Timeout")) <= 5
+    policies = json.dumps(props(template["Resources"]["XeroWebhookFunction"])["Policies"])
+    # It verifies and enqueues only: no table, no Xero connection secret.
+    assert "XeroConnectionSecret" not in policies and "Table" not in policies
+    assert "WebhookKeysSecret" in policies and "XeroEventQueue" in policies
+    assert function_env(template, "XeroWebhookFunction")["XERO_EVENT_QUEUE_URL"] == {"Ref": "XeroEventQueue"}
+
+
+def test_xero_event_queue_is_consumed_by_the_trigger_function_within_xeros_limits(
+    template: dict[str, Any],
+) -> None:
+    consumers = [(fn, p) for fn, _, p in events_of(template, "SQS") if target(p["Queue"]) == "XeroEventQueue"]
+    assert [fn for fn, _ in consumers] == ["XeroTriggerFunction"]
+    (_, p) = consumers[0]
+    assert int(p["ScalingConfig"]["MaximumConcurrency"]) <= XERO_MAX_IN_FLIGHT
+    redrive = props(template["Resources"]["XeroEventQueue"])["RedrivePolicy"]
+    assert target(redrive["deadLetterTargetArn"]) == "XeroEventDLQ"
+    schedules = [p for fn, _, p in events_of(template, "Schedule") if fn == "XeroTriggerFunction"]
+    assert [s["Schedule"] for s in schedules] == ["rate(15 minutes)"]  # xero.new_payment
+
+
+def test_connect_scopes_are_granular_by_default(template: dict[str, Any]) -> None:
+    default = template["Parameters"]["XeroScopes"]["Default"].split()
+    assert "offline_access" in default and "accounting.invoices" in default
+    assert not {"accounting.transactions", "accounting.reports.read"} & set(default)
+    assert default == Settings.model_fields["xero_scopes"].default.split()
+    assert function_env(template, "XeroConnectFunction")["XERO_SCOPES"] == {"Ref": "XeroScopes"}
+
+
+def test_the_local_event_queue_matches_the_template(template: dict[str, Any], aws: Any) -> None:
+    import boto3
+
+    attrs = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
+        QueueUrl=aws.xero_event_queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"]
+    )["Attributes"]
+    declared = props(template["Resources"]["XeroEventQueue"])["VisibilityTimeout"]
+    assert int(attrs["VisibilityTimeout"]) == int(declared)
+    assert json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"].endswith("xero-events-dlq")
+
+
+def _xero_signature(key: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("xero_webhook_contact.json", True),
+        ("xero_webhook_intent_to_receive.json", True),
+        ("xero_webhook_bad_signature.json", False),
+    ],
+)
+def test_xero_webhook_events_are_requests_for_the_route_signed_as_documented(
+    name: str, valid: bool, template: dict[str, Any]
+) -> None:
+    body, headers, event = _push(name)
+    assert event["routeKey"] == "POST /webhooks/xero" and event["rawPath"] == "/webhooks/xero"
+    assert ("POST", event["rawPath"]) in _routes(template)
+    assert int(headers["content-length"]) == len(body)
+    matches = hmac.compare_digest(headers["x-xero-signature"], _xero_signature(XERO_WEBHOOK_SAMPLE_KEY, body))
+    assert matches is valid
+    assert isinstance(json.loads(body)["events"], list)
+
+
+def test_the_sqs_xero_event_carries_one_queued_webhook_event() -> None:
+    from clientary_xero.usecases.xero_trigger import EventRecord
+
+    event = json.loads((EVENTS / "sqs_xero_event.json").read_text())
+    (record,) = event["Records"]
+    parsed = EventRecord.model_validate(record)
+    assert parsed.body.event.trigger == "xero.contact_created"
+    assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()  # noqa: S324

@@ -33,6 +33,31 @@ class Settings(BaseModel):
     expression_timeout_ms: int = 1000
     expression_max_depth: int = 200
     region: str = "us-east-1"
+    # --- Xero connect flow and Xero triggers (issue #3)
+    # Queue between the Xero webhook route (acknowledges in < 5 s) and the Xero trigger Lambda.
+    xero_event_queue_url: str = ""
+    # Scopes the connect flow asks for. Granular scopes: apps created on/after 2 March 2026 get
+    # nothing else (reference/xero-api.md §3.3); older apps with broad scopes set e.g.
+    # "offline_access accounting.contacts accounting.settings accounting.transactions
+    # accounting.reports.read projects".
+    xero_scopes: str = (
+        "offline_access accounting.contacts accounting.settings accounting.invoices accounting.payments "
+        "accounting.banktransactions accounting.reports.balancesheet.read "
+        "accounting.reports.profitandloss.read projects"
+    )
+    # The OAuth redirect registered in the Xero app; empty: https://<API host>/oauth/xero/callback.
+    xero_redirect_uri: str = ""
+    # --- Xero rate limits across Lambdas (issue #3; storage/ratelimit.py, engine/runner.py)
+    # Dead-letter queues: a step that fails for good on a re-sent copy of its message (one that
+    # waited for rate budget) is moved there by the runner, as SQS would move the original.
+    xero_dlq_url: str = ""
+    clientary_dlq_url: str = ""
+    # Seconds a call may wait inside the Lambda for a slot in the shared Xero budget; beyond that
+    # the step message is re-sent with a delay (not counted as an attempt). Short: the action
+    # Lambda runs a batch of 5 steps, each maybe several calls, within its 30 s timeout.
+    xero_budget_wait_seconds: float = 2.0
+    # Rate waits one step may take before they count as attempts after all (a safety bound).
+    max_rate_waits: int = 200
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -71,6 +71,7 @@ def action(
 
 def registry() -> dict[str, ActionSpec]:
     """Every known action. Importing the action modules is cheap (models only; clients load lazily)."""
+    from clientary_xero.connectors.clientary import actions as _clientary  # noqa: F401  (issue #4)
     from clientary_xero.connectors.xero import actions as _xero  # noqa: F401
 
     return _REGISTRY

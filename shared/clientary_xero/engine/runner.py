@@ -11,10 +11,28 @@ Guarantees:
   find-before-create), so the effect happens once;
 * permanent errors fail the run with the service's messages; retryable ones go back to the queue
   with a delay, and on the last attempt the run is FAILED and SQS moves the message to the DLQ.
+
+Rate limits (issue #3) are waits, not failures:
+* the shared Xero budget (storage/ratelimit.py) said "not now" (``BudgetExceeded``: no call was
+  made): the step's attempt is refunded, the message is **re-sent** with ``DelaySeconds`` (≤ 900;
+  a longer wait just waits again) and the current one acknowledged. SQS counts every receive toward
+  ``maxReceiveCount``, so failing the record would burn an attempt per wait; a fresh copy starts
+  at zero. The copy carries ``retries`` (real attempts used by earlier copies) so a step that both
+  fails and waits still gets exactly ``max_attempts`` real attempts; when a copy uses the last one
+  the runner moves it to the DLQ itself (SQS would not: the copy's own receive count is lower).
+* Xero's **daily** limit (a 429 ``day``, or the budget remembering one) **parks** the run: the step
+  is WAITING (attempt refunded), the run WAITING with ``resume_at`` = now + Retry-After, a marker
+  in the State table, the message acknowledged. ``resume_parked`` (a scheduled sweeper, every 15
+  minutes) re-enqueues due steps. Retry-After for the day limit can be hours: neither a sleeping
+  Lambda nor SQS (12 h visibility, 5 attempts) is the place to wait for it.
+* a **minute** 429 from Xero itself (the budget did not know; someone else used the quota) stays an
+  ordinary retry after Retry-After (SQS visibility), and the budget holds everyone back meanwhile.
+* ``max_rate_waits`` bounds the waits of one step: beyond it a wait counts as an attempt.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -36,6 +54,7 @@ from clientary_xero.errors import (
 )
 from clientary_xero.settings import Settings, get_settings
 from clientary_xero.storage.queue import StepQueue
+from clientary_xero.storage.ratelimit import BudgetExceeded
 from clientary_xero.storage.state import StateStore
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
@@ -43,12 +62,26 @@ from clientary_xero.workflows.validate import pydantic_problems
 
 logger = logging.getLogger(__name__)
 
+# SQS's largest DelaySeconds; a longer rate wait is taken in steps of at most this.
+MAX_SEND_DELAY = 900
+# One sweep re-enqueues at most this many pages of due parked steps (the next sweep takes the rest).
+MAX_SWEEP_PAGES = 20
+
+
+@dataclass(frozen=True)
+class RateWait:
+    owner: str
+    rendered: Any
+    error: RetryableError
+    retries: int  # real attempts used so far (this receive was not one)
+    waits: int
+
 
 @dataclass
 class StepOutcome:
     run_id: str
     step_id: str
-    status: str  # SUCCEEDED, FAILED, RETRY, SKIPPED
+    status: str  # SUCCEEDED, FAILED, RETRY, SKIPPED; DELAYED (re-sent for rate budget), WAITING (parked)
     detail: str = ""
     next_step: str | None = None
     error: dict[str, Any] | None = None
@@ -71,6 +104,9 @@ class StepRunner:
     def execute(self, message: dict[str, Any], *, receive_count: int = 1) -> StepOutcome:
         run_id, step_id = str(message["run_id"]), str(message["step_id"])
         generation = int(message.get("generation", 0))
+        # Set on re-sent copies of a message (rate waits): real attempts used before, waits so far.
+        carried = max(0, int(message.get("retries", 0)))
+        waits = max(0, int(message.get("waits", 0)))
         run = self.state.get_run(run_id)
         if run is None:
             return StepOutcome(run_id, step_id, "SKIPPED", "run not found (expired or never created)")
@@ -102,8 +138,12 @@ class StepRunner:
         except LockBusy as exc:
             raise RetryableError(str(exc), delay_seconds=min(30, self.settings.step_lease_seconds)) from None
 
-        if run.get("status") == R.QUEUED:
-            self.state.update_run(run_id, {"status": R.RUNNING, "updated_at": R.now_iso()})
+        if run.get("status") in (R.QUEUED, R.WAITING):
+            self.state.update_run(
+                run_id,
+                {"status": R.RUNNING, "updated_at": R.now_iso()},
+                remove=("resume_at", "wait_reason") if run.get("status") == R.WAITING else (),
+            )
         attempt = int(claimed.get("attempts", 1))
         rendered: Any = None
         try:
@@ -144,14 +184,26 @@ class StepRunner:
         except Exception as exc:
             retry = exc if isinstance(exc, RetryableError) else _unexpected(exc)
             error = retry.to_dict()
-            if receive_count >= self.settings.max_attempts:
-                error["message"] = f"gave up after {receive_count} attempts: {error['message']}"
+            rate_wait = isinstance(retry, BudgetExceeded) or retry.limit == "day"
+            if rate_wait and waits < self.settings.max_rate_waits:
+                wait = RateWait(owner, rendered, retry, receive_count + carried - 1, waits + 1)
+                return self._rate_wait(run, step_id, generation, wait)
+            attempt_no = receive_count + carried
+            if attempt_no >= self.settings.max_attempts:
+                error["message"] = f"gave up after {attempt_no} attempts: {error['message']}"
                 self.state.finish_step(
                     run_id, step_id, owner=owner, status=R.FAILED, input=rendered, error=error
                 )
-                self._fail_run(run, step_id, rendered, error)
-                # Raising returns the message to the queue once more; SQS then moves it to the DLQ.
-                raise retry from None
+                outcome = self._fail_run(run, step_id, rendered, error)
+                if receive_count >= self.settings.max_attempts:
+                    # Raising returns the message to the queue once more; SQS then moves it to the DLQ.
+                    raise retry from None
+                # A re-sent copy: SQS has counted fewer receives than real attempts, so move it here.
+                self.queue.dead_letter(
+                    app_for_step(run["workflow"], step_id),
+                    {"run_id": run_id, "step_id": step_id, "generation": generation},
+                )
+                return outcome
             self.state.finish_step(
                 run_id, step_id, owner=owner, status="RETRYING", input=rendered, error=error
             )
@@ -167,6 +219,45 @@ class StepRunner:
         return self._advance(run, workflow, step_id, duplicate=False)
 
     # ------------------------------------------------------------------
+    def _rate_wait(self, run: dict[str, Any], step_id: str, generation: int, wait: RateWait) -> StepOutcome:
+        """Wait for Xero's limits without using an attempt: re-send with a delay, or park the run."""
+        run_id = run["run_id"]
+        exc = wait.error
+        try:
+            self.state.wait_step(run_id, step_id, owner=wait.owner, input=wait.rendered, error=exc.to_dict())
+        except Conflict:
+            return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
+        app = app_for_step(run["workflow"], step_id)
+        message = {
+            "run_id": run_id,
+            "step_id": step_id,
+            "generation": generation,
+            "retries": wait.retries,
+            "waits": wait.waits,
+        }
+        if exc.limit == "day":
+            resume_at = self.state.clock() + exc.delay_seconds
+            self.state.put_parked(message, app=app, resume_at=resume_at)
+            with contextlib.suppress(Conflict):  # the run moved on meanwhile (e.g. FAILED): leave it
+                self.state.update_run(
+                    run_id,
+                    {
+                        "status": R.WAITING,
+                        "resume_at": R.iso(resume_at),
+                        "wait_reason": str(exc),
+                        "current_step": step_id,
+                        "updated_at": R.now_iso(),
+                    },
+                    expect_status=[R.QUEUED, R.RUNNING, R.WAITING],
+                )
+            logger.info("run parked for Xero's daily limit", extra={"run_id": run_id, "step_id": step_id})
+            return StepOutcome(run_id, step_id, "WAITING", f"parked until {R.iso(resume_at)}: {exc}")
+        delay = max(1, min(MAX_SEND_DELAY, exc.delay_seconds))
+        self.queue.send(app, message, delay_seconds=delay)
+        return StepOutcome(
+            run_id, step_id, "DELAYED", f"{exc}; re-sent with a {delay} s delay (not counted as an attempt)"
+        )
+
     def _outputs(self, run_id: str) -> dict[str, Any]:
         return {
             s["step_id"]: s.get("output")
@@ -288,6 +379,46 @@ def replay(
         {"run_id": run_id, "step_id": step_id, "generation": generation},
     )
     return {"run_id": run_id, "step_id": step_id, "generation": generation}
+
+
+def resume_parked(
+    state: StateStore, queue: StepQueue, *, now: float | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Re-enqueue every parked step that is due (the sweeper's work). Safe to run concurrently or
+    twice: the order is send → mark the run QUEUED → delete the marker, so a crash at any point at
+    worst sends a duplicate message, which the step's claim makes harmless."""
+    now = state.clock() if now is None else now
+    resumed: list[dict[str, Any]] = []
+    for _ in range(MAX_SWEEP_PAGES):
+        due = state.due_parked(now, limit=limit)
+        resumed.extend(_resume(state, queue, parked) for parked in due)
+        if len(due) < limit:
+            break
+    return [r for r in resumed if r]
+
+
+def _resume(state: StateStore, queue: StepQueue, parked: dict[str, Any]) -> dict[str, Any]:
+    """Re-enqueue one parked step (unless its run moved on); the marker goes either way."""
+    message = parked["message"]
+    run = state.get_run(str(message["run_id"]))
+    stale = (
+        run is None
+        or run.get("status") in R.TERMINAL
+        or int(run.get("generation", 0)) != int(message.get("generation", 0))
+    )
+    if stale:
+        state.delete_parked(parked["marker"])
+        return {}
+    queue.send(parked["app"], message)
+    with contextlib.suppress(Conflict):
+        state.update_run(
+            str(message["run_id"]),
+            {"status": R.QUEUED, "updated_at": R.now_iso()},
+            expect_status=R.WAITING,
+            remove=("resume_at", "wait_reason"),
+        )
+    state.delete_parked(parked["marker"])
+    return {"run_id": message["run_id"], "step_id": message["step_id"]}
 
 
 def _seq(workflow: Workflow, step_id: str) -> int:

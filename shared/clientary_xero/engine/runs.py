@@ -13,6 +13,8 @@ RUNNING = "RUNNING"
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 FILTERED = "FILTERED"
+# Parked until Xero's daily limit resets (``resume_at``); the sweeper re-enqueues it when due.
+WAITING = "WAITING"
 TERMINAL = (SUCCEEDED, FAILED, FILTERED)
 
 
@@ -24,6 +26,11 @@ def run_id_for(workflow_id: str, trigger: str, record_id: str, version: str | No
 
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def iso(epoch_seconds: float) -> str:
+    """An epoch time in the same ISO form as ``now_iso`` (e.g. a parked run's ``resume_at``)."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def idempotency_key(run_id: str, step_id: str, generation: int) -> str:

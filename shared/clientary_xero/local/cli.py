@@ -83,9 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     ws = w.add_parser("schema", help="print the workflow JSON Schema")
     ws.set_defaults(func=cmd_workflows_schema)
 
+    _add_connect_parser(sub)  # issue #3
+    _add_backfill_parser(sub)  # issue #4
+
     r = sub.add_parser("runs", help="list, show and replay runs").add_subparsers(dest="sub")
     rl = r.add_parser("list", help="newest runs first")
-    rl.add_argument("--status", choices=["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "FILTERED"])
+    rl.add_argument("--status", choices=["QUEUED", "RUNNING", "WAITING", "SUCCEEDED", "FAILED", "FILTERED"])
     rl.add_argument("--limit", type=int, default=20)
     _stack_arg(rl)
     rl.set_defaults(func=cmd_runs_list)
@@ -225,6 +228,8 @@ def cmd_test_workflow(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as exc:
         print(f"error: cannot read the event {args.event}: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    if spec.source == "xero":  # issue #3: a Xero record, delivered by webhook or poll
+        return _test_xero_workflow(args, workflow, spec, record)
     if not isinstance(record, dict) or "id" not in record:
         print(f"error: {args.event} must be one {spec.resource} object with an 'id'", file=sys.stderr)
         return EXIT_INVALID
@@ -241,14 +246,16 @@ def cmd_test_workflow(args: argparse.Namespace) -> int:
 
     document = {**workflow.to_document(), "enabled": True}
     with LocalEnvironment(live=args.live, record=args.record, live_secrets=secrets) as env:
-        if not args.live:
+        if not args.live and spec.collection in env.clientary.resources:  # not contracts (issue #4)
             env.clientary.load_record(spec.collection, record)
         env.put_workflow(document)
         print(
             f"workflow {workflow.id} ({workflow.trigger}) ← {spec.resource} {record['id']} "
             f"({'live services' if args.live else 'sandboxes'})"
         )
-        response = env.push(workflow.trigger, record["id"])
+        # A push-only trigger (clientary.new_contract) takes the record itself as the push body.
+        pushed = json.dumps(record).encode() if spec.delivery == "push" else None
+        response = env.push(workflow.trigger, record["id"], body=pushed)
         body = json.loads(response.get("body") or "{}")
         if response["statusCode"] >= 300:
             print(f"trigger refused the record: HTTP {response['statusCode']}: {body.get('error')}")
@@ -284,6 +291,8 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
     for run in runs:
         error = run.get("error") or {}
         tail = error.get("message", "") if error else run.get("created_at", "")
+        if run.get("status") == "WAITING":  # issue #3: parked for Xero's daily limit
+            tail = f"resumes {run.get('resume_at', '?')}: {run.get('wait_reason', '')}"
         extra = [m for m in error.get("messages") or [] if m not in tail]
         if extra:
             tail += ": " + "; ".join(extra)
@@ -298,6 +307,9 @@ def print_run(run: dict[str, Any], steps: list[dict[str, Any]], *, verbose: bool
         f"\nrun {run['run_id']}  workflow {run.get('workflow_id')}  {run.get('trigger')} "
         f"record {run.get('record_id')}  →  {run.get('status')}"
     )
+    if run.get("status") == "WAITING":  # issue #3: parked for Xero's daily limit
+        print(f"  waiting: {run.get('wait_reason', '')}")
+        print(f"  resumes at {run.get('resume_at', '?')} (the parked-run sweeper runs every 15 minutes)")
     if run.get("error"):
         error = run["error"]
         print(f"  error: {error.get('message')}")
@@ -340,6 +352,8 @@ def _use_stack(stack: str) -> None:
         "WorkflowsTableName": "WORKFLOWS_TABLE",
         "StateTableName": "STATE_TABLE",
         "XeroActionQueueUrl": "XERO_QUEUE_URL",
+        "ClientaryActionQueueUrl": "CLIENTARY_QUEUE_URL",  # issue #4
+        "ClientaryConnectionSecretArn": "CLIENTARY_SECRET_ID",  # issue #4: backfill reads Clientary
     }
     for output, env in mapping.items():
         if output in values:
@@ -357,6 +371,195 @@ def _write_back_xero_secret(env: Any, path: Path, secrets: dict[str, Any]) -> No
         secrets["xero"] = current
         path.write_text(json.dumps(secrets, indent=2))
         print(f"rotated Xero tokens written back to {path}")
+
+
+# ------------------------------------------------------------------ Xero (issue #3)
+def _add_connect_parser(sub: Any) -> None:
+    c = sub.add_parser("connect", help="connect a service (Xero)").add_subparsers(dest="service")
+    x = c.add_parser(
+        "xero",
+        help="connect Xero: a one-time connect link for a stack, a custom connection, or --local",
+        description=(
+            "--stack NAME (default): print a one-time link (10 minutes) that starts the OAuth flow of "
+            "the deployed stack. --custom: store and check a custom connection (client credentials). "
+            "--local: run the OAuth flow with a loopback redirect (http://localhost:PORT/callback) and "
+            "write the tokens to the --secrets file that test-workflow --live reads."
+        ),
+    )
+    x.add_argument("--custom", action="store_true", help="a custom connection (client_credentials)")
+    x.add_argument("--local", action="store_true", help="loopback OAuth flow; tokens go to --secrets FILE")
+    x.add_argument(
+        "--secrets",
+        metavar="FILE",
+        default=os.environ.get("CLIENTARY_XERO_SECRETS"),
+        help='with --local: the secrets file ({"xero": {…}, "clientary": {…}}) to write',
+    )
+    x.add_argument("--client-id", default=os.environ.get("XERO_CLIENT_ID"), help="the Xero app's client id")
+    x.add_argument(
+        "--scopes",
+        default=None,
+        help="scopes to ask for (default: granular scopes; see README 'Connecting Xero')",
+    )
+    x.add_argument("--port", type=int, default=8765, help="with --local: loopback port (default 8765)")
+    x.add_argument("--tenant", help="with --local: tenant id to use when several organisations connect")
+    x.add_argument("--no-browser", action="store_true", help="with --local: print the link, do not open it")
+    x.add_argument("--timeout", type=float, default=300.0, help="with --local: seconds to wait for Xero")
+    _stack_arg(x)
+    x.set_defaults(func=cmd_connect_xero)
+
+
+def cmd_connect_xero(args: argparse.Namespace) -> int:
+    from clientary_xero.usecases import xero_connect_cli as connect
+
+    if args.local:
+        if not args.secrets:
+            print("error: --local needs --secrets FILE (or CLIENTARY_XERO_SECRETS)", file=sys.stderr)
+            return EXIT_INVALID
+        if args.custom:
+            return connect.custom_local(args)
+        return connect.oauth_local(args)
+    outputs = _stack_outputs(args.stack)
+    if args.custom:
+        return connect.custom_stack(args, outputs)
+    return connect.ticket_stack(args, outputs)
+
+
+def _stack_outputs(stack: str) -> dict[str, str]:
+    import boto3
+
+    try:
+        stacks = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    except Exception as exc:
+        raise ClientaryXeroError(
+            f"cannot read stack {stack!r} ({type(exc).__name__}): deploy it or pass --stack"
+        ) from None
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def _test_xero_workflow(args: argparse.Namespace, workflow: Any, spec: Any, record: Any) -> int:
+    from clientary_xero.local.environment import LocalEnvironment
+
+    if isinstance(record, dict) and isinstance(record.get(spec.collection), list) and record[spec.collection]:
+        record = record[spec.collection][0]  # Xero's envelope, e.g. {"Contacts": [{…}]}
+    id_field = {"Contacts": "ContactID", "Invoices": "InvoiceID", "Payments": "PaymentID"}[spec.collection]
+    if not isinstance(record, dict) or (args.live and not record.get(id_field)):
+        print(
+            f"error: {args.event} must be one Xero {spec.resource} object (with {id_field})", file=sys.stderr
+        )
+        return EXIT_INVALID
+    secrets: dict[str, Any] = {}
+    if args.live:
+        if spec.name == "xero.new_payment":
+            print(
+                "error: --live cannot drive xero.new_payment (it needs a payment made now)", file=sys.stderr
+            )
+            return EXIT_INVALID
+        if not args.secrets:
+            print("error: --live needs --secrets FILE (or CLIENTARY_XERO_SECRETS)", file=sys.stderr)
+            return EXIT_INVALID
+        secrets = json.loads(Path(args.secrets).read_text(encoding="utf-8"))
+    document = {**workflow.to_document(), "enabled": True}
+    with LocalEnvironment(live=args.live, record=args.record, live_secrets=secrets) as env:
+        env.put_workflow(document)
+        if spec.name == "xero.new_payment":
+            env.poll_xero_payments()  # the first poll records where to start
+        if not args.live:
+            record = env.load_xero_record(spec.collection, record)
+        record_id = str(record[id_field])
+        print(
+            f"workflow {workflow.id} ({workflow.trigger}) ← Xero {spec.resource} {record_id} "
+            f"({'live services' if args.live else 'sandboxes'})"
+        )
+        if spec.name == "xero.new_payment":
+            summary = env.poll_xero_payments()
+            print(f"payments poll: {summary['new_records']} new payment(s)")
+        else:
+            category = "CONTACT" if spec.resource == "contact" else "INVOICE"
+            kind = "UPDATE" if spec.name.endswith("_updated") else "CREATE"
+            response = env.xero_event(category, kind, record_id)
+            if response["statusCode"] != 200:
+                print(f"the webhook refused the event: HTTP {response['statusCode']}: {response.get('body')}")
+                return EXIT_FAILED
+        env.drain(max_seconds=args.max_wait)
+        state = env.state
+        runs = state.list_runs(limit=100)
+        if not runs:
+            print("no run was started (is the record of the connected organisation?)")
+        failed = False
+        for run in runs:
+            print_run(run, state.get_steps(run["run_id"]), verbose=True)
+            failed = failed or run.get("status") not in ("SUCCEEDED", "FILTERED")
+        if args.live and args.secrets:
+            _write_back_xero_secret(env, Path(args.secrets), secrets)
+    if args.record:
+        print(f"recorded requests: {args.record}")
+    return EXIT_FAILED if failed or not runs else EXIT_OK
+
+
+# ------------------------------------------------------------------ Clientary backfill (issue #4)
+def _add_backfill_parser(sub: Any) -> None:
+    b = sub.add_parser(
+        "backfill",
+        help="start runs for Clientary records created since a date (history the first poll skipped)",
+        description=(
+            "The first poll after deployment records where to start and replays nothing. To run a "
+            "trigger's workflows for older records, backfill them: every record created since DATE is "
+            "read from Clientary and handed to the trigger's workflows like a polled one. A record "
+            "that already started a workflow (polled, pushed or backfilled before) does not start it "
+            "again, so a backfill can be repeated or overlap the polls."
+        ),
+    )
+    b.add_argument("trigger", help="a Clientary trigger, e.g. clientary.new_invoice (or new_invoice)")
+    b.add_argument("--since", required=True, metavar="DATE", help="YYYY-MM-DD (UTC midnight)")
+    b.add_argument("--dry-run", action="store_true", help="list the records; start nothing")
+    _stack_arg(b)
+    b.set_defaults(func=cmd_backfill)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from clientary_xero.workflows.triggers import get_trigger
+
+    name = args.trigger if "." in args.trigger else f"clientary.{args.trigger}"
+    spec = get_trigger(name)
+    if spec is None or spec.source != "clientary":
+        print(f"error: {args.trigger!r} is not a Clientary trigger", file=sys.stderr)
+        return EXIT_INVALID
+    if spec.delivery == "push":
+        print(f"error: {name} is push-only (Clientary has no endpoint to read its history)", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        since = datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        print(f"error: --since {args.since!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return EXIT_INVALID
+
+    from clientary_xero.connectors.clientary.client import build_clientary_client
+    from clientary_xero.connectors.clientary.triggers import SOURCES
+    from clientary_xero.engine.intake import Intake, TriggerEvent
+    from clientary_xero.settings import get_settings
+    from clientary_xero.storage.secrets import SecretStore
+
+    _use_stack(args.stack)
+    with build_clientary_client(SecretStore(), get_settings()) as client:
+        records = SOURCES[name].backfill(client, since=since)
+    print(f"{name}: {len(records)} {spec.resource} record(s) created since {args.since}")
+    if args.dry_run:
+        for record in records:
+            print(f"  {record['id']}  created {record.get('created_at') or '?'}")
+        return EXIT_OK
+    intake = Intake.from_settings()
+    started = duplicates = 0
+    for record in records:
+        event = TriggerEvent(trigger=name, record=record, record_id=str(record["id"]), delivery="backfill")
+        for start in intake.start_runs(event):
+            started += start.created
+            duplicates += not start.created
+            seen = "" if start.created else " (seen before)"
+            print(f"  {record['id']}  {start.workflow_id}  {start.status}{seen}")
+    print(f"{started} run(s) started, {duplicates} record/workflow pair(s) seen before")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

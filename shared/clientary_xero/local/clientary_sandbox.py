@@ -42,6 +42,8 @@ Record = dict[str, Any]
 MAX_PAGE_SIZE = 100
 _CENT = Decimal("0.01")
 _PATH_RE = re.compile(r"^/api/v2/(?P<resource>[a-z_]+)(?:/(?P<id>[^/]+))?/?$")
+# Sub-collections: POST /invoices/:id/payments, GET|POST /projects/:id/hours.
+_NESTED_RE = re.compile(r"^/api/v2/(?P<parent>[a-z_]+)/(?P<pid>[^/]+)/(?P<child>[a-z_]+)/?$")
 
 
 class SandboxValidation(Exception):
@@ -73,6 +75,21 @@ class ResourceSpec:
     build: Callable[[ClientarySandbox, dict[str, Any], Record | None], Record] | None = None
     # render(sandbox, stored record) -> what GET returns (embed related records, …).
     render: Callable[[ClientarySandbox, Record], Record] | None = None
+    # A sub-collection (hours of a project, payments of an invoice): created only under its parent
+    # (POST /<parent>/:id/<name>), which sets ``parent_key``.
+    parent: str | None = None
+    parent_key: str | None = None
+    # GET /<name>/:id exists (Clientary documents none for payments).
+    get_one: bool = True
+    # Clientary offers no create/update (staff).
+    read_only: bool = False
+    # list_hook(sandbox, records, query) -> (records, extra envelope keys): filters such as
+    # projects' ``filter=all`` or expenses' date window; raises SandboxValidation for a bad query.
+    list_hook: (
+        Callable[[ClientarySandbox, list[Record], dict[str, str]], tuple[list[Record], dict[str, Any]]] | None
+    ) = None
+    # after_create(sandbox, stored record): side effects (a payment updates its invoice).
+    after_create: Callable[[ClientarySandbox, Record], None] | None = None
 
 
 def _newest_first(record: Record) -> Any:
@@ -133,12 +150,15 @@ class ClientarySandbox(httpx.BaseTransport):
         utc_offset: timedelta = timedelta(hours=-8),
         plan_limits: dict[str, int] | None = None,
         resources: Iterable[ResourceSpec] | None = None,
+        fiscal_year_start_month: int = 1,
     ) -> None:
         self.subdomain = subdomain
         self.api_token = api_token or secrets.token_hex(16)
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.tz = timezone(utc_offset)
         self.plan_limits = dict(plan_limits or {})
+        # Account setting: the default window of GET /expenses is the current fiscal year.
+        self.fiscal_year_start_month = fiscal_year_start_month
         self.resources = {
             spec.name: spec for spec in (resources if resources is not None else default_resources())
         }
@@ -149,6 +169,7 @@ class ClientarySandbox(httpx.BaseTransport):
         self._next_ids: dict[str, int] = {name: spec.id_start for name, spec in self.resources.items()}
         self._item_ids = itertools.count(70_000_001)
         self._failures: list[tuple[int | None, dict[str, str], Any]] = []
+        self._lost_answers: list[int | None] = []
 
     def __repr__(self) -> str:
         return f"ClientarySandbox(subdomain={self.subdomain!r})"
@@ -171,6 +192,12 @@ class ClientarySandbox(httpx.BaseTransport):
         with self._lock:
             for _ in range(count):
                 self._failures.append((None, {}, None))
+
+    def lose_next_answer(self, count: int = 1, status: int | None = None) -> None:
+        """Carry out the next ``count`` writes (POST/PUT), then lose the answer: a time-out, or
+        ``status`` (e.g. 502) instead of the real answer. The outcome a retry must not guess at."""
+        with self._lock:
+            self._lost_answers.extend([status] * count)
 
     def seed_client(self, name: str, **fields: Any) -> Record:
         """A client as if created in the Clientary UI."""
@@ -215,6 +242,27 @@ class ClientarySandbox(httpx.BaseTransport):
             self._records[resource][stored["id"]] = stored
             self._next_ids[resource] = max(self._next_ids[resource], stored["id"] + 1)
             return self._render(resource, stored)
+
+    def add_record(self, resource: str, **fields: Any) -> Record:
+        """Any record as if created in the Clientary UI (same validation as the API, no HTTP)."""
+        return self._helper_create(resource, fields)
+
+    def seed_staff(self, name: str, **fields: Any) -> Record:
+        """A staff user (the API cannot create staff; the account owner adds them in the UI)."""
+        return self._helper_create("staff", {"name": name, **fields})
+
+    def add_payment(self, invoice_id: int, amount: float, **fields: Any) -> Record:
+        """A payment recorded on an invoice in the UI."""
+        return self._helper_create("payments", {"invoice_id": int(invoice_id), "amount": amount, **fields})
+
+    def touch(self, resource: str, record_id: int, **changes: Any) -> Record:
+        """Edit any record as in the UI (``updated_at`` becomes now)."""
+        with self._lock:
+            return self._helper_update(resource, record_id, changes)
+
+    def delete_record(self, resource: str, record_id: int) -> None:
+        with self._lock:
+            del self._records[resource][int(record_id)]
 
     def touch_invoice(self, invoice_id: int, **changes: Any) -> Record:
         """Edit an invoice as in the UI (``updated_at`` becomes now), optionally changing fields."""
@@ -280,9 +328,17 @@ class ClientarySandbox(httpx.BaseTransport):
                     content=b"HTTP Basic: Access denied.\n",
                 )
             try:
-                return self._route(request)
+                response = self._route(request)
             except SandboxValidation as exc:
                 return _json_response(exc.status, {"errors": exc.errors})
+            if self._lost_answers and request.method in ("POST", "PUT") and response.is_success:
+                lost = self._lost_answers.pop(0)
+                if lost is None:
+                    raise httpx.ReadTimeout(
+                        "the Clientary sandbox wrote, then timed out (as asked)", request=request
+                    )
+                return _json_response(lost, {"error": _STATUS_TEXT.get(lost, "Error")})
+            return response
 
     def _authorized(self, request: httpx.Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -301,10 +357,13 @@ class ClientarySandbox(httpx.BaseTransport):
         path = request.url.path
         wants_json = path.endswith(".json") or "application/json" in request.headers.get("accept", "")
         path = path.removesuffix(".json")
-        match = _PATH_RE.match(path)
         if not wants_json:
             # Clientary answers HTML unless asked for JSON (docs: Accept header or .json suffix).
             return httpx.Response(406, content=b"Not Acceptable", headers={"Content-Type": "text/plain"})
+        nested = _NESTED_RE.match(path)
+        if nested:
+            return self._route_nested(request, nested["parent"], nested["pid"], nested["child"])
+        match = _PATH_RE.match(path)
         if not match or match["resource"] not in self.resources:
             return _json_response(404, {"error": "Not Found"})
         spec = self.resources[match["resource"]]
@@ -316,24 +375,39 @@ class ClientarySandbox(httpx.BaseTransport):
             return self._list(spec, request)
         if method == "GET":
             record = self._records[spec.name].get(int(record_id or 0))
-            if record is None:
+            if record is None or not spec.get_one:
                 return _json_response(404, {"error": "Not Found"})
             return _json_response(200, self._render(spec.name, record))
-        if method in ("POST", "PUT"):
-            try:
-                body = json.loads(request.content or b"{}")
-            except ValueError:
-                return _json_response(400, {"error": "Invalid JSON"})
-            if not isinstance(body, dict):
+        if method in ("POST", "PUT") and not spec.read_only:
+            body = _json_body(request)
+            if body is None:
                 return _json_response(400, {"error": "Invalid JSON"})
             fields = self._unwrap(spec, body)
-            if method == "POST" and record_id is None:
+            if method == "POST" and record_id is None and spec.parent is None:
                 # Status of a create is undocumented; Rails' respond_with gives 201 + the record.
                 return _json_response(201, self._create(spec, fields))
             if method == "PUT" and record_id is not None:
                 if int(record_id) not in self._records[spec.name]:
                     return _json_response(404, {"error": "Not Found"})
+                if spec.parent_key:
+                    fields.pop(spec.parent_key, None)  # a record does not move to another parent
                 return _json_response(200, self._update(spec, int(record_id), fields))
+        return _json_response(405, {"error": "Method Not Allowed"})
+
+    def _route_nested(self, request: httpx.Request, parent: str, pid: str, child: str) -> httpx.Response:
+        spec = self.resources.get(child)
+        if spec is None or spec.parent != parent or not pid.isdigit() or spec.parent_key is None:
+            return _json_response(404, {"error": "Not Found"})
+        if int(pid) not in self._records[parent]:
+            return _json_response(404, {"error": "Not Found"})
+        if request.method == "GET":
+            return self._list(spec, request, parent_id=int(pid))
+        if request.method == "POST":
+            body = _json_body(request)
+            if body is None:
+                return _json_response(400, {"error": "Invalid JSON"})
+            fields = {**self._unwrap(spec, body), spec.parent_key: int(pid)}
+            return _json_response(201, self._create(spec, fields))
         return _json_response(405, {"error": "Method Not Allowed"})
 
     @staticmethod
@@ -345,18 +419,25 @@ class ClientarySandbox(httpx.BaseTransport):
         return {k: v for k, v in source.items() if k in spec.attributes}
 
     # ------------------------------------------------------------------ list / create / update
-    def _list(self, spec: ResourceSpec, request: httpx.Request) -> httpx.Response:
+    def _list(
+        self, spec: ResourceSpec, request: httpx.Request, parent_id: int | None = None
+    ) -> httpx.Response:
         query = {k: v[-1] for k, v in parse_qs(request.url.query.decode()).items()}
         records = self._sorted(spec, query.get("sort"))
+        if parent_id is not None and spec.parent_key:
+            records = [r for r in records if r.get(spec.parent_key) == parent_id]
         if spec.updated_since and query.get("updated_since"):
             since = _parse_day(query["updated_since"])
             if since is None:
                 return _json_response(400, {"error": "updated_since must be YYYY-MM-DD"})
             # Date-granular and inclusive here; Clientary documents neither the bound nor the zone.
             records = [r for r in records if r["_updated"].astimezone(self.tz).date() >= since]
+        extra: dict[str, Any] = {}
+        if spec.list_hook is not None:
+            records, extra = spec.list_hook(self, records, query)
         rendered_key = spec.name
         if not spec.paged:
-            return _json_response(200, {rendered_key: [self._render(spec.name, r) for r in records]})
+            return _json_response(200, {**extra, rendered_key: [self._render(spec.name, r) for r in records]})
         page = _positive_int(query.get("page"), 1)
         page_size = min(_positive_int(query.get("page_size"), spec.default_page_size), MAX_PAGE_SIZE)
         total = len(records)
@@ -367,6 +448,7 @@ class ClientarySandbox(httpx.BaseTransport):
                 "page_count": math.ceil(total / page_size),
                 "page_size": page_size,
                 "total_count": total,
+                **extra,
                 rendered_key: [self._render(spec.name, r) for r in chunk],
             },
         )
@@ -389,6 +471,8 @@ class ClientarySandbox(httpx.BaseTransport):
         record["_created"] = record["_updated"] = now
         record["_created_ts"] = now.timestamp()
         self._records[spec.name][record["id"]] = record
+        if spec.after_create is not None:
+            spec.after_create(self, record)
         return self._render(spec.name, record)
 
     def _update(self, spec: ResourceSpec, record_id: int, fields: dict[str, Any]) -> Record:
@@ -666,8 +750,286 @@ def _next_number(invoices: Iterable[Record]) -> str:
     return str(max(numbers, default=1000) + 1)
 
 
+# --------------------------------------------------------------------------- the other resources
+def _field_builder(
+    defaults: dict[str, Any],
+    *,
+    dates: tuple[str, ...] = (),
+    dash_dates: bool = False,
+    numbers: tuple[str, ...] = (),
+    integers: tuple[str, ...] = (),
+    booleans: tuple[str, ...] = (),
+    refs: dict[str, str] | None = None,
+    finish: Callable[[ClientarySandbox, Record], None] | None = None,
+) -> Callable[[ClientarySandbox, dict[str, Any], Record | None], Record]:
+    """A ``build`` hook for a flat resource: typed fields checked like Rails validations would (422)."""
+    references = refs or {}
+
+    def build(sandbox: ClientarySandbox, fields: dict[str, Any], existing: Record | None) -> Record:
+        errors: dict[str, list[str]] = {}
+        record: Record = copy.deepcopy(existing) if existing else copy.deepcopy(defaults)
+        for key, value in fields.items():
+            if key in dates:
+                if _blank(value):
+                    record[key] = None
+                    continue
+                day = _parse_day(value)
+                if day is None:
+                    errors.setdefault(key, []).append("is invalid")
+                    continue
+                record[key] = day.isoformat() if dash_dates else sandbox.date_text(day)
+            elif key in numbers:
+                number = _decimal(value)
+                if number is None:
+                    errors.setdefault(key, []).append("is not a number")
+                    continue
+                record[key] = float(number)
+            elif key in integers or key in references:
+                if value is None:
+                    record[key] = None
+                    continue
+                if isinstance(value, bool) or not str(value).isdigit():
+                    errors.setdefault(key, []).append("is not a number")
+                    continue
+                if key in references and int(value) not in sandbox._records[references[key]]:
+                    errors.setdefault(key.removesuffix("_id"), []).append("must exist")
+                    continue
+                record[key] = int(value)
+            elif key in booleans:
+                record[key] = value in (True, 1, "1", "true")
+            else:
+                record[key] = value
+        if errors:
+            raise SandboxValidation(errors)
+        if finish is not None:
+            finish(sandbox, record)
+        return record
+
+    return build
+
+
+def _today(sandbox: ClientarySandbox, record: Record, key: str, dash: bool = False) -> None:
+    if not record.get(key):
+        day = sandbox.now().date()
+        record[key] = day.isoformat() if dash else sandbox.date_text(day)
+
+
+def _oldest_first(record: Record) -> Any:
+    return (record["_created_ts"], record["id"])
+
+
+def _received_newest_first(record: Record) -> Any:
+    day = _parse_day(record.get("received_on"))
+    return (-(day.toordinal() if day else 0), -record["_created_ts"], -record["id"])
+
+
+# Expenses: the list is not paginated and covers a date window (default: the current fiscal year).
+EXPENSE_ATTRIBUTES = ("amount", "description", "incurred_on", "client_id", "project_id", "invoice_id")
+
+
+def _finish_expense(sandbox: ClientarySandbox, record: Record) -> None:
+    _today(sandbox, record, "incurred_on")
+    if record.get("amount") is not None and float(record["amount"]) <= 0:
+        raise SandboxValidation({"amount": ["must be greater than 0"]})
+
+
+def _expense_window(
+    sandbox: ClientarySandbox, records: list[Record], query: dict[str, str]
+) -> tuple[list[Record], dict[str, Any]]:
+    start_month = sandbox.fiscal_year_start_month
+    today = sandbox.now().date()
+    year = today.year if today.month >= start_month else today.year - 1
+    default_from = date(year, start_month, 1)
+    default_to = date(year + 1, start_month, 1) - timedelta(days=1)
+    bounds: dict[str, date] = {}
+    for key, default in (("from_date", default_from), ("to_date", default_to)):
+        text = query.get(key)
+        day = _parse_day(text) if text else default
+        if day is None:
+            raise SandboxValidation({key: ["is invalid"]})
+        bounds[key] = day
+    chosen = [
+        r
+        for r in records
+        if (day := _parse_day(r.get("incurred_on"))) is not None
+        and bounds["from_date"] <= day <= bounds["to_date"]
+    ]
+    return chosen, {
+        "total_count": len(chosen),
+        "from_date": sandbox.date_text(bounds["from_date"]),
+        "to_date": sandbox.date_text(bounds["to_date"]),
+    }
+
+
+# Projects: the default list has only active (1) and billable (4) projects; ``filter=all`` has all.
+PROJECT_ATTRIBUTES = (
+    "number",
+    "name",
+    "description",
+    "status",
+    "budget_type",
+    "project_type",
+    "rate",
+    "budget",
+    "currency_code",
+    "start_date",
+    "end_date",
+    "client_id",
+)
+
+
+def _project_filter(
+    sandbox: ClientarySandbox, records: list[Record], query: dict[str, str]
+) -> tuple[list[Record], dict[str, Any]]:
+    if query.get("filter") == "all":
+        return records, {}
+    return [r for r in records if r.get("status") in (1, 4)], {}
+
+
+def _render_project(sandbox: ClientarySandbox, record: Record) -> Record:
+    # The docs' project JSON embeds the whole client and has no top-level client_id.
+    out = {k: v for k, v in record.items() if k != "client_id"}
+    client = sandbox._records["clients"].get(record.get("client_id") or -1)
+    out["client"] = sandbox._render("clients", client) if client else None
+    hours = [h for h in sandbox._records.get("hours", {}).values() if h.get("project_id") == record["id"]]
+    worked = sum((_decimal(h.get("hours")) or Decimal(0) for h in hours), Decimal(0))
+    unbilled = sum(
+        (_decimal(h.get("hours")) or Decimal(0) for h in hours if not h.get("billed?")), Decimal(0)
+    )
+    out["worked_hours"], out["unbilled_hours"] = float(worked), float(unbilled)
+    return out
+
+
+# Hours (time entries) of a project: body key ``project_item``; not paginated.
+HOURS_ATTRIBUTES = ("title", "description", "hours", "date", "rate", "project_id")
+
+
+def _finish_hours(sandbox: ClientarySandbox, record: Record) -> None:
+    _today(sandbox, record, "date")
+    if record.get("hours") is not None and float(record["hours"]) <= 0:
+        raise SandboxValidation({"hours": ["must be greater than 0"]})
+    project = sandbox._records["projects"].get(record.get("project_id") or -1) or {}
+    if record.get("rate") is None:
+        record["rate"] = float(project.get("rate") or 0)
+    cost = (_decimal(record.get("hours")) or Decimal(0)) * (_decimal(record.get("rate")) or Decimal(0))
+    record["cost"] = float(cost.quantize(_CENT, ROUND_HALF_UP))
+
+
+# Tasks: POST /tasks with {"task": {...}}; timestamps in UTC with a Z (the docs' example).
+TASK_ATTRIBUTES = ("title", "description", "due_date", "project_id", "client_id", "assignee_id", "complete")
+
+
+def _finish_task(sandbox: ClientarySandbox, record: Record) -> None:
+    if record.get("complete") and not record.get("completed_at"):
+        record["completed_at"] = sandbox.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not record.get("complete"):
+        record["completed_at"] = None
+
+
+def _render_task(sandbox: ClientarySandbox, record: Record) -> Record:
+    out = dict(record)
+    for key in ("created_at", "updated_at"):
+        moment = _moment(out.get(key))
+        if moment is not None:
+            out[key] = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return out
+
+
+# Payments: created only under an invoice; received_on with dashes (the docs' example).
+PAYMENT_ATTRIBUTES = ("amount", "note", "received_on", "invoice_id")
+
+
+def _finish_payment(sandbox: ClientarySandbox, record: Record) -> None:
+    _today(sandbox, record, "received_on", dash=True)
+    if record.get("amount") is not None and float(record["amount"]) <= 0:
+        raise SandboxValidation({"amount": ["must be greater than 0"]})
+
+
+def _payment_made(sandbox: ClientarySandbox, payment: Record) -> None:
+    """A payment shows in its invoice's ``payments`` and lowers its balance; settled means paid (4)."""
+    invoice = sandbox._records["invoices"][payment["invoice_id"]]
+    invoice.setdefault("payments", []).append(
+        {
+            "id": payment["id"],
+            "amount": payment["amount"],
+            "received_on": payment["received_on"],
+            "note": payment.get("note") or "",
+            "invoice_id": invoice["id"],
+        }
+    )
+    _compute_totals(sandbox, invoice)
+    if invoice["balance"] <= 0 and invoice.get("status") != 4:
+        invoice["status"] = 4
+        _compute_totals(sandbox, invoice)
+    invoice["_updated"] = sandbox.now()
+    invoice.pop("_updated_text", None)
+
+
+# Estimates: like invoices without due date, payments or balance; items under ``estimate_items``.
+ESTIMATE_ATTRIBUTES = (
+    "number",
+    "title",
+    "date",
+    "client_id",
+    "currency_code",
+    "note",
+    "summary",
+    "status",
+    "tax",
+    "tax_label",
+    "tax2",
+    "tax2_label",
+    "tax3",
+    "tax3_label",
+    "compound_tax",
+    "estimate_items_attributes",
+)
+_INVOICE_ONLY = (
+    "due_date",
+    "payments",
+    "balance",
+    "total_payments",
+    "po",
+    "recurring_schedules",
+    "paid_date",
+)
+
+
+def _build_estimate(sandbox: ClientarySandbox, fields: dict[str, Any], existing: Record | None) -> Record:
+    status = fields.get("status")
+    if status is not None and (not str(status).isdigit() or int(status) not in range(8)):
+        raise SandboxValidation({"status": ["is not included in the list"]})
+    as_invoice = {
+        k: v for k, v in fields.items() if k not in ("estimate_items_attributes", "status", "number")
+    }
+    as_invoice["due_date"] = fields.get("date") or (existing or {}).get("date") or sandbox.now().date()
+    if "estimate_items_attributes" in fields:
+        as_invoice["invoice_items_attributes"] = fields["estimate_items_attributes"]
+    previous = None
+    if existing is not None:
+        previous = {**existing, "invoice_items": existing.get("estimate_items") or [], "status": 0}
+    record = _build_invoice(sandbox, as_invoice, previous)
+    record["estimate_items"] = record.pop("invoice_items")
+    for key in _INVOICE_ONLY:
+        record.pop(key, None)
+    record["status"] = int(status) if status is not None else (existing or {}).get("status", 0)
+    number = fields.get("number")
+    if not _blank(number):
+        record["number"] = str(number)
+    elif existing is not None:
+        record["number"] = existing["number"]
+    else:
+        record["number"] = _next_number(sandbox._records["estimates"].values())
+    return record
+
+
+STAFF_ATTRIBUTES = ("name", "email", "title", "phone", "mobile", "ext", "avatar")
+CONTACT_ATTRIBUTES = ("name", "email", "title", "phone", "mobile", "ext", "client_id")
+
+
 def default_resources() -> list[ResourceSpec]:
-    """The resources the sandbox serves today (issue 4 adds expenses, projects, tasks, …)."""
+    """Every resource the Clientary API documents (reference/clientary-api.md §2), contracts aside:
+    Clientary has no contracts endpoint."""
     return [
         ResourceSpec(
             name="clients",
@@ -695,6 +1057,209 @@ def default_resources() -> list[ResourceSpec]:
             build=_build_invoice,
             render=_render_invoice,
         ),
+        ResourceSpec(
+            # Leads: "default is by date, newest first"; sort=oldest / sort=name.
+            name="leads",
+            wrapper="lead",
+            attributes=CLIENT_ATTRIBUTES,
+            required=("name",),
+            unique=("number",),
+            default_page_size=20,
+            id_start=2_500_001,
+            sorts={None: _newest_first, "oldest": _oldest_first, "name": _by_name},
+            build=_build_client,
+        ),
+        ResourceSpec(
+            name="contacts",
+            wrapper="client_user",
+            attributes=CONTACT_ATTRIBUTES,
+            required=("name", "email"),
+            default_page_size=10,
+            id_start=3_300_001,
+            sorts={None: _by_name},
+            parent="clients",
+            parent_key="client_id",
+            build=_field_builder(
+                {
+                    "name": None,
+                    "email": None,
+                    "title": "",
+                    "phone": "",
+                    "mobile": "",
+                    "ext": "",
+                    "avatar": None,
+                },
+                refs={"client_id": "clients"},
+            ),
+        ),
+        ResourceSpec(
+            # Clientary does not document the estimate list order; newest first here (like invoices).
+            name="estimates",
+            wrapper="estimate",
+            attributes=ESTIMATE_ATTRIBUTES,
+            required=("date", "currency_code"),
+            unique=("number",),
+            default_page_size=30,
+            id_start=8_100_001,
+            sorts={None: _newest_first},
+            build=_build_estimate,
+            render=_render_invoice,
+        ),
+        ResourceSpec(
+            # Undocumented order: oldest first here, so the pollers cannot rely on newest-first lists.
+            name="projects",
+            wrapper="project",
+            attributes=PROJECT_ATTRIBUTES,
+            required=("name",),
+            unique=("number",),
+            default_page_size=20,
+            id_start=300_001,
+            sorts={None: _oldest_first},
+            build=_field_builder(
+                {
+                    "number": None,
+                    "name": None,
+                    "description": "",
+                    "status": 1,
+                    "budget_type": 0,
+                    "project_type": 0,
+                    "rate": 0.0,
+                    "budget": 0.0,
+                    "cost": 0.0,
+                    "currency_code": "USD",
+                    "start_date": None,
+                    "end_date": None,
+                    "client_id": None,
+                },
+                dates=("start_date", "end_date"),
+                numbers=("rate", "budget"),
+                integers=("status", "budget_type", "project_type"),
+                refs={"client_id": "clients"},
+            ),
+            render=_render_project,
+            list_hook=_project_filter,
+        ),
+        ResourceSpec(
+            name="hours",
+            wrapper="project_item",
+            attributes=HOURS_ATTRIBUTES,
+            required=("hours", "title"),
+            paged=False,
+            id_start=61_000_001,
+            sorts={None: _oldest_first},
+            parent="projects",
+            parent_key="project_id",
+            build=_field_builder(
+                {
+                    "title": None,
+                    "description": "",
+                    "hours": None,
+                    "date": None,
+                    "rate": None,
+                    "user_id": 1,
+                    "billed?": False,
+                },
+                dates=("date",),
+                numbers=("hours", "rate"),
+                finish=_finish_hours,
+            ),
+        ),
+        ResourceSpec(
+            # Undocumented order (the docs' example shows page_size 50): oldest first here.
+            name="tasks",
+            wrapper="task",
+            attributes=TASK_ATTRIBUTES,
+            required=("title",),
+            default_page_size=50,
+            id_start=44_000_001,
+            sorts={None: _oldest_first},
+            build=_field_builder(
+                {
+                    "title": None,
+                    "description": None,
+                    "complete": False,
+                    "completed_at": None,
+                    "due_date": None,
+                    "project_id": None,
+                    "client_id": None,
+                    "assignee_id": None,
+                    "user_id": 1,
+                },
+                dates=("due_date",),
+                booleans=("complete",),
+                refs={"project_id": "projects", "client_id": "clients", "assignee_id": "staff"},
+                finish=_finish_task,
+            ),
+            render=_render_task,
+        ),
+        ResourceSpec(
+            # Default order: newest received_on first; sort=created_at: newest created first.
+            name="payments",
+            wrapper="payment",
+            attributes=PAYMENT_ATTRIBUTES,
+            required=("amount",),
+            default_page_size=30,
+            id_start=980_190_001,
+            sorts={None: _received_newest_first, "created_at": _newest_first},
+            parent="invoices",
+            parent_key="invoice_id",
+            get_one=False,
+            build=_field_builder(
+                {
+                    "amount": None,
+                    "note": "",
+                    "received_on": None,
+                    "invoice_id": None,
+                    "transaction_fee_amount": 0.0,
+                    "transaction_id": None,
+                },
+                dates=("received_on",),
+                dash_dates=True,
+                numbers=("amount",),
+                finish=_finish_payment,
+            ),
+            after_create=_payment_made,
+        ),
+        ResourceSpec(
+            name="expenses",
+            wrapper="expense",
+            attributes=EXPENSE_ATTRIBUTES,
+            required=("amount",),
+            paged=False,
+            id_start=5_000_001,
+            sorts={None: _oldest_first},
+            build=_field_builder(
+                {
+                    "amount": None,
+                    "description": "",
+                    "incurred_on": None,
+                    "client_id": None,
+                    "project_id": None,
+                    "invoice_id": None,
+                    "invoice_item_id": None,
+                    "user_id": 1,
+                },
+                dates=("incurred_on",),
+                numbers=("amount",),
+                refs={"client_id": "clients", "project_id": "projects", "invoice_id": "invoices"},
+                finish=_finish_expense,
+            ),
+            list_hook=_expense_window,
+        ),
+        ResourceSpec(
+            # "Creation, deletion and update of Staff users is not supported via the API."
+            name="staff",
+            wrapper="staff",
+            attributes=STAFF_ATTRIBUTES,
+            required=("name",),
+            paged=False,
+            read_only=True,
+            id_start=1_001,
+            sorts={None: _by_name},
+            build=_field_builder(
+                {"name": None, "email": "", "title": "", "phone": "", "mobile": "", "ext": "", "avatar": None}
+            ),
+        ),
     ]
 
 
@@ -712,6 +1277,14 @@ _STATUS_TEXT = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+
+
+def _json_body(request: httpx.Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads(request.content or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:

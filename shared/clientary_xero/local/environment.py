@@ -8,6 +8,7 @@ Used by ``clientary-xero test-workflow``, ``clientary-xero demo`` and the end-to
 from __future__ import annotations
 
 import contextlib
+import datetime
 import importlib.util
 import json
 import os
@@ -23,12 +24,24 @@ from typing import Any
 import httpx
 
 from clientary_xero.connectors import http
-from clientary_xero.local.resources import SAMPLE_PUSH_KEY, LocalResources, create_resources
+from clientary_xero.local.resources import (
+    SAMPLE_PUSH_KEY,
+    SAMPLE_XERO_WEBHOOK_KEY,
+    LocalResources,
+    create_resources,
+)
 from clientary_xero.settings import reset_settings
 from clientary_xero.storage.aws import reset_clients
 from clientary_xero.usecases.signatures import CLIENTARY_PUSH_HEADER, sign_hex
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+XERO_TRIGGERS = (
+    "xero.contact_created",
+    "xero.contact_updated",
+    "xero.invoice_created",
+    "xero.invoice_updated",
+    "xero.new_payment",
+)
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 
@@ -79,6 +92,28 @@ def load_handler(function_dir: str) -> ModuleType:
 # Trigger name → (function directory, TRIGGER value). Issue #4 adds the other Clientary triggers.
 TRIGGER_FUNCTIONS = {"clientary.new_invoice": "clientary_trigger"}
 ACTION_FUNCTIONS = {"xero": "xero_actions"}
+# --- Xero triggers (issue #3): one function serves the webhook events and the payments poll.
+TRIGGER_FUNCTIONS.update(dict.fromkeys(XERO_TRIGGERS, "xero_trigger"))
+# drain() also serves XeroEventQueue: webhook events → XeroTriggerFunction → runs → action queues.
+EVENT_FUNCTIONS = {"xero_events": "xero_trigger"}
+# --- Clientary triggers and actions (issue #4): one trigger code base, one Clientary action Lambda.
+TRIGGER_FUNCTIONS.update(
+    dict.fromkeys(
+        (
+            "clientary.new_expense",
+            "clientary.new_project",
+            "clientary.new_client",
+            "clientary.new_estimate",
+            "clientary.new_lead",
+            "clientary.new_task",
+            "clientary.new_payment",
+            "clientary.new_staff",
+            "clientary.new_contract",
+        ),
+        "clientary_trigger",
+    )
+)
+ACTION_FUNCTIONS["clientary"] = "clientary_actions"
 
 
 class LocalEnvironment:
@@ -254,9 +289,13 @@ class LocalEnvironment:
         assert self.resources is not None
         sqs = boto3.client("sqs", region_name="us-east-1")
         queues = {"xero": self.resources.xero_queue_url}
+        queues["xero_events"] = self.resources.xero_event_queue_url  # issue #3
+        queues["clientary"] = self.resources.clientary_queue_url  # issue #4
         results: list[dict[str, Any]] = []
         deadline = time.monotonic() + max_seconds
         waiting: dict[str, list[str]] = {app: [] for app in queues}
+        if self.fast_forward:
+            self.lift_rate_blocks()  # issue #3
         while time.monotonic() < deadline:
             progressed = False
             for app, url in queues.items():
@@ -267,8 +306,9 @@ class LocalEnvironment:
                     continue
                 progressed = True
                 event = {"Records": [sqs_record(m, url) for m in received]}
-                module = load_handler(ACTION_FUNCTIONS[app])
-                response = module.lambda_handler(event, FakeLambdaContext(ACTION_FUNCTIONS[app]))
+                function_dir = ACTION_FUNCTIONS.get(app) or EVENT_FUNCTIONS[app]
+                module = load_handler(function_dir)
+                response = module.lambda_handler(event, FakeLambdaContext(function_dir))
                 failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
                 for message in received:
                     if message["MessageId"] in failed:
@@ -306,8 +346,91 @@ class LocalEnvironment:
                     waiting[app] = []
             if pending == 0:
                 return results
+            if self.fast_forward:
+                self.lift_rate_blocks()  # issue #3: a 429's minute block passes at once too
             time.sleep(0.05 if self.fast_forward else 0.5)
         raise TimeoutError(f"queues not drained within {max_seconds:.0f} s")
+
+    # ------------------------------------------------------------ Xero triggers (issue #3)
+    def xero_webhook(
+        self,
+        events: list[dict[str, Any]] | None = None,
+        *,
+        body: bytes | None = None,
+        signature: str | None = None,
+        key: str = SAMPLE_XERO_WEBHOOK_KEY,
+        base64_body: bool = False,
+    ) -> dict[str, Any]:
+        """POST /webhooks/xero through the webhook handler, signed like Xero signs (local key)."""
+        from clientary_xero.connectors.xero.webhooks import payload_for
+        from clientary_xero.usecases.signatures import sign_base64
+
+        raw = body if body is not None else payload_for(events or [])
+        event = xero_webhook_event(
+            raw, signature if signature is not None else sign_base64(key, raw), base64_body=base64_body
+        )
+        module = load_handler("xero_webhook")
+        result: dict[str, Any] = module.lambda_handler(event, FakeLambdaContext("xero_webhook"))
+        return result
+
+    def xero_event(self, category: str, event_type: str, resource_id: str) -> dict[str, Any]:
+        """Xero reporting one CONTACT/INVOICE CREATE/UPDATE of the connected organisation."""
+        from clientary_xero.connectors.xero.webhooks import event_for
+
+        return self.xero_webhook([event_for(category, event_type, resource_id, self.xero_tenant_id())])
+
+    def poll_xero_payments(self) -> dict[str, Any]:
+        """The 15-minute schedule of the xero.new_payment poll firing once."""
+        return self.invoke_trigger("xero.new_payment", scheduled_event())
+
+    def load_xero_record(self, collection: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Put a record as Xero returns it into the sandbox's organisation, ids kept.
+
+        ``collection`` is ``Contacts``, ``Invoices`` or ``Payments``. A payment gets
+        ``UpdatedDateUTC`` = now, so the next poll sees it as new.
+        """
+        from clientary_xero.connectors.xero.dates import to_xero_date
+
+        assert self.xero is not None, "load_xero_record needs the sandbox (not --live)"
+        id_field = {"Contacts": "ContactID", "Invoices": "InvoiceID", "Payments": "PaymentID"}[collection]
+        item = dict(record)
+        item[id_field] = str(item.get(id_field) or uuid.uuid4()).lower()
+        if collection == "Payments" or not item.get("UpdatedDateUTC"):
+            item["UpdatedDateUTC"] = to_xero_date(
+                datetime.datetime.fromtimestamp(self.xero._now(), datetime.UTC)
+            )
+        loader = getattr(self.xero, "load_record", None)
+        if callable(loader):
+            loader(self.xero_tenant_id(), collection, item)
+            return item
+        # The sandbox has no public loader: its per-organisation tables, under its own lock.
+        attribute = {"Contacts": "contacts", "Invoices": "invoices", "Payments": "payments"}[collection]
+        with self.xero._lock:
+            tenant = self.xero._tenants[self.xero_tenant_id()]
+            getattr(tenant, attribute)[item[id_field]] = item
+        return item
+
+    # ------------------------------------------------- rate limits across Lambdas (issue #3)
+    def lift_rate_blocks(self, *, day: bool = False) -> None:
+        """Fast-forward the shared Xero budget: a block learnt from a 429 has "passed"."""
+        if self.live or self.xero is None:
+            return
+        from clientary_xero.storage.ratelimit import RateBudget
+
+        RateBudget().lift_blocks(self.xero_tenant_id(), day=day)
+
+    def resume_parked(self, *, at: float | None = None) -> dict[str, Any]:
+        """The parked-run sweeper firing (its schedule); ``at``: as if the clock read ``at`` (and
+        Xero's daily limit had reset by then)."""
+        if at is None:
+            result: dict[str, Any] = load_handler("resume_parked").lambda_handler(
+                scheduled_event(), FakeLambdaContext("resume_parked")
+            )
+            return result
+        from clientary_xero.usecases.steps import resume_parked_steps
+
+        self.lift_rate_blocks(day=True)
+        return resume_parked_steps(now=at)
 
     def dlq_messages(self, app: str = "xero") -> list[dict[str, Any]]:
         import boto3
@@ -354,6 +477,20 @@ def api_gateway_event(path: str, body: bytes, signature: str | None) -> dict[str
             "timeEpoch": now,
         },
     }
+
+
+def xero_webhook_event(body: bytes, signature: str | None, *, base64_body: bool = False) -> dict[str, Any]:
+    """The HTTP API request Xero's webhook delivery becomes (like events/xero_webhook_contact.json)."""
+    import base64
+
+    event = api_gateway_event("/webhooks/xero", body, None)
+    event["headers"]["user-agent"] = "Xero-Webhook"
+    if signature:
+        event["headers"]["x-xero-signature"] = signature
+    if base64_body:
+        event["isBase64Encoded"] = True
+        event["body"] = base64.b64encode(body).decode()
+    return event
 
 
 def scheduled_event() -> dict[str, Any]:

@@ -10,6 +10,8 @@ from typing import Any
 import boto3
 
 SAMPLE_PUSH_KEY = "local-sample-push-key"  # also used to sign events/clientary_push_*.json
+# Xero webhook key of the local runner and the tests; signs events/xero_webhook_*.json (issue #3).
+SAMPLE_XERO_WEBHOOK_KEY = "local-sample-xero-webhook-key"
 
 
 @dataclass
@@ -23,6 +25,9 @@ class LocalResources:
     xero_secret_id: str
     clientary_secret_id: str
     webhook_secret_id: str
+    # Issue #3: webhook events between POST /webhooks/xero and the Xero trigger Lambda.
+    xero_event_queue_url: str = ""
+    xero_event_dlq_url: str = ""
 
     def environ(self, max_attempts: int) -> dict[str, str]:
         return {
@@ -34,7 +39,35 @@ class LocalResources:
             "CLIENTARY_SECRET_ID": self.clientary_secret_id,
             "WEBHOOK_SECRET_ID": self.webhook_secret_id,
             "MAX_ATTEMPTS": str(max_attempts),
+            "XERO_EVENT_QUEUE_URL": self.xero_event_queue_url,
+            # issue #3: the runner moves a re-sent step copy that used its last attempt to the DLQ
+            "XERO_DLQ_URL": self.xero_dlq_url,
+            "CLIENTARY_DLQ_URL": self.clientary_dlq_url,
         }
+
+
+def create_state_table(name: str, *, region: str = "us-east-1") -> None:
+    """The State table as template.yaml declares it: pk/sk, the gsi1 index, TTL on ``ttl``."""
+    ddb = boto3.client("dynamodb", region_name=region)
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "gsi1",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
 
 
 def create_resources(
@@ -45,7 +78,7 @@ def create_resources(
     xero_secret: dict[str, Any] | None = None,
     clientary_secret: dict[str, Any] | None = None,
     push_key: str = SAMPLE_PUSH_KEY,
-    xero_webhook_key: str = "",
+    xero_webhook_key: str = SAMPLE_XERO_WEBHOOK_KEY,
 ) -> LocalResources:
     ddb = boto3.client("dynamodb", region_name=region)
     ddb.create_table(
@@ -67,27 +100,7 @@ def create_resources(
             }
         ],
     )
-    ddb.create_table(
-        TableName=f"{prefix}-state",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    ddb.update_time_to_live(
-        TableName=f"{prefix}-state", TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
-    )
+    create_state_table(f"{prefix}-state", region=region)
 
     sqs = boto3.client("sqs", region_name=region)
     urls: dict[str, str] = {}
@@ -106,6 +119,21 @@ def create_resources(
             },
         )["QueueUrl"]
         urls[app], urls[f"{app}-dlq"] = queue, dlq
+    # Issue #3: XeroEventQueue (+ DLQ) as in template.yaml.
+    event_dlq = sqs.create_queue(QueueName=f"{prefix}-xero-events-dlq")["QueueUrl"]
+    event_dlq_arn = sqs.get_queue_attributes(QueueUrl=event_dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    urls["xero-events"] = sqs.create_queue(
+        QueueName=f"{prefix}-xero-events",
+        Attributes={
+            "VisibilityTimeout": "360",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": event_dlq_arn, "maxReceiveCount": str(max_attempts)}
+            ),
+        },
+    )["QueueUrl"]
+    urls["xero-events-dlq"] = event_dlq
 
     sm = boto3.client("secretsmanager", region_name=region)
     ids = {}
@@ -126,4 +154,6 @@ def create_resources(
         xero_secret_id=ids["xero"],
         clientary_secret_id=ids["clientary"],
         webhook_secret_id=ids["webhooks"],
+        xero_event_queue_url=urls["xero-events"],
+        xero_event_dlq_url=urls["xero-events-dlq"],
     )

@@ -6,7 +6,10 @@ It behaves like the service rather than answering 200 to everything (facts: refe
   rotation with Xero's 30-minute grace for the previous token (a retry inside the grace returns the
   very pair issued before; later it is ``invalid_grant``); single-use 5-minute authorization codes;
   ``client_credentials`` for custom connections (no refresh token, one organisation).
-* ``api.xero.com``: ``/connections`` and the Accounting API (Contacts, Invoices, Organisation) with
+* ``api.xero.com``: ``/connections``, the Accounting API (Contacts, Invoices, Organisation, Accounts
+  — a seeded chart: 090/091 BANK, 200 REVENUE, 400 EXPENSE, 310/500 DIRECTCOSTS, 630 INVENTORY, … —
+  Payments, Quotes, PurchaseOrders, Items, BankTransfers, History and notes, the BalanceSheet and
+  ProfitAndLoss reports computed from the organisation's books) and the Projects API, with
   the tenant header, per-organisation limits (5 in flight, 60 per rolling minute, 5,000 per day,
   10,000 per app-minute) and their headers, ``Idempotency-Key`` (6 minutes; a concurrent duplicate
   waits for the first), ``summarizeErrors``, Xero's validation messages and error envelopes.
@@ -111,6 +114,52 @@ _LINE_FIELDS = (
 )
 
 
+_PROJECTS_PREFIX = "/projects.xro/2.0/"
+# Resources beyond Contacts and Invoices (issue #3): plural envelope name by lower-case path segment.
+_MORE_RESOURCES = {
+    "payments": "Payments",
+    "quotes": "Quotes",
+    "purchaseorders": "PurchaseOrders",
+    "items": "Items",
+    "banktransfers": "BankTransfers",
+    "accounts": "Accounts",
+    "reports": "Reports",
+}
+# The per-element error flag each schema declares (Quote, PurchaseOrder, Item, BankTransfer have none).
+_ERROR_FLAGS = {"Contacts": "HasValidationErrors", "Invoices": "HasErrors", "Payments": "HasValidationErrors"}
+_QUOTE_AMOUNT_TYPES = ("EXCLUSIVE", "INCLUSIVE", "NOTAX")
+_QUOTE_STATUSES = ("DRAFT", "SENT", "DECLINED", "ACCEPTED", "INVOICED", "DELETED")
+_PO_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "BILLED", "DELETED")
+_ASSET_TYPES = ("BANK", "CURRENT", "INVENTORY", "PREPAYMENT", "FIXED", "NONCURRENT")
+_LIABILITY_TYPES = ("CURRLIAB", "LIABILITY", "TERMLIAB", "PAYG")
+_INCOME_TYPES = ("REVENUE", "SALES", "OTHERINCOME")
+_EXPENSE_TYPES = ("DIRECTCOSTS", "EXPENSE", "OVERHEADS", "DEPRECIATN")
+# A small chart of accounts like a new organisation's: (code, name, type, system account).
+_CHART = (
+    ("090", "Checking Account", "BANK", ""),
+    ("091", "Savings Account", "BANK", ""),
+    ("200", "Sales", "REVENUE", ""),
+    ("260", "Other Revenue", "REVENUE", ""),
+    ("310", "Cost of Goods Sold", "DIRECTCOSTS", ""),
+    ("400", "Advertising", "EXPENSE", ""),
+    ("429", "General Expenses", "EXPENSE", ""),
+    ("500", "Purchases", "DIRECTCOSTS", ""),
+    ("610", "Accounts Receivable", "CURRENT", "DEBTORS"),
+    ("630", "Inventory", "INVENTORY", ""),
+    ("710", "Office Equipment", "FIXED", ""),
+    ("800", "Accounts Payable", "CURRLIAB", "CREDITORS"),
+    ("820", "Sales Tax", "CURRLIAB", "GST"),
+    ("960", "Retained Earnings", "EQUITY", "RETAINEDEARNINGS"),
+)
+_CLASS_OF = {
+    **dict.fromkeys(_ASSET_TYPES, "ASSET"),
+    **dict.fromkeys(_LIABILITY_TYPES, "LIABILITY"),
+    **dict.fromkeys(_INCOME_TYPES, "REVENUE"),
+    **dict.fromkeys(_EXPENSE_TYPES, "EXPENSE"),
+    "EQUITY": "EQUITY",
+}
+
+
 # ------------------------------------------------------------------ records
 @dataclass
 class _App:
@@ -164,6 +213,16 @@ class _Tenant:
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     next_invoice: int = 1
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    quotes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    purchase_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bank_transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    projects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # record id -> notes
+    next_quote: int = 1
+    next_purchase_order: int = 1
     minute: deque[float] = field(default_factory=deque)
     day_index: int = -1
     day_count: int = 0
@@ -425,6 +484,22 @@ def _where(expression: str) -> Predicate:
     return lambda record: any(all(c(record) for c in group) for group in alternatives)
 
 
+def _fit_echo(plural: str, echo: dict[str, Any]) -> None:
+    """Keep a rejected element's echo inside the response schema (Xero answers with its model)."""
+    if plural == "Quotes":
+        if echo.get("LineAmountTypes") not in _QUOTE_AMOUNT_TYPES:
+            echo.pop("LineAmountTypes", None)
+        if echo.get("Status") not in _QUOTE_STATUSES:
+            echo.pop("Status", None)
+    elif plural == "PurchaseOrders":
+        if echo.get("Status") not in _PO_STATUSES:
+            echo.pop("Status", None)
+        if echo.get("LineAmountTypes") not in _LINE_AMOUNT_TYPES:
+            echo.pop("LineAmountTypes", None)
+    elif plural == "Items":
+        echo["Code"] = str(echo.get("Code") or "")[:30]
+
+
 # ------------------------------------------------------------------ sandbox
 class XeroSandbox(httpx.BaseTransport):
     """Xero (identity + Accounting API) in memory. Install it with ``connectors.http.use_transport``."""
@@ -490,7 +565,9 @@ class XeroSandbox(httpx.BaseTransport):
     def create_tenant(self, name: str = "Demo Company (US)", *, currency: str = "USD") -> str:
         with self._lock:
             tenant_id = str(uuid.uuid4())
-            self._tenants[tenant_id] = _Tenant(tenant_id, name, currency, self._now())
+            tenant = _Tenant(tenant_id, name, currency, self._now())
+            self._seed_accounts(tenant)
+            self._tenants[tenant_id] = tenant
             return tenant_id
 
     def issue_code(
@@ -777,7 +854,7 @@ class XeroSandbox(httpx.BaseTransport):
         path = request.url.path
         if path.lower().rstrip("/") == "/connections" and request.method == "GET":
             return self._timed(lambda: self._get_connections(token))
-        if not path.startswith("/api.xro/2.0/"):
+        if not path.startswith(("/api.xro/2.0/", _PROJECTS_PREFIX)):
             return _not_found()
         tenant_id = request.headers.get("xero-tenant-id", "").strip().lower()
         if not tenant_id:
@@ -915,15 +992,25 @@ class XeroSandbox(httpx.BaseTransport):
 
     # ------------------------------------------------------------------ routing
     def _route(self, request: httpx.Request, tenant: _Tenant) -> httpx.Response:
+        if request.url.path.startswith(_PROJECTS_PREFIX):
+            with self._lock:
+                return self._projects_api(request, tenant)
         parts = [p for p in request.url.path[len("/api.xro/2.0/") :].split("/") if p]
         params = {k.lower(): v for k, v in request.url.params.multi_items()}
+        since = request.headers.get("if-modified-since")
+        if since:
+            params["if-modified-since"] = since
         method = request.method
         resource = parts[0].lower() if parts else ""
         ident = parts[1] if len(parts) > 1 else None
         with self._lock:
             try:
+                if len(parts) == 3 and parts[2].lower() == "history" and ident is not None:
+                    return self._history(tenant, resource, ident, method, request.content)
                 if len(parts) > 2:
                     return _not_found()
+                if resource in _MORE_RESOURCES:
+                    return self._more_route(tenant, resource, ident, method, request.content, params)
                 if resource == "contacts":
                     if method == "GET":
                         return self._get_contacts(tenant, ident, params)
@@ -1070,16 +1157,17 @@ class XeroSandbox(httpx.BaseTransport):
         if not isinstance(elements, list) or not elements:
             return _no_data(singular)
         if ident is not None:
-            found = (
-                self._find_contact(tenant, ident)
-                if plural == "Contacts"
-                else tenant.invoices.get(ident.lower())
-            )
+            found = self._lookup(tenant, plural, ident)
             if found is None:
                 return _not_found()
             id_key = f"{singular}ID"
             elements = [{**e, id_key: found[id_key]} if isinstance(e, dict) else e for e in elements[:1]]
-        summarize = params.get("summarizeerrors", "true").lower() != "false" or ident is not None
+        # Single-record updates and BankTransfers take no summarizeErrors: always all-or-nothing.
+        summarize = (
+            params.get("summarizeerrors", "true").lower() != "false"
+            or ident is not None
+            or plural == "BankTransfers"
+        )
         unitdp = 4 if params.get("unitdp") == "4" else 2
         results: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
@@ -1088,18 +1176,19 @@ class XeroSandbox(httpx.BaseTransport):
                 return _no_data(singular)
             if plural == "Contacts":
                 saved, errors = self._save_contact(tenant, element, method)
-            else:
+            elif plural == "Invoices":
                 saved, errors = self._save_invoice(tenant, element, method, unitdp)
-            error_flag = "HasValidationErrors" if plural == "Contacts" else "HasErrors"
+            else:
+                saved, errors = self._save_more(tenant, plural, element, method, unitdp)
+            error_flag = _ERROR_FLAGS.get(plural)
             if errors:
                 echo = {k: v for k, v in element.items() if k not in ("ValidationErrors", "Warnings")}
                 echo.update(
-                    {
-                        "StatusAttributeString": "ERROR",
-                        error_flag: True,
-                        "ValidationErrors": [{"Message": m} for m in errors],
-                    }
+                    {"StatusAttributeString": "ERROR", "ValidationErrors": [{"Message": m} for m in errors]}
                 )
+                if error_flag:
+                    echo[error_flag] = True
+                _fit_echo(plural, echo)
                 results.append(echo)
                 failed.append(echo)
             else:
@@ -1306,6 +1395,7 @@ class XeroSandbox(httpx.BaseTransport):
         raw_lines = element["LineItems"] if "LineItems" in element else base.get("LineItems", [])
         lines, line_errors = self._lines(raw_lines, unitdp, kind == "ACCREC")
         errors.extend(line_errors)
+        errors.extend(self._line_account_errors(tenant, lines))
         if errors:
             return {}, errors
         assert contact is not None and kind is not None
@@ -1429,3 +1519,1099 @@ class XeroSandbox(httpx.BaseTransport):
                 line["DiscountRate"] = _num(discount)
             lines.append(line)
         return lines, errors
+
+    # ============================================================ issue #3: more of the Accounting API
+    # Accounts, Payments, Quotes, PurchaseOrders, Items, BankTransfers, History and Notes, the
+    # BalanceSheet and ProfitAndLoss reports (computed from the organisation's data), and the
+    # Projects API. Behaviour and messages follow reference/xero-api.md §2.
+    def _today(self) -> date:
+        return datetime.fromtimestamp(self._now(), UTC).date()
+
+    def _seed_accounts(self, tenant: _Tenant) -> None:
+        for code, name, kind, system in _CHART:
+            account_id = str(uuid.uuid4())
+            account: dict[str, Any] = {
+                "AccountID": account_id,
+                "Code": code,
+                "Name": name,
+                "Type": kind,
+                "Status": "ACTIVE",
+                "Class": _CLASS_OF[kind],
+                "TaxType": "NONE",
+                "EnablePaymentsToAccount": False,
+                "ShowInExpenseClaims": kind == "EXPENSE",
+                "HasAttachments": False,
+                "AddToWatchlist": False,
+                "ReportingCode": "",
+                "UpdatedDateUTC": to_xero_date(datetime.fromtimestamp(tenant.created_at, UTC)),
+            }
+            if kind == "BANK":
+                account.update(
+                    BankAccountNumber=f"12-3456-{code}", BankAccountType="BANK", CurrencyCode=tenant.currency
+                )
+            if system:
+                account["SystemAccount"] = system
+            tenant.accounts[account_id] = account
+
+    def accounts(self, tenant_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._tenants[tenant_id].accounts.values()))
+
+    def payments(self, tenant_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._tenants[tenant_id].payments.values()))
+
+    def quotes(self, tenant_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._tenants[tenant_id].quotes.values()))
+
+    def purchase_orders(self, tenant_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._tenants[tenant_id].purchase_orders.values()))
+
+    def items(self, tenant_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._tenants[tenant_id].items.values()))
+
+    def bank_transfers(self, tenant_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._tenants[tenant_id].bank_transfers.values()))
+
+    def projects(self, tenant_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._tenants[tenant_id].projects.values()))
+
+    def history(self, tenant_id: str, record_id: str) -> list[dict[str, Any]]:
+        """History and notes of any record (invoice, quote, purchase order, …) by its id."""
+        with self._lock:
+            return copy.deepcopy(self._tenants[tenant_id].history.get(record_id.lower(), []))
+
+    # ------------------------------------------------------------ lookups
+    def _account(self, tenant: _Tenant, ref: Any) -> dict[str, Any] | None:
+        if not isinstance(ref, dict):
+            return None
+        if ref.get("AccountID"):
+            return tenant.accounts.get(str(ref["AccountID"]).lower())
+        if ref.get("Code"):
+            return next((a for a in tenant.accounts.values() if a["Code"] == str(ref["Code"])), None)
+        return None
+
+    def _lookup(self, tenant: _Tenant, plural: str, ident: str) -> dict[str, Any] | None:
+        if plural == "Contacts":
+            return self._find_contact(tenant, ident)
+        store, number_key = {
+            "Invoices": (tenant.invoices, "InvoiceNumber"),
+            "Payments": (tenant.payments, None),
+            "Quotes": (tenant.quotes, "QuoteNumber"),
+            "PurchaseOrders": (tenant.purchase_orders, "PurchaseOrderNumber"),
+            "Items": (tenant.items, "Code"),
+            "BankTransfers": (tenant.bank_transfers, None),
+            "Accounts": (tenant.accounts, "Code"),
+        }[plural]
+        if _UUID.match(ident):
+            return store.get(ident.lower())
+        if number_key is None:
+            return None
+        return next((r for r in store.values() if r.get(number_key) == ident), None)
+
+    def _line_account_errors(self, tenant: _Tenant, lines: list[dict[str, Any]]) -> list[str]:
+        errors = []
+        for line in lines:
+            code = line.get("AccountCode")
+            if code and self._account(tenant, {"Code": code}) is None:
+                errors.append(f"Account code '{code}' is not a valid code for this document.")
+            if line.get("AccountID") and self._account(tenant, {"AccountID": line["AccountID"]}) is None:
+                errors.append(f"AccountID '{line['AccountID']}' is not a valid account for this document.")
+        return errors
+
+    @staticmethod
+    def _contact_summary(contact: dict[str, Any]) -> dict[str, Any]:
+        return {
+            k: contact[k] for k in ("ContactID", "ContactNumber", "Name", "ContactStatus") if k in contact
+        } | {"HasValidationErrors": False}
+
+    def _day(self, element: dict[str, Any], base: dict[str, Any], key: str, errors: list[str]) -> date | None:
+        raw = element.get(key)
+        if raw in (None, ""):
+            previous = base.get(f"{key}String")
+            return date.fromisoformat(previous[:10]) if previous else None
+        try:
+            return _parse_day(raw)
+        except ValueError:
+            errors.append(f"The {key} {raw!r} is not a valid date.")
+            return None
+
+    @staticmethod
+    def _set_day(record: dict[str, Any], key: str, day: date | None) -> None:
+        if day is not None:
+            record[key] = to_xero_date(day)
+            record[f"{key}String"] = f"{day.isoformat()}T00:00:00"
+
+    @staticmethod
+    def _totals(lines: list[dict[str, Any]], amount_types: str) -> tuple[Decimal, Decimal, Decimal]:
+        line_total = sum((_decimal(li["LineAmount"]) or Decimal(0) for li in lines), Decimal(0))
+        tax = sum((_decimal(li["TaxAmount"]) or Decimal(0) for li in lines), Decimal(0))
+        kind = amount_types.upper()
+        if kind == "NOTAX":
+            tax = Decimal(0)
+        if kind == "INCLUSIVE":
+            return _money(line_total - tax), _money(tax), _money(line_total)
+        return _money(line_total), _money(tax), _money(line_total + tax)
+
+    def _save_more(
+        self, tenant: _Tenant, plural: str, element: dict[str, Any], method: str, unitdp: int
+    ) -> tuple[dict[str, Any], list[str]]:
+        if plural == "Payments":
+            if method != "PUT":
+                return {}, ["Payments cannot be edited; create them with PUT /Payments."]
+            return self._save_payment(tenant, element)
+        if plural == "Quotes":
+            return self._save_quote(tenant, element, method)
+        if plural == "PurchaseOrders":
+            return self._save_purchase_order(tenant, element, method)
+        if plural == "Items":
+            return self._save_item(tenant, element, method)
+        if plural == "BankTransfers":
+            return self._save_bank_transfer(tenant, element)
+        raise AssertionError(plural)  # pragma: no cover
+
+    def _more_route(
+        self,
+        tenant: _Tenant,
+        resource: str,
+        ident: str | None,
+        method: str,
+        content: bytes,
+        params: dict[str, str],
+    ) -> httpx.Response:
+        plural = _MORE_RESOURCES[resource]
+        if resource == "reports":
+            if method != "GET" or ident is None:
+                return _not_found()
+            return self._report(tenant, ident.lower(), params)
+        if method == "GET":
+            if ident is not None:
+                found = self._lookup(tenant, plural, ident)
+                return self._ok({plural: [copy.deepcopy(found)]}) if found else _not_found()
+            return self._list(tenant, plural, params)
+        writable = {
+            "Payments": ("PUT",),
+            "Quotes": ("PUT", "POST"),
+            "PurchaseOrders": ("PUT", "POST"),
+            "Items": ("PUT", "POST"),
+            "BankTransfers": ("PUT",),
+        }.get(plural, ())
+        if method in writable and (ident is None or method == "POST"):
+            return self._write(tenant, plural, method, content, params, ident)
+        return _response(405, {"Title": "Method Not Allowed", "Status": 405})
+
+    # --------------------------------------------------------------- listing
+    def _list(self, tenant: _Tenant, plural: str, params: dict[str, str]) -> httpx.Response:
+        records: list[dict[str, Any]] = list(
+            {
+                "Payments": tenant.payments,
+                "Quotes": tenant.quotes,
+                "PurchaseOrders": tenant.purchase_orders,
+                "Items": tenant.items,
+                "BankTransfers": tenant.bank_transfers,
+                "Accounts": tenant.accounts,
+            }[plural].values()
+        )
+        if plural in ("Quotes", "PurchaseOrders"):
+            records = self._document_filters(plural, records, params)
+        records = self._modified_since(records, params)
+        records = self._filter(records, params, ())
+        records = self._order(records, params.get("order"))
+        extra: dict[str, Any] = {}
+        if plural in ("Payments", "PurchaseOrders", "Quotes"):  # the paged collections
+            records, extra = self._page(records, params)
+            if plural == "Quotes":
+                extra = {}  # GET /Quotes has page but no pagination block in its schema
+        return self._ok({**extra, plural: copy.deepcopy(records)})
+
+    def _document_filters(
+        self, plural: str, records: list[dict[str, Any]], params: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        status = params.get("status")
+        if status:
+            records = [r for r in records if r.get("Status") == status.upper()]
+        if plural == "Quotes":
+            if params.get("contactid"):
+                records = [r for r in records if r["Contact"]["ContactID"] == params["contactid"].lower()]
+            if params.get("quotenumber"):
+                records = [r for r in records if r.get("QuoteNumber") == params["quotenumber"]]
+        bounds: tuple[tuple[str, str, int], ...] = (
+            ("datefrom", "DateString", 1),
+            ("dateto", "DateString", -1),
+        )
+        if plural == "Quotes":
+            bounds += (("expirydatefrom", "ExpiryDateString", 1), ("expirydateto", "ExpiryDateString", -1))
+        for param, key, sign in bounds:
+            if not params.get(param):
+                continue
+            try:
+                limit = date.fromisoformat(params[param][:10])
+            except ValueError:
+                raise _Reject(
+                    _api_exception(400, 16, "QueryParseException", f"{param} must be a date (YYYY-MM-DD)")
+                ) from None
+            records = [
+                r
+                for r in records
+                if r.get(key) and (date.fromisoformat(r[key][:10]) - limit).days * sign >= 0
+            ]
+        return records
+
+    @staticmethod
+    def _ms(value: Any) -> int | None:
+        match = re.match(r"^/Date\((-?\d+)", value) if isinstance(value, str) else None
+        return int(match[1]) if match else None
+
+    def _modified_since(self, records: list[dict[str, Any]], params: dict[str, str]) -> list[dict[str, Any]]:
+        raw = params.get("if-modified-since")
+        if not raw:
+            return records
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(raw)
+            except (TypeError, ValueError):
+                raise _Reject(
+                    _api_exception(400, 16, "QueryParseException", "If-Modified-Since is not a date")
+                ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        since_ms = int(when.timestamp() * 1000)
+        return [r for r in records if (self._ms(r.get("UpdatedDateUTC")) or 0) >= since_ms]
+
+    def _order(self, records: list[dict[str, Any]], order: str | None) -> list[dict[str, Any]]:
+        if not order:
+            return records
+        field_name, _, direction = order.strip().partition(" ")
+
+        def key(record: dict[str, Any]) -> tuple[int, Any]:
+            value = _get_path(record, field_name)
+            ms = self._ms(value)
+            if ms is not None:
+                return (0, ms)
+            if isinstance(value, (int, float)):
+                return (0, value)
+            return (1, str(value or ""))
+
+        return sorted(records, key=key, reverse=direction.strip().upper() == "DESC")
+
+    # --------------------------------------------------------------- payments
+    def _save_payment(self, tenant: _Tenant, element: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        errors: list[str] = []
+        ref = element.get("Invoice")
+        invoice: dict[str, Any] | None = None
+        if isinstance(ref, dict) and ref.get("InvoiceID"):
+            invoice = tenant.invoices.get(str(ref["InvoiceID"]).lower())
+        elif (isinstance(ref, dict) and ref.get("InvoiceNumber")) or element.get("InvoiceNumber"):
+            number = (ref or {}).get("InvoiceNumber") or element.get("InvoiceNumber")
+            invoice = next((i for i in tenant.invoices.values() if i["InvoiceNumber"] == number), None)
+        else:
+            return {}, ["An Invoice, CreditNote, Prepayment or Overpayment must be specified."]
+        if invoice is None:
+            errors.append("Invoice could not be found.")
+        account_ref = element.get("Account") or ({"Code": element["Code"]} if element.get("Code") else None)
+        account = self._account(tenant, account_ref)
+        if account_ref is None:
+            errors.append("An Account (Code or AccountID) must be specified.")
+        elif account is None:
+            errors.append("Account could not be found.")
+        elif account["Type"] != "BANK" and not account.get("EnablePaymentsToAccount"):
+            errors.append(
+                "Payments can only be made to Bank accounts or accounts with "
+                "'Enable payments to this account'."
+            )
+        try:
+            amount = _decimal(element.get("Amount"))
+        except (InvalidOperation, ValueError):
+            amount = None
+        if amount is None or amount <= 0:
+            errors.append("Payment Amount must be a number greater than zero.")
+        day = self._day(element, {}, "Date", errors) or self._today()
+        if invoice is not None:
+            if invoice["Status"] != "AUTHORISED":
+                errors.append("Payments can only be made against Authorised documents.")
+            elif amount is not None and amount > (_decimal(invoice["AmountDue"]) or Decimal(0)):
+                errors.append(
+                    "Payment amount must be less than or equal to the outstanding amount "
+                    "owing on the invoice."
+                )
+        if errors:
+            return {}, errors
+        assert invoice is not None and account is not None and amount is not None
+        amount = _money(amount)
+        paid = _money((_decimal(invoice["AmountPaid"]) or Decimal(0)) + amount)
+        due = _money((_decimal(invoice["Total"]) or Decimal(0)) - paid)
+        stamp = self._stamp()
+        payment: dict[str, Any] = {
+            "PaymentID": str(uuid.uuid4()),
+            "Date": to_xero_date(day),
+            "Amount": _num(amount),
+            "BankAmount": _num(amount),
+            "CurrencyRate": 1.0,
+            "Reference": str(element.get("Reference") or ""),
+            "IsReconciled": bool(element.get("IsReconciled", False)),
+            "Status": "AUTHORISED",
+            "PaymentType": "ACCRECPAYMENT" if invoice["Type"] == "ACCREC" else "ACCPAYPAYMENT",
+            "UpdatedDateUTC": stamp,
+            "HasAccount": True,
+            "HasValidationErrors": False,
+            "Account": {"AccountID": account["AccountID"], "Code": account["Code"]},
+        }
+        invoice["AmountPaid"] = _num(paid)
+        invoice["AmountDue"] = _num(due)
+        invoice["Payments"] = [
+            *invoice.get("Payments", []),
+            {
+                "PaymentID": payment["PaymentID"],
+                "Date": payment["Date"],
+                "Amount": payment["Amount"],
+                "Reference": payment["Reference"],
+                "CurrencyRate": 1.0,
+                "HasAccount": True,
+                "HasValidationErrors": False,
+            },
+        ]
+        if due == 0:
+            invoice["Status"] = "PAID"
+            invoice["FullyPaidOnDate"] = to_xero_date(day)
+        invoice["UpdatedDateUTC"] = stamp
+        payment["Invoice"] = {
+            k: copy.deepcopy(invoice[k])
+            for k in (
+                "InvoiceID",
+                "InvoiceNumber",
+                "Type",
+                "Status",
+                "Contact",
+                "CurrencyCode",
+                "Total",
+                "AmountDue",
+                "AmountPaid",
+                "IsDiscounted",
+                "HasErrors",
+            )
+            if k in invoice
+        } | {"Payments": [], "CreditNotes": [], "Prepayments": [], "Overpayments": []}
+        tenant.payments[payment["PaymentID"]] = payment
+        return payment, []
+
+    # ----------------------------------------------------- quotes and orders
+    def _document_base(
+        self,
+        tenant: _Tenant,
+        store: dict[str, dict[str, Any]],
+        id_key: str,
+        element: dict[str, Any],
+        method: str,
+    ) -> tuple[dict[str, Any] | None, list[str]]:
+        record_id = element.get(id_key)
+        if not record_id:
+            return None, []
+        if method == "PUT":
+            return None, [f"A {id_key} cannot be specified when creating; use POST to update."]
+        existing = store.get(str(record_id).lower())
+        if existing is None:
+            return None, [f"The {id_key[:-2]} with {id_key} {record_id} could not be found."]
+        return existing, []
+
+    def _save_document(
+        self,
+        tenant: _Tenant,
+        element: dict[str, Any],
+        method: str,
+        *,
+        kind: str,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Quotes and purchase orders: a contact that exists, lines, dates, number, totals."""
+        quote = kind == "Quote"
+        store = tenant.quotes if quote else tenant.purchase_orders
+        id_key = "QuoteID" if quote else "PurchaseOrderID"
+        number_key = "QuoteNumber" if quote else "PurchaseOrderNumber"
+        existing, errors = self._document_base(tenant, store, id_key, element, method)
+        if errors:
+            return {}, errors
+        base = existing or {}
+        contact: dict[str, Any] | None = None
+        if "Contact" in element or not existing:
+            contact, problem = self._resolve_contact(tenant, element.get("Contact"))
+            if problem:
+                errors.append(problem)
+        else:
+            contact = tenant.contacts.get(existing["Contact"]["ContactID"])
+        statuses = _QUOTE_STATUSES if quote else _PO_STATUSES
+        creatable = statuses[:4] if quote else statuses[:3]
+        status = element.get("Status", base.get("Status", "DRAFT"))
+        if status not in (statuses if existing else creatable):
+            errors.append(f"{kind} Status {status!r} is not valid here.")
+        amount_types = element.get("LineAmountTypes", base.get("LineAmountTypes"))
+        if quote:
+            amount_types = amount_types or "EXCLUSIVE"
+            if amount_types not in _QUOTE_AMOUNT_TYPES:
+                errors.append(
+                    f"LineAmountTypes {amount_types!r} is not valid for quotes; "
+                    "use EXCLUSIVE, INCLUSIVE or NOTAX."
+                )
+        else:
+            amount_types = amount_types or "Exclusive"
+            if amount_types not in _LINE_AMOUNT_TYPES:
+                errors.append(f"LineAmountTypes {amount_types!r} is not valid.")
+        currency = element.get("CurrencyCode", base.get("CurrencyCode", tenant.currency))
+        if not isinstance(currency, str) or not _CURRENCY.match(currency):
+            errors.append(f"CurrencyCode {currency!r} is not a valid currency code.")
+        date_keys = ("Date", "ExpiryDate") if quote else ("Date", "DeliveryDate", "ExpectedArrivalDate")
+        days = {key: self._day(element, base, key, errors) for key in date_keys}
+        days["Date"] = days["Date"] or self._today()
+        limits = (
+            {"QuoteNumber": 255, "Reference": 4000, "Terms": 4000, "Title": 100, "Summary": 3000}
+            if quote
+            else {
+                "PurchaseOrderNumber": 255,
+                "Reference": 255,
+                "DeliveryInstructions": 500,
+                "DeliveryAddress": 500,
+                "AttentionTo": 255,
+                "Telephone": 50,
+            }
+        )
+        for key, limit in limits.items():
+            value = element.get(key)
+            if value is not None and (not isinstance(value, str) or len(value) > limit):
+                errors.append(f"{key} must be a text of at most {limit} characters.")
+        raw_lines = element["LineItems"] if "LineItems" in element else base.get("LineItems", [])
+        if isinstance(raw_lines, list) and not raw_lines:
+            errors.append(f"A {kind} must have at least one line item.")
+        lines, line_errors = self._lines(raw_lines, 2, quote)
+        errors.extend(line_errors)
+        errors.extend(self._line_account_errors(tenant, lines))
+        if errors:
+            return {}, errors
+        assert contact is not None
+        number = element.get(number_key) or base.get(number_key)
+        if not number:
+            prefix = "QU" if quote else "PO"
+            used = {r.get(number_key) for r in store.values()}
+            counter = "next_quote" if quote else "next_purchase_order"
+            while f"{prefix}-{getattr(tenant, counter):04d}" in used:
+                setattr(tenant, counter, getattr(tenant, counter) + 1)
+            number = f"{prefix}-{getattr(tenant, counter):04d}"
+            setattr(tenant, counter, getattr(tenant, counter) + 1)
+        subtotal, tax, total = self._totals(lines, str(amount_types))
+        record: dict[str, Any] = existing if existing is not None else {id_key: str(uuid.uuid4())}
+        record.update(
+            {
+                number_key: number,
+                "Reference": element.get("Reference", base.get("Reference", "")),
+                "Contact": self._contact_summary(contact),
+                "LineItems": lines,
+                "Status": status,
+                "LineAmountTypes": amount_types,
+                "CurrencyCode": currency,
+                "CurrencyRate": 1.0,
+                "SubTotal": _num(subtotal),
+                "TotalTax": _num(tax),
+                "Total": _num(total),
+                "TotalDiscount": 0.0,
+                "UpdatedDateUTC": self._stamp(),
+            }
+        )
+        for key, day in days.items():
+            self._set_day(record, key, day)
+        keep = ("Terms", "Title", "Summary") if quote else tuple(k for k in limits if k not in ("Reference",))
+        for key in keep:
+            if key in element:
+                record[key] = element[key]
+        if not quote:
+            record.setdefault("SentToContact", False)
+            record.setdefault("HasAttachments", False)
+        store[record[id_key]] = record
+        return record, []
+
+    def _save_quote(
+        self, tenant: _Tenant, element: dict[str, Any], method: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        return self._save_document(tenant, element, method, kind="Quote")
+
+    def _save_purchase_order(
+        self, tenant: _Tenant, element: dict[str, Any], method: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        return self._save_document(tenant, element, method, kind="PurchaseOrder")
+
+    # ------------------------------------------------------------------ items
+    def _save_item(
+        self, tenant: _Tenant, element: dict[str, Any], method: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        errors: list[str] = []
+        existing: dict[str, Any] | None = None
+        if element.get("ItemID"):
+            if method == "PUT":
+                return {}, ["An ItemID cannot be specified when creating an item; use POST to update."]
+            existing = tenant.items.get(str(element["ItemID"]).lower())
+            if existing is None:
+                return {}, [f"The Item with ItemID {element['ItemID']} could not be found."]
+        code = element.get("Code", existing.get("Code") if existing else None)
+        if not isinstance(code, str) or not code.strip():
+            return {}, ["Item Code must be specified."]
+        if len(code) > 30:
+            errors.append("Item Code must not be more than 30 characters long.")
+        if existing is None and method == "POST":
+            # POST is an upsert: an item's Code names it.
+            existing = next((i for i in tenant.items.values() if i["Code"] == code), None)
+        own = existing["ItemID"] if existing else None
+        if any(i["ItemID"] != own and i["Code"].casefold() == code.casefold() for i in tenant.items.values()):
+            errors.append(f"Item code '{code}' already exists.")
+        for key, limit in (("Name", 50), ("Description", 4000), ("PurchaseDescription", 4000)):
+            value = element.get(key)
+            if value is not None and (not isinstance(value, str) or len(value) > limit):
+                errors.append(f"Item {key} must not be more than {limit} characters long.")
+        base = existing or {}
+        details: dict[str, dict[str, Any]] = {}
+        for key in ("SalesDetails", "PurchaseDetails"):
+            raw = element.get(key, base.get(key, {}))
+            if not isinstance(raw, dict):
+                errors.append(f"{key} must be an object.")
+                continue
+            for code_key in ("AccountCode", "COGSAccountCode"):
+                value = raw.get(code_key)
+                if value and self._account(tenant, {"Code": value}) is None:
+                    errors.append(f"{key}.{code_key} '{value}' is not a valid account code.")
+            try:
+                price = _decimal(raw.get("UnitPrice"))
+            except (InvalidOperation, ValueError):
+                errors.append(f"{key}.UnitPrice must be a number.")
+                price = None
+            details[key] = {k: raw[k] for k in ("AccountCode", "COGSAccountCode", "TaxType") if raw.get(k)}
+            if price is not None:
+                details[key]["UnitPrice"] = _num(_money(price, 4))
+        inventory = element.get("InventoryAssetAccountCode", base.get("InventoryAssetAccountCode"))
+        if inventory:
+            account = self._account(tenant, {"Code": inventory})
+            if account is None or account["Type"] != "INVENTORY":
+                errors.append("InventoryAssetAccountCode must be the code of an Inventory account.")
+            if not details.get("PurchaseDetails", {}).get("COGSAccountCode"):
+                errors.append(
+                    "A tracked item needs PurchaseDetails.COGSAccountCode (its cost of goods account)."
+                )
+        elif details.get("PurchaseDetails", {}).get("COGSAccountCode"):
+            errors.append(
+                "COGSAccountCode applies to tracked items only: give InventoryAssetAccountCode too."
+            )
+        if errors:
+            return {}, errors
+        if inventory:
+            # For a tracked item the purchase account is the inventory asset account.
+            details["PurchaseDetails"].pop("AccountCode", None)
+        item: dict[str, Any] = (
+            existing
+            if existing is not None
+            else {
+                "ItemID": str(uuid.uuid4()),
+                "QuantityOnHand": 0.0,
+                "TotalCostPool": 0.0,
+            }
+        )
+        item.update(
+            {
+                "Code": code,
+                "Name": element.get("Name", base.get("Name", "")),
+                "Description": element.get("Description", base.get("Description", "")),
+                "PurchaseDescription": element.get(
+                    "PurchaseDescription", base.get("PurchaseDescription", "")
+                ),
+                "IsSold": bool(element.get("IsSold", base.get("IsSold", True))),
+                "IsPurchased": bool(element.get("IsPurchased", base.get("IsPurchased", True))),
+                "IsTrackedAsInventory": bool(inventory),
+                "SalesDetails": details.get("SalesDetails", {}),
+                "PurchaseDetails": details.get("PurchaseDetails", {}),
+                "UpdatedDateUTC": self._stamp(),
+            }
+        )
+        if inventory:
+            item["InventoryAssetAccountCode"] = inventory
+        tenant.items[item["ItemID"]] = item
+        return item, []
+
+    # --------------------------------------------------------- bank transfers
+    def _save_bank_transfer(
+        self, tenant: _Tenant, element: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[str]]:
+        errors: list[str] = []
+        sides: dict[str, dict[str, Any]] = {}
+        for key in ("FromBankAccount", "ToBankAccount"):
+            ref = element.get(key)
+            if not isinstance(ref, dict) or not (ref.get("Code") or ref.get("AccountID")):
+                errors.append(f"{key} must be specified (Code or AccountID).")
+                continue
+            account = self._account(tenant, ref)
+            if account is None:
+                errors.append(f"{key} could not be found.")
+            elif account["Type"] != "BANK":
+                errors.append(f"{key} must be a bank account.")
+            else:
+                sides[key] = account
+        if len(sides) == 2 and sides["FromBankAccount"]["AccountID"] == sides["ToBankAccount"]["AccountID"]:
+            errors.append("The From and To bank accounts must be different.")
+        try:
+            amount = _decimal(element.get("Amount"))
+        except (InvalidOperation, ValueError):
+            amount = None
+        if amount is None or amount <= 0:
+            errors.append("Amount must be a number greater than zero.")
+        day = self._day(element, {}, "Date", errors) or self._today()
+        if errors:
+            return {}, errors
+        assert amount is not None
+        stamp = self._stamp()
+        transfer: dict[str, Any] = {
+            "BankTransferID": str(uuid.uuid4()),
+            "FromBankAccount": {k: sides["FromBankAccount"][k] for k in ("AccountID", "Code", "Name")},
+            "ToBankAccount": {k: sides["ToBankAccount"][k] for k in ("AccountID", "Code", "Name")},
+            "Amount": _num(_money(amount)),
+            "Date": to_xero_date(day),
+            "DateString": f"{day.isoformat()}T00:00:00",
+            "CurrencyRate": 1.0,
+            "FromBankTransactionID": str(uuid.uuid4()),
+            "ToBankTransactionID": str(uuid.uuid4()),
+            "FromIsReconciled": bool(element.get("FromIsReconciled", False)),
+            "ToIsReconciled": bool(element.get("ToIsReconciled", False)),
+            "Reference": str(element.get("Reference") or ""),
+            "HasAttachments": False,
+            "CreatedDateUTC": stamp,
+            "UpdatedDateUTC": stamp,
+            "Status": "AUTHORISED",
+        }
+        tenant.bank_transfers[transfer["BankTransferID"]] = transfer
+        return transfer, []
+
+    # ------------------------------------------------------- history and notes
+    def _history(
+        self, tenant: _Tenant, resource: str, ident: str, method: str, content: bytes
+    ) -> httpx.Response:
+        plural = {
+            "invoices": "Invoices",
+            "quotes": "Quotes",
+            "purchaseorders": "PurchaseOrders",
+            "contacts": "Contacts",
+            "items": "Items",
+            "payments": "Payments",
+            "banktransfers": "BankTransfers",
+        }.get(resource)
+        if plural is None or not _UUID.match(ident):
+            return _not_found()
+        record = self._lookup(tenant, plural, ident)
+        if record is None:
+            return _not_found()
+        notes = tenant.history.setdefault(ident.lower(), [])
+        if method == "GET":
+            return self._ok({"HistoryRecords": copy.deepcopy(notes)})
+        if method not in ("PUT", "POST"):
+            return _response(405, {"Title": "Method Not Allowed", "Status": 405})
+        try:
+            body = json.loads(content) if content else None
+        except ValueError:
+            return _api_exception(400, 14, "PostDataInvalidException", "Invalid Json data")
+        records = body.get("HistoryRecords") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+            return _no_data("HistoryRecord")
+        failed = []
+        for element in records:
+            details = element.get("Details")
+            problems = []
+            if not isinstance(details, str) or not details.strip():
+                problems.append("The Details of a history note cannot be empty.")
+            elif len(details) > 250:
+                problems.append("The Details of a history note must not be more than 250 characters long.")
+            if problems:
+                failed.append({**element, "ValidationErrors": [{"Message": m} for m in problems]})
+        if failed:
+            # All or nothing: History takes no summarizeErrors.
+            return _response(
+                400,
+                {
+                    "ErrorNumber": 10,
+                    "Type": "ValidationException",
+                    "Message": "A validation exception occurred",
+                    "Elements": failed,
+                },
+            )
+        stamp = self._stamp()
+        added = [
+            {"Changes": "Note", "DateUTC": stamp, "User": "System Generated", "Details": r["Details"]}
+            for r in records
+        ]
+        notes.extend(added)
+        return self._ok({"HistoryRecords": copy.deepcopy(added)})
+
+    # ----------------------------------------------------------------- reports
+    def _ledger(self, tenant: _Tenant) -> list[tuple[date, str, Decimal]]:
+        """Posted amounts (date, account id, debit positive) from approved invoices, payments, transfers."""
+        by_code = {a["Code"]: a["AccountID"] for a in tenant.accounts.values()}
+        entries: list[tuple[date, str, Decimal]] = []
+        for invoice in tenant.invoices.values():
+            if invoice["Status"] not in ("AUTHORISED", "PAID"):
+                continue
+            day = date.fromisoformat(invoice["DateString"][:10])
+            sign = Decimal(1) if invoice["Type"] == "ACCREC" else Decimal(-1)
+            control = by_code["610" if invoice["Type"] == "ACCREC" else "800"]
+            entries.append((day, control, sign * Decimal(str(invoice["Total"]))))
+            entries.append((day, by_code["820"], -sign * Decimal(str(invoice["TotalTax"]))))
+            default = by_code["200" if invoice["Type"] == "ACCREC" else "429"]
+            inclusive = invoice.get("LineAmountTypes") == "Inclusive"
+            for line in invoice["LineItems"]:
+                net = Decimal(str(line["LineAmount"]))
+                if inclusive:
+                    net -= Decimal(str(line.get("TaxAmount") or 0))
+                account = line.get("AccountID") or by_code.get(line.get("AccountCode", "")) or default
+                entries.append((day, str(account).lower(), -sign * net))
+        for payment in tenant.payments.values():
+            if payment["Status"] != "AUTHORISED":
+                continue
+            day = (
+                datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=self._ms(payment["Date"]) or 0)
+            ).date()
+            sign = Decimal(1) if payment["PaymentType"] == "ACCRECPAYMENT" else Decimal(-1)
+            amount = Decimal(str(payment["Amount"]))
+            control = by_code["610" if sign > 0 else "800"]
+            entries.append((day, payment["Account"]["AccountID"], sign * amount))
+            entries.append((day, control, -sign * amount))
+        for transfer in tenant.bank_transfers.values():
+            day = date.fromisoformat(transfer["DateString"][:10])
+            amount = Decimal(str(transfer["Amount"]))
+            entries.append((day, transfer["FromBankAccount"]["AccountID"], -amount))
+            entries.append((day, transfer["ToBankAccount"]["AccountID"], amount))
+        return entries
+
+    @staticmethod
+    def _shift(day: date, months: int) -> date:
+        import calendar
+
+        month_end = day.day == calendar.monthrange(day.year, day.month)[1]
+        index = day.year * 12 + day.month - 1 + months
+        year, month = divmod(index, 12)
+        last = calendar.monthrange(year, month + 1)[1]
+        return date(year, month + 1, last if month_end else min(day.day, last))
+
+    def _report_params(self, params: dict[str, str], names: tuple[str, ...]) -> dict[str, Any]:
+        import calendar
+
+        out: dict[str, Any] = {}
+        try:
+            for name in names:
+                if params.get(name.lower()):
+                    out[name] = date.fromisoformat(params[name.lower()])
+            periods = int(params.get("periods", "0") or 0)
+        except ValueError as exc:
+            raise _Reject(_api_exception(400, 16, "QueryParseException", str(exc))) from None
+        timeframe = params.get("timeframe", "MONTH").upper()
+        if timeframe not in ("MONTH", "QUARTER", "YEAR") or not 0 <= periods <= 12:
+            raise _Reject(
+                _api_exception(
+                    400,
+                    16,
+                    "QueryParseException",
+                    "periods must be 0 to 12 and timeframe MONTH, QUARTER or YEAR",
+                )
+            )
+        today = self._today()
+        out["month_end"] = today.replace(day=calendar.monthrange(today.year, today.month)[1])
+        out["periods"] = periods
+        out["step"] = {"MONTH": 1, "QUARTER": 3, "YEAR": 12}[timeframe]
+        return out
+
+    @staticmethod
+    def _title(day: date) -> str:
+        return f"{day.day} {day:%b %Y}"
+
+    @staticmethod
+    def _cell(value: str, account_id: str | None = None) -> dict[str, Any]:
+        cell: dict[str, Any] = {"Value": value}
+        if account_id:
+            cell["Attributes"] = [{"Value": account_id, "Id": "account"}]
+        return cell
+
+    def _account_rows(
+        self, accounts: list[dict[str, Any]], columns: list[dict[str, Decimal]], sign: Decimal
+    ) -> list[dict[str, Any]]:
+        rows = []
+        for account in sorted(accounts, key=lambda a: a["Code"]):
+            values = [sign * c.get(account["AccountID"], Decimal(0)) for c in columns]
+            if all(v == 0 for v in values):
+                continue
+            label = f"{account['Name']}"
+            cells = [self._cell(label, account["AccountID"])]
+            cells += [self._cell(f"{_money(v):.2f}", account["AccountID"]) for v in values]
+            rows.append({"RowType": "Row", "Cells": cells})
+        return rows
+
+    @staticmethod
+    def _sum_rows(rows: list[dict[str, Any]], width: int) -> list[Decimal]:
+        totals = [Decimal(0)] * width
+        for row in rows:
+            for i, cell in enumerate(row["Cells"][1:]):
+                totals[i] += Decimal(cell["Value"])
+        return totals
+
+    def _total_row(self, title: str, values: list[Decimal], kind: str = "SummaryRow") -> dict[str, Any]:
+        return {
+            "RowType": kind,
+            "Cells": [self._cell(title)] + [self._cell(f"{_money(v):.2f}") for v in values],
+        }
+
+    def _report(self, tenant: _Tenant, name: str, params: dict[str, str]) -> httpx.Response:
+        if name not in ("balancesheet", "profitandloss"):
+            return _not_found()
+        ledger = self._ledger(tenant)
+        accounts = list(tenant.accounts.values())
+
+        def of(types: tuple[str, ...]) -> list[dict[str, Any]]:
+            return [a for a in accounts if a["Type"] in types]
+
+        def sums(start: date | None, end: date) -> dict[str, Decimal]:
+            out: dict[str, Decimal] = {}
+            for day, account_id, amount in ledger:
+                if day <= end and (start is None or day >= start):
+                    out[account_id] = out.get(account_id, Decimal(0)) + amount
+            return out
+
+        def section(
+            title: str, types: tuple[str, ...], cols: list[dict[str, Decimal]], sign: Decimal, total: str
+        ) -> tuple[list[dict[str, Any]], list[Decimal]]:
+            rows = self._account_rows(of(types), cols, sign)
+            values = self._sum_rows(rows, len(cols))
+            if not rows:
+                return [], values
+            return [
+                {"RowType": "Section", "Title": title, "Rows": [*rows, self._total_row(total, values)]}
+            ], values
+
+        def line(title: str, values: list[Decimal]) -> dict[str, Any]:
+            return {"RowType": "Section", "Title": "", "Rows": [self._total_row(title, values, "Row")]}
+
+        rows: list[dict[str, Any]]
+        report: dict[str, Any]
+        if name == "balancesheet":
+            options = self._report_params(params, ("date",))
+            at = options.get("date") or options["month_end"]
+            ends = [self._shift(at, -k * options["step"]) for k in range(options["periods"] + 1)]
+            cols = [sums(None, end) for end in ends]
+            profit_sums = [
+                sum(
+                    (c.get(a["AccountID"], Decimal(0)) for a in of(_INCOME_TYPES + _EXPENSE_TYPES)),
+                    Decimal(0),
+                )
+                for c in cols
+            ]
+            rows = [
+                {"RowType": "Header", "Cells": [self._cell("")] + [self._cell(self._title(e)) for e in ends]}
+            ]
+            rows.append({"RowType": "Section", "Title": "Assets", "Rows": []})
+            bank, bank_total = section("Bank", ("BANK",), cols, Decimal(1), "Total Bank")
+            current, current_total = section(
+                "Current Assets",
+                ("CURRENT", "INVENTORY", "PREPAYMENT"),
+                cols,
+                Decimal(1),
+                "Total Current Assets",
+            )
+            fixed, fixed_total = section(
+                "Fixed Assets", ("FIXED", "NONCURRENT"), cols, Decimal(1), "Total Fixed Assets"
+            )
+            assets = [a + b + c for a, b, c in zip(bank_total, current_total, fixed_total, strict=True)]
+            rows += [*bank, *current, *fixed, line("Total Assets", assets)]
+            rows.append({"RowType": "Section", "Title": "Liabilities", "Rows": []})
+            liab, liab_total = section(
+                "Current Liabilities", _LIABILITY_TYPES, cols, Decimal(-1), "Total Current Liabilities"
+            )
+            rows += [*liab, line("Total Liabilities", liab_total)]
+            net = [a - b for a, b in zip(assets, liab_total, strict=True)]
+            rows.append(line("Net Assets", net))
+            equity_rows = self._account_rows(of(("EQUITY",)), cols, Decimal(-1))
+            earnings = [-v for v in profit_sums]
+            equity_rows.append(
+                {
+                    "RowType": "Row",
+                    "Cells": [self._cell("Current Year Earnings")]
+                    + [self._cell(f"{_money(v):.2f}") for v in earnings],
+                }
+            )
+            equity_total = self._sum_rows(equity_rows, len(cols))
+            rows.append(
+                {
+                    "RowType": "Section",
+                    "Title": "Equity",
+                    "Rows": [*equity_rows, self._total_row("Total Equity", equity_total)],
+                }
+            )
+            report = {
+                "ReportID": "BalanceSheet",
+                "ReportName": "Balance Sheet",
+                "ReportType": "BalanceSheet",
+                "ReportTitles": ["Balance Sheet", tenant.name, f"As at {at.day} {at:%B %Y}"],
+            }
+        else:
+            options = self._report_params(params, ("fromDate", "toDate"))
+            end = options.get("toDate") or options["month_end"]
+            start = options.get("fromDate") or end.replace(day=1)
+            if start > end:
+                raise _Reject(_api_exception(400, 16, "QueryParseException", "fromDate is after toDate"))
+            spans = [
+                (self._shift(start, -k * options["step"]), self._shift(end, -k * options["step"]))
+                for k in range(options["periods"] + 1)
+            ]
+            cols = [sums(s, e) for s, e in spans]
+            rows = [
+                {
+                    "RowType": "Header",
+                    "Cells": [self._cell("")] + [self._cell(self._title(e)) for _, e in spans],
+                }
+            ]
+            income, income_total = section("Income", ("REVENUE", "SALES"), cols, Decimal(-1), "Total Income")
+            costs, costs_total = section(
+                "Less Cost of Sales", ("DIRECTCOSTS",), cols, Decimal(1), "Total Cost of Sales"
+            )
+            gross = [a - b for a, b in zip(income_total, costs_total, strict=True)]
+            other, other_total = section(
+                "Plus Other Income", ("OTHERINCOME",), cols, Decimal(-1), "Total Other Income"
+            )
+            expenses, expenses_total = section(
+                "Less Operating Expenses",
+                ("EXPENSE", "OVERHEADS", "DEPRECIATN"),
+                cols,
+                Decimal(1),
+                "Total Operating Expenses",
+            )
+            net = [g + o - e for g, o, e in zip(gross, other_total, expenses_total, strict=True)]
+            rows += [*income, *costs, line("Gross Profit", gross), *other, *expenses, line("Net Profit", net)]
+            report = {
+                "ReportID": "ProfitAndLoss",
+                "ReportName": "Profit and Loss",
+                "ReportType": "ProfitAndLoss",
+                "ReportTitles": [
+                    "Profit & Loss",
+                    tenant.name,
+                    f"{start.day} {start:%B %Y} to {end.day} {end:%B %Y}",
+                ],
+            }
+        today = self._today()
+        report.update(
+            {
+                "ReportDate": f"{today.day} {today:%B %Y}",
+                "UpdatedDateUTC": self._stamp(),
+                "Fields": [],
+                "Rows": rows,
+            }
+        )
+        return self._ok({"Reports": [report]})
+
+    # ----------------------------------------------------------- Projects API
+    def _projects_api(self, request: httpx.Request, tenant: _Tenant) -> httpx.Response:
+        parts = [p.lower() for p in request.url.path[len(_PROJECTS_PREFIX) :].split("/") if p]
+        params = {k.lower(): v for k, v in request.url.params.multi_items()}
+        if not parts or parts[0] != "projects" or len(parts) > 2:
+            return _response(404, {"message": "The resource you're looking for cannot be found"})
+        if len(parts) == 2:
+            found = tenant.projects.get(parts[1])
+            if request.method != "GET":
+                return _response(405, {"message": "Method not allowed"})
+            return _response(200, found) if found else _response(404, {"message": "Project not found"})
+        if request.method == "GET":
+            records = list(tenant.projects.values())
+            if params.get("contactid"):
+                records = [p for p in records if p["contactId"] == params["contactid"].lower()]
+            if params.get("states"):
+                states = {s.strip().upper() for s in params["states"].split(",")}
+                records = [p for p in records if p["status"] in states]
+            if params.get("projectids"):
+                wanted = {s.strip().lower() for s in params["projectids"].split(",")}
+                records = [p for p in records if p["projectId"] in wanted]
+            try:
+                page = max(1, int(params.get("page", "1")))
+                size = min(500, max(1, int(params.get("pagesize", "50"))))
+            except ValueError:
+                return _response(400, {"message": "page and pageSize must be integers", "modelState": {}})
+            chunk = records[(page - 1) * size : page * size]
+            pagination = {
+                "page": page,
+                "pageSize": size,
+                "pageCount": math.ceil(len(records) / size),
+                "itemCount": len(records),
+            }
+            return _response(200, {"pagination": pagination, "items": copy.deepcopy(chunk)})
+        if request.method != "POST":
+            return _response(405, {"message": "Method not allowed"})
+        try:
+            body = json.loads(request.content) if request.content else None
+        except ValueError:
+            return _response(
+                400, {"message": "The request is invalid.", "modelState": {"": ["Invalid JSON."]}}
+            )
+        if not isinstance(body, dict):
+            # An envelope or a list is not what the Projects API takes: it wants one object.
+            return _response(
+                400,
+                {"message": "The request is invalid.", "modelState": {"": ["A project object is expected."]}},
+            )
+        problems: dict[str, list[str]] = {}
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            problems.setdefault("name", []).append("The name field is required.")
+        contact_id = body.get("contactId")
+        if contact_id is not None and str(contact_id).lower() not in tenant.contacts:
+            problems.setdefault("contactId", []).append("The contact could not be found.")
+        estimate = body.get("estimateAmount")
+        if estimate is not None and (
+            isinstance(estimate, bool) or not isinstance(estimate, (int, float)) or estimate < 0
+        ):
+            problems.setdefault("estimateAmount", []).append("The estimate must be a number of at least 0.")
+        deadline = body.get("deadlineUtc")
+        if deadline is not None:
+            try:
+                datetime.fromisoformat(str(deadline).replace("Z", "+00:00"))
+            except ValueError:
+                problems.setdefault("deadlineUtc", []).append("The deadline must be an ISO 8601 date-time.")
+        if problems:
+            return _response(400, {"message": "The request is invalid.", "modelState": problems})
+
+        def amount(value: float = 0.0) -> dict[str, Any]:
+            return {"currency": tenant.currency, "value": float(value)}
+
+        project: dict[str, Any] = {
+            "projectId": str(uuid.uuid4()),
+            "name": name.strip() if isinstance(name, str) else "",
+            "currencyCode": tenant.currency,
+            "minutesLogged": 0,
+            "minutesToBeInvoiced": 0,
+            "status": "INPROGRESS",
+            **{
+                key: amount()
+                for key in (
+                    "totalTaskAmount",
+                    "totalExpenseAmount",
+                    "taskAmountToBeInvoiced",
+                    "taskAmountInvoiced",
+                    "expenseAmountToBeInvoiced",
+                    "expenseAmountInvoiced",
+                    "projectAmountInvoiced",
+                    "deposit",
+                    "depositApplied",
+                    "creditNoteAmount",
+                    "totalInvoiced",
+                    "totalToBeInvoiced",
+                )
+            },
+        }
+        if contact_id is not None:
+            project["contactId"] = str(contact_id).lower()
+        if estimate is not None:
+            project["estimate"] = amount(estimate)
+        if deadline is not None:
+            project["deadlineUtc"] = str(deadline)
+        tenant.projects[project["projectId"]] = project
+        return _response(201, copy.deepcopy(project))

@@ -5,17 +5,20 @@ leak ``botocore.exceptions.ClientError`` upward.
 
 State table layout (single table, string keys ``pk``/``sk``, TTL attribute ``ttl``):
 
-==============================  ====================  =========================================
-pk                              sk                    what
-==============================  ====================  =========================================
-``RUN#<run_id>``                ``RUN``               a run: workflow snapshot, trigger record, status
-``RUN#<run_id>``                ``STEP#<step_id>``    one step's checkpoint: input, output, status
-``CURSOR#<trigger>``            ``CURSOR``            a poller's cursor (watermark + ids seen)
-``LINK#<kind>#<source id>``     ``LINK``              id link, e.g. Clientary client → Xero contact
-``LOCK#<name>``                 ``LOCK``              a lease lock (owner, expiry)
-``RATE#<name>``                 ``<window>``          rate-limit buckets
-``OAUTH#<state>``               ``STATE``             OAuth ``state`` for the connect flow
-==============================  ====================  =========================================
+=================================  ==========================  =====================================
+pk                                 sk                          what
+=================================  ==========================  =====================================
+``RUN#<run_id>``                   ``RUN``                     a run: workflow snapshot, record, status
+``RUN#<run_id>``                   ``STEP#<step_id>``          one step's checkpoint: input, output, status
+``CURSOR#<trigger>``               ``CURSOR``                  a poller's cursor (watermark + ids seen)
+``LINK#<kind>#<source id>``        ``LINK``                    id link, e.g. Clientary client → Xero contact
+``LOCK#<name>``                    ``LOCK``                    a lease lock (owner, expiry)
+``RATE#xero#<tenant>``             ``BUDGET``                  Xero rate budget: slots in flight, admissions
+``PARKED``                         ``<due ms>#<run>#<step>``   a step parked until Xero's daily limit resets
+``OAUTH#<state>``                  ``STATE``                   OAuth ``state`` of the connect flow (one-shot)
+``XEROCONNECT#<sha256(ticket)>``   ``TICKET``                  a connect ticket made by the CLI (one-shot)
+``XEROCHOICE#<sha256(token)>``     ``CHOICE``                  organisations offered to choose from (one-shot)
+=================================  ==========================  =====================================
 
 Runs are also listed through the ``gsi1`` index (``gsi1pk = RUNS``, ``gsi1sk = <created>#<run_id>``).
 """

@@ -19,7 +19,12 @@ MAX_VISIBILITY_SECONDS = 43_200
 class StepQueue:
     """Sends step messages to the queue of the app that runs the step's action."""
 
-    def __init__(self, urls: dict[str, str] | None = None, sqs: Any | None = None) -> None:
+    def __init__(
+        self,
+        urls: dict[str, str] | None = None,
+        sqs: Any | None = None,
+        dead_letter_urls: dict[str, str] | None = None,
+    ) -> None:
         settings = get_settings()
         self.urls = (
             urls
@@ -28,6 +33,11 @@ class StepQueue:
                 "xero": settings.xero_queue_url,
                 "clientary": settings.clientary_queue_url,
             }
+        )
+        self.dead_letter_urls = (
+            dead_letter_urls
+            if dead_letter_urls is not None
+            else {"xero": settings.xero_dlq_url, "clientary": settings.clientary_dlq_url}
         )
         self._client = sqs
 
@@ -75,3 +85,22 @@ class StepQueue:
                 "could not delay a message; it returns after the queue's visibility timeout",
                 extra={"error": error_code(exc) or type(exc).__name__},
             )
+
+    def dead_letter(self, app: str, message: dict[str, Any]) -> bool:
+        """Put a step message on its queue's DLQ, as SQS does after maxReceiveCount receives.
+
+        For a re-sent copy of a message (one that waited for rate budget): SQS counts its receives
+        from zero, so the runner moves it itself when the step's real attempts are used up. Returns
+        False when no DLQ is configured (the run is FAILED either way)."""
+        url = self.dead_letter_urls.get(app)
+        if not url:
+            logger.warning("no dead-letter queue configured for %s steps; the failed run stays visible", app)
+            return False
+        try:
+            self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
+        except Exception as exc:
+            raise RetryableError(
+                f"could not move a step to the dead-letter queue ({error_code(exc) or type(exc).__name__})",
+                delay_seconds=5,
+            ) from None
+        return True

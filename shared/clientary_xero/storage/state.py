@@ -387,6 +387,81 @@ class StateStore:
             return None
         return json.loads(item["data"])
 
+    # ------------------------------------ rate budgets, waiting steps, parked runs (issue #3)
+    # Used by storage/ratelimit.py (the shared Xero budget) and engine/runner.py (parking).
+    def get_raw(self, key: dict[str, str]) -> dict[str, Any] | None:
+        """One item as stored (strongly consistent), or None."""
+        item: dict[str, Any] | None = self._call(self._t.get_item, Key=key, ConsistentRead=True).get("Item")
+        return item
+
+    def update_raw(self, key: dict[str, str], **kwargs: Any) -> Any:
+        """``update_item`` with the store's error translation (``Conflict``, ``RetryableError``)."""
+        return self._call(self._t.update_item, Key=key, **kwargs)
+
+    def wait_step(
+        self, run_id: str, step_id: str, *, owner: str, input: Any = None, error: Any = None
+    ) -> None:
+        """The step did not run because of a rate limit: status WAITING, and the attempt is refunded."""
+        fields: dict[str, Any] = {"status": "WAITING", "updated_at": int(self.clock())}
+        if input is not None:
+            fields["input"] = _dump(input)
+        if error is not None:
+            fields["error"] = _dump(error)
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        values: dict[str, Any] = {f":v{i}": v for i, v in enumerate(fields.values())}
+        values.update({":owner": owner, ":one": 1, ":zero": 0})
+        self._call(
+            self._t.update_item,
+            Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
+            UpdateExpression="SET "
+            + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+            + ", attempts = if_not_exists(attempts, :one) - :one REMOVE lease_until",
+            ConditionExpression="lease_owner = :owner AND attempts > :zero",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def put_parked(self, message: dict[str, Any], *, app: str, resume_at: float) -> str:
+        """Remember a parked step message until ``resume_at`` (epoch seconds). Returns its marker key.
+
+        Markers share one partition (``pk = PARKED``) sorted by due time, so the sweeper finds the
+        due ones with one query; there are few (one per run waiting for Xero's daily limit)."""
+        marker = f"{int(resume_at * 1000):015d}#{message['run_id']}#{message['step_id']}"
+        self._call(
+            self._t.put_item,
+            Item={
+                "pk": "PARKED",
+                "sk": marker,
+                "app": app,
+                "message": _dump(message),
+                "resume_at": int(resume_at),
+                "ttl": self._ttl(),
+            },
+        )
+        return marker
+
+    def due_parked(self, now: float, *, limit: int = 500) -> list[dict[str, Any]]:
+        """Parked step messages due at ``now``, oldest first: ``{marker, app, message, resume_at}``."""
+        response = self._call(
+            self._t.query,
+            KeyConditionExpression="pk = :p AND sk <= :due",
+            ExpressionAttributeValues={":p": "PARKED", ":due": f"{int(now * 1000):015d}#~"},
+            ConsistentRead=True,
+            Limit=limit,
+        )
+        return [
+            {
+                "marker": item["sk"],
+                "app": item["app"],
+                "message": json.loads(item["message"]),
+                "resume_at": int(item["resume_at"]),
+            }
+            for item in response.get("Items", [])
+        ]
+
+    def delete_parked(self, marker: str) -> None:
+        self._call(self._t.delete_item, Key={"pk": "PARKED", "sk": marker})
+
 
 def _strip(item: dict[str, Any] | None) -> dict[str, Any] | None:
     if item is None:

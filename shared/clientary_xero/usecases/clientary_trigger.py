@@ -7,6 +7,9 @@ again from Clientary's API before anything runs, so a forged or stale body creat
 
 Checks run in this order and each failure enqueues nothing: unknown trigger → 404, bad or missing
 signature → 401, malformed JSON or no id → 400, record not in Clientary → 404.
+
+Push-only triggers (``clientary.new_contract``: Clientary's API has no contracts endpoint) cannot
+re-read: for them the signed body is the record, normalised like the polled ones.
 """
 
 from __future__ import annotations
@@ -84,8 +87,13 @@ def handle_push(
 
     try:
         source = clientary_source(trigger)
-        client = clientary or _clientary_client(secrets)
-        record = source.fetch(client, str(record_id).strip())
+        if source.fetch is None:
+            # Push-only (contracts): Clientary has no endpoint to re-read it, so the signed body is
+            # the record; the HMAC signature is what vouches for it.
+            record = source.normalize({**body, "id": int(str(record_id).strip())})
+        else:
+            client = clientary or _clientary_client(secrets)
+            record = source.fetch(client, str(record_id).strip())
         event = TriggerEvent(trigger=trigger, record=record, record_id=str(record["id"]), delivery="push")
         starts = (intake or Intake.from_settings()).start_runs(event)
     except NotFound:
@@ -111,6 +119,8 @@ def handle_schedule(
     if spec is None or spec.source != "clientary":
         raise PermanentError(f"this function serves no Clientary trigger (TRIGGER={trigger!r})")
     source = clientary_source(trigger)
+    if not source.pollable:
+        raise PermanentError(f"{trigger} is push-only: Clientary's API has nothing to poll for it")
     intake = intake or Intake.from_settings()
     client = clientary or _clientary_client(secrets or SecretStore())
     batch = source.poll(client, intake.state)

@@ -18,6 +18,10 @@ class StepMessage(BaseModel):
     run_id: str
     step_id: str
     generation: int = 0
+    # Only on copies re-sent while waiting for Xero's rate limits (engine/runner.py): the real
+    # attempts earlier copies used, and the waits so far.
+    retries: int = 0
+    waits: int = 0
 
 
 class SqsAttributes(BaseModel):
@@ -71,6 +75,16 @@ def run_step(
     except RetryableError as exc:
         runner.queue.delay(app, receipt_handle, exc.delay_seconds)
         raise
+
+
+def resume_parked_steps(*, now: float | None = None) -> dict[str, Any]:
+    """The sweeper's use case: re-enqueue the steps parked for Xero's daily limit that are due."""
+    from clientary_xero.engine.runner import resume_parked
+    from clientary_xero.storage.queue import StepQueue
+    from clientary_xero.storage.state import StateStore
+
+    resumed = resume_parked(StateStore(), StepQueue(), now=now)
+    return {"resumed": len(resumed), "runs": sorted({r["run_id"] for r in resumed})}
 
 
 def outcome_fields(outcome: StepOutcome) -> dict[str, Any]:

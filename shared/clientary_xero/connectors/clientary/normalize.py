@@ -26,8 +26,18 @@ from typing import Any
 
 __all__ = [
     "INVOICE_STATUS",
+    "normalize_client",
+    "normalize_contract",
+    "normalize_estimate",
+    "normalize_expense",
     "normalize_invoice",
+    "normalize_lead",
+    "normalize_payment",
+    "normalize_project",
     "normalize_record",
+    "normalize_staff",
+    "normalize_task",
+    "normalize_time_entry",
     "parse_date",
     "parse_timestamp",
     "to_datetime",
@@ -333,3 +343,99 @@ def _number_or_none(value: Any) -> float | None:
         return to_number(value)
     except ValueError:
         return None
+
+
+# ---------------------------------------------------------------------------- the other resources
+# Documented status codes (reference/clientary-api.md §2). Unknown values read ``unknown``.
+CLIENT_STATUS: dict[int, str] = {1: "active", 2: "archived"}
+PROJECT_STATUS: dict[int, str] = {1: "active", 2: "completed", 4: "billable"}
+ESTIMATE_STATUS: dict[int, str] = {
+    0: "draft",
+    1: "sent",
+    2: "viewed",
+    3: "cancelled",
+    4: "declined",
+    5: "revised",
+    6: "accepted",
+    7: "archived",
+}
+
+
+def _with_status(record: dict[str, Any], names: Mapping[int, str]) -> dict[str, Any]:
+    status = record.get("status")
+    code: int | None = None
+    if status is not None and not isinstance(status, bool):
+        try:
+            code = int(status)
+        except (TypeError, ValueError):
+            code = None
+    if code is not None:
+        record["status"] = code
+    record["status_name"] = names.get(code, "unknown") if code is not None else "unknown"
+    return record
+
+
+def _client_id_from_nested(record: dict[str, Any]) -> dict[str, Any]:
+    client = record.get("client")
+    if record.get("client_id") is None and isinstance(client, dict) and client.get("id") is not None:
+        record["client_id"] = client["id"]
+    return record
+
+
+def normalize_client(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A client: ``status_name`` (active, archived; ``unknown`` when Clientary sends no status)."""
+    return _with_status(normalize_record(raw), CLIENT_STATUS)
+
+
+def normalize_lead(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A lead has a client's shape (a lead can be converted to a client)."""
+    return normalize_record(raw)
+
+
+def normalize_project(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A project: ``status_name`` (active, completed, billable) and ``client_id`` from the embedded client."""
+    return _client_id_from_nested(_with_status(normalize_record(raw), PROJECT_STATUS))
+
+
+def normalize_estimate(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """An estimate: like an invoice (items under ``estimate_items``, each with ``amount`` and
+    ``is_section_header``), ``status_name`` from the estimate statuses, ``total`` = ``total_cost``."""
+    estimate = _client_id_from_nested(_with_status(normalize_record(raw), ESTIMATE_STATUS))
+    if "total" not in raw and "total_cost" in estimate:
+        estimate["total"] = estimate["total_cost"]
+    items = estimate.get("estimate_items") or []
+    estimate["estimate_items"] = [_normalize_item(item) for item in items if isinstance(item, dict)]
+    return estimate
+
+
+def normalize_task(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A task: ``complete`` always a boolean."""
+    task = normalize_record(raw)
+    task["complete"] = _to_bool(task.get("complete", task.get("completed", False)))
+    return task
+
+
+def normalize_payment(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A payment: ``amount`` and ``transaction_fee_amount`` numbers, ``received_on`` ISO."""
+    return normalize_record(raw)
+
+
+def normalize_expense(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """An expense: ``amount`` a number, ``incurred_on`` ISO."""
+    return normalize_record(raw)
+
+
+def normalize_staff(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return normalize_record(raw)
+
+
+def normalize_time_entry(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A time entry (Clientary "hours"): ``billed`` next to ``billed?``; hours, rate and cost numbers."""
+    entry = normalize_record(raw)
+    entry["billed"] = _to_bool(entry.get("billed", False))
+    return entry
+
+
+def normalize_contract(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A pushed contract (Clientary's API has none to read): dates, money and ``?`` keys as elsewhere."""
+    return _client_id_from_nested(normalize_record(raw))

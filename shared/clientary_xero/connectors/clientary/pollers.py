@@ -35,13 +35,15 @@ An idle poll is one request (page 1 of a window with nothing new) and no write.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from clientary_xero.connectors.clientary.normalize import normalize_invoice, to_datetime
-from clientary_xero.errors import Conflict, RetryableError
+from clientary_xero.errors import Conflict, PermanentError, RetryableError
 
 logger = logging.getLogger(__name__)
 
@@ -332,3 +334,368 @@ def _aware(text: str) -> datetime:
     if parsed is None:
         raise ValueError(f"cursor watermark is empty: {text!r}")
     return parsed
+
+
+# ============================================================================ every other resource
+# Clientary documents ``updated_since`` only for clients and invoices and a sort order only for
+# clients (``sort=date``: newest first), leads (default: newest first) and payments
+# (``sort=created_at``, direction undocumented). So one poller serves every other collection and
+# finds "new" by creation:
+#
+# * A record is new when its id is not in ``seen`` and it was created no earlier than
+#   ``watermark - CREATED_OVERLAP`` (``watermark`` = the later of the newest ``created_at`` met so
+#   far and the last committed poll's time minus ``CLOCK_SLACK``; the first poll sets it to now).
+#   Without ``created_at`` it is new when its id is above ``id_floor``
+#   (Clientary's ids are increasing integers). ``seen`` holds the ids created inside the overlap
+#   window and is pruned as the watermark moves: it stays as small as an hour of records.
+# * The overlap (one hour) absorbs a record committed a little after a later one was listed and any
+#   clock skew between Lambda and Clientary. Records are deduplicated by id, so overlapping costs
+#   nothing but a few ids in the cursor.
+# * Reading a paginated list, the poller does not trust an undocumented order: it looks at page 1.
+#   Newest first (descending created_at/id) → it stops at the first page that reaches records older
+#   than the window: an idle poll is one request. Oldest first (ascending) → the new records are at
+#   the end: it remembers the last page in the cursor and next time starts there, walking forward
+#   to the end and backward until it meets an old record: again one request when idle. Neither
+#   (sorted by name, say) → it reads every page (correct, but one request per page).
+# * Unpaginated lists (staff, expenses) are one request, always.
+CREATED_OVERLAP = timedelta(hours=1)
+CLOCK_SLACK = timedelta(minutes=5)
+GENERIC_CURSOR_SCHEMA = 1
+# Expenses: GET /expenses covers a window of ``incurred_on`` dates and defaults to the current fiscal
+# year, so an expense typed in today for a receipt from two years ago would never show in the
+# default window. The poller asks for every date Clientary could hold (1970-01-01 to a year ahead,
+# for expenses dated in the future): the list is unpaginated, so this stays one request per poll;
+# its cost is the size of that one response.
+EXPENSES_FROM = date(1970, 1, 1)
+EXPENSES_AHEAD = timedelta(days=366)
+# The push route re-reads a payment by scanning the newest payments (Clientary documents no
+# GET /payments/:id): at most this many pages of 100.
+PAYMENT_LOOKUP_PAGES = 10
+
+
+class RecordSource(Protocol):
+    """What the generic poller needs from ``ClientaryClient``: one GET with query parameters."""
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How to list one Clientary collection when polling it.
+
+    ``params(watermark)`` gives the query parameters (the watermark lets clients ask for
+    ``updated_since``); ``paged`` is false for the lists Clientary returns whole.
+    """
+
+    collection: str
+    params: Callable[[datetime], dict[str, Any]] = field(default=lambda _watermark: {})
+    paged: bool = True
+
+
+def _clients_params(watermark: datetime) -> dict[str, Any]:
+    # A new client was updated when it was created: updated_since narrows the list to recent
+    # activity, sort=date puts the newest-created first (one day of slack: the bound is date-only).
+    return {"sort": "date", "updated_since": (watermark.date() - timedelta(days=1)).isoformat()}
+
+
+def _expenses_params(watermark: datetime) -> dict[str, Any]:
+    ahead = max(watermark, datetime.now(watermark.tzinfo)) + EXPENSES_AHEAD
+    return {"from_date": EXPENSES_FROM.isoformat(), "to_date": ahead.date().isoformat()}
+
+
+LISTINGS: dict[str, Listing] = {
+    "clients": Listing("clients", _clients_params),
+    "leads": Listing("leads"),  # documented: newest first by default
+    "payments": Listing("payments", lambda _w: {"sort": "created_at"}),
+    "projects": Listing("projects", lambda _w: {"filter": "all"}),  # default: active + billable only
+    "estimates": Listing("estimates"),
+    "tasks": Listing("tasks"),
+    "expenses": Listing("expenses", _expenses_params, paged=False),
+    "staff": Listing("staff", paged=False),
+}
+
+
+def poll_new_records(
+    client: RecordSource,
+    state: CursorStore,
+    *,
+    now: datetime,
+    trigger: str,
+    listing: Listing,
+    normalize: Callable[[dict[str, Any]], dict[str, Any]],
+    page_size: int = PAGE_SIZE,
+) -> PollBatch:
+    """Records of ``listing`` created since the last committed poll, normalised, oldest first.
+
+    Same contract as ``poll_new_invoices``: the cursor is only read; ``batch.commit()`` after the
+    runs are started. The first poll (no cursor) delivers nothing and records where to start.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    cursor = state.get_cursor(trigger) or {}
+    version = int(cursor.get("_version", 0))
+    first = cursor.get("schema") != GENERIC_CURSOR_SCHEMA or not cursor.get("watermark")
+    if first:
+        watermark, watermark_text = now, now.isoformat()
+        seen: dict[str, int] = {}
+        id_floor = 0
+    else:
+        watermark_text = str(cursor["watermark"])
+        watermark = _aware(watermark_text)
+        seen = {str(k): int(v) for k, v in (cursor.get("seen") or {}).items()}
+        id_floor = int(cursor.get("id_floor") or 0)
+    floor = watermark - CREATED_OVERLAP
+
+    def is_old(raw: dict[str, Any]) -> bool:
+        created = _when(raw.get("created_at"))
+        if created is not None:
+            return created < floor
+        record_id = _record_id(raw)
+        return record_id is not None and id_floor > 0 and record_id <= id_floor
+
+    walker = _Walker(
+        client,
+        listing,
+        listing.params(watermark),
+        page_size,
+        is_old=is_old,
+        order=None if first else cursor.get("order"),
+        last_page=int(cursor.get("last_page") or 0),
+    )
+    fresh: list[tuple[float, int, dict[str, Any]]] = []
+    max_id = id_floor
+    new_watermark, new_watermark_text = watermark, watermark_text
+    for raw in walker:
+        record_id = _record_id(raw)
+        if record_id is None:
+            continue
+        max_id = max(max_id, record_id)
+        created = _when(raw.get("created_at"))
+        if created is not None and created > new_watermark:
+            new_watermark, new_watermark_text = created, created.isoformat()
+        key = str(record_id)
+        if key in seen:
+            continue
+        if first:
+            if created is not None and created >= floor:
+                seen[key] = int(created.timestamp())
+            continue
+        is_new = created >= floor if created is not None else record_id > id_floor
+        if not is_new:
+            continue
+        stamp = created or now
+        seen[key] = int(stamp.timestamp())
+        fresh.append((stamp.timestamp(), record_id, normalize(raw)))
+    if first:
+        id_floor = max_id  # without created_at, everything listed now is history
+    else:
+        # Time moves the window too (else a burst of records would keep every later idle poll
+        # reading past page one): whatever this poll did not list was created after about now,
+        # give or take Clientary's clock and a late commit, which CLOCK_SLACK and the overlap absorb.
+        # The watermark is only written by commit, so a failing poll does not move it.
+        moved = now - CLOCK_SLACK
+        if moved > new_watermark:
+            new_watermark, new_watermark_text = moved, moved.isoformat()
+
+    new_floor = int((new_watermark - CREATED_OVERLAP).timestamp())
+    pruned = {k for k, ts in seen.items() if ts < new_floor}
+    for key in pruned:
+        id_floor = max(id_floor, int(key))
+        del seen[key]
+
+    changed = (
+        first
+        or bool(fresh)
+        or bool(pruned)
+        or new_watermark_text != watermark_text
+        or walker.order != cursor.get("order")
+        or walker.last_page != int(cursor.get("last_page") or 0)
+    )
+    next_cursor = {
+        "schema": GENERIC_CURSOR_SCHEMA,
+        "watermark": new_watermark_text,
+        "seen": seen,
+        "id_floor": id_floor,
+        "order": walker.order,
+        "last_page": walker.last_page,
+        "polled_at": now.isoformat() if changed else cursor.get("polled_at"),
+        "_version": version,
+    }
+    fresh.sort(key=lambda entry: (entry[0], entry[1]))
+    if first:
+        logger.info(
+            "poll %s: first poll, watermark %s, %d recent id(s) recorded, nothing delivered",
+            trigger,
+            new_watermark_text,
+            len(seen),
+        )
+    else:
+        logger.info("poll %s: %d new record(s), %d request(s)", trigger, len(fresh), walker.requests)
+    return PollBatch(
+        [record for _, _, record in fresh],
+        trigger=trigger,
+        cursor=next_cursor,
+        changed=changed,
+        requests=walker.requests,
+        first_poll=first,
+        state=state,
+    )
+
+
+def list_created_since(
+    client: RecordSource,
+    *,
+    since: datetime,
+    listing: Listing,
+    normalize: Callable[[dict[str, Any]], dict[str, Any]],
+    page_size: int = PAGE_SIZE,
+) -> list[dict[str, Any]]:
+    """Every record of ``listing`` created at or after ``since``, normalised, oldest first (backfill).
+
+    Records without ``created_at`` are all returned: without a date there is no way to tell.
+    """
+
+    def is_old(raw: dict[str, Any]) -> bool:
+        created = _when(raw.get("created_at"))
+        return created is not None and created < since
+
+    params = listing.params(since)
+    walker = _Walker(client, listing, params, page_size, is_old=is_old, order=None, last_page=0)
+    found: dict[int, tuple[float, dict[str, Any]]] = {}
+    for raw in walker:
+        record_id = _record_id(raw)
+        if record_id is None or is_old(raw):
+            continue
+        created = _when(raw.get("created_at"))
+        found[record_id] = (created.timestamp() if created else 0.0, normalize(raw))
+    return [record for _, (_, record) in sorted(found.items(), key=lambda kv: (kv[1][0], kv[0]))]
+
+
+class _Walker:
+    """The records of one listing, page by page, in whichever order Clientary returns them."""
+
+    def __init__(
+        self,
+        client: RecordSource,
+        listing: Listing,
+        params: dict[str, Any],
+        page_size: int,
+        *,
+        is_old: Callable[[dict[str, Any]], bool],
+        order: str | None,
+        last_page: int,
+    ) -> None:
+        self.client, self.listing, self.params, self.page_size = client, listing, params, page_size
+        self.is_old = is_old
+        self.order = order if listing.paged else "whole"
+        self.last_page = last_page if listing.paged else 0
+        self.requests = 0
+
+    def _page(self, page: int | None) -> tuple[list[dict[str, Any]], int]:
+        params = dict(self.params)
+        if page is not None:
+            params.update(page=page, page_size=self.page_size)
+        envelope = self.client.get(f"/{self.listing.collection}", params)
+        self.requests += 1
+        items = envelope.get(self.listing.collection)
+        if not isinstance(items, list):
+            raise PermanentError(
+                f"Clientary answered GET /{self.listing.collection} without a "
+                f"'{self.listing.collection}' list",
+                service="clientary",
+            )
+        records = [item for item in items if isinstance(item, dict)]
+        page_count = envelope.get("page_count")
+        if page_count is None:  # without counters a short page is the last one
+            pages = (page or 1) + (1 if len(records) >= self.page_size else 0)
+        else:
+            pages = int(page_count)
+        return records, pages
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if not self.listing.paged:
+            records, _ = self._page(None)
+            yield from records
+            return
+        if self.order == "asc" and self.last_page > 1:
+            yield from self._ascending(self.last_page)
+            return
+        records, pages = self._page(1)
+        order = _order_of(records)
+        if order == "asc" and pages > 1:
+            self.order = "asc"
+            yield from records
+            yield from self._ascending(pages, skip=1)
+            return
+        self.order = "mixed" if order == "mixed" else ("asc" if order == "asc" else "desc")
+        self.last_page = pages if self.order == "asc" else 0
+        page = 1
+        while True:
+            yield from records
+            if not records or page >= pages:
+                return
+            if self.order != "mixed" and self.is_old(records[-1]):
+                return  # newest first: everything after this is older still
+            page += 1
+            records, pages = self._page(page)
+
+    def _ascending(self, start: int, skip: int = 0) -> Iterator[dict[str, Any]]:
+        """Oldest first: new records are at the end. Read from ``start`` to the last page, then back
+        until a page begins with an old record (deletions move records to earlier pages)."""
+        records, pages = self._page(start)
+        if start > max(pages, 1):  # the list shrank: its end is on an earlier page now
+            start = max(pages, 1)
+            records, pages = self._page(start)
+        yield from records
+        earliest = records
+        for page in range(start + 1, pages + 1):
+            more, pages = self._page(page)
+            yield from more
+        page = start - 1
+        while page > skip and (not earliest or not self.is_old(earliest[0])):
+            earliest, _ = self._page(page)
+            yield from earliest
+            page -= 1
+        self.last_page = max(pages, 1)
+
+
+def _order_of(records: list[dict[str, Any]]) -> str:
+    """``desc`` (newest first), ``asc`` (oldest first), ``mixed`` or ``unknown`` (fewer than two)."""
+    keys = []
+    for raw in records:
+        created = _when(raw.get("created_at"))
+        record_id = _record_id(raw)
+        keys.append((created.timestamp() if created else 0.0, record_id or 0))
+    if len(keys) < 2:
+        return "unknown"
+    pairs = list(itertools.pairwise(keys))
+    if all(a >= b for a, b in pairs):
+        return "desc"
+    if all(a <= b for a, b in pairs):
+        return "asc"
+    return "mixed"
+
+
+def fetch_record(client: RecordSource, collection: str, record_id: int | str) -> dict[str, Any]:
+    """``GET /<collection>/:id`` (raises ``ClientaryNotFound`` for an unknown id)."""
+    text = str(record_id).strip()
+    if not text.isdigit():
+        raise PermanentError(f"not a Clientary id: {record_id!r}", service="clientary")
+    return client.get(f"/{collection}/{text}")
+
+
+def fetch_payment(client: RecordSource, payment_id: int | str) -> dict[str, Any]:
+    """A payment by id: Clientary has no ``GET /payments/:id``, so the newest payments are scanned."""
+    from clientary_xero.connectors.clientary.client import ClientaryNotFound
+
+    wanted = str(payment_id).strip()
+    for page in range(1, PAYMENT_LOOKUP_PAGES + 1):
+        envelope = client.get("/payments", {"sort": "created_at", "page": page, "page_size": PAGE_SIZE})
+        for raw in envelope.get("payments") or []:
+            if isinstance(raw, dict) and str(raw.get("id")) == wanted:
+                return raw
+        if page >= int(envelope.get("page_count") or 1):
+            break
+    raise ClientaryNotFound(
+        f"payment {wanted} is not among Clientary's newest payments", status=404, service="clientary"
+    )

@@ -27,6 +27,7 @@ from clientary_xero.errors import PermanentError, RetryableError
 if TYPE_CHECKING:  # pragma: no cover
     from clientary_xero.connectors.xero.auth import XeroTokenProvider
     from clientary_xero.settings import Settings
+    from clientary_xero.storage.ratelimit import Permit, RateBudget
     from clientary_xero.storage.secrets import SecretStore
     from clientary_xero.storage.state import StateStore
 
@@ -177,9 +178,18 @@ def _int_header(value: str | None, default: int) -> int:
 class XeroClient:
     """Calls Xero for one connection. Safe to share between threads."""
 
-    def __init__(self, tokens: XeroTokenProvider, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        tokens: XeroTokenProvider,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        budget: RateBudget | None = None,
+    ) -> None:
         self.tokens = tokens
         self._transport = transport
+        # The per-organisation rate budget shared by every Lambda (storage/ratelimit.py); None: no
+        # admission control (unit tests of the client itself).
+        self.budget = budget
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()
         # The last rate-limit headers seen: {"minute": …, "day": …, "app_minute": …}.
@@ -228,6 +238,7 @@ class XeroClient:
                 tenant = self.tokens.tenant_id()
                 if tenant:
                     sent["xero-tenant-id"] = tenant
+            permit = self._admit(api)
             try:
                 response = self._client().request(method, url, params=query or None, json=json, headers=sent)
             except httpx.TimeoutException:
@@ -242,7 +253,11 @@ class XeroClient:
                     delay_seconds=DEFAULT_RETRY_SECONDS,
                     service="xero",
                 ) from None
+            finally:
+                if permit is not None and self.budget is not None:
+                    self.budget.release(permit)
             self._note_limits(response)
+            self._learn(permit, response)
             if response.status_code == 401 and attempt == 1 and self._token_expired(response):
                 logger.info(
                     "Xero said TokenExpired; renewing the token once and retrying %s %s", method, path
@@ -251,6 +266,26 @@ class XeroClient:
                 continue
             return self._result(method, path, response)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- shared rate budget (issue #3: rate limits across Lambdas) -------------------------------
+    def _admit(self, api: Api) -> Permit | None:
+        """A slot in the organisation's budget before the call (raises ``BudgetExceeded`` to wait)."""
+        if self.budget is None or api == "identity":  # /connections is not an organisation's call
+            return None
+        return self.budget.acquire(self.tokens.tenant_id() or self.tokens.connection)
+
+    def _learn(self, permit: Permit | None, response: httpx.Response) -> None:
+        """Teach the budget what Xero counted: X-MinLimit-Remaining, and a 429's Retry-After."""
+        if permit is None or self.budget is None:
+            return
+        if response.status_code == 429:
+            limit = response.headers.get("X-Rate-Limit-Problem")
+            retry_after = _int_header(response.headers.get("Retry-After"), 60)
+            self.budget.blocked(permit.scope, limit, retry_after)
+            return
+        remaining = response.headers.get("X-MinLimit-Remaining")
+        if remaining is not None and remaining.strip().isdigit():
+            self.budget.observe(permit, int(remaining))
 
     @staticmethod
     def _token_expired(response: httpx.Response) -> bool:
@@ -335,5 +370,12 @@ def build_xero_client(
     from clientary_xero.storage.state import StateStore
 
     settings = settings or get_settings()
-    tokens = XeroTokenProvider(settings.xero_secret_id, secrets or SecretStore(), state or StateStore())
-    return XeroClient(tokens, transport=transport)
+    state = state or StateStore()
+    tokens = XeroTokenProvider(settings.xero_secret_id, secrets or SecretStore(), state)
+    return XeroClient(tokens, transport=transport, budget=_budget(state, settings))
+
+
+def _budget(state: StateStore, settings: Settings) -> RateBudget:
+    from clientary_xero.storage.ratelimit import RateBudget
+
+    return RateBudget(state, wait_seconds=settings.xero_budget_wait_seconds)

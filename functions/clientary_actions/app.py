@@ -1,0 +1,44 @@
+"""Clientary action Lambda: runs one workflow step per SQS message, reporting partial batch failures.
+
+A retryable failure (429, 5xx, a time-out) delays only its own message (Retry-After) and is
+reported in ``batchItemFailures``; the rest of the batch completes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from clientary_xero.usecases.steps import StepRecord, outcome_fields, run_step
+
+logger = Logger()
+# The layer logs through logging.getLogger(__name__): same JSON format, same correlation id.
+copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero"})
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=StepRecord, raise_on_entire_batch_failure=False)
+
+
+def record_handler(record: StepRecord) -> dict[str, Any]:
+    message = record.body
+    logger.set_correlation_id(message.run_id)
+    logger.append_keys(step_id=message.step_id)
+    outcome = run_step(
+        message,
+        app="clientary",
+        receive_count=record.attributes.ApproximateReceiveCount,
+        receipt_handle=record.receiptHandle,
+    )
+    logger.info("step processed", extra=outcome_fields(outcome))
+    return outcome_fields(outcome)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

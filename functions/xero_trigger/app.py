@@ -1,0 +1,52 @@
+"""Xero trigger Lambda: webhook events from XeroEventQueue (SQS, partial batch failures) and the
+15-minute ``xero.new_payment`` poll (EventBridge schedule).
+
+Each queued event names a contact or invoice: it is fetched from Xero, normalised and handed to the
+trigger intake. A retryable failure (429, 5xx) delays only its own message by Retry-After.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from clientary_xero.errors import RetryableError
+from clientary_xero.usecases.xero_trigger import EventRecord, handle_event, handle_payments_poll
+from clientary_xero.usecases.xero_webhook import EVENT_QUEUE, event_queue
+
+logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero"})
+
+processor = BatchProcessor(event_type=EventType.SQS, model=EventRecord, raise_on_entire_batch_failure=False)
+_services: dict[str, Any] = {}
+
+
+def record_handler(record: EventRecord) -> dict[str, Any]:
+    logger.set_correlation_id(record.messageId)
+    try:
+        summary = handle_event(record.body, xero=_services.get("xero"))
+    except RetryableError as exc:
+        event_queue().delay(EVENT_QUEUE, record.receiptHandle, exc.delay_seconds)
+        raise
+    logger.info("Xero event processed", extra={k: v for k, v in summary.items() if k != "runs"})
+    return summary
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":
+        return handle_payments_poll()
+    from clientary_xero.connectors.xero.client import build_xero_client
+
+    # One client (and token) for the whole batch.
+    _services["xero"] = build_xero_client()
+    try:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        _services.pop("xero").close()

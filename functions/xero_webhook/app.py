@@ -1,0 +1,33 @@
+"""Xero webhook Lambda: ``POST /webhooks/xero``.
+
+Verifies ``x-xero-signature`` over the raw body, answers Xero's intent-to-receive check, enqueues
+the events on XeroEventQueue and returns 200 with an empty body — no Xero call, well inside Xero's
+5 seconds. The Xero trigger Lambda fetches the records.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from clientary_xero.usecases.xero_webhook import handle_webhook
+
+logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero"})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = APIGatewayProxyEventV2(event)
+    logger.set_correlation_id(request.request_context.request_id)
+    raw = request.body or ""
+    # The signature covers the exact bytes Xero sent: undo API Gateway's base64 first.
+    body = base64.b64decode(raw) if request.is_base64_encoded else raw.encode("utf-8")
+    response = handle_webhook(headers=dict(request.headers or {}), raw_body=body)
+    logger.info("Xero webhook handled", extra={"status": response.status})
+    return response.to_api_gateway()

@@ -1,0 +1,98 @@
+"""Bank transfers: ``xero.create_bank_transfer`` (``PUT /BankTransfers``).
+
+Xero takes no ``summarizeErrors`` here: a rejected transfer is a 400 whose messages become the
+step's permanent error. Both accounts must be BANK accounts and differ. A step retried after Xero
+forgot its idempotency key looks for a transfer with the same reference and amount first.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from clientary_xero.connectors.base import ActionContext, action
+from clientary_xero.connectors.xero.actions.common import (
+    AccountRef,
+    Money,
+    XeroDay,
+    _Input,
+    iso_day,
+    money,
+    where_text,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class BankTransferInput(_Input):
+    FromBankAccount: AccountRef = Field(
+        description='The BANK account the money leaves: {Code: "090"} or {AccountID}.'
+    )
+    ToBankAccount: AccountRef = Field(description="The BANK account the money arrives in.")
+    Amount: Money = Field(description="A positive amount in the accounts' currency.")
+    Date: XeroDay | None = Field(default=None, description="Xero uses today when omitted.")
+    Reference: str | None = Field(default=None, max_length=255)
+    FromIsReconciled: bool | None = None
+    ToIsReconciled: bool | None = None
+
+    @model_validator(mode="after")
+    def _two_accounts(self) -> BankTransferInput:
+        if self.FromBankAccount.same_as(self.ToBankAccount):
+            raise ValueError("FromBankAccount and ToBankAccount must be different accounts")
+        return self
+
+    def body(self) -> dict[str, Any]:
+        transfer: dict[str, Any] = {
+            "FromBankAccount": self.FromBankAccount.identifier(),
+            "ToBankAccount": self.ToBankAccount.identifier(),
+            "Amount": round(self.Amount, 2),
+        }
+        if self.Date is not None:
+            transfer["Date"] = self.Date.isoformat()
+        for key in ("Reference", "FromIsReconciled", "ToIsReconciled"):
+            if getattr(self, key) is not None:
+                transfer[key] = getattr(self, key)
+        return transfer
+
+
+def _transfer_fields(transfer: dict[str, Any], created: bool) -> dict[str, Any]:
+    source = transfer.get("FromBankAccount") or {}
+    target = transfer.get("ToBankAccount") or {}
+    return {
+        "BankTransferID": transfer.get("BankTransferID"),
+        "Amount": money(transfer.get("Amount")),
+        "Date": iso_day(transfer, "Date"),
+        "FromBankAccountID": source.get("AccountID"),
+        "FromBankAccountCode": source.get("Code"),
+        "ToBankAccountID": target.get("AccountID"),
+        "ToBankAccountCode": target.get("Code"),
+        "FromBankTransactionID": transfer.get("FromBankTransactionID"),
+        "ToBankTransactionID": transfer.get("ToBankTransactionID"),
+        "Reference": transfer.get("Reference") or None,
+        "CurrencyRate": money(transfer.get("CurrencyRate")),
+        "Status": transfer.get("Status"),
+        "created": created,
+    }
+
+
+@action("xero.create_bank_transfer", app="xero", input_model=BankTransferInput)
+def create_bank_transfer(ctx: ActionContext, data: BankTransferInput) -> dict[str, Any]:
+    """Move money between two Xero bank accounts."""
+    client = ctx.service("xero")
+    if ctx.attempt > 1 and data.Reference:
+        where = f"Reference=={where_text(data.Reference)} AND Amount=={round(data.Amount, 2)}"
+        found = client.request("GET", "/BankTransfers", params={"where": where})
+        if found.get("BankTransfers"):
+            logger.info("bank transfer already made in Xero (an earlier attempt made it)")
+            return _transfer_fields(found["BankTransfers"][0], created=False)
+    answer = client.request(
+        "PUT", "/BankTransfers", json={"BankTransfers": [data.body()]}, idempotency_key=ctx.idempotency_key
+    )
+    transfers = answer.get("BankTransfers") if isinstance(answer, dict) else None
+    if not transfers:
+        from clientary_xero.errors import PermanentError
+
+        raise PermanentError("Xero's answer holds no BankTransfers", service="xero")
+    return _transfer_fields(transfers[0], created=True)

@@ -1,0 +1,203 @@
+"""What every Xero action shares: the strict input base, Xero's dates and money, references to
+contacts and accounts, line items, and the one behaviour of every *find* action.
+
+Find actions (``xero.find_contact``, ``xero.find_invoice``, ``xero.find_purchase_order``):
+
+* nothing matches → ``found: false``, ``count: 0`` and every output field ``null`` (a later step or
+  an ``if`` can test ``steps.<id>.found``); with ``FailIfNotFound: true`` the step fails instead;
+* several match → the first (in Xero's order) is returned at the top level, ``count`` says how many
+  matched and ``matches`` lists them (one page, at most 100); with ``Multiple: fail`` the step fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from clientary_xero.errors import PermanentError
+
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+CLOSED_STATUSES = ("DELETED", "VOIDED")
+
+
+def _as_date(value: Any) -> Any:
+    """Accept ``YYYY-MM-DD``, an ISO date-time, Xero's ``/Date(…)/`` or a date object."""
+    if isinstance(value, datetime):
+        return value.date()
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        from clientary_xero.connectors.xero.dates import parse_xero_date
+
+        try:
+            return parse_xero_date(value, date_only=True)
+        except ValueError:
+            return value  # pydantic reports it as an invalid date
+    return value
+
+
+XeroDay = Annotated[date, BeforeValidator(_as_date)]
+Guid = Annotated[str, Field(pattern=UUID_PATTERN, description="A Xero id (a GUID).")]
+Money = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class _Input(BaseModel):
+    # defer_build: a model's validator is built on first use, so importing every action stays cheap.
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True, defer_build=True
+    )
+
+
+def where_text(value: str) -> str:
+    """A text literal for Xero's ``where`` language."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def money(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def iso_day(record: dict[str, Any], key: str) -> str | None:
+    """A document date as ``YYYY-MM-DD`` (from ``/Date(…)/`` or its ``…String`` twin)."""
+    from clientary_xero.connectors.xero.dates import parse_xero_date
+
+    return parse_xero_date(record.get(key) or record.get(f"{key}String"), date_only=True)
+
+
+def iso_time(value: Any) -> str | None:
+    from clientary_xero.connectors.xero.dates import parse_xero_date
+
+    return parse_xero_date(value) if isinstance(value, str) else None
+
+
+# ----------------------------------------------------------------- references
+class ContactRef(_Input):
+    ContactID: str | None = Field(
+        default=None, pattern=r"^[0-9a-fA-F-]{36}$", description="Xero's contact id."
+    )
+    ContactNumber: str | None = Field(default=None, max_length=50, description="The contact's external id.")
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> ContactRef:
+        if not self.ContactID and not self.ContactNumber:
+            raise ValueError("give the contact's ContactID or ContactNumber")
+        return self
+
+    def identifier(self) -> dict[str, str]:
+        # Only the identifier: more fields would update the contact (and could drop its ContactPersons).
+        return {"ContactID": self.ContactID} if self.ContactID else {"ContactNumber": str(self.ContactNumber)}
+
+
+class AccountRef(_Input):
+    Code: str | None = Field(
+        default=None, min_length=1, max_length=10, description='Account code, e.g. "090".'
+    )
+    AccountID: Guid | None = None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> AccountRef:
+        if not self.Code and not self.AccountID:
+            raise ValueError("give the account's Code or AccountID")
+        return self
+
+    def identifier(self) -> dict[str, str]:
+        return {"AccountID": self.AccountID} if self.AccountID else {"Code": str(self.Code)}
+
+    def same_as(self, other: AccountRef) -> bool:
+        if self.AccountID and other.AccountID:
+            return self.AccountID.lower() == other.AccountID.lower()
+        return bool(self.Code and other.Code and self.Code == other.Code)
+
+
+class PurchaseLineItem(_Input):
+    """A line of a bill or purchase order (no discounts: Xero allows them on sales documents only)."""
+
+    Description: str = Field(min_length=1, max_length=4000, description="What the line is for.")
+    Quantity: float | None = Field(default=None, allow_inf_nan=False)
+    UnitAmount: float | None = Field(default=None, allow_inf_nan=False, description="Up to 4 decimal places.")
+    AccountCode: str | None = Field(default=None, max_length=10, description="Needed to approve (AUTHORISE).")
+    TaxType: str | None = Field(default=None, max_length=50, description="A tax type from Xero's TaxRates.")
+    ItemCode: str | None = Field(default=None, max_length=30)
+    LineAmount: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="Xero computes it from Quantity times UnitAmount when omitted.",
+    )
+
+
+class LineItem(PurchaseLineItem):
+    DiscountRate: float | None = Field(
+        default=None, ge=0, le=100, description="Percent; sales invoices and quotes only."
+    )
+
+
+def lines_body(lines: list[Any]) -> list[dict[str, Any]]:
+    return [line.model_dump(exclude_none=True) for line in lines]
+
+
+def day_fields(model: BaseModel, keys: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for key in keys:
+        value = getattr(model, key)
+        if value is not None:
+            out[key] = value.isoformat()
+    return out
+
+
+# ------------------------------------------------------------------- finding
+class FindInput(_Input):
+    FailIfNotFound: bool = Field(
+        default=False,
+        description="false (default): nothing found is a success with found: false; "
+        "true: the step fails when nothing matches.",
+    )
+    Multiple: Literal["first", "fail"] = Field(
+        default="first",
+        description="When several match: 'first' returns the first (count and matches say how many); "
+        "'fail' fails the step.",
+    )
+
+    def criteria(self) -> str:
+        skip = {"FailIfNotFound", "Multiple"}
+        given = {
+            k: v
+            for k, v in self.model_dump(exclude_none=True, exclude_defaults=True).items()
+            if k not in skip
+        }
+        return ", ".join(f"{k} {v!r}" if isinstance(v, str) else f"{k} {v}" for k, v in given.items())
+
+
+def find_result(
+    what: str,
+    data: FindInput,
+    records: list[dict[str, Any]],
+    flat: Callable[[dict[str, Any]], dict[str, Any]],
+    total: int | None = None,
+) -> dict[str, Any]:
+    """The common output of a find action (see the module docstring)."""
+    count = max(total or 0, len(records))
+    if not records:
+        if data.FailIfNotFound:
+            raise PermanentError(
+                f"no Xero {what} matches {data.criteria()} (FailIfNotFound is true)", service="xero"
+            )
+        return {**dict.fromkeys(flat({}), None), "found": False, "count": 0, "matches": []}
+    if count > 1 and data.Multiple == "fail":
+        raise PermanentError(
+            f"{count} Xero {what}s match {data.criteria()}; Multiple is 'fail'", service="xero"
+        )
+    flattened = [flat(r) for r in records]
+    return {**flattened[0], "found": True, "count": count, "matches": flattened}
+
+
+def total_of(answer: Any) -> int | None:
+    pagination = answer.get("pagination") if isinstance(answer, dict) else None
+    value = pagination.get("itemCount") if isinstance(pagination, dict) else None
+    return value if isinstance(value, int) else None
+
+
+def casefold_equal(left: Any, right: Any) -> bool:
+    return str(left or "").casefold() == str(right or "").casefold()

@@ -1,0 +1,247 @@
+"""Contacts: create-or-update one (``xero.create_or_update_contact``) and find one (``xero.find_contact``).
+
+Inputs use Xero's own field names (PascalCase) so a mapping reads like Xero's documentation; unknown
+fields are refused (Xero would silently ignore a misspelt one). A contact is found through the id
+link or ``ContactNumber`` before one is created, so the same client always updates the same contact.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from clientary_xero.connectors.base import ActionContext, action
+from clientary_xero.connectors.xero.actions.common import (
+    FindInput,
+    Guid,
+    _Input,
+    casefold_equal,
+    find_result,
+    iso_time,
+    total_of,
+    where_text,
+)
+from clientary_xero.errors import PermanentError
+
+logger = logging.getLogger(__name__)
+
+CONTACT_LINK = "xero.contact"
+
+
+# ----------------------------------------------------------------- create or update
+class Phone(_Input):
+    PhoneType: Literal["DEFAULT", "DDI", "MOBILE", "FAX"] = Field(
+        default="DEFAULT", description="Kind of number."
+    )
+    PhoneNumber: str | None = Field(default=None, max_length=50)
+    PhoneAreaCode: str | None = Field(default=None, max_length=10)
+    PhoneCountryCode: str | None = Field(default=None, max_length=20)
+
+
+class Address(_Input):
+    AddressType: Literal["POBOX", "STREET"] = Field(
+        default="POBOX", description="POBOX is the postal address."
+    )
+    AddressLine1: str | None = Field(default=None, max_length=500)
+    AddressLine2: str | None = Field(default=None, max_length=500)
+    AddressLine3: str | None = Field(default=None, max_length=500)
+    AddressLine4: str | None = Field(default=None, max_length=500)
+    City: str | None = Field(default=None, max_length=255)
+    Region: str | None = Field(default=None, max_length=255)
+    PostalCode: str | None = Field(default=None, max_length=50)
+    Country: str | None = Field(default=None, max_length=50)
+    AttentionTo: str | None = Field(default=None, max_length=255)
+
+
+class ContactInput(_Input):
+    Name: str = Field(
+        min_length=1,
+        max_length=255,
+        description="Full name of the contact or organisation; unique among active Xero contacts.",
+    )
+    ContactNumber: str | None = Field(
+        default=None,
+        max_length=50,
+        description="Identifier from the other system (the Clientary client id). API-only in Xero; "
+        "the contact is found by it, so the same client always updates the same Xero contact.",
+    )
+    EmailAddress: str | None = Field(default=None, max_length=255, description="Email of the contact person.")
+    FirstName: str | None = Field(default=None, max_length=255)
+    LastName: str | None = Field(default=None, max_length=255)
+    AccountNumber: str | None = Field(
+        default=None, max_length=50, description="A user-defined account number; unique in Xero."
+    )
+    Phones: list[Phone] | None = None
+    Addresses: list[Address] | None = None
+    TaxNumber: str | None = Field(default=None, max_length=50, description="ABN, GST, VAT or tax id number.")
+    DefaultCurrency: str | None = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD."
+    )
+
+
+def _contact_output(contact: dict[str, Any], created: bool) -> dict[str, Any]:
+    return {
+        "ContactID": contact.get("ContactID"),
+        "Name": contact.get("Name"),
+        "ContactNumber": contact.get("ContactNumber"),
+        "EmailAddress": contact.get("EmailAddress"),
+        "ContactStatus": contact.get("ContactStatus"),
+        "created": created,
+    }
+
+
+def _name_taken(error: PermanentError) -> bool:
+    return any("must be unique across all active contacts" in m for m in error.messages)
+
+
+@action("xero.create_or_update_contact", app="xero", input_model=ContactInput)
+def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str, Any]:
+    """Create a Xero contact, or update the one linked to (or carrying) the same ContactNumber."""
+    from clientary_xero.connectors.xero.client import checked_elements, element_errors
+
+    client = ctx.service("xero")
+    fields = data.model_dump(exclude_none=True)
+    number = data.ContactNumber
+    contact_id: str | None = None
+    if number:
+        link = ctx.links.get_link(CONTACT_LINK, number)
+        if link and link.get("ContactID"):
+            contact_id = str(link["ContactID"])
+        else:
+            found = client.request(
+                "GET", "/Contacts", params={"where": f"ContactNumber=={where_text(number)}"}
+            )
+            matches = found.get("Contacts") or []
+            if matches:
+                contact_id = str(matches[0]["ContactID"])
+    created = contact_id is None
+    if contact_id:
+        body = {"Contacts": [{"ContactID": contact_id, **fields}]}
+        answer = client.request(
+            "POST", "/Contacts", json=body, idempotency_key=f"{ctx.idempotency_key}:update"
+        )
+        contact = checked_elements(answer, "Contacts")[0]
+    else:
+        answer = client.request(
+            "POST", "/Contacts", json={"Contacts": [fields]}, idempotency_key=f"{ctx.idempotency_key}:create"
+        )
+        error = element_errors(answer, "Contacts")
+        if error is not None and number and _name_taken(error):
+            # A contact with this name exists (made in Xero by hand): adopt it if it is not already
+            # another client's, instead of failing the run.
+            contact = _adopt_by_name(ctx, client, fields, error)
+            created = False
+        elif error is not None:
+            raise error
+        else:
+            contact = checked_elements(answer, "Contacts")[0]
+    if number:
+        ctx.links.put_link(CONTACT_LINK, number, {"ContactID": contact["ContactID"]})
+    return _contact_output(contact, created)
+
+
+def _adopt_by_name(
+    ctx: ActionContext, client: Any, fields: dict[str, Any], error: PermanentError
+) -> dict[str, Any]:
+    from clientary_xero.connectors.xero.client import checked_elements
+
+    found = client.request("GET", "/Contacts", params={"where": f"Name=={where_text(fields['Name'])}"})
+    candidates = [c for c in found.get("Contacts") or [] if c.get("ContactStatus") == "ACTIVE"]
+    if not candidates or candidates[0].get("ContactNumber") not in (None, "", fields.get("ContactNumber")):
+        raise error
+    body = {"Contacts": [{"ContactID": candidates[0]["ContactID"], **fields}]}
+    answer = client.request("POST", "/Contacts", json=body, idempotency_key=f"{ctx.idempotency_key}:adopt")
+    return checked_elements(answer, "Contacts")[0]
+
+
+# ----------------------------------------------------------------- find
+class FindContactInput(FindInput):
+    """Give at least one of ContactID, ContactNumber, Name, EmailAddress or SearchTerm; several narrow
+    the search (all must match)."""
+
+    ContactID: Guid | None = Field(default=None, description="Xero's contact id: read directly.")
+    ContactNumber: str | None = Field(
+        default=None, min_length=1, max_length=50, description="The external id (e.g. 'CL-42'); exact match."
+    )
+    Name: str | None = Field(
+        default=None, min_length=1, max_length=255, description="Exact name (case-insensitive)."
+    )
+    EmailAddress: str | None = Field(
+        default=None, min_length=1, max_length=255, description="Exact email (case-insensitive)."
+    )
+    SearchTerm: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Xero's case-insensitive text search over Name, FirstName, LastName, ContactNumber "
+        "and EmailAddress (contains).",
+    )
+    IncludeArchived: bool = Field(default=False, description="Also look at ARCHIVED contacts.")
+
+    @model_validator(mode="after")
+    def _something_to_find(self) -> FindContactInput:
+        if not any((self.ContactID, self.ContactNumber, self.Name, self.EmailAddress, self.SearchTerm)):
+            raise ValueError(
+                "give at least one of ContactID, ContactNumber, Name, EmailAddress or SearchTerm"
+            )
+        return self
+
+
+def contact_fields(contact: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ContactID": contact.get("ContactID"),
+        "Name": contact.get("Name"),
+        "ContactNumber": contact.get("ContactNumber"),
+        "AccountNumber": contact.get("AccountNumber"),
+        "EmailAddress": contact.get("EmailAddress"),
+        "FirstName": contact.get("FirstName"),
+        "LastName": contact.get("LastName"),
+        "ContactStatus": contact.get("ContactStatus"),
+        "IsCustomer": contact.get("IsCustomer"),
+        "IsSupplier": contact.get("IsSupplier"),
+        "DefaultCurrency": contact.get("DefaultCurrency"),
+        "UpdatedDateUTC": iso_time(contact.get("UpdatedDateUTC")),
+    }
+
+
+@action("xero.find_contact", app="xero", input_model=FindContactInput)
+def find_contact(ctx: ActionContext, data: FindContactInput) -> dict[str, Any]:
+    """Find a Xero contact by ContactID, ContactNumber, Name, EmailAddress or SearchTerm."""
+    from clientary_xero.connectors.xero.client import XeroNotFound
+
+    client = ctx.service("xero")
+    total: int | None = None
+    if data.ContactID:
+        try:
+            answer = client.request("GET", f"/Contacts/{data.ContactID}")
+        except XeroNotFound:
+            answer = {}
+        records = [
+            c
+            for c in answer.get("Contacts") or []
+            if all(
+                casefold_equal(c.get(key), getattr(data, key))
+                for key in ("ContactNumber", "Name", "EmailAddress")
+                if getattr(data, key)
+            )
+            and (data.IncludeArchived or c.get("ContactStatus") == "ACTIVE")
+        ]
+    else:
+        clauses = [
+            f"{key}=={where_text(str(getattr(data, key)))}"
+            for key in ("ContactNumber", "Name", "EmailAddress")
+            if getattr(data, key)
+        ]
+        params: dict[str, Any] = {"page": 1}
+        if clauses:
+            params["where"] = " AND ".join(clauses)
+        if data.SearchTerm:
+            params["searchTerm"] = data.SearchTerm
+        if data.IncludeArchived:
+            params["includeArchived"] = "true"
+        answer = client.request("GET", "/Contacts", params=params)
+        records = list(answer.get("Contacts") or [])
+        total = total_of(answer)
+    return find_result("contact", data, records, contact_fields, total)

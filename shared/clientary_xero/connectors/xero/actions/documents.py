@@ -1,0 +1,265 @@
+"""Quotes and purchase orders: ``xero.create_quote``, ``xero.create_purchase_order`` and
+``xero.find_purchase_order``.
+
+Both need an existing contact (neither creates one). Quotes spell ``LineAmountTypes`` in upper case
+(``EXCLUSIVE|INCLUSIVE|NOTAX``, Xero's QuoteLineAmountTypes) while purchase orders use the invoice
+spelling (``Exclusive|Inclusive|NoTax``); the quote input accepts either spelling and sends Xero's.
+A step retried after Xero forgot its idempotency key looks the document up by its number first.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from clientary_xero.connectors.base import ActionContext, action
+from clientary_xero.connectors.xero.actions.common import (
+    CLOSED_STATUSES,
+    ContactRef,
+    FindInput,
+    Guid,
+    LineItem,
+    PurchaseLineItem,
+    XeroDay,
+    _Input,
+    casefold_equal,
+    day_fields,
+    find_result,
+    iso_day,
+    iso_time,
+    lines_body,
+    money,
+    total_of,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+QuoteAmountTypes = Annotated[Literal["EXCLUSIVE", "INCLUSIVE", "NOTAX"], BeforeValidator(_upper)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD.")]
+
+
+# ------------------------------------------------------------------ quotes
+class QuoteInput(_Input):
+    Contact: ContactRef = Field(description="An existing contact: {ContactID} or {ContactNumber}.")
+    LineItems: list[LineItem] = Field(min_length=1)
+    Date: XeroDay | None = Field(default=None, description="Issue date; Xero uses today when omitted.")
+    ExpiryDate: XeroDay | None = None
+    QuoteNumber: str | None = Field(default=None, max_length=255, description="Xero numbers it when omitted.")
+    Reference: str | None = Field(default=None, max_length=4000)
+    Title: str | None = Field(default=None, max_length=100)
+    Summary: str | None = Field(default=None, max_length=3000)
+    Terms: str | None = Field(default=None, max_length=4000)
+    Status: Literal["DRAFT", "SENT", "ACCEPTED", "DECLINED"] | None = Field(
+        default=None, description="DRAFT when omitted."
+    )
+    CurrencyCode: Currency | None = None
+    LineAmountTypes: QuoteAmountTypes | None = Field(
+        default=None,
+        description="EXCLUSIVE, INCLUSIVE or NOTAX (upper case for quotes; 'Exclusive' is accepted).",
+    )
+    BrandingThemeID: Guid | None = None
+
+    def body(self) -> dict[str, Any]:
+        quote = self.model_dump(exclude_none=True, exclude={"Contact", "LineItems", "Date", "ExpiryDate"})
+        quote["Contact"] = self.Contact.identifier()
+        quote["LineItems"] = lines_body(self.LineItems)
+        return quote | day_fields(self, ("Date", "ExpiryDate"))
+
+
+def quote_fields(quote: dict[str, Any], created: bool) -> dict[str, Any]:
+    return {
+        "QuoteID": quote.get("QuoteID"),
+        "QuoteNumber": quote.get("QuoteNumber"),
+        "Status": quote.get("Status"),
+        "ContactID": (quote.get("Contact") or {}).get("ContactID"),
+        "Date": iso_day(quote, "Date"),
+        "ExpiryDate": iso_day(quote, "ExpiryDate"),
+        "Title": quote.get("Title"),
+        "Reference": quote.get("Reference") or None,
+        "SubTotal": money(quote.get("SubTotal")),
+        "TotalTax": money(quote.get("TotalTax")),
+        "Total": money(quote.get("Total")),
+        "CurrencyCode": quote.get("CurrencyCode"),
+        "created": created,
+    }
+
+
+@action("xero.create_quote", app="xero", input_model=QuoteInput)
+def create_quote(ctx: ActionContext, data: QuoteInput) -> dict[str, Any]:
+    """Create a quote for an existing Xero contact."""
+    from clientary_xero.connectors.xero.client import checked_elements
+
+    client = ctx.service("xero")
+    if ctx.attempt > 1 and data.QuoteNumber:
+        found = client.request("GET", "/Quotes", params={"QuoteNumber": data.QuoteNumber})
+        live = [q for q in found.get("Quotes") or [] if q.get("Status") not in CLOSED_STATUSES]
+        if live:
+            logger.info("quote %s already exists in Xero (an earlier attempt made it)", data.QuoteNumber)
+            return quote_fields(live[0], created=False)
+    answer = client.request(
+        "PUT", "/Quotes", json={"Quotes": [data.body()]}, idempotency_key=ctx.idempotency_key
+    )
+    return quote_fields(checked_elements(answer, "Quotes")[0], created=True)
+
+
+# --------------------------------------------------------- purchase orders
+class PurchaseOrderInput(_Input):
+    Contact: ContactRef = Field(description="An existing supplier contact: {ContactID} or {ContactNumber}.")
+    LineItems: list[PurchaseLineItem] = Field(min_length=1)
+    Date: XeroDay | None = Field(default=None, description="Order date; Xero uses today when omitted.")
+    DeliveryDate: XeroDay | None = None
+    ExpectedArrivalDate: XeroDay | None = None
+    PurchaseOrderNumber: str | None = Field(
+        default=None, max_length=255, description="Xero numbers it (PO-0001 …) when omitted."
+    )
+    Reference: str | None = Field(default=None, max_length=255)
+    DeliveryAddress: str | None = Field(default=None, max_length=500)
+    AttentionTo: str | None = Field(default=None, max_length=255)
+    Telephone: str | None = Field(default=None, max_length=50)
+    DeliveryInstructions: str | None = Field(default=None, max_length=500)
+    Status: Literal["DRAFT", "SUBMITTED", "AUTHORISED"] | None = Field(
+        default=None, description="DRAFT when omitted."
+    )
+    LineAmountTypes: Literal["Exclusive", "Inclusive", "NoTax"] | None = None
+    CurrencyCode: Currency | None = None
+    BrandingThemeID: Guid | None = None
+
+    def body(self) -> dict[str, Any]:
+        dated = ("Date", "DeliveryDate", "ExpectedArrivalDate")
+        order = self.model_dump(exclude_none=True, exclude={"Contact", "LineItems", *dated})
+        order["Contact"] = self.Contact.identifier()
+        order["LineItems"] = lines_body(self.LineItems)
+        return order | day_fields(self, dated)
+
+
+def purchase_order_fields(order: dict[str, Any], created: bool | None = None) -> dict[str, Any]:
+    out = {
+        "PurchaseOrderID": order.get("PurchaseOrderID"),
+        "PurchaseOrderNumber": order.get("PurchaseOrderNumber"),
+        "Status": order.get("Status"),
+        "ContactID": (order.get("Contact") or {}).get("ContactID"),
+        "Date": iso_day(order, "Date"),
+        "DeliveryDate": iso_day(order, "DeliveryDate"),
+        "ExpectedArrivalDate": iso_day(order, "ExpectedArrivalDate"),
+        "Reference": order.get("Reference") or None,
+        "SubTotal": money(order.get("SubTotal")),
+        "TotalTax": money(order.get("TotalTax")),
+        "Total": money(order.get("Total")),
+        "CurrencyCode": order.get("CurrencyCode"),
+        "UpdatedDateUTC": iso_time(order.get("UpdatedDateUTC")),
+    }
+    if created is not None:
+        out["created"] = created
+    return out
+
+
+def _get_order(client: Any, ident: str) -> dict[str, Any] | None:
+    from clientary_xero.connectors.xero.client import XeroNotFound
+
+    try:
+        found = client.request("GET", f"/PurchaseOrders/{ident}")
+    except XeroNotFound:
+        return None
+    orders = found.get("PurchaseOrders") or []
+    return orders[0] if orders else None
+
+
+def _order_on_day(client: Any, number: str, day: date | None) -> dict[str, Any] | None:
+    """A live order with this number dated ``day`` (today ± 1 when the order took Xero's default).
+
+    Listing by date rather than ``GET /PurchaseOrders/{number}`` keeps the lookup on the one path
+    template no validator confuses with ``/PurchaseOrders/{PurchaseOrderID}``; at most 10 pages.
+    """
+    today = datetime.now(UTC).date()
+    start, end = (day, day) if day else (today - timedelta(days=1), today + timedelta(days=1))
+    for page in range(1, 11):
+        params = {"DateFrom": start.isoformat(), "DateTo": end.isoformat(), "page": page}
+        orders = client.request("GET", "/PurchaseOrders", params=params).get("PurchaseOrders") or []
+        for order in orders:
+            if order.get("PurchaseOrderNumber") == number and order.get("Status") not in CLOSED_STATUSES:
+                return dict(order)
+        if len(orders) < 100:
+            return None
+    return None
+
+
+@action("xero.create_purchase_order", app="xero", input_model=PurchaseOrderInput)
+def create_purchase_order(ctx: ActionContext, data: PurchaseOrderInput) -> dict[str, Any]:
+    """Create a purchase order for an existing Xero contact."""
+    from clientary_xero.connectors.xero.client import checked_elements
+
+    client = ctx.service("xero")
+    if ctx.attempt > 1 and data.PurchaseOrderNumber:
+        existing = _order_on_day(client, data.PurchaseOrderNumber, data.Date)
+        if existing is not None:
+            logger.info(
+                "purchase order %s already exists (an earlier attempt made it)", data.PurchaseOrderNumber
+            )
+            return purchase_order_fields(existing, created=False)
+    answer = client.request(
+        "PUT", "/PurchaseOrders", json={"PurchaseOrders": [data.body()]}, idempotency_key=ctx.idempotency_key
+    )
+    return purchase_order_fields(checked_elements(answer, "PurchaseOrders")[0], created=True)
+
+
+class FindPurchaseOrderInput(FindInput):
+    """By PurchaseOrderID or PurchaseOrderNumber (read directly), or by Status and/or a date range."""
+
+    PurchaseOrderID: Guid | None = None
+    PurchaseOrderNumber: str | None = Field(
+        default=None, min_length=1, max_length=255, description="e.g. PO-0004"
+    )
+    Status: Literal["DRAFT", "SUBMITTED", "AUTHORISED", "BILLED", "DELETED"] | None = None
+    DateFrom: XeroDay | None = Field(default=None, description="Orders dated on or after this day.")
+    DateTo: XeroDay | None = Field(default=None, description="Orders dated on or before this day.")
+
+    @model_validator(mode="after")
+    def _something_to_find(self) -> FindPurchaseOrderInput:
+        if not any((self.PurchaseOrderID, self.PurchaseOrderNumber, self.Status, self.DateFrom, self.DateTo)):
+            raise ValueError("give PurchaseOrderID, PurchaseOrderNumber, Status, DateFrom or DateTo")
+        if self.DateFrom and self.DateTo and self.DateFrom > self.DateTo:
+            raise ValueError("DateFrom is after DateTo")
+        return self
+
+    def matches(self, order: dict[str, Any]) -> bool:
+        day = iso_day(order, "Date")
+        if self.Status and not casefold_equal(order.get("Status"), self.Status):
+            return False
+        if self.PurchaseOrderNumber and not casefold_equal(
+            order.get("PurchaseOrderNumber"), self.PurchaseOrderNumber
+        ):
+            return False
+        if self.DateFrom and (day is None or day < self.DateFrom.isoformat()):
+            return False
+        return not (self.DateTo and (day is None or day > self.DateTo.isoformat()))
+
+
+@action("xero.find_purchase_order", app="xero", input_model=FindPurchaseOrderInput)
+def find_purchase_order(ctx: ActionContext, data: FindPurchaseOrderInput) -> dict[str, Any]:
+    """Find a Xero purchase order by id or number, or by status and date range."""
+    client = ctx.service("xero")
+    total: int | None = None
+    ident = data.PurchaseOrderID or data.PurchaseOrderNumber
+    if ident:
+        order = _get_order(client, ident)
+        records = [order] if order is not None and data.matches(order) else []
+    else:
+        params: dict[str, Any] = {"page": 1}
+        if data.Status:
+            params["Status"] = data.Status
+        if data.DateFrom:
+            params["DateFrom"] = data.DateFrom.isoformat()
+        if data.DateTo:
+            params["DateTo"] = data.DateTo.isoformat()
+        answer = client.request("GET", "/PurchaseOrders", params=params)
+        records = list(answer.get("PurchaseOrders") or [])
+        total = total_of(answer)
+    return find_result("purchase order", data, records, purchase_order_fields, total)

@@ -1,0 +1,155 @@
+"""Items, tracked or not: ``xero.add_stock_items``.
+
+``Mode: upsert`` (default) first reads which codes already exist (one ``GET /Items``) and sends
+``POST /Items`` with their ``ItemID`` — exact whatever Xero's own matching of ``POST`` by ``Code``
+does (unverified, reference/xero-api.md §8). ``Mode: create`` sends ``PUT /Items``, which Xero
+refuses for a code that exists; a retry of that step after a crash skips the codes an earlier try
+created. A tracked item needs ``InventoryAssetAccountCode`` (an INVENTORY account) and
+``PurchaseDetails.COGSAccountCode``; its quantity and cost change only through transactions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from clientary_xero.connectors.base import ActionContext, action
+from clientary_xero.connectors.xero.actions.common import _Input, iso_time, money, where_text
+
+MAX_ITEMS = 50  # Xero's advice for one request (reference/xero-api.md §4.4)
+
+
+class ItemDetails(_Input):
+    UnitPrice: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Up to 4 decimals.")
+    AccountCode: str | None = Field(default=None, max_length=10)
+    TaxType: str | None = Field(default=None, max_length=50)
+
+
+class PurchaseItemDetails(ItemDetails):
+    COGSAccountCode: str | None = Field(
+        default=None, max_length=10, description="Cost of goods sold account; required for tracked items."
+    )
+
+
+class StockItem(_Input):
+    Code: str = Field(min_length=1, max_length=30, description="Your code for the item; unique in Xero.")
+    Name: str | None = Field(default=None, max_length=50)
+    Description: str | None = Field(default=None, max_length=4000, description="Sales description.")
+    PurchaseDescription: str | None = Field(default=None, max_length=4000)
+    IsSold: bool | None = Field(default=None, description="true when omitted.")
+    IsPurchased: bool | None = Field(default=None, description="true when omitted.")
+    SalesDetails: ItemDetails | None = None
+    PurchaseDetails: PurchaseItemDetails | None = None
+    InventoryAssetAccountCode: str | None = Field(
+        default=None,
+        max_length=10,
+        description="An INVENTORY account: makes the item tracked (needs PurchaseDetails.COGSAccountCode).",
+    )
+
+    @model_validator(mode="after")
+    def _tracking(self) -> StockItem:
+        cogs = self.PurchaseDetails.COGSAccountCode if self.PurchaseDetails else None
+        if self.InventoryAssetAccountCode and not cogs:
+            raise ValueError(
+                f"item {self.Code!r}: a tracked item (InventoryAssetAccountCode) needs "
+                "PurchaseDetails.COGSAccountCode"
+            )
+        if cogs and not self.InventoryAssetAccountCode:
+            raise ValueError(
+                f"item {self.Code!r}: PurchaseDetails.COGSAccountCode applies to tracked items only; "
+                "give InventoryAssetAccountCode too"
+            )
+        if self.InventoryAssetAccountCode and self.PurchaseDetails and self.PurchaseDetails.AccountCode:
+            raise ValueError(
+                f"item {self.Code!r}: PurchaseDetails.AccountCode does not apply to a tracked item "
+                "(its purchases go to InventoryAssetAccountCode)"
+            )
+        return self
+
+
+class StockItemsInput(_Input):
+    Items: list[StockItem] = Field(min_length=1, max_length=MAX_ITEMS, description="1 to 50 items.")
+    Mode: Literal["upsert", "create"] = Field(
+        default="upsert",
+        description="'upsert' (default): create new codes, update existing ones; "
+        "'create': only create (Xero refuses a code that exists).",
+    )
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> StockItemsInput:
+        seen: set[str] = set()
+        for item in self.Items:
+            key = item.Code.casefold()
+            if key in seen:
+                raise ValueError(f"item code {item.Code!r} appears twice")
+            seen.add(key)
+        return self
+
+
+def _item_fields(item: dict[str, Any], created: bool) -> dict[str, Any]:
+    sales = item.get("SalesDetails") or {}
+    purchase = item.get("PurchaseDetails") or {}
+    return {
+        "ItemID": item.get("ItemID"),
+        "Code": item.get("Code"),
+        "Name": item.get("Name") or None,
+        "IsTrackedAsInventory": bool(item.get("IsTrackedAsInventory")),
+        "InventoryAssetAccountCode": item.get("InventoryAssetAccountCode"),
+        "QuantityOnHand": money(item.get("QuantityOnHand")),
+        "SalesUnitPrice": money(sales.get("UnitPrice")),
+        "PurchaseUnitPrice": money(purchase.get("UnitPrice")),
+        "UpdatedDateUTC": iso_time(item.get("UpdatedDateUTC")),
+        "created": created,
+    }
+
+
+def _existing_ids(client: Any, codes: list[str]) -> dict[str, dict[str, Any]]:
+    where = " OR ".join(f"Code=={where_text(code)}" for code in codes)
+    found = client.request("GET", "/Items", params={"where": where})
+    return {str(i.get("Code", "")).casefold(): i for i in found.get("Items") or []}
+
+
+@action("xero.add_stock_items", app="xero", input_model=StockItemsInput)
+def add_stock_items(ctx: ActionContext, data: StockItemsInput) -> dict[str, Any]:
+    """Create (or update) inventory items in Xero, tracked ones included."""
+    from clientary_xero.connectors.xero.client import checked_elements
+
+    client = ctx.service("xero")
+    wanted = [item.model_dump(exclude_none=True) for item in data.Items]
+    existing: dict[str, dict[str, Any]] = {}
+    if data.Mode == "upsert" or ctx.attempt > 1:
+        existing = _existing_ids(client, [item.Code for item in data.Items])
+    results: list[dict[str, Any]] = []
+    if data.Mode == "upsert":
+        body = [
+            {"ItemID": existing[e["Code"].casefold()]["ItemID"], **e}
+            if e["Code"].casefold() in existing
+            else e
+            for e in wanted
+        ]
+        answer = client.request(
+            "POST", "/Items", params={"unitdp": 4}, json={"Items": body}, idempotency_key=ctx.idempotency_key
+        )
+        for element in checked_elements(answer, "Items"):
+            results.append(_item_fields(element, created=element["Code"].casefold() not in existing))
+    else:
+        fresh = [e for e in wanted if e["Code"].casefold() not in existing]
+        kept = [_item_fields(existing[e["Code"].casefold()], created=False) for e in wanted if e not in fresh]
+        if fresh:
+            answer = client.request(
+                "PUT",
+                "/Items",
+                params={"unitdp": 4},
+                json={"Items": fresh},
+                idempotency_key=ctx.idempotency_key,
+            )
+            results = [_item_fields(e, created=True) for e in checked_elements(answer, "Items")]
+        results += kept
+    return {
+        "Items": results,
+        "ItemIDs": {r["Code"]: r["ItemID"] for r in results},
+        "count": len(results),
+        "created": sum(1 for r in results if r["created"]),
+        "updated": sum(1 for r in results if not r["created"]),
+    }

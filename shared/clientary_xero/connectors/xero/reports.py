@@ -1,0 +1,84 @@
+"""Xero's reports (``ReportWithRows``) flattened for workflows.
+
+Xero answers a report as nested rows: a ``Header`` row with the column titles, ``Section`` rows with
+a title and their own ``Row``/``SummaryRow`` children, every value a **string**, the account id in
+a cell's ``Attributes`` (``{"Id": "account", "Value": "<uuid>"}``). A workflow wants to say "Total
+Assets" instead, so ``flatten_report`` gives:
+
+* ``Columns``: the column titles (e.g. ``["30 Nov 2026", "31 Oct 2026"]``);
+* ``Lines``: one ``{section, account, account_id, row_type, values: {column: number}, value}`` per
+  row, ``value`` being the first column's number (``None`` for an empty cell);
+* ``Totals``: ``{label: first-column number}`` for the rows that carry no account (totals such as
+  ``Total Assets``, ``Net Assets``, ``Gross Profit``, ``Net Profit``) — the first one wins if a
+  label repeats.
+
+In JSONata: ``steps.bs.Totals.'Total Assets'`` or ``steps.bs.Lines[account='Sales'].value``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def report_number(value: Any) -> float | None:
+    """``"1,234.50"`` → 1234.5, ``"(12.00)"`` → -12.0, ``""`` → None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace(",", "")
+    negative = text.startswith("(") and text.endswith(")")
+    if negative:
+        text = text[1:-1]
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return -number if negative else number
+
+
+def _account_id(cells: list[dict[str, Any]]) -> str | None:
+    for cell in cells:
+        for attribute in cell.get("Attributes") or []:
+            if isinstance(attribute, dict) and str(attribute.get("Id", "")).lower() == "account":
+                return str(attribute.get("Value"))
+    return None
+
+
+def _line(section: str, row: dict[str, Any], columns: list[str]) -> dict[str, Any] | None:
+    cells = [c for c in row.get("Cells") or [] if isinstance(c, dict)]
+    if not cells:
+        return None
+    numbers = [report_number(c.get("Value")) for c in cells[1:]]
+    titles = columns if len(columns) == len(numbers) else [f"Column {i + 1}" for i in range(len(numbers))]
+    return {
+        "section": section,
+        "account": str(cells[0].get("Value") or ""),
+        "account_id": _account_id(cells),
+        "row_type": row.get("RowType"),
+        "values": dict(zip(titles, numbers, strict=True)),
+        "value": numbers[0] if numbers else None,
+    }
+
+
+def flatten_report(report: dict[str, Any]) -> dict[str, Any]:
+    columns: list[str] = []
+    lines: list[dict[str, Any]] = []
+    for row in report.get("Rows") or []:
+        kind = row.get("RowType")
+        if kind == "Header":
+            columns = [str(c.get("Value") or "") for c in (row.get("Cells") or [])[1:]]
+        elif kind == "Section":
+            for child in row.get("Rows") or []:
+                line = _line(str(row.get("Title") or ""), child, columns)
+                if line is not None:
+                    lines.append(line)
+        elif kind in ("Row", "SummaryRow"):
+            line = _line("", row, columns)
+            if line is not None:
+                lines.append(line)
+    totals: dict[str, float | None] = {}
+    for line in lines:
+        if line["account_id"] is None and line["account"] and line["account"] not in totals:
+            totals[line["account"]] = line["value"]
+    return {"Columns": columns, "Lines": lines, "Totals": totals}

@@ -1,0 +1,143 @@
+"""The Xero trigger Lambda's use cases: one queued webhook event, and the 15-minute payments poll.
+
+An event (enqueued by ``POST /webhooks/xero``) names a tenant and a contact or invoice. The record
+is fetched from Xero (the event is only a hint), normalised, and handed to the trigger intake,
+which dedupes by (workflow, trigger, record id[, version]): a redelivered event starts nothing new,
+an update with a new ``UpdatedDateUTC`` runs again.
+
+* An event for another organisation than the connected one is acknowledged and skipped: one Xero
+  app's webhook reports every organisation connected to the app, and this stack acts on one.
+* A record Xero no longer has (deleted between event and fetch) is acknowledged and skipped.
+* Retryable failures (429, 5xx, a busy token lock) raise ``RetryableError``: the handler delays
+  that message by ``delay_seconds`` and reports it as a batch item failure.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Json
+
+from clientary_xero.connectors.xero.webhooks import WebhookEvent
+from clientary_xero.engine.intake import Intake, TriggerEvent
+from clientary_xero.errors import NotFound, PermanentError
+from clientary_xero.storage.secrets import SecretStore
+
+logger = logging.getLogger(__name__)
+
+
+class QueuedEvent(BaseModel):
+    """The body of a message on XeroEventQueue (written by ``usecases.xero_webhook``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    event: WebhookEvent
+    received_at: str = ""
+
+
+class SqsAttributes(BaseModel):
+    ApproximateReceiveCount: int
+
+
+class EventRecord(BaseModel):
+    """One SQS record of XeroEventQueue (the fields the handler needs, as Powertools parses them)."""
+
+    messageId: str
+    receiptHandle: str
+    body: Json[QueuedEvent]
+    attributes: SqsAttributes
+
+
+def handle_event(
+    queued: QueuedEvent,
+    *,
+    intake: Intake | None = None,
+    xero: Any | None = None,
+    secrets: SecretStore | None = None,
+) -> dict[str, Any]:
+    from clientary_xero.connectors.xero.triggers import fetch_record, record_version
+
+    event = queued.event
+    trigger = event.trigger
+    summary: dict[str, Any] = {"trigger": trigger, "record_id": event.resourceId, "runs": []}
+    if trigger is None:
+        summary["skipped"] = f"no trigger for {event.eventCategory} {event.eventType}"
+        return summary
+    client = xero or _xero_client(secrets)
+    connected = _connected_tenant(client)
+    if connected and connected.lower() != event.tenantId.lower():
+        logger.info("skipping an event of another organisation", extra={"trigger": trigger})
+        summary["skipped"] = "the event belongs to an organisation this stack is not connected to"
+        return summary
+    try:
+        record = fetch_record(client, trigger, event.resourceId)
+    except NotFound as exc:
+        summary["skipped"] = str(exc)
+        return summary
+    start = TriggerEvent(
+        trigger=trigger,
+        record=record,
+        record_id=event.resourceId,
+        delivery="webhook",
+        version=record_version(trigger, record, event.eventDateUtc),
+        meta={"tenant_id": event.tenantId, "event_date": event.eventDateUtc},
+    )
+    starts = (intake or Intake.from_settings()).start_runs(start)
+    summary["runs"] = [s.to_dict() for s in starts]
+    return summary
+
+
+def handle_payments_poll(
+    *,
+    trigger: str = "xero.new_payment",
+    intake: Intake | None = None,
+    secrets: SecretStore | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One poll: start runs for every new payment, then advance the cursor (never before)."""
+    from clientary_xero.connectors.http import get_transport
+    from clientary_xero.connectors.xero.client import build_xero_client
+    from clientary_xero.connectors.xero.triggers import HeaderTransport, poll_new_payments
+
+    intake = intake or Intake.from_settings()
+    headers = HeaderTransport(get_transport())
+    client = build_xero_client(secrets, intake.state, transport=headers)
+    try:
+        batch = poll_new_payments(
+            client, headers, intake.state, now=now or datetime.now(UTC), trigger=trigger
+        )
+    finally:
+        client.close()
+    started: list[dict[str, Any]] = []
+    for record in batch.records:
+        event = TriggerEvent(
+            trigger=trigger, record=record, record_id=str(record["PaymentID"]), delivery="poll"
+        )
+        started.extend(s.to_dict() for s in intake.start_runs(event))
+    batch.commit()
+    summary = {
+        "trigger": trigger,
+        "first_poll": batch.first_poll,
+        "new_records": len(batch.records),
+        "runs": started,
+        "requests": batch.requests,
+    }
+    logger.info("poll finished", extra={k: v for k, v in summary.items() if k != "runs"})
+    return summary
+
+
+def _connected_tenant(client: Any) -> str:
+    """The connection's tenant id ("" for a custom connection that names none), from the client's
+    token provider: one secret read per batch, shared with the fetches."""
+    try:
+        return str(client.tokens.tenant_id())
+    except NotFound:
+        raise PermanentError("the Xero connection secret does not exist: connect Xero first") from None
+
+
+def _xero_client(secrets: SecretStore | None) -> Any:
+    from clientary_xero.connectors.xero.client import build_xero_client
+
+    return build_xero_client(secrets)
