@@ -55,3 +55,15 @@ def local_env() -> Iterator[object]:
 
     with LocalEnvironment(max_attempts=3) as env:
         yield env
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say up front whether the Xero contract checks run (they need the team folder beside the repo)."""
+    from tests.xero_contract import SPEC_DIR
+
+    if SPEC_DIR.is_dir():
+        return f"Xero contract checks: on ({SPEC_DIR})"
+    return (
+        f"Xero contract checks: OFF — {SPEC_DIR} not found (a clone without the team folder); "
+        "tests that need it skip, and fail when CI=true"
+    )

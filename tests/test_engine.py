@@ -251,6 +251,8 @@ def test_replay_runs_from_the_failed_step_and_keeps_succeeded_outputs(h: Harness
     assert [c[0] for c in h.echo.calls] == ["first", "second", "second"]
     keys = [c[1] for c in h.echo.calls if c[0] == "second"]
     assert keys[0] != keys[1]  # a replay must not reuse the failed attempt's key
+    attempts = [c[2] for c in h.echo.calls if c[0] == "second"]
+    assert attempts == [1, 2]  # so the action looks for what the failed execution made
 
 
 def test_a_message_from_before_a_replay_is_ignored(h: Harness) -> None:
@@ -279,3 +281,24 @@ def test_claim_refuses_a_succeeded_step(h: Harness) -> None:
     h.run_all()
     with pytest.raises(Conflict):
         h.state.claim_step(start.run_id, "first", owner="x", lease_seconds=30, seq=0)
+
+
+def test_a_stuck_run_whose_message_was_dead_lettered_can_be_replayed(h: Harness) -> None:
+    from clientary_xero.errors import PermanentError
+
+    h.put(workflow())
+    (start,) = h.deliver()
+    (message,) = h.messages()
+    # A Lambda took the step and timed out on every delivery; SQS then moved the message to the DLQ.
+    h.state.claim_step(start.run_id, "first", owner="timed-out", lease_seconds=30, seq=0)
+    with pytest.raises(PermanentError, match="add --stuck"):
+        replay(h.state, h.queue, start.run_id)
+    with pytest.raises(PermanentError, match="lease is live"):
+        replay(h.state, h.queue, start.run_id, stuck=True)
+    h.now += 31
+    assert replay(h.state, h.queue, start.run_id, stuck=True)["step_id"] == "first"
+    h.run_all()
+    run = h.state.get_run(start.run_id)
+    assert run is not None and run["status"] == "SUCCEEDED"
+    assert [c[0] for c in h.echo.calls] == ["first", "second"]
+    assert h.runner.execute(message).status == "SKIPPED"  # the old message, had it come back

@@ -72,7 +72,8 @@ def test_a_new_client_becomes_one_contact_and_later_runs_update_it(
         "ContactStatus": "ACTIVE",
         "created": True,
     }
-    assert StateStore().get_link("xero.contact", "CL-7") == {"ContactID": first["ContactID"]}
+    link = StateStore().get_link("xero.contact", "CL-7")
+    assert link == {"ContactID": first["ContactID"], "tenant": connection["tenant_id"]}
 
     second = _contact(
         xero, run="run-2", Name="Acme Limited", ContactNumber="CL-7", EmailAddress="billing@acme.test"
@@ -96,6 +97,27 @@ def test_a_new_client_becomes_one_contact_and_later_runs_update_it(
     assert validate_requests(recorder.records()) == []
 
 
+def test_a_link_made_for_another_organisation_is_not_used(
+    xero: XeroClient,  # noqa: F811
+    connection: dict[str, Any],  # noqa: F811
+    sandbox: XeroSandbox,  # noqa: F811
+    recorder: Recorded,  # noqa: F811
+) -> None:
+    # Before a reconnection, CL-9 was linked to a contact of the previous organisation.
+    StateStore().put_link(
+        "xero.contact",
+        "CL-9",
+        {"ContactID": "0f0f0f0f-0000-4000-8000-000000000009", "tenant": "previous-organisation"},
+    )
+    made = _contact(xero, Name="Nine Ltd", ContactNumber="CL-9")
+    assert made["created"] is True
+    assert [c["Name"] for c in sandbox.contacts(connection["tenant_id"])] == ["Nine Ltd"]
+    assert StateStore().get_link("xero.contact", "CL-9") == {
+        "ContactID": made["ContactID"],
+        "tenant": connection["tenant_id"],
+    }
+
+
 def test_a_contact_made_earlier_is_found_by_contact_number(
     xero: XeroClient,  # noqa: F811
     connection: dict[str, Any],  # noqa: F811
@@ -104,7 +126,7 @@ def test_a_contact_made_earlier_is_found_by_contact_number(
     existing = sandbox.seed_contact(connection["tenant_id"], Name="Beta Inc", ContactNumber="CL-8")
     out = _contact(xero, Name="Beta Inc", ContactNumber="CL-8", FirstName="Bea")
     assert (out["ContactID"], out["created"]) == (existing["ContactID"], False)
-    assert StateStore().get_link("xero.contact", "CL-8") == {"ContactID": existing["ContactID"]}
+    assert StateStore().get_link("xero.contact", "CL-8")["ContactID"] == existing["ContactID"]  # type: ignore[index]
     assert len(sandbox.contacts(connection["tenant_id"])) == 1
 
 

@@ -600,6 +600,19 @@ def test_stock_items_are_created_then_updated_by_code(
     assert posts[1]["json"]["Items"][0]["ItemID"] == first["ItemIDs"]["WIDGET-1"]
 
 
+def test_an_upsert_retried_inside_the_key_window_updates_instead_of_failing(
+    xero: XeroClient,
+    sandbox: XeroSandbox,
+    tenant: str,
+    clock: FakeClock,
+) -> None:
+    first = run(xero, "xero.add_stock_items", {"Items": [{"Code": "NEW-1", "Name": "New"}]})
+    clock.advance(60)  # the first answer was lost; the retry comes well inside Xero's 6-minute window
+    again = run(xero, "xero.add_stock_items", {"Items": [{"Code": "NEW-1", "Name": "New"}]}, attempt=2)
+    assert again["ItemIDs"] == first["ItemIDs"] and (again["created"], again["updated"]) == (0, 1)
+    assert [i["Code"] for i in sandbox.items(tenant)] == ["NEW-1"]
+
+
 def test_create_mode_refuses_an_existing_code_with_xeros_message(
     xero: XeroClient,
     sandbox: XeroSandbox,

@@ -68,6 +68,21 @@ def test_a_fresh_token_is_served_from_memory(
     assert recorder.records() == []
 
 
+def test_a_warm_worker_notices_a_reconnection_within_a_minute(
+    connection: dict[str, Any],  # noqa: F811
+    make_provider: ProviderFactory,  # noqa: F811
+    clock: FakeClock,  # noqa: F811
+    aws: AwsEnv,  # noqa: F811
+) -> None:
+    tokens = make_provider()
+    assert tokens.tenant_id() == connection["tenant_id"]
+    aws.write_secret({**aws.read_secret(), "tenant_id": "another-organisation"})  # connect flow ran
+    clock.advance(30)
+    assert tokens.tenant_id() == connection["tenant_id"]  # still the copy in memory …
+    clock.advance(31)
+    assert tokens.tenant_id() == "another-organisation"  # … re-read after a minute, not 30
+
+
 def test_an_expiring_token_is_refreshed_once_and_saved(
     connection: dict[str, Any],  # noqa: F811
     recorder: Recorded,  # noqa: F811

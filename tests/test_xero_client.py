@@ -197,11 +197,34 @@ def test_server_errors_and_transport_failures_are_retryable(
 
     with pytest.raises(RetryableError, match="in time"):
         XeroClient(make_provider(), transport=Timeouts()).request("GET", "/Contacts")
+    sandbox.fail_next(502)
+    with pytest.raises(RetryableError) as read_failed:
+        xero.request("GET", "/Contacts")
+    assert read_failed.value.delay_seconds == 30
     with pytest.raises(RetryableError, match="cannot reach"):
         XeroClient(
             make_provider(),
             transport=httpx.MockTransport(lambda r: (_ for _ in ()).throw(httpx.ConnectError("down"))),
         ).request("GET", "/Contacts")
+
+
+def test_a_failed_write_is_retried_only_after_xero_forgets_its_cached_error(
+    xero: XeroClient,  # noqa: F811
+    connection: dict[str, Any],  # noqa: F811
+    sandbox: XeroSandbox,  # noqa: F811
+    clock: FakeClock,  # noqa: F811
+) -> None:
+    sandbox.fail_inside_next(500)
+    with pytest.raises(RetryableError) as caught:
+        xero.request("PUT", "/Contacts", json=ACME, idempotency_key="k-500")
+    # Xero caches the error under the key: the same key inside 6 minutes gets it again …
+    with pytest.raises(RetryableError):
+        xero.request("PUT", "/Contacts", json=ACME, idempotency_key="k-500")
+    # … so the client asks for a delay past the key's lifetime, after which the write goes through.
+    assert caught.value.delay_seconds > 360
+    clock.advance(caught.value.delay_seconds)
+    xero.request("PUT", "/Contacts", json=ACME, idempotency_key="k-500")
+    assert len(sandbox.contacts(connection["tenant_id"])) == 1
 
 
 def test_validation_failures_are_permanent_with_xeros_messages(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,36 @@ def test_a_rate_limited_fetch_is_retried_after_retry_after(env: LocalEnvironment
     env.xero_event("CONTACT", "CREATE", contact["ContactID"])
     batches = env.drain()
     assert batches[0]["app"] == "xero_events" and len(batches[0]["failed"]) == 1
+    assert [r["status"] for r in runs(env)] == ["SUCCEEDED"]
+
+
+def test_waiting_for_the_rate_budget_resends_the_event_instead_of_spending_a_receive(
+    env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clientary_xero.connectors.xero.webhooks import event_for
+    from clientary_xero.storage.ratelimit import BudgetExceeded
+    from clientary_xero.usecases import xero_trigger
+
+    def budget_full(queued: Any, **kwargs: Any) -> dict[str, Any]:
+        raise BudgetExceeded("five calls in flight", delay_seconds=3, limit="concurrent")
+
+    monkeypatch.setattr(xero_trigger, "handle_event", budget_full)
+    event = event_for("CONTACT", "CREATE", "717f2bfc-c6d4-41fd-b238-3f2f0c0cf777", env.xero_tenant_id())
+    queued = xero_trigger.QueuedEvent(event=event, received_at="2026-11-25T12:00:00Z")
+    # No exception: the SQS record is acknowledged, so the wait spends none of its receives …
+    summary = xero_trigger.run_queued_event(queued, receipt_handle="not-used")
+    assert summary["rate_wait"] == {"limit": "concurrent", "seconds": 3}
+    # … and a delayed copy of the event is on the queue to do the work later.
+    assert env.resources is not None
+    attrs = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
+        QueueUrl=env.resources.xero_event_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesDelayed"] == "1"
+    monkeypatch.undo()
+    time.sleep(3.1)
+    env.put_workflow(workflow("xero.contact_created"))
+    env.load_xero_record("Contacts", {"ContactID": queued.event.resourceId, "Name": "Acme"})
+    env.drain()
     assert [r["status"] for r in runs(env)] == ["SUCCEEDED"]
 
 

@@ -14,9 +14,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from clientary_xero.errors import RetryableError
-from clientary_xero.usecases.xero_trigger import EventRecord, handle_event, handle_payments_poll
-from clientary_xero.usecases.xero_webhook import EVENT_QUEUE, event_queue
+from clientary_xero.usecases.xero_trigger import EventRecord, handle_payments_poll, run_queued_event
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero"})
@@ -27,11 +25,7 @@ _services: dict[str, Any] = {}
 
 def record_handler(record: EventRecord) -> dict[str, Any]:
     logger.set_correlation_id(record.messageId)
-    try:
-        summary = handle_event(record.body, xero=_services.get("xero"))
-    except RetryableError as exc:
-        event_queue().delay(EVENT_QUEUE, record.receiptHandle, exc.delay_seconds)
-        raise
+    summary = run_queued_event(record.body, receipt_handle=record.receiptHandle, xero=_services.get("xero"))
     logger.info("Xero event processed", extra={k: v for k, v in summary.items() if k != "runs"})
     return summary
 

@@ -329,18 +329,39 @@ class StepRunner:
 
 
 def replay(
-    state: StateStore, queue: StepQueue, run_id: str, *, workflow_document: dict[str, Any] | None = None
+    state: StateStore,
+    queue: StepQueue,
+    run_id: str,
+    *,
+    workflow_document: dict[str, Any] | None = None,
+    stuck: bool = False,
 ) -> dict[str, Any]:
     """Run a FAILED run again from its failed step. Succeeded steps keep their outputs and never re-run.
 
     ``workflow_document`` (the current definition, already validated) replaces the run's snapshot,
     so a fixed mapping applies; the failed step must still exist in it.
+
+    ``stuck``: also take a QUEUED or RUNNING run whose step message is gone (a Lambda that kept
+    timing out until SQS moved the message to the DLQ): it is run again from its current step,
+    provided no worker holds that step's lease and the step has not succeeded.
     """
     run = state.get_run(run_id)
     if run is None:
         raise PermanentError(f"no run {run_id!r}")
-    if run.get("status") != R.FAILED:
-        raise PermanentError(f"run {run_id} is {run.get('status')}; only FAILED runs can be replayed")
+    status = run.get("status")
+    expected = [R.FAILED]
+    if stuck and status in (R.QUEUED, R.RUNNING):
+        current = run.get("current_step")
+        step = state.get_step(run_id, current) if current else None
+        if step is not None and step.get("status") == R.SUCCEEDED:
+            raise PermanentError(f"run {run_id}: step {current!r} succeeded; the run is moving on, not stuck")
+        if step is not None and int(step.get("lease_until") or 0) > state.clock():
+            raise PermanentError(f"run {run_id}: step {current!r} is running now (its lease is live)")
+        run["failed_step"] = current
+        expected = [status]
+    elif status != R.FAILED:
+        hint = " (add --stuck if its message went to the DLQ)" if status in (R.QUEUED, R.RUNNING) else ""
+        raise PermanentError(f"run {run_id} is {status}; only FAILED runs can be replayed{hint}")
     document = workflow_document or run["workflow"]
     workflow = Workflow.model_validate(document)
     step_id = run.get("failed_step")
@@ -360,7 +381,8 @@ def replay(
         step_id = first.id
     else:
         find_step(workflow, step_id)
-        state.reset_step(run_id, step_id)
+        if state.get_step(run_id, step_id) is not None:
+            state.reset_step(run_id, step_id)
     state.update_run(
         run_id,
         {
@@ -371,7 +393,7 @@ def replay(
             "decisions": decisions,
             "updated_at": R.now_iso(),
         },
-        expect_status=R.FAILED,
+        expect_status=expected,
         remove=("error", "failed_step", "finished_at"),
     )
     queue.send(

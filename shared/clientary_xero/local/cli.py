@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replay with the workflow as it was when the run started (default: the current one)",
     )
+    rr.add_argument(
+        "--stuck",
+        action="store_true",
+        help="also replay a QUEUED/RUNNING run whose step message went to the DLQ (no live lease)",
+    )
     _stack_arg(rr)
     rr.set_defaults(func=cmd_runs_replay)
     return p
@@ -208,7 +213,7 @@ def cmd_runs_replay(args: argparse.Namespace) -> int:
         if stored is not None and stored.workflow is None:
             raise WorkflowInvalid(stored.id, stored.problems)
         document = stored.workflow.to_document() if stored and stored.workflow else None
-    result = replay(state, StepQueue(), args.run_id, workflow_document=document)
+    result = replay(state, StepQueue(), args.run_id, workflow_document=document, stuck=args.stuck)
     print(f"replaying {result['run_id']} from step {result['step_id']} (generation {result['generation']})")
     return EXIT_OK
 

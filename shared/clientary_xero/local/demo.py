@@ -3,7 +3,8 @@
 1. the stack's tables, queues and secrets come up in moto; Xero and Clientary are sandboxes;
 2. the sample workflow (samples/invoice_to_xero.yaml) is validated and saved;
 3. the first poll records where to start (it does not replay history);
-4. four invoices are created in Clientary: two for one client, one draft the filter rejects, and
+4. four invoices are created in Clientary: two for one client, one with nothing to bill that the
+   filter rejects, and
    one whose client name already belongs to another contact in Xero, which Xero refuses;
 5. the next poll starts the runs; the action queue is drained through the Xero action Lambda;
 6. the same invoices arrive again by push and by a second poll: nothing is doubled;
@@ -63,9 +64,9 @@ def run_demo() -> int:
             ),
             clientary.add_invoice(
                 solo["id"],
-                [{"title": "Logo concepts", "quantity": 1, "price": 400.0}],
-                status=0,
-                title="Draft, not sent yet",
+                [{"title": "Initial consultation (free)", "quantity": 1, "price": 0.0}],
+                status=1,
+                title="Nothing to bill",
             ),
             clientary.add_invoice(
                 harbour["id"],

@@ -112,7 +112,7 @@ def create_resources(
         queue = sqs.create_queue(
             QueueName=f"{prefix}-{app}-actions",
             Attributes={
-                "VisibilityTimeout": "180",
+                "VisibilityTimeout": "360",
                 "RedrivePolicy": json.dumps(
                     {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_attempts)}
                 ),

@@ -532,6 +532,7 @@ class XeroSandbox(httpx.BaseTransport):
         self._codes: dict[str, _Code] = {}
         self._connections: dict[tuple[str, str], dict[str, Any]] = {}  # (grant, tenant) -> connection
         self._idempotency: dict[tuple[str, str], _IdempotentCall] = {}
+        self._inside_faults: list[_Fault] = []
         self._app_minute: dict[str, deque[float]] = {}
         self._faults: list[_Fault] = []
         self._log: list[dict[str, Any]] = []
@@ -650,6 +651,14 @@ class XeroSandbox(httpx.BaseTransport):
             )
         with self._lock:
             self._faults.append(_Fault(status, dict(headers or {}), body, count))
+
+    def fail_inside_next(self, status: int = 500, count: int = 1) -> None:
+        """Make the next ``count`` calls fail *inside* Xero, after auth, limits and idempotency: like
+        any answer, the error is cached under a write's Idempotency-Key, so the same key gets the
+        same error back until the key expires (reference/xero-api.md §4.2)."""
+        body = {"Title": "An error occurred", "Status": status, "Detail": "Injected fault inside Xero"}
+        with self._lock:
+            self._inside_faults.append(_Fault(status, {}, body, count))
 
     def seed_contact(self, tenant_id: str, **fields: Any) -> dict[str, Any]:
         """Create a contact directly (as if made in the Xero UI); raises ValueError on Xero's validation."""
@@ -992,6 +1001,17 @@ class XeroSandbox(httpx.BaseTransport):
 
     # ------------------------------------------------------------------ routing
     def _route(self, request: httpx.Request, tenant: _Tenant) -> httpx.Response:
+        with self._lock:
+            fault = self._inside_faults[0] if self._inside_faults else None
+            if fault is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._inside_faults.pop(0)
+        if fault is not None:
+            return _response(fault.status, fault.body, fault.headers)
+        return self._route_request(request, tenant)
+
+    def _route_request(self, request: httpx.Request, tenant: _Tenant) -> httpx.Response:
         if request.url.path.startswith(_PROJECTS_PREFIX):
             with self._lock:
                 return self._projects_api(request, tenant)

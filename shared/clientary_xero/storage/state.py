@@ -265,14 +265,18 @@ class StateStore:
         )
 
     def reset_step(self, run_id: str, step_id: str) -> None:
-        """Make a FAILED step runnable again (replay). A SUCCEEDED step is never reset."""
+        """Make a FAILED step runnable again (replay). A SUCCEEDED step is never reset.
+
+        ``attempts`` keeps counting: the replayed execution is attempt > 1, so actions look for what
+        the failed execution may have made (a write whose answer was lost) before writing again.
+        """
         self._call(
             self._t.update_item,
             Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
-            UpdateExpression="SET #status = :pending, attempts = :zero REMOVE lease_until, lease_owner",
+            UpdateExpression="SET #status = :pending REMOVE lease_until, lease_owner",
             ConditionExpression="attribute_exists(pk) AND #status <> :succeeded",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":pending": "PENDING", ":zero": 0, ":succeeded": "SUCCEEDED"},
+            ExpressionAttributeValues={":pending": "PENDING", ":succeeded": "SUCCEEDED"},
         )
 
     # ------------------------------------------------------------- cursors

@@ -8,8 +8,10 @@ an update with a new ``UpdatedDateUTC`` runs again.
 * An event for another organisation than the connected one is acknowledged and skipped: one Xero
   app's webhook reports every organisation connected to the app, and this stack acts on one.
 * A record Xero no longer has (deleted between event and fetch) is acknowledged and skipped.
-* Retryable failures (429, 5xx, a busy token lock) raise ``RetryableError``: the handler delays
-  that message by ``delay_seconds`` and reports it as a batch item failure.
+* Retryable failures (429, 5xx, a busy token lock) raise ``RetryableError``: ``run_queued_event``
+  delays that message by ``delay_seconds`` and re-raises, so it is reported as a batch item failure.
+* Waiting for the shared Xero rate budget is not a failure: the event is sent again with a delay and
+  this copy is acknowledged, so waits never spend the receives that lead to the DLQ.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Json
 
 from clientary_xero.connectors.xero.webhooks import WebhookEvent
 from clientary_xero.engine.intake import Intake, TriggerEvent
-from clientary_xero.errors import NotFound, PermanentError
+from clientary_xero.errors import NotFound, PermanentError, RetryableError
 from clientary_xero.storage.secrets import SecretStore
 
 logger = logging.getLogger(__name__)
@@ -87,6 +89,30 @@ def handle_event(
     starts = (intake or Intake.from_settings()).start_runs(start)
     summary["runs"] = [s.to_dict() for s in starts]
     return summary
+
+
+def run_queued_event(
+    queued: QueuedEvent, *, receipt_handle: str, xero: Any | None = None, queue: Any | None = None
+) -> dict[str, Any]:
+    """``handle_event`` for one SQS record, with the retry policy of the Xero event queue."""
+    from clientary_xero.storage.ratelimit import BudgetExceeded
+    from clientary_xero.usecases.xero_webhook import EVENT_QUEUE, event_queue
+
+    queue = queue or event_queue()
+    try:
+        return handle_event(queued, xero=xero)
+    except BudgetExceeded as exc:
+        delay = min(900, max(1, exc.delay_seconds))  # SQS DelaySeconds ≤ 15 minutes; a day wait loops
+        queue.send(EVENT_QUEUE, queued.model_dump(mode="json"), delay_seconds=delay)
+        return {
+            "trigger": queued.event.trigger,
+            "record_id": queued.event.resourceId,
+            "runs": [],
+            "rate_wait": {"limit": exc.limit, "seconds": delay},
+        }
+    except RetryableError as exc:
+        queue.delay(EVENT_QUEUE, receipt_handle, exc.delay_seconds)
+        raise
 
 
 def handle_payments_poll(

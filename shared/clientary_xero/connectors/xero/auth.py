@@ -49,6 +49,8 @@ REFRESH_MARGIN_SECONDS = 60
 LOCK_LEASE_SECONDS = 30
 WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.25
+# How long a warm container trusts its copy of the connection secret.
+SECRET_MAX_AGE_SECONDS = 60
 
 
 class _InvalidGrant(Exception):
@@ -79,6 +81,7 @@ class XeroTokenProvider:
         self.wait_seconds = wait_seconds
         self.poll_seconds = poll_seconds
         self._secret: dict[str, Any] | None = None
+        self._loaded_at = 0.0
         # Threads of one process queue here; the lease lock serialises processes.
         self._mutex = threading.Lock()
 
@@ -89,7 +92,7 @@ class XeroTokenProvider:
     # ------------------------------------------------------------------ public
     def access_token(self) -> str:
         """A live access token (refreshing it first when less than a minute is left)."""
-        secret = self._secret if self._secret is not None else self._load()
+        secret = self._cached()
         if self._fresh(secret):
             return str(secret["access_token"])
         return self._renew(rejected=None)
@@ -100,7 +103,7 @@ class XeroTokenProvider:
 
     def tenant_id(self) -> str:
         """The organisation's tenant id; ``""`` for a custom connection that did not record one."""
-        secret = self._secret if self._secret is not None else self._load()
+        secret = self._cached()
         tenant = str(secret.get("tenant_id") or "")
         if not tenant and self.auth_kind(secret) == "oauth":
             raise PermanentError(
@@ -115,6 +118,13 @@ class XeroTokenProvider:
         return str(secret.get("auth") or "oauth")
 
     # ---------------------------------------------------------------- internals
+    def _cached(self) -> dict[str, Any]:
+        """The secret, re-read at least every ``SECRET_MAX_AGE_SECONDS``: a warm Lambda must notice
+        a reconnection (a new organisation, new tokens) soon, not when its access token expires."""
+        if self._secret is None or self.clock() - self._loaded_at > SECRET_MAX_AGE_SECONDS:
+            return self._load()
+        return self._secret
+
     def _load(self) -> dict[str, Any]:
         secret = self.secrets.read(self.secret_id)
         missing = [k for k in ("client_id", "client_secret") if not secret.get(k)]
@@ -123,6 +133,7 @@ class XeroTokenProvider:
                 f"the Xero connection secret {self.secret_id!r} lacks {', '.join(missing)}", service="xero"
             )
         self._secret = secret
+        self._loaded_at = self.clock()
         return secret
 
     def _fresh(self, secret: dict[str, Any], rejected: str | None = None) -> bool:

@@ -43,6 +43,8 @@ BASE_URLS: dict[str, str] = {
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_IDEMPOTENCY_KEY = 128
 DEFAULT_RETRY_SECONDS = 30
+# How long Xero keeps an Idempotency-Key (and the answer cached under it), plus a margin.
+IDEMPOTENCY_WINDOW_SECONDS = 6 * 60 + 30
 
 # Bulk Accounting endpoints whose spec lists the summarizeErrors parameter (xero_accounting.yaml).
 # Not single-record updates (POST /X/{id}), not History, not BankTransfers (its POST is the
@@ -341,6 +343,11 @@ class XeroClient:
             )
         if status >= 500:
             delay = _int_header(response.headers.get("Retry-After"), DEFAULT_RETRY_SECONDS)
+            if method.upper() in WRITE_METHODS:
+                # Xero caches a failed answer under its Idempotency-Key too (reference §4.2): the same
+                # key would get the same error back for 6 minutes. Retry after the key expired; the
+                # action then looks for what the failed write may have made before writing again.
+                delay = max(delay, IDEMPOTENCY_WINDOW_SECONDS)
             raise RetryableError(
                 f"Xero failed {method} {path} ({status}){detail}",
                 delay_seconds=delay,

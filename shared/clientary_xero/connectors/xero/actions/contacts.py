@@ -105,9 +105,12 @@ def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str
     fields = data.model_dump(exclude_none=True)
     number = data.ContactNumber
     contact_id: str | None = None
+    # Links remember the organisation: after a reconnection to another one, a link made for the old
+    # organisation is not used (its ContactID does not exist there) and the search runs again.
+    tenant = str(getattr(getattr(client, "tokens", None), "tenant_id", lambda: "")() or "")
     if number:
         link = ctx.links.get_link(CONTACT_LINK, number)
-        if link and link.get("ContactID"):
+        if link and link.get("ContactID") and link.get("tenant", tenant) == tenant:
             contact_id = str(link["ContactID"])
         else:
             found = client.request(
@@ -138,7 +141,7 @@ def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str
         else:
             contact = checked_elements(answer, "Contacts")[0]
     if number:
-        ctx.links.put_link(CONTACT_LINK, number, {"ContactID": contact["ContactID"]})
+        ctx.links.put_link(CONTACT_LINK, number, {"ContactID": contact["ContactID"], "tenant": tenant})
     return _contact_output(contact, created)
 
 

@@ -10,6 +10,8 @@ created. A tracked item needs ``InventoryAssetAccountCode`` (an INVENTORY accoun
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -128,8 +130,16 @@ def add_stock_items(ctx: ActionContext, data: StockItemsInput) -> dict[str, Any]
             else e
             for e in wanted
         ]
+        # The body depends on what the lookup found (ItemIDs once the items exist), and Xero refuses
+        # a key reused with a different body: the key names the body. An identical retry still
+        # shares its key; an upsert by ItemID is safe to repeat.
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
         answer = client.request(
-            "POST", "/Items", params={"unitdp": 4}, json={"Items": body}, idempotency_key=ctx.idempotency_key
+            "POST",
+            "/Items",
+            params={"unitdp": 4},
+            json={"Items": body},
+            idempotency_key=f"{ctx.idempotency_key}:upsert:{digest}",
         )
         for element in checked_elements(answer, "Items"):
             results.append(_item_fields(element, created=element["Code"].casefold() not in existing))
