@@ -221,6 +221,31 @@ def test_a_failed_save_returns_no_token_and_the_grace_period_recovers(
     assert _works(sandbox, token, connection["tenant_id"])
 
 
+def test_a_refresh_that_outlived_its_lease_does_not_overwrite_the_new_holders_secret(
+    connection: dict[str, Any],  # noqa: F811
+    recorder: Recorded,  # noqa: F811
+    make_provider: ProviderFactory,  # noqa: F811
+    sandbox: XeroSandbox,  # noqa: F811
+    clock: FakeClock,  # noqa: F811
+    aws: AwsEnv,  # noqa: F811
+) -> None:
+    clock.advance(3600)
+    slow = make_provider(state=StateStore(clock=clock))  # leases on the test's clock
+    real_request = slow._token_request
+    newer = {**aws.read_secret(), "access_token": "saved-by-the-new-holder", "expires_at": clock() + 4000}
+
+    def slow_token_endpoint(secret: dict[str, Any], grant: str) -> dict[str, Any]:
+        token = real_request(secret, grant)
+        clock.advance(31)  # the lease (30 s) ran out while Xero answered …
+        assert StateStore(clock=clock).acquire_lock(slow.lock_name, "another-worker", lease_seconds=30)
+        aws.write_secret(newer)  # … and another worker took the lock and saved a newer secret
+        return token
+
+    slow._token_request = slow_token_endpoint  # type: ignore[method-assign]
+    assert slow.access_token() == "saved-by-the-new-holder"
+    assert aws.read_secret()["access_token"] == "saved-by-the-new-holder"  # not overwritten
+
+
 def test_a_waiter_picks_up_the_token_another_worker_saved(
     connection: dict[str, Any],  # noqa: F811
     recorder: Recorded,  # noqa: F811

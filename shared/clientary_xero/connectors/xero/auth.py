@@ -158,7 +158,7 @@ class XeroTokenProvider:
             for attempt in range(polls + 1):
                 if self.state.acquire_lock(self.lock_name, owner, lease_seconds=LOCK_LEASE_SECONDS):
                     try:
-                        return self._renew_locked(rejected)
+                        return self._renew_locked(rejected, owner)
                     finally:
                         self.state.release_lock(self.lock_name, owner)
                 if attempt == polls:
@@ -169,7 +169,7 @@ class XeroTokenProvider:
                     return str(secret["access_token"])
             raise LockBusy(self.lock_name, delay_seconds=5)
 
-    def _renew_locked(self, rejected: str | None) -> str:
+    def _renew_locked(self, rejected: str | None, owner: str) -> str:
         secret = self._load()  # re-read under the lock: another worker may have refreshed already
         if self._fresh(secret, rejected):
             return str(secret["access_token"])
@@ -191,6 +191,14 @@ class XeroTokenProvider:
                     token = self._token_request(secret, "refresh_token")
                 except _InvalidGrant:
                     raise self._reauthorize() from None
+        # Fencing: the refresh may have outlived our lease (a slow token endpoint). If another worker
+        # holds the lock now, its secret is the newer truth: do not overwrite it with ours. (Our new
+        # pair came from the same refresh token within Xero's grace, so dropping it loses nothing.)
+        if not self.state.acquire_lock(self.lock_name, owner, lease_seconds=LOCK_LEASE_SECONDS):
+            current = self._load()
+            if self._fresh(current, rejected):
+                return str(current["access_token"])
+            raise LockBusy(self.lock_name, delay_seconds=5)
         updated = dict(secret)
         updated["access_token"] = token["access_token"]
         updated["expires_at"] = int(self.clock() + int(token.get("expires_in") or 1800))
