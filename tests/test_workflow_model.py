@@ -184,3 +184,13 @@ def test_schema_accepts_the_sample_and_rejects_a_bad_step() -> None:
     bad["steps"][0]["action"] = "xero.nope"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+
+
+def test_the_readme_workflow_example_is_valid() -> None:
+    import yaml
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Writing a workflow") :]
+    block = section[section.index("```yaml\n") + len("```yaml\n") :]
+    workflow = parse_workflow(yaml.safe_load(block[: block.index("```")]))
+    assert workflow.id == "invoice-to-xero"
