@@ -741,3 +741,23 @@ def test_the_sqs_xero_event_carries_one_queued_webhook_event() -> None:
     parsed = EventRecord.model_validate(record)
     assert parsed.body.event.trigger == "xero.contact_created"
     assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()  # noqa: S324
+
+
+def test_every_function_without_a_dead_letter_queue_has_an_errors_alarm(template: dict[str, Any]) -> None:
+    """A failing poll, webhook or sweeper leaves no run and no DLQ message: only its errors show it."""
+    watched: set[str] = set()
+    for alarm in resources_of(template, "AWS::CloudWatch::Alarm").values():
+        for metric in props(alarm).get("Metrics") or []:
+            stat = (metric.get("MetricStat") or {}).get("Metric") or {}
+            if stat.get("MetricName") == "Errors":
+                watched |= {target(d["Value"]) or "" for d in stat.get("Dimensions") or []}
+    step_runners = {
+        name
+        for name, fn in functions(template).items()
+        if any(
+            e.get("Type") == "SQS" and "Action" in str(e) for e in (props(fn).get("Events") or {}).values()
+        )
+    }
+    assert step_runners == {"XeroActionFunction", "ClientaryActionFunction"}  # covered by their DLQ alarms
+    missing = set(functions(template)) - step_runners - watched
+    assert not missing, f"functions without an Errors alarm: {sorted(missing)}"
