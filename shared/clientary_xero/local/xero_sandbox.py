@@ -670,12 +670,10 @@ class XeroSandbox(httpx.BaseTransport):
             return copy.deepcopy(element)
 
     def contacts(self, tenant_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._tenants[tenant_id].contacts.values()))
+        return self._snapshot(tenant_id, "contacts")
 
     def invoices(self, tenant_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._tenants[tenant_id].invoices.values()))
+        return self._snapshot(tenant_id, "invoices")
 
     @property
     def tenant_ids(self) -> list[str]:
@@ -1573,33 +1571,31 @@ class XeroSandbox(httpx.BaseTransport):
                 account["SystemAccount"] = system
             tenant.accounts[account_id] = account
 
-    def accounts(self, tenant_id: str) -> list[dict[str, Any]]:
+    def _snapshot(self, tenant_id: str, table: str) -> list[dict[str, Any]]:
+        """A copy of one of an organisation's tables, for tests and the demo to inspect."""
         with self._lock:
-            return copy.deepcopy(list(self._tenants[tenant_id].accounts.values()))
+            return copy.deepcopy(list(getattr(self._tenants[tenant_id], table).values()))
+
+    def accounts(self, tenant_id: str) -> list[dict[str, Any]]:
+        return self._snapshot(tenant_id, "accounts")
 
     def payments(self, tenant_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._tenants[tenant_id].payments.values()))
+        return self._snapshot(tenant_id, "payments")
 
     def quotes(self, tenant_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._tenants[tenant_id].quotes.values()))
+        return self._snapshot(tenant_id, "quotes")
 
     def purchase_orders(self, tenant_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._tenants[tenant_id].purchase_orders.values()))
+        return self._snapshot(tenant_id, "purchase_orders")
 
     def items(self, tenant_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._tenants[tenant_id].items.values()))
+        return self._snapshot(tenant_id, "items")
 
     def bank_transfers(self, tenant_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._tenants[tenant_id].bank_transfers.values()))
+        return self._snapshot(tenant_id, "bank_transfers")
 
     def projects(self, tenant_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._tenants[tenant_id].projects.values()))
+        return self._snapshot(tenant_id, "projects")
 
     def history(self, tenant_id: str, record_id: str) -> list[dict[str, Any]]:
         """History and notes of any record (invoice, quote, purchase order, …) by its id."""
