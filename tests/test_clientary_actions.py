@@ -13,8 +13,10 @@ import pytest
 
 from clientary_xero.connectors.base import registry
 from clientary_xero.connectors.clientary.actions import marker
+from clientary_xero.engine.runner import replay
 from clientary_xero.local.cli import main
 from clientary_xero.settings import reset_settings
+from clientary_xero.storage.queue import StepQueue
 from clientary_xero.storage.state import StateStore
 from clientary_xero.usecases.steps import reset_runner
 
@@ -403,8 +405,51 @@ def test_a_rate_limited_create_waits_and_then_creates_once(local_env: Any) -> No
     assert step["attempts"] == 2
 
 
-def test_the_marker_is_stable_per_step_execution_and_short() -> None:
-    assert marker("r1:s:0") == marker("r1:s:0") != marker("r1:s:1")
+@pytest.mark.parametrize(("action", "data", "made"), CREATES, ids=[c[0] for c in CREATES])
+def test_a_replay_after_a_lost_last_attempt_finds_the_record_instead_of_creating_it_again(
+    local_env: Any,
+    action: str,
+    data: dict[str, Any],
+    made: Callable[[Any], list[dict[str, Any]]],
+) -> None:
+    """Given the last attempt's create was carried out but its answer was lost (the run FAILED),
+    when the user replays the run (a new generation, a new Xero Idempotency-Key),
+    then the replay finds the record the failed generation made and creates nothing."""
+    env = local_env
+    if action == "clientary.create_time_entry":
+        env.clientary.load_record("projects", {"id": 2_120_001, "name": "P", "status": 1, "rate": 100})
+    # Attempt 1: the POST gets a 502 (nothing written); attempt 2: the marker search gets a 502;
+    # attempt 3, the last: Clientary writes the record, the answer is lost → the run fails.
+    env.put_workflow(
+        {
+            "id": "one",
+            "trigger": "clientary.new_invoice",
+            "steps": [{"id": "s", "action": action, "input": data}],
+        }
+    )
+    customer = env.clientary.seed_client("Acme")
+    invoice = env.clientary.add_invoice(customer["id"], [{"title": "W", "quantity": 1, "price": 300}])
+    assert env.push("clientary.new_invoice", invoice["id"])["statusCode"] == 202
+    env.clientary.fail_next(502, count=2)
+    env.clientary.lose_next_answer(status=502)
+    env.drain()
+    (run,) = env.state.list_runs()
+    assert run["status"] == "FAILED"
+    (made_by_failed_run,) = made(env.clientary)
+
+    replay(env.state, StepQueue(), run["run_id"])  # what `clientary-xero runs replay` does
+    env.drain()
+    (run,) = env.state.list_runs()
+    assert run["status"] == "SUCCEEDED", run.get("error")
+    assert made(env.clientary) == [made_by_failed_run]
+    (step,) = env.state.get_steps(run["run_id"])
+    assert step["output"]["id"] == made_by_failed_run["id"] and step["output"]["created"] is False
+
+
+def test_the_marker_is_stable_per_step_and_short() -> None:
+    # The marker is derived from the effect key (run id + step id), never from the replay
+    # generation, so every try and every replay of a step carries the same one.
+    assert marker("r1:s") == marker("r1:s") != marker("r1:t")
     assert len(marker("anything")) == len("[cx:") + 12 + 1
     assert json.dumps(marker("x")).isascii()
 

@@ -31,6 +31,10 @@ class ActionContext:
     idempotency_key: str
     attempt: int
     links: Links
+    # Stable for the step across replays too (run id + step id): what a connector that has no
+    # idempotency keys of its own (Clientary) tags and links its creates with, so a replay finds
+    # what an earlier generation made instead of creating it again.
+    effect_key: str = ""
     # Lazily built service clients, shared by the steps one Lambda invocation runs.
     services: dict[str, Any] = field(default_factory=dict)
     factories: dict[str, Callable[[], Any]] = field(default_factory=dict)

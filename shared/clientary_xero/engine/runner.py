@@ -169,6 +169,7 @@ class StepRunner:
                 run_id=run_id,
                 step_id=step_id,
                 idempotency_key=R.idempotency_key(run_id, step_id, generation),
+                effect_key=f"{run_id}:{step_id}",
                 attempt=attempt,
                 links=self.state,
                 services=self.services,

@@ -8,12 +8,13 @@ them, see ``client.py``). Outputs are the created record, normalised like the tr
 (ISO dates, numbers for money), plus ``created``.
 
 Writes are never re-sent blindly. Clientary has no idempotency keys, so every create carries a
-*marker* derived from the step's idempotency key — ``[cx:<12 hex>]``, a SHA-256 prefix, appended
+*marker* derived from the step's effect key (run id + step id, the same for every try and every
+replay of the step) — ``[cx:<12 hex>]``, a SHA-256 prefix, appended
 to a free-text field Clientary stores and returns (a client's or task's ``description``, an
 expense's or time entry's ``description``, a payment's ``note``). Then:
 
-1. after a create the record's id is linked to the idempotency key (State table), so a retry
-   after a lost checkpoint finds it without searching;
+1. after a create the record's id is linked to the effect key (State table), so a retry or a
+   replay after a lost checkpoint finds it without searching;
 2. when the outcome of an earlier try is unknown (``ctx.attempt > 1``: that try timed out, got a
    5xx after Clientary may have written, or the Lambda died), the action first looks where the first
    try would have put the record — the newest clients or tasks, the expenses of that day, the
@@ -75,13 +76,19 @@ def _client(ctx: ActionContext) -> Any:
     return ctx.service("clientary")
 
 
+def _effect_key(ctx: ActionContext) -> str:
+    # Not the Idempotency-Key: that one changes with each replay generation (Xero caches failed
+    # answers under it), while a replay must still find what an earlier generation created.
+    return ctx.effect_key or f"{ctx.run_id}:{ctx.step_id}"
+
+
 def _linked(ctx: ActionContext) -> dict[str, Any] | None:
-    return ctx.links.get_link(CREATED_LINK, ctx.idempotency_key)
+    return ctx.links.get_link(CREATED_LINK, _effect_key(ctx))
 
 
 def _link(ctx: ActionContext, collection: str, record_id: Any, **extra: Any) -> None:
     ctx.links.put_link(
-        CREATED_LINK, ctx.idempotency_key, {"collection": collection, "id": int(record_id), **extra}
+        CREATED_LINK, _effect_key(ctx), {"collection": collection, "id": int(record_id), **extra}
     )
 
 
@@ -171,7 +178,7 @@ def create_client(ctx: ActionContext, data: CreateClientInput) -> dict[str, Any]
     from clientary_xero.connectors.clientary.normalize import normalize_client
 
     client = _client(ctx)
-    tag = marker(ctx.idempotency_key)
+    tag = marker(_effect_key(ctx))
     fields = data.model_dump(exclude_none=True, exclude={"contact"})
     fields["description"] = _with_marker(data.description, tag)
     record, created = _create_once(
@@ -230,7 +237,7 @@ def create_expense(ctx: ActionContext, data: CreateExpenseInput) -> dict[str, An
     from clientary_xero.connectors.clientary.normalize import normalize_expense
 
     client = _client(ctx)
-    tag = marker(ctx.idempotency_key)
+    tag = marker(_effect_key(ctx))
     fields = data.model_dump(exclude_none=True, exclude={"incurred_on"})
     fields["description"] = _with_marker(data.description, tag)
     if data.incurred_on:
@@ -291,7 +298,7 @@ def create_task(ctx: ActionContext, data: CreateTaskInput) -> dict[str, Any]:
     from clientary_xero.connectors.clientary.normalize import normalize_task
 
     client = _client(ctx)
-    tag = marker(ctx.idempotency_key)
+    tag = marker(_effect_key(ctx))
     fields = data.model_dump(exclude_none=True, exclude={"due_date"})
     fields["description"] = _with_marker(data.description, tag)
     if data.due_date:
@@ -327,7 +334,7 @@ def create_time_entry(ctx: ActionContext, data: CreateTimeEntryInput) -> dict[st
     from clientary_xero.connectors.clientary.normalize import normalize_time_entry
 
     client = _client(ctx)
-    tag = marker(ctx.idempotency_key)
+    tag = marker(_effect_key(ctx))
     fields = data.model_dump(exclude_none=True, exclude={"project_id", "date"})
     fields["description"] = _with_marker(data.description, tag)
     if data.date:
@@ -392,7 +399,7 @@ def create_invoice_payment(ctx: ActionContext, data: CreateInvoicePaymentInput) 
     from clientary_xero.connectors.clientary.normalize import normalize_payment
 
     client = _client(ctx)
-    tag = marker(ctx.idempotency_key)
+    tag = marker(_effect_key(ctx))
     invoice_id = data.invoice_id
     if invoice_id is None:
         invoice_id = int(_invoice_by_number(ctx, str(data.invoice_number))["id"])
