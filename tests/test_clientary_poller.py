@@ -87,7 +87,8 @@ def test_first_poll_delivers_nothing_then_a_new_invoice_is_delivered(env: Env) -
 
     # When the poller runs for the first time
     first = env.poll()
-    assert list(first) == [] and first.first_poll and first.requests == 1
+    # (two requests: the recent window, and page 1 of the whole list for the highest id)
+    assert list(first) == [] and first.first_poll and first.requests == 2
     first.commit()
     cursor = _cursor(env)
     assert cursor["watermark"] == env.clock().isoformat()
@@ -109,8 +110,8 @@ def test_first_poll_queries_a_wider_window_than_later_polls(env: Env) -> None:
     env.poll().commit()
     env.clock.advance(minutes=15)
     env.poll().commit()
-    (first_method, first_path), (_, second_path) = env.sandbox.requests[-2:]
-    assert first_method == "GET"
+    (first_method, first_path), (_, whole_list), (_, second_path) = env.sandbox.requests[-3:]
+    assert first_method == "GET" and "updated_since" not in whole_list
     assert "updated_since=2024-03-08" in first_path  # now - 1 day - 1 day
     assert "updated_since=2024-03-09" in second_path  # watermark's date - 1 day
     assert "page_size=100" in second_path
@@ -300,6 +301,66 @@ class ListOnly:
         raise NotImplementedError
 
 
+def test_after_a_busy_day_the_window_moves_on_and_idle_polls_are_one_request_again(env: Env) -> None:
+    # Given a day with 250 invoices (three pages of 100) and the first poll at its end
+    for _ in range(250):
+        env.invoice(1)
+    env.clock.advance(hours=1)
+    env.poll().commit()
+
+    # When polling goes on for the next days
+    env.clock.advance(days=2)
+    catch_up = env.poll()
+    catch_up.commit()
+    assert list(catch_up) == [] and catch_up.requests == 3  # the busy day is still in the window once
+    env.clock.advance(minutes=15)
+    idle: list[PollBatch] = []
+    assert env.requests_for(lambda: idle.append(env.poll())) == 1
+    idle[0].commit()
+
+    # Then the moved window still delivers what is new, once
+    env.clock.advance(minutes=5)
+    created = env.invoice(2)
+    env.clock.advance(minutes=10)
+    assert env.poll_and_commit() == [created["id"]]
+    assert env.poll_and_commit() == []
+
+
+class WithoutCreatedAt:
+    """The real client, but records as Clientary's docs show them: no ``created_at``."""
+
+    def __init__(self, client: ClientaryClient) -> None:
+        self.client = client
+
+    def list_invoices(self, **kwargs: Any) -> dict[str, Any]:
+        envelope = self.client.list_invoices(**kwargs)
+        for record in envelope["invoices"]:
+            record.pop("created_at", None)
+        return envelope
+
+    def get_invoice(self, invoice_id: int | str) -> dict[str, Any]:
+        return self.client.get_invoice(invoice_id)
+
+
+def test_without_created_at_an_old_invoice_edited_after_a_quiet_first_poll_is_not_new(env: Env) -> None:
+    # Given an account whose only invoice is a month old (nothing in the first poll's window)
+    old = env.invoice(10)
+    env.clock.advance(days=30)
+    source = WithoutCreatedAt(env.client)
+    poll_new_invoices(source, env.state, now=env.clock()).commit()
+    assert _cursor(env)["id_floor"] == old["id"]  # the whole list's highest id, not the window's
+
+    # When someone marks the old invoice paid, and a new invoice is made
+    env.clock.advance(minutes=15)
+    env.sandbox.touch_invoice(old["id"], status=4)
+    created = env.invoice(20)
+    env.clock.advance(minutes=1)
+
+    # Then only the new one is delivered
+    batch = poll_new_invoices(source, env.state, now=env.clock())
+    assert [r["id"] for r in batch] == [created["id"]]
+
+
 def test_without_created_at_new_means_an_id_above_the_known_ones(env: Env) -> None:
     source = ListOnly()
     now = env.clock()
@@ -323,7 +384,7 @@ def test_an_empty_account_with_zero_page_count(env: Env) -> None:
     first = poll_new_invoices(source, env.state, now=env.clock())
     first.commit()
     second = poll_new_invoices(source, env.state, now=env.clock())
-    assert list(second) == [] and second.requests == 1 and len(source.calls) == 2
+    assert list(second) == [] and second.requests == 1 and len(source.calls) == 3
 
 
 # ------------------------------------------------------------------------------ push route helper
@@ -350,6 +411,6 @@ def test_types_used_by_the_use_case() -> None:
     sandbox, client = sandbox_and_client()
     with moto_aws():
         batch = poll_new_invoices(client, state_store(), now=sandbox.clock())
-        assert batch.records == [] and batch.requests == 1
+        assert batch.records == [] and batch.requests == 2
         batch.commit()
         assert batch.committed

@@ -30,7 +30,11 @@ is pruned as the watermark moves: it stays as small as one day of invoices. A re
 ``created_at`` (the docs' examples have none) falls back to ids: new when above ``id_floor``, which
 rises as ids leave ``seen``.
 
-An idle poll is one request (page 1 of a window with nothing new) and no write.
+The watermark also moves with time (to ``now - CLOCK_SLACK`` when that is a later date), so the
+window is the last two or three days whatever happened before. An idle poll is one request (page 1
+of a window with nothing new) and no write while that window holds at most one page (100) of
+updated invoices; a busier window is read page by page. The first poll also reads page 1 and the
+last page of the whole list (unfiltered) for the highest id, which becomes ``id_floor``.
 """
 
 from __future__ import annotations
@@ -162,6 +166,15 @@ def poll_new_invoices(
         seen[key] = int(stamp.timestamp())
         fresh.append((stamp.timestamp(), record_id, normalize_invoice(raw)))
 
+    # Time moves the watermark too, not only the invoices met: else, after a busy day, every idle
+    # poll would keep asking for that day (``updated_since`` is a date) and read all its pages for
+    # days. What this poll did not list was updated after about now; CLOCK_SLACK absorbs
+    # Clientary's clock and a late commit, and the window reaches a day further back anyway. It
+    # moves only when that changes the date asked for, so an idle poll within a day writes nothing.
+    moved = now.astimezone(watermark.tzinfo) - CLOCK_SLACK
+    if moved.date() > watermark.date():
+        watermark, watermark_text = moved, moved.isoformat()
+
     new_floor = int((watermark - OVERLAP).timestamp())
     pruned = {k for k, ts in seen.items() if ts < new_floor}
     for key in pruned:
@@ -212,6 +225,16 @@ def _first_poll(
         stamp = _when(raw.get("created_at")) or updated
         if stamp is None or stamp >= floor:
             seen[str(record_id)] = int((stamp or now).timestamp())
+
+    # Records without ``created_at`` are told new by id: everything that exists now is history,
+    # not only what was updated lately (an old invoice edited next week must not look new).
+    def invoice_page(page: int) -> tuple[list[dict[str, Any]], int]:
+        envelope = client.list_invoices(page=page, page_size=page_size)
+        items = [item for item in envelope.get("invoices") or [] if isinstance(item, dict)]
+        return items, _page_count(envelope, page, len(items), page_size)
+
+    highest, extra_requests = _highest_id(invoice_page)
+    id_floor = max(id_floor, highest)
     cursor = {
         "schema": CURSOR_SCHEMA,
         "watermark": watermark_text,
@@ -232,7 +255,7 @@ def _first_poll(
         trigger=trigger,
         cursor=cursor,
         changed=True,
-        requests=window.requests,
+        requests=window.requests + extra_requests,
         first_poll=True,
         state=state,
     )
@@ -306,12 +329,31 @@ class _Window:
             self.requests += 1
             items = [item for item in envelope.get("invoices") or [] if isinstance(item, dict)]
             yield from items
-            page_count = envelope.get("page_count")
-            # Without counters a short page is the last one; an empty page always is.
-            more = page < int(page_count) if page_count is not None else len(items) >= self.page_size
-            if not items or not more:
+            # An empty page is always the last one.
+            if not items or page >= _page_count(envelope, page, len(items), self.page_size):
                 return
             page += 1
+
+
+def _page_count(envelope: dict[str, Any], page: int, items: int, page_size: int) -> int:
+    page_count = envelope.get("page_count")
+    if page_count is not None:
+        return int(page_count)
+    return page + (1 if items >= page_size else 0)  # without counters a short page is the last one
+
+
+def _highest_id(fetch_page: Callable[[int], tuple[list[dict[str, Any]], int]]) -> tuple[int, int]:
+    """The highest id of a whole collection and the requests it took: page 1 and, when there are
+    more, the last page — the highest id is on one of them whether the list is newest or oldest
+    first (ids increase)."""
+    records, pages = fetch_page(1)
+    ids = [i for i in (_record_id(raw) for raw in records) if i is not None]
+    requests = 1
+    if pages > 1:
+        records, _ = fetch_page(pages)
+        ids += [i for i in (_record_id(raw) for raw in records) if i is not None]
+        requests += 1
+    return max(ids, default=0), requests
 
 
 def _record_id(raw: dict[str, Any]) -> int | None:
@@ -488,6 +530,20 @@ def poll_new_records(
         fresh.append((stamp.timestamp(), record_id, normalize(raw)))
     if first:
         id_floor = max_id  # without created_at, everything listed now is history
+        if "updated_since" in walker.params:
+            # The list was narrowed to recent updates: the rest of the collection is history too.
+            whole = _Walker(
+                client,
+                listing,
+                {k: v for k, v in walker.params.items() if k != "updated_since"},
+                page_size,
+                is_old=is_old,
+                order=None,
+                last_page=0,
+            )
+            highest, _ = _highest_id(whole._page)
+            id_floor = max(id_floor, highest)
+            walker.requests += whole.requests
     else:
         # Time moves the window too (else a burst of records would keep every later idle poll
         # reading past page one): whatever this poll did not list was created after about now,
@@ -605,12 +661,7 @@ class _Walker:
                 service="clientary",
             )
         records = [item for item in items if isinstance(item, dict)]
-        page_count = envelope.get("page_count")
-        if page_count is None:  # without counters a short page is the last one
-            pages = (page or 1) + (1 if len(records) >= self.page_size else 0)
-        else:
-            pages = int(page_count)
-        return records, pages
+        return records, _page_count(envelope, page or 1, len(records), self.page_size)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if not self.listing.paged:
