@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("CLIENTARY_XERO_SECRETS"),
         help='with --live: JSON {"xero": {…}, "clientary": {…}}; rotated Xero tokens are written back',
     )
+    t.add_argument(
+        "--seed",
+        metavar="FILE",
+        help="records to put into the sandboxes first (JSON or YAML): "
+        '{"clientary": {"invoices": [{…}], …}, "xero": {"Contacts": [{…}], "Invoices": [{…}]}}',
+    )
     t.add_argument("--max-wait", type=float, default=120.0, help="seconds to wait for retries (default 120)")
     t.set_defaults(func=cmd_test_workflow)
 
@@ -233,8 +239,18 @@ def cmd_test_workflow(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as exc:
         print(f"error: cannot read the event {args.event}: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    seed: dict[str, Any] = {}
+    if args.seed:
+        if args.live:
+            print("error: --seed fills the sandboxes; it does not go with --live", file=sys.stderr)
+            return EXIT_INVALID
+        try:
+            seed = _read_seed(args.seed)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_INVALID
     if spec.source == "xero":  # issue #3: a Xero record, delivered by webhook or poll
-        return _test_xero_workflow(args, workflow, spec, record)
+        return _test_xero_workflow(args, workflow, spec, record, seed)
     if not isinstance(record, dict) or "id" not in record:
         print(f"error: {args.event} must be one {spec.resource} object with an 'id'", file=sys.stderr)
         return EXIT_INVALID
@@ -251,6 +267,7 @@ def cmd_test_workflow(args: argparse.Namespace) -> int:
 
     document = {**workflow.to_document(), "enabled": True}
     with LocalEnvironment(live=args.live, record=args.record, live_secrets=secrets) as env:
+        _load_seed(env, seed)
         if not args.live and spec.collection in env.clientary.resources:  # not contracts (issue #4)
             env.clientary.load_record(spec.collection, record)
         env.put_workflow(document)
@@ -441,7 +458,52 @@ def _stack_outputs(stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
-def _test_xero_workflow(args: argparse.Namespace, workflow: Any, spec: Any, record: Any) -> int:
+SEED_XERO = ("Contacts", "Invoices")  # payments are trigger records: pass them with --event
+
+
+def _read_seed(path: str) -> dict[str, Any]:
+    """The --seed file, checked: ``clientary`` maps collections, ``xero`` maps Contacts/Invoices,
+    each to a list of records as the service returns them."""
+    from clientary_xero.errors import WorkflowInvalid
+    from clientary_xero.local.clientary_sandbox import default_resources
+    from clientary_xero.workflows.loader import read_document
+
+    try:
+        seed = read_document(path)
+    except (OSError, WorkflowInvalid) as exc:
+        raise ValueError(f"cannot read the seed {path}: {exc}") from None
+    if not isinstance(seed, dict) or set(seed) - {"clientary", "xero"}:
+        raise ValueError(f"{path}: the seed is an object with 'clientary' and/or 'xero'")
+    allowed = {"clientary": tuple(spec.name for spec in default_resources()), "xero": SEED_XERO}
+    for service, collections in seed.items():
+        if not isinstance(collections, dict):
+            raise ValueError(f"{path}: '{service}' maps collection names to lists of records")
+        for name, records in collections.items():
+            if name not in allowed[service]:
+                choices = ", ".join(allowed[service])
+                raise ValueError(f"{path}: {service} has no collection {name!r} to seed; one of: {choices}")
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise ValueError(f"{path}: {service}.{name} must be a list of records")
+            if service == "clientary" and not all("id" in r for r in records):
+                raise ValueError(f"{path}: every clientary.{name} record needs an 'id'")
+    return seed
+
+
+def _load_seed(env: Any, seed: dict[str, Any]) -> None:
+    for collection, records in (seed.get("clientary") or {}).items():
+        for record in records:
+            env.clientary.load_record(collection, record)
+    for collection, records in (seed.get("xero") or {}).items():
+        for record in records:
+            env.load_xero_record(collection, record)
+    if seed:
+        counts = [f"{len(r)} {s}.{c}" for s, cols in seed.items() for c, r in cols.items()]
+        print(f"seeded the sandboxes: {', '.join(counts)}")
+
+
+def _test_xero_workflow(
+    args: argparse.Namespace, workflow: Any, spec: Any, record: Any, seed: dict[str, Any]
+) -> int:
     from clientary_xero.local.environment import LocalEnvironment
 
     if isinstance(record, dict) and isinstance(record.get(spec.collection), list) and record[spec.collection]:
@@ -465,6 +527,7 @@ def _test_xero_workflow(args: argparse.Namespace, workflow: Any, spec: Any, reco
         secrets = json.loads(Path(args.secrets).read_text(encoding="utf-8"))
     document = {**workflow.to_document(), "enabled": True}
     with LocalEnvironment(live=args.live, record=args.record, live_secrets=secrets) as env:
+        _load_seed(env, seed)
         env.put_workflow(document)
         if spec.name == "xero.new_payment":
             env.poll_xero_payments()  # the first poll records where to start
