@@ -519,11 +519,69 @@ def test_a_purchase_order_is_created_then_found_by_number_status_and_dates(
     with pytest.raises(PermanentError, match="Multiple is 'fail'"):
         run(xero, "xero.find_purchase_order", {"DateFrom": "2026-01-01", "Multiple": "fail"})
     assert len(sandbox.purchase_orders(tenant)) == 2
-    # The by-number reads use GET /PurchaseOrders/{PurchaseOrderNumber}, a sibling of the uuid
-    # template in Xero's spec; the contract check tries both, so every request must conform.
+    # A find by number reads the list (GET /PurchaseOrders/{number} shares its template with the
+    # uuid read): no request puts a number in the path, and every request conforms.
     records = [r for r in recorder.records() if r["url"].startswith("https://api.xero.com")]
-    assert any(r["url"].split("?")[0].endswith("/PurchaseOrders/PO-0001") for r in records)
+    assert not any("/PurchaseOrders/PO-" in r["url"] for r in records)
+    assert any("order=Date+DESC" in r["url"] for r in records)
     assert validate_requests(records) == []
+
+
+def test_a_purchase_order_number_with_slashes_and_hashes_is_found(
+    xero: XeroClient, sandbox: XeroSandbox, tenant: str, acme: dict[str, Any]
+) -> None:
+    made = run(
+        xero,
+        "xero.create_purchase_order",
+        {
+            "Contact": {"ContactID": acme["ContactID"]},
+            "PurchaseOrderNumber": "2025/11 #7?x",
+            "LineItems": [{"Description": "Timber", "Quantity": 1, "UnitAmount": 9, "AccountCode": "500"}],
+        },
+    )
+    found = run(xero, "xero.find_purchase_order", {"PurchaseOrderNumber": "2025/11 #7?x"})
+    assert (found["found"], found["PurchaseOrderID"]) == (True, made["PurchaseOrderID"])
+
+
+def test_a_find_by_number_beyond_the_scanned_pages_fails_instead_of_saying_not_found(
+    xero: XeroClient,
+    sandbox: XeroSandbox,
+    tenant: str,
+    acme: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from clientary_xero.connectors.xero.actions import documents
+
+    # Given more orders than the scan reads (one page here), none numbered PO-OLD
+    monkeypatch.setattr(documents, "NUMBER_SCAN_PAGES", 1)
+    order = run(
+        xero,
+        "xero.create_purchase_order",
+        {
+            "Contact": {"ContactID": acme["ContactID"]},
+            "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 1, "AccountCode": "500"}],
+        },
+    )
+    stored = next(
+        o for o in sandbox.purchase_orders(tenant) if o["PurchaseOrderID"] == order["PurchaseOrderID"]
+    )
+    with sandbox._lock:  # a hundred more, straight into the organisation (no 60-calls budget)
+        table = sandbox._tenants[tenant].purchase_orders
+        for n in range(100):
+            copy = {
+                **stored,
+                "PurchaseOrderID": f"00000000-0000-4000-8000-{n:012d}",
+                "PurchaseOrderNumber": f"PO-X{n}",
+            }
+            table[copy["PurchaseOrderID"]] = copy
+    # Then the step fails and says how to narrow the search
+    with pytest.raises(PermanentError, match=r"not among the newest 100 purchase orders.*DateFrom/DateTo"):
+        run(xero, "xero.find_purchase_order", {"PurchaseOrderNumber": "PO-OLD"})
+    # and a narrower search that reads every page answers found: false
+    narrow = run(
+        xero, "xero.find_purchase_order", {"PurchaseOrderNumber": "PO-OLD", "DateFrom": "2099-01-01"}
+    )
+    assert narrow["found"] is False
 
 
 def test_purchase_orders_need_an_existing_contact_and_no_discounts(

@@ -34,6 +34,7 @@ from clientary_xero.connectors.xero.actions.common import (
     money,
     total_of,
 )
+from clientary_xero.errors import PermanentError
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +212,8 @@ def create_purchase_order(ctx: ActionContext, data: PurchaseOrderInput) -> dict[
 
 
 class FindPurchaseOrderInput(FindInput):
-    """By PurchaseOrderID or PurchaseOrderNumber (read directly), or by Status and/or a date range."""
+    """By PurchaseOrderID (read directly), by PurchaseOrderNumber (the list, newest first, narrowed by
+    Status/DateFrom/DateTo when given), or by Status and/or a date range."""
 
     PurchaseOrderID: Guid | None = None
     PurchaseOrderNumber: str | None = Field(
@@ -242,15 +244,54 @@ class FindPurchaseOrderInput(FindInput):
         return not (self.DateTo and (day is None or day > self.DateTo.isoformat()))
 
 
+# A find by number reads the list newest first, this many pages of 100 at most (see below).
+NUMBER_SCAN_PAGES = 10
+
+
+def _orders_numbered(client: Any, data: FindPurchaseOrderInput) -> list[dict[str, Any]]:
+    """The orders with ``data.PurchaseOrderNumber`` (and its other criteria), from the list.
+
+    Xero also serves ``GET /PurchaseOrders/{PurchaseOrderNumber}``, but its template is the same as
+    ``/PurchaseOrders/{PurchaseOrderID}``'s, so a request to it cannot be told from a malformed
+    by-id read (validators read it as a bad uuid), and a number holding ``/``, ``?`` or ``#`` would
+    need escaping that proxies undo. The list, filtered by the step's Status/DateFrom/DateTo and
+    ordered newest first, has none of that. Its cost is bounded: when ``NUMBER_SCAN_PAGES`` pages
+    hold no match and more remain, the step fails and says how to narrow the search, rather than
+    answer ``found: false`` for an order that may exist (a workflow could create it a second time).
+    """
+    matches: list[dict[str, Any]] = []
+    for page in range(1, NUMBER_SCAN_PAGES + 1):
+        params: dict[str, Any] = {"order": "Date DESC", "page": page}
+        if data.Status:
+            params["Status"] = data.Status
+        if data.DateFrom:
+            params["DateFrom"] = data.DateFrom.isoformat()
+        if data.DateTo:
+            params["DateTo"] = data.DateTo.isoformat()
+        orders = client.request("GET", "/PurchaseOrders", params=params).get("PurchaseOrders") or []
+        matches += [dict(order) for order in orders if data.matches(order)]
+        if len(orders) < 100:
+            return matches
+    if matches:
+        return matches
+    raise PermanentError(
+        f"purchase order {data.PurchaseOrderNumber!r} is not among the newest "
+        f"{NUMBER_SCAN_PAGES * 100} purchase orders that match; give DateFrom/DateTo (or Status) "
+        "to search further back",
+        service="xero",
+    )
+
+
 @action("xero.find_purchase_order", app="xero", input_model=FindPurchaseOrderInput)
 def find_purchase_order(ctx: ActionContext, data: FindPurchaseOrderInput) -> dict[str, Any]:
     """Find a Xero purchase order by id or number, or by status and date range."""
     client = ctx.service("xero")
     total: int | None = None
-    ident = data.PurchaseOrderID or data.PurchaseOrderNumber
-    if ident:
-        order = _get_order(client, ident)
+    if data.PurchaseOrderID:
+        order = _get_order(client, data.PurchaseOrderID)
         records = [order] if order is not None and data.matches(order) else []
+    elif data.PurchaseOrderNumber:
+        records = _orders_numbered(client, data)
     else:
         params: dict[str, Any] = {"page": 1}
         if data.Status:
