@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -286,7 +287,7 @@ def test_a_retry_after_the_idempotency_window_finds_the_invoice_by_number(
     assert validate_requests(recorder.records()) == []
 
 
-def test_a_retried_bill_is_found_by_its_reference(
+def test_a_retried_bill_is_found_by_its_supplier_invoice_number(
     xero: XeroClient,  # noqa: F811
     connection: dict[str, Any],  # noqa: F811
     sandbox: XeroSandbox,  # noqa: F811
@@ -297,7 +298,7 @@ def test_a_retried_bill_is_found_by_its_reference(
     bill = {
         "Type": "ACCPAY",
         "Contact": {"ContactID": contact_id},
-        "Reference": "PO-77",
+        "InvoiceNumber": "SUP-77",  # bills are not unique by number: the lookup adds the contact
         "LineItems": [{"Description": "Parts", "Quantity": 2, "UnitAmount": 12.5}],
     }
     first = _invoice(xero, **bill)
@@ -306,6 +307,19 @@ def test_a_retried_bill_is_found_by_its_reference(
     assert (again["InvoiceID"], again["created"], again["Total"]) == (first["InvoiceID"], False, 25.0)
     assert len(sandbox.invoices(connection["tenant_id"])) == 1
     assert validate_requests(recorder.records()) == []
+
+
+def test_a_bill_with_a_reference_is_refused_before_any_call() -> None:
+    from pydantic import ValidationError
+
+    from clientary_xero.connectors.base import registry
+
+    model = registry()["xero.create_invoice"].input_model
+    line = {"Description": "Parts", "Quantity": 1, "UnitAmount": 5}
+    bill = {"Type": "ACCPAY", "Contact": {"ContactID": str(uuid.uuid4())}, "LineItems": [line]}
+    with pytest.raises(ValidationError, match="put the supplier's reference in InvoiceNumber"):
+        model.model_validate({**bill, "Reference": "PO-77"})
+    assert model.model_validate({**bill, "Type": "ACCREC", "Reference": "PO-77"}).Reference == "PO-77"
 
 
 def test_invoice_validation_errors_carry_xeros_messages(

@@ -51,11 +51,27 @@ class InvoiceInput(_Input):
     InvoiceNumber: str | None = Field(
         default=None, max_length=255, description="Unique for ACCREC; Xero numbers it when omitted."
     )
-    Reference: str | None = Field(default=None, max_length=4000)
+    Reference: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="Sales invoices only: Xero's API takes no Reference on a bill (ACCPAY), whose "
+        "supplier reference is its InvoiceNumber.",
+    )
     Status: Literal["DRAFT", "SUBMITTED", "AUTHORISED"] | None = None
     CurrencyCode: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     LineAmountTypes: Literal["Exclusive", "Inclusive", "NoTax"] | None = None
     Url: str | None = Field(default=None, max_length=2000, description='Link shown as "Go to …" in Xero.')
+
+    @model_validator(mode="after")
+    def _no_reference_on_bills(self) -> InvoiceInput:
+        # Xero's spec: Invoice.Reference is "ACCREC only"; on a bill it would be dropped without a
+        # word (and a retry could not find the bill by it).
+        if self.Type == "ACCPAY" and self.Reference:
+            raise ValueError(
+                "a bill (ACCPAY) has no Reference in Xero's API: put the supplier's reference in "
+                "InvoiceNumber"
+            )
+        return self
 
     def body(self) -> dict[str, Any]:
         invoice = self.model_dump(exclude_none=True, exclude={"Contact", "LineItems", "Date", "DueDate"})
@@ -105,7 +121,7 @@ def _find_existing_invoice(client: Any, data: InvoiceInput) -> dict[str, Any] | 
         )
         if data.InvoiceNumber:
             clauses.append(f"InvoiceNumber=={where_text(data.InvoiceNumber)}")
-        else:
+        else:  # a sales invoice without a number (bills take no Reference: see InvoiceInput)
             clauses.append(f"Reference=={where_text(str(data.Reference))}")
     params["where"] = " AND ".join(clauses)
     found = client.request("GET", "/Invoices", params=params)
