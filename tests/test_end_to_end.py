@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from clientary_xero.connectors.xero.dates import to_xero_date
 from clientary_xero.local.environment import LocalEnvironment
 from clientary_xero.settings import reset_settings
 from clientary_xero.storage.state import StateStore
@@ -173,3 +175,68 @@ def test_every_request_sent_to_xero_validates_against_the_openapi_description(en
     assert any(r["method"] == "PUT" and r["url"].split("?")[0].endswith("/Invoices") for r in xero)
     assert validate_requests(xero) == []
     assert all("authorization" not in {k.lower() for k in r["headers"]} for r in records)
+
+
+MONTHLY = {
+    "id": "monthly",
+    "trigger": TRIGGER,
+    "steps": [
+        {
+            "id": "contact",
+            "action": "xero.create_or_update_contact",
+            "input": {
+                "Name": "{% invoice.client.name %}",
+                "ContactNumber": "{% 'CL-' & $string(invoice.client_id) %}",
+            },
+        },
+        {
+            "id": "invoice",
+            "action": "xero.create_invoice",
+            "input": {
+                "Contact": {"ContactID": "{% steps.contact.ContactID %}"},
+                "Reference": "{% invoice.title %}",  # the same every month
+                "Status": "AUTHORISED",
+                "LineItems": "{% [invoice.invoice_items.{'Description': title, 'Quantity': quantity, "
+                "'UnitAmount': price, 'AccountCode': '200'}] %}",
+            },
+        },
+    ],
+}
+
+
+def test_a_retry_does_not_take_last_months_invoice_with_the_same_reference_for_its_own() -> None:
+    with LocalEnvironment(max_attempts=3) as env:
+        # Given last month's retainer invoice, synced to Xero with Reference "Monthly retainer"
+        env.put_workflow(MONTHLY)
+        env.poll(TRIGGER)
+        customer = env.clientary.seed_client("Retainer Client")
+        line = [{"title": "Retainer", "quantity": 1, "price": 500.0}]
+        env.clientary.add_invoice(customer["id"], line, status=1, title="Monthly retainer")
+        env.poll(TRIGGER)
+        env.drain()
+        (last_month,) = xero_invoices(env)
+        a_month_ago = datetime.now(UTC) - timedelta(days=30)
+        with env.xero._lock:  # it was made (and last updated) a month ago
+            stored = env.xero._tenants[env.xero_tenant_id()].invoices[last_month["InvoiceID"]]
+            stored["UpdatedDateUTC"] = to_xero_date(a_month_ago)
+
+        # When this month's first invoice PUT fails with a 503 (the retry looks before it creates)
+        line = [{"title": "Retainer", "quantity": 1, "price": 700.0}]
+        env.clientary.add_invoice(customer["id"], line, status=1, title="Monthly retainer")
+        env.poll(TRIGGER)
+        armed: list[bool] = []
+
+        def fail_the_invoice_put(batch: dict[str, Any]) -> None:
+            if not armed and any(m["step_id"] == "contact" for m in batch["messages"]):
+                armed.append(True)
+                env.xero.fail_next(503)
+
+        env.drain(on_batch=fail_the_invoice_put)
+
+        # Then this month's invoice is created, not mistaken for last month's
+        assert armed
+        assert sorted(i["Total"] for i in xero_invoices(env)) == [500.0, 700.0]
+        steps = [s for r in env.state.list_runs() for s in env.state.get_steps(r["run_id"])]
+        (retried,) = [s for s in steps if s["step_id"] == "invoice" and s["attempts"] == 2]
+        assert retried["status"] == "SUCCEEDED"
+        assert (retried["output"]["created"], retried["output"]["Total"]) == (True, 700.0)

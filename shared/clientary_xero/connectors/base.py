@@ -35,6 +35,10 @@ class ActionContext:
     # idempotency keys of its own (Clientary) tags and links its creates with, so a replay finds
     # what an earlier generation made instead of creating it again.
     effect_key: str = ""
+    # Epoch seconds before which nothing this step made can exist (its run's creation, less clock
+    # skew): a retry that looks for what an earlier try made by weak keys (a reference, an amount)
+    # ignores older records, e.g. last month's invoice with the same reference. 0: no bound.
+    not_before: float = 0.0
     # Lazily built service clients, shared by the steps one Lambda invocation runs.
     services: dict[str, Any] = field(default_factory=dict)
     factories: dict[str, Callable[[], Any]] = field(default_factory=dict)

@@ -61,6 +61,8 @@ from clientary_xero.workflows.model import Workflow
 from clientary_xero.workflows.validate import pydantic_problems
 
 logger = logging.getLogger(__name__)
+# How far Xero's or Clientary's clock may be behind ours when telling records a run made from older ones.
+CLOCK_SKEW_SECONDS = 300
 
 # SQS's largest DelaySeconds; a longer rate wait is taken in steps of at most this.
 MAX_SEND_DELAY = 900
@@ -170,6 +172,7 @@ class StepRunner:
                 step_id=step_id,
                 idempotency_key=R.idempotency_key(run_id, step_id, generation),
                 effect_key=f"{run_id}:{step_id}",
+                not_before=R.epoch(run.get("created_at")) - CLOCK_SKEW_SECONDS,
                 attempt=attempt,
                 links=self.state,
                 services=self.services,

@@ -33,6 +33,14 @@ def iso(epoch_seconds: float) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def epoch(iso_text: Any) -> float:
+    """``now_iso``'s form back to epoch seconds (0.0 for a missing or unreadable value)."""
+    try:
+        return datetime.fromisoformat(str(iso_text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def idempotency_key(run_id: str, step_id: str, generation: int) -> str:
     """Xero's Idempotency-Key for a step's writes (≤ 128 chars). A replay is a new generation: Xero
     caches failed responses under a key too, so a replay must not reuse the failed attempt's key."""

@@ -19,6 +19,7 @@ from clientary_xero.connectors.xero.actions.common import (
     XeroDay,
     _Input,
     iso_day,
+    made_by_this_run,
     money,
     where_text,
 )
@@ -84,9 +85,10 @@ def create_bank_transfer(ctx: ActionContext, data: BankTransferInput) -> dict[st
     if ctx.attempt > 1 and data.Reference:
         where = f"Reference=={where_text(data.Reference)} AND Amount=={round(data.Amount, 2)}"
         found = client.request("GET", "/BankTransfers", params={"where": where})
-        if found.get("BankTransfers"):
+        recent = [t for t in found.get("BankTransfers") or [] if made_by_this_run(ctx, t)]
+        if recent:  # a monthly transfer with the same reference is not this one
             logger.info("bank transfer already made in Xero (an earlier attempt made it)")
-            return _transfer_fields(found["BankTransfers"][0], created=False)
+            return _transfer_fields(recent[0], created=False)
     answer = client.request(
         "PUT", "/BankTransfers", json={"BankTransfers": [data.body()]}, idempotency_key=ctx.idempotency_key
     )

@@ -201,3 +201,17 @@ def total_of(answer: Any) -> int | None:
 
 def casefold_equal(left: Any, right: Any) -> bool:
     return str(left or "").casefold() == str(right or "").casefold()
+
+
+def made_by_this_run(ctx: Any, record: dict[str, Any]) -> bool:
+    """Whether ``record`` may be what an earlier try of this step made: not last-updated before
+    the run began (``ctx.not_before``). A record without ``UpdatedDateUTC`` cannot be ruled out."""
+    from clientary_xero.connectors.xero.dates import parse_xero_date
+
+    try:
+        when = parse_xero_date(record.get("UpdatedDateUTC"))
+    except ValueError:
+        return True
+    if not when or not ctx.not_before:
+        return True
+    return datetime.fromisoformat(when).timestamp() >= ctx.not_before

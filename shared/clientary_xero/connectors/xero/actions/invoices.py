@@ -28,6 +28,7 @@ from clientary_xero.connectors.xero.actions.common import (
     find_result,
     iso_day,
     iso_time,
+    made_by_this_run,
     money,
     total_of,
     where_text,
@@ -106,8 +107,13 @@ def _invoice_output(invoice: dict[str, Any], created: bool) -> dict[str, Any]:
     }
 
 
-def _find_existing_invoice(client: Any, data: InvoiceInput) -> dict[str, Any] | None:
-    """The invoice an earlier, crashed attempt of this step may have created."""
+def _find_existing_invoice(ctx: ActionContext, client: Any, data: InvoiceInput) -> dict[str, Any] | None:
+    """The invoice an earlier, crashed attempt of this step may have created.
+
+    A sales invoice's number is unique, so it alone decides. A bill's number (unique per supplier
+    at best) or a sales invoice's Reference is a weaker key: an older invoice of the same contact
+    can carry it too (last month's "Monthly retainer"), so only one updated since the run began
+    counts."""
     clauses = [f"Type=={where_text(data.Type)}"]
     params: dict[str, Any] = {"unitdp": 4}
     if data.Type == "ACCREC" and data.InvoiceNumber:
@@ -126,6 +132,8 @@ def _find_existing_invoice(client: Any, data: InvoiceInput) -> dict[str, Any] | 
     params["where"] = " AND ".join(clauses)
     found = client.request("GET", "/Invoices", params=params)
     live = [i for i in found.get("Invoices") or [] if i.get("Status") not in CLOSED_STATUSES]
+    if "InvoiceNumbers" not in params:
+        live = [i for i in live if made_by_this_run(ctx, i)]
     return live[0] if live else None
 
 
@@ -136,7 +144,7 @@ def create_invoice(ctx: ActionContext, data: InvoiceInput) -> dict[str, Any]:
 
     client = ctx.service("xero")
     if ctx.attempt > 1 and (data.InvoiceNumber or data.Reference):
-        existing = _find_existing_invoice(client, data)
+        existing = _find_existing_invoice(ctx, client, data)
         if existing is not None:
             logger.info(
                 "invoice %s already exists in Xero (an earlier attempt made it)", existing.get("InvoiceID")
@@ -372,9 +380,11 @@ def create_payment(ctx: ActionContext, data: PaymentInput) -> dict[str, Any]:
         if data.Reference:
             clauses.append(f"Reference=={where_text(data.Reference)}")
         found = client.request("GET", "/Payments", params={"where": " AND ".join(clauses)})
-        if found.get("Payments"):
+        # An invoice paid in equal instalments has older payments just like this one.
+        recent = [p for p in found.get("Payments") or [] if made_by_this_run(ctx, p)]
+        if recent:
             logger.info("payment already recorded in Xero (an earlier attempt made it)")
-            return payment_fields(found["Payments"][0], created=False)
+            return payment_fields(recent[0], created=False)
     answer = client.request(
         "PUT", "/Payments", json={"Payments": [data.body()]}, idempotency_key=ctx.idempotency_key
     )
