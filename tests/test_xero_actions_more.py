@@ -908,6 +908,16 @@ def test_xero_dates_are_parsed_in_one_place_negative_values_included() -> None:
     assert to_xero_date(datetime(1969, 12, 31, tzinfo=UTC)) == "/Date(-86400000+0000)/"
     with pytest.raises(ValueError):
         parse_xero_date("31/01/2026")
+    with pytest.raises(ValueError, match="out of range"):  # before year 1: not an OverflowError
+        parse_xero_date("/Date(-62135596800000-0500)/")
+
+
+def test_a_reports_date_is_iso_with_its_text_kept() -> None:
+    from clientary_xero.connectors.xero.dates import parse_report_date
+
+    assert parse_report_date("30 November 2026") == "2026-11-30"
+    assert parse_report_date("1 March 2024") == "2024-03-01"
+    assert parse_report_date("") is None and parse_report_date("Q3 2026") is None
 
 
 def test_report_values_are_flattened_to_numbers() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,8 @@ def test_both_reports(tmp_path: Path, snapshots: list[dict[str, Any]]) -> None:
     receivable = next(line for line in balance["Lines"] if line["account"] == "Accounts Receivable")
     assert receivable["account_id"] and receivable["values"] == {"19 Feb 2026": 1250.5}
     assert profit["Totals"]["Net Profit"] == 1250.5
+    assert balance["ReportDate"] == date.fromisoformat(balance["ReportDate"]).isoformat()  # ISO
+    assert balance["ReportDateText"] and balance["ReportDateText"] != balance["ReportDate"]
     assert profit["Rows"][0]["RowType"] == "Header"
 
 

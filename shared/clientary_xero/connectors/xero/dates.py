@@ -38,12 +38,24 @@ def parse_xero_date(value: str | None, *, date_only: bool = False) -> str | None
         if match["sign"] == "-":
             offset = -offset
     # timedelta arithmetic rather than fromtimestamp(): it handles negative values on every platform.
-    instant = _EPOCH + timedelta(milliseconds=int(match["ms"]))
-    local = instant.astimezone(timezone(offset))
+    try:
+        instant = _EPOCH + timedelta(milliseconds=int(match["ms"]))
+        local = instant.astimezone(timezone(offset))
+    except (OverflowError, ValueError):  # outside datetime's years 1 to 9999
+        raise ValueError(f"Xero date out of range: {value[:40]!r}") from None
     if date_only:
         return local.date().isoformat()
     spec = "milliseconds" if local.microsecond else "seconds"
     return local.isoformat(timespec=spec)
+
+
+def parse_report_date(value: str | None) -> str | None:
+    """A report's ``ReportDate`` (``"30 November 2026"``, English month names) → ``"2026-11-30"``;
+    ``None`` when absent or in another form (the text stays in the output's ``ReportDateText``)."""
+    try:
+        return datetime.strptime(str(value).strip(), "%d %B %Y").date().isoformat() if value else None
+    except ValueError:
+        return None
 
 
 def to_xero_date(value: datetime | date) -> str:

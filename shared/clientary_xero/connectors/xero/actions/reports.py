@@ -70,6 +70,7 @@ class ProfitAndLossInput(_ReportInput):
 
 
 def _report_output(answer: Any, name: str) -> dict[str, Any]:
+    from clientary_xero.connectors.xero.dates import parse_report_date
     from clientary_xero.connectors.xero.reports import flatten_report
     from clientary_xero.errors import PermanentError
 
@@ -81,7 +82,8 @@ def _report_output(answer: Any, name: str) -> dict[str, Any]:
         "ReportID": report.get("ReportID"),
         "ReportName": report.get("ReportName"),
         "ReportTitles": report.get("ReportTitles") or [],
-        "ReportDate": report.get("ReportDate"),
+        "ReportDate": parse_report_date(report.get("ReportDate")),
+        "ReportDateText": report.get("ReportDate"),
         "UpdatedDateUTC": iso_time(report.get("UpdatedDateUTC")),
         **flatten_report(report),
         "Rows": report.get("Rows") or [],
