@@ -452,7 +452,12 @@ def test_create_quote_sends_upper_case_line_amount_types(
 
 
 def test_quote_errors_before_and_from_xero(xero: XeroClient, sandbox: XeroSandbox, tenant: str) -> None:
-    base = {"Contact": {"ContactNumber": "CL-404"}, "LineItems": [{"Description": "x", "UnitAmount": 1}]}
+    base = {
+        "Contact": {"ContactNumber": "CL-404"},
+        "Date": "2026-02-01",
+        "LineItems": [{"Description": "x", "UnitAmount": 1}],
+    }
+    assert refused("xero.create_quote", {k: v for k, v in base.items() if k != "Date"}) == ["Field required"]
     assert refused("xero.create_quote", base | {"LineAmountTypes": "GROSS"})[0].startswith(
         "Input should be 'EXCLUSIVE', 'INCLUSIVE' or 'NOTAX'"
     )
@@ -977,6 +982,7 @@ def test_report_values_are_flattened_to_numbers() -> None:
             "xero.create_quote",
             {
                 "QuoteNumber": "QU-77",
+                "Date": "2026-02-01",
                 "LineItems": [{"Description": "x", "UnitAmount": 5, "AccountCode": "200"}],
             },
             "quotes",

@@ -186,13 +186,22 @@ def test_quotes_want_an_existing_contact_and_upper_case_amount_types(org: Org) -
     mixed = org.one(
         "/Quotes",
         "Quotes",
-        {"Contact": {"ContactID": contact}, "LineItems": [line], "LineAmountTypes": "Exclusive"},
+        {
+            "Contact": {"ContactID": contact},
+            "LineItems": [line],
+            "LineAmountTypes": "Exclusive",
+            "Date": "2026-02-01",
+        },
     )
     assert errors(mixed) == [
         "LineAmountTypes 'Exclusive' is not valid for quotes; use EXCLUSIVE, INCLUSIVE or NOTAX."
     ]
-    nobody = org.one("/Quotes", "Quotes", {"Contact": {"ContactNumber": "CL-0"}, "LineItems": [line]})
+    nobody = org.one(
+        "/Quotes", "Quotes", {"Contact": {"ContactNumber": "CL-0"}, "LineItems": [line], "Date": "2026-02-01"}
+    )
     assert errors(nobody) == ["The Contact with ContactNumber CL-0 could not be found."]
+    undated = org.one("/Quotes", "Quotes", {"Contact": {"ContactID": contact}, "LineItems": [line]})
+    assert errors(undated) == ["Date is required for a quote."]
     listed = org.call("GET", API + "/Quotes", QuoteNumber="QU-0001", DateFrom="2026-01-01", ContactID=contact)
     assert [q["QuoteID"] for q in listed.json()["Quotes"]] == [quote["QuoteID"]]
     assert org.call("GET", API + "/Quotes", Status="SENT").json()["Quotes"] == []

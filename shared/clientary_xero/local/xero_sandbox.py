@@ -1984,6 +1984,10 @@ class XeroSandbox(httpx.BaseTransport):
             errors.append(f"CurrencyCode {currency!r} is not a valid currency code.")
         date_keys = ("Date", "ExpiryDate") if quote else ("Date", "DeliveryDate", "ExpectedArrivalDate")
         days = {key: self._day(element, base, key, errors) for key in date_keys}
+        if quote and not days["Date"]:
+            # Xero's docs list Contact, Date and LineItems as required for a quote (purchase
+            # orders take today's date).
+            errors.append("Date is required for a quote.")
         days["Date"] = days["Date"] or self._today()
         limits = (
             {"QuoteNumber": 255, "Reference": 4000, "Terms": 4000, "Title": 100, "Summary": 3000}

@@ -51,7 +51,8 @@ Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 cod
 class QuoteInput(_Input):
     Contact: ContactRef = Field(description="An existing contact: {ContactID} or {ContactNumber}.")
     LineItems: list[LineItem] = Field(min_length=1)
-    Date: XeroDay | None = Field(default=None, description="Issue date; Xero uses today when omitted.")
+    # Required: Xero's docs list Contact, Date and LineItems as a quote's required fields.
+    Date: XeroDay = Field(description="Issue date (required for quotes).")
     ExpiryDate: XeroDay | None = None
     QuoteNumber: str | None = Field(default=None, max_length=255, description="Xero numbers it when omitted.")
     Reference: str | None = Field(default=None, max_length=4000)
