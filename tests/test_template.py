@@ -282,6 +282,28 @@ def test_policy_templates_are_scoped_to_one_resource_of_this_stack(template: dic
     assert checked
 
 
+def test_each_function_reads_only_the_secrets_its_work_needs(template: dict[str, Any]) -> None:
+    readers: dict[str, set[str]] = {}
+    for name, resource in functions(template).items():
+        policies = props(resource).get("Policies") or []
+        for policy in policies if isinstance(policies, list) else [policies]:
+            if isinstance(policy, dict) and "AWSSecretsManagerGetSecretValuePolicy" in policy:
+                secret = target(policy["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"])
+                readers.setdefault(name, set()).add(str(secret))
+    for owner, statement in all_statements(template):
+        actions = statement.get("Action")
+        actions = actions if isinstance(actions, list) else [actions]
+        if any(str(a).lower() in ("secretsmanager:getsecretvalue", "secretsmanager:*") for a in actions):
+            readers.setdefault(owner, set()).add(str(target(statement.get("Resource"))))
+    # Xero steps never call Clientary, nor Clientary steps Xero; webhooks read only their keys.
+    assert "ClientaryConnectionSecret" not in readers["XeroActionFunction"]
+    assert "XeroConnectionSecret" not in readers["ClientaryActionFunction"]
+    assert readers["XeroWebhookFunction"] == {"WebhookKeysSecret"}
+    for name, secrets in readers.items():
+        if name.startswith("New") and name.endswith("TriggerFunction"):  # the Clientary triggers
+            assert secrets <= {"ClientaryConnectionSecret", "WebhookKeysSecret"}, name
+
+
 def test_only_the_xero_action_function_writes_a_secret_and_only_xeros(template: dict[str, Any]) -> None:
     writers = []
     for owner, statement in all_statements(template):
