@@ -461,3 +461,28 @@ def test_the_clientary_action_lambda_handles_the_sample_sqs_event(local_env: Any
     module = load_handler("clientary_actions")
     # The sample's run does not exist here: the step is skipped, and the message is not failed.
     assert module.lambda_handler(event, FakeLambdaContext("clientary_actions")) == {"batchItemFailures": []}
+
+
+def test_the_readme_shows_every_clientary_action_and_its_project_workflow_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Clientary actions") :]
+    section = section[: section.index("\n## ", 1)]
+    clientary_actions = {name for name in registry() if name.startswith("clientary.")}
+    assert {name for name in clientary_actions if f"action: {name}" in section} == clientary_actions
+    block = section[section.index("```yaml\n- id: task") + len("```yaml\n") :]
+    block = block[: block.index("```")]
+    workflow = "id: readme-project\ntrigger: clientary.new_project\nsteps:\n" + "".join(
+        f"  {line}\n" for line in block.splitlines()
+    )
+    code, out, requests = run_cli(
+        tmp_path, workflow, json.loads((EXAMPLES / "events" / "project.json").read_text()), capsys
+    )
+    assert code == 0, out
+    writes = [
+        (r["method"], r["url"].split("/api/v2")[1].split("?")[0]) for r in requests if r["method"] != "GET"
+    ]
+    assert writes[:3] == [("POST", "/tasks"), ("POST", "/projects/300001/hours"), ("POST", "/expenses")]
+    assert len(writes) == 4 and writes[3][0] == "PUT" and writes[3][1].startswith("/expenses/")
+    assert "Venue hire: Website relaunch" in out  # the update's description, rendered and sent
