@@ -486,3 +486,16 @@ def test_the_readme_shows_every_clientary_action_and_its_project_workflow_runs(
     assert writes[:3] == [("POST", "/tasks"), ("POST", "/projects/300001/hours"), ("POST", "/expenses")]
     assert len(writes) == 4 and writes[3][0] == "PUT" and writes[3][1].startswith("/expenses/")
     assert "Venue hire: Website relaunch" in out  # the update's description, rendered and sent
+
+
+@pytest.mark.parametrize("served", ["/tasks", "/task"])
+def test_a_task_is_created_whichever_spelling_the_account_serves(local_env: Any, served: str) -> None:
+    # Clientary's docs say POST /task; clients in the wild use POST /tasks.
+    env = local_env
+    env.clientary.task_create_path = served
+    run = _run(env, "clientary.create_task", {"title": "Chase"})
+    assert run["status"] == "SUCCEEDED", run.get("error")
+    (task,) = env.clientary.all_records("tasks")
+    assert task["title"] == "Chase"
+    posts = [path for method, path in env.clientary.requests if method == "POST"]
+    assert posts == (["/api/v2/tasks"] if served == "/tasks" else ["/api/v2/tasks", "/api/v2/task"])

@@ -151,8 +151,14 @@ class ClientarySandbox(httpx.BaseTransport):
         plan_limits: dict[str, int] | None = None,
         resources: Iterable[ResourceSpec] | None = None,
         fiscal_year_start_month: int = 1,
+        task_create_path: str = "/tasks",
     ) -> None:
         self.subdomain = subdomain
+        # Which spelling creates a task: the docs say POST /task, every known client POST /tasks;
+        # the other one answers 404 (the action falls back from /tasks to /task).
+        if task_create_path not in ("/tasks", "/task"):
+            raise ValueError("task_create_path is '/tasks' or '/task'")
+        self.task_create_path = task_create_path
         self.api_token = api_token or secrets.token_hex(16)
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.tz = timezone(utc_offset)
@@ -363,6 +369,10 @@ class ClientarySandbox(httpx.BaseTransport):
         nested = _NESTED_RE.match(path)
         if nested:
             return self._route_nested(request, nested["parent"], nested["pid"], nested["child"])
+        if request.method == "POST" and path.rstrip("/") in ("/api/v2/task", "/api/v2/tasks"):
+            if path.rstrip("/") != "/api/v2" + self.task_create_path:
+                return _json_response(404, {"error": "Not Found"})
+            path = "/api/v2/tasks"
         match = _PATH_RE.match(path)
         if not match or match["resource"] not in self.resources:
             return _json_response(404, {"error": "Not Found"})

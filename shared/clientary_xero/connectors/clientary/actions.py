@@ -294,7 +294,7 @@ class CreateTaskInput(_Input):
 
 @action("clientary.create_task", app=APP, input_model=CreateTaskInput)
 def create_task(ctx: ActionContext, data: CreateTaskInput) -> dict[str, Any]:
-    """Create a Clientary task (POST /tasks)."""
+    """Create a Clientary task (POST /tasks; POST /task, as the docs spell it, on a 404)."""
     from clientary_xero.connectors.clientary.normalize import normalize_task
 
     client = _client(ctx)
@@ -303,10 +303,23 @@ def create_task(ctx: ActionContext, data: CreateTaskInput) -> dict[str, Any]:
     fields["description"] = _with_marker(data.description, tag)
     if data.due_date:
         fields["due_date"] = data.due_date.isoformat()
+
+    def post() -> dict[str, Any]:
+        # Clientary's docs write the create as POST /api/v2/task (singular) while every other
+        # task route, and every third-party client, uses /tasks. A 404 creates nothing, so the
+        # documented spelling is tried when the plural one is not there.
+        from clientary_xero.connectors.clientary.client import ClientaryNotFound
+
+        try:
+            answer: dict[str, Any] = client.post("/tasks", {"task": fields})
+        except ClientaryNotFound:
+            answer = client.post("/task", {"task": fields})
+        return answer
+
     record, created = _create_once(
         ctx,
         collection="tasks",
-        post=lambda: client.post("/tasks", {"task": fields}),
+        post=post,
         read=lambda record_id: _get_or_none(ctx, f"/tasks/{record_id}"),
         find=lambda: _recent(ctx, "tasks", "description", tag),
     )
