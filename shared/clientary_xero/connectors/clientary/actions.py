@@ -164,7 +164,7 @@ class CreateClientInput(_Input):
     description: str | None = Field(
         default=None, description="Free text; the action appends its retry marker [cx:…] here."
     )
-    currency_code: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. USD.")
+    # No currency_code: it is not a documented client field (Clientary would drop it silently).
     contact: ContactInput | None = Field(
         default=None,
         description="A contact person (email, phone) to add to the new client: a Clientary client "
