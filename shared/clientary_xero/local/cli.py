@@ -135,6 +135,8 @@ def cmd_workflows_validate(args: argparse.Namespace) -> int:
     for name in args.files:
         try:
             workflow = load_workflow_file(name)
+        except OSError as exc:
+            status = _cannot_read("the workflow", name, exc)
         except WorkflowInvalid as exc:
             print(f"{name}: INVALID")
             for problem in exc.problems:
@@ -149,7 +151,12 @@ def cmd_workflows_put(args: argparse.Namespace) -> int:
     from clientary_xero.storage.workflows import WorkflowStore
     from clientary_xero.workflows.loader import load_workflow_file
 
-    workflows = [load_workflow_file(name) for name in args.files]  # all valid, or nothing is saved
+    workflows = []
+    for name in args.files:  # all valid, or nothing is saved
+        try:
+            workflows.append(load_workflow_file(name))
+        except OSError as exc:
+            return _cannot_read("the workflow", name, exc)
     _use_stack(args.stack)
     store = WorkflowStore()
     for workflow in workflows:
@@ -230,7 +237,10 @@ def cmd_test_workflow(args: argparse.Namespace) -> int:
     from clientary_xero.workflows.triggers import get_trigger
     from clientary_xero.workflows.validate import parse_workflow
 
-    document = read_document(args.workflow)
+    try:
+        document = read_document(args.workflow)
+    except OSError as exc:
+        return _cannot_read("the workflow", args.workflow, exc)
     workflow = parse_workflow(document)
     spec = get_trigger(workflow.trigger)
     assert spec is not None  # parse_workflow checked it
@@ -263,7 +273,10 @@ def cmd_test_workflow(args: argparse.Namespace) -> int:
         if not args.secrets:
             print("error: --live needs --secrets FILE (or CLIENTARY_XERO_SECRETS)", file=sys.stderr)
             return EXIT_INVALID
-        secrets = json.loads(Path(args.secrets).read_text(encoding="utf-8"))
+        read = _read_secrets(args.secrets)
+        if read is None:
+            return EXIT_INVALID
+        secrets = read
 
     document = {**workflow.to_document(), "enabled": True}
     with LocalEnvironment(live=args.live, record=args.record, live_secrets=secrets) as env:
@@ -344,6 +357,29 @@ def print_run(run: dict[str, Any], steps: list[dict[str, Any]], *, verbose: bool
                 if step.get(label) is not None:
                     text = json.dumps(step[label], indent=2, ensure_ascii=False)
                     print(f"    {label}: " + text.replace("\n", "\n    "))
+
+
+def _cannot_read(what: str, path: str, exc: OSError) -> int:
+    """One line for a file that cannot be opened (missing, a directory, no permission): the path the
+    user typed and the system's reason, not a traceback. Returns the invalid-input exit code."""
+    print(f"error: cannot read {what} {path}: {exc.strerror or exc}", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def _read_secrets(path: str) -> dict[str, Any] | None:
+    """The --secrets file, or None after saying on one line why it cannot be used."""
+    try:
+        secrets = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        _cannot_read("the secrets", path, exc)
+        return None
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        print(f"error: the secrets {path} are not valid JSON: {exc}", file=sys.stderr)
+        return None
+    if not isinstance(secrets, dict):
+        print(f'error: the secrets {path} must be a JSON object {{"xero": {{…}}, …}}', file=sys.stderr)
+        return None
+    return secrets
 
 
 def _print_problems(exc: WorkflowInvalid) -> None:
@@ -524,7 +560,10 @@ def _test_xero_workflow(
         if not args.secrets:
             print("error: --live needs --secrets FILE (or CLIENTARY_XERO_SECRETS)", file=sys.stderr)
             return EXIT_INVALID
-        secrets = json.loads(Path(args.secrets).read_text(encoding="utf-8"))
+        read = _read_secrets(args.secrets)
+        if read is None:
+            return EXIT_INVALID
+        secrets = read
     document = {**workflow.to_document(), "enabled": True}
     with LocalEnvironment(live=args.live, record=args.record, live_secrets=secrets) as env:
         _load_seed(env, seed)

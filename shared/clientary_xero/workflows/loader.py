@@ -12,9 +12,16 @@ from clientary_xero.workflows.validate import parse_workflow
 
 
 def read_document(path: str | Path) -> Any:
-    """Parse a YAML or JSON file (JSON is YAML, but a .json file gets JSON's clearer errors)."""
+    """Parse a YAML or JSON file (JSON is YAML, but a .json file gets JSON's clearer errors).
+
+    A file that cannot be opened raises ``OSError`` (the CLI names it on one line); one that opens
+    but is not UTF-8 text is an invalid workflow like any other unreadable content.
+    """
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise WorkflowInvalid(None, [f"{p.name}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
     if p.suffix.lower() == ".json":
         try:
             return json.loads(text)
