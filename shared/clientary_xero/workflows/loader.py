@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,53 @@ def read_document(path: str | Path) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise WorkflowInvalid(None, [f"{p.name}: not valid YAML: {exc}"]) from None
+
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+# YAML 1.2's core schema, where YAML 1.1 and 1.2 agree: a plain scalar is a number only when both
+# read it as the same number. Gone are 1.1's octal (00123 → 83: an InvoiceNumber silently became
+# "83"), sexagesimal (1:30 → 90) and binary, and underscores (1_000). A decimal with a leading zero
+# stays a string: a number like 00123 is an identifier, whose zeros matter. 0o17 and 0x1F, which
+# nobody writes by accident, are numbers as in YAML 1.2.
+_INT_12 = re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|[-+]?0o[0-7]+|[-+]?0x[0-9a-fA-F]+)$")
+_FLOAT_12 = re.compile(
+    r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_loader_class: Any = None
+
+
+def _loader() -> Any:
+    """``yaml.SafeLoader`` with the YAML 1.2 core schema's numbers (``_INT_12``, ``_FLOAT_12``)."""
+    global _loader_class
+    if _loader_class is None:
+        import yaml
+
+        class WorkflowLoader(yaml.SafeLoader):
+            yaml_implicit_resolvers = {
+                first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+                for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+            }
+
+            def construct_yaml_int(self, node: Any) -> int:
+                text = str(self.construct_scalar(node))
+                sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
+                base = 8 if digits.startswith("0o") else 16 if digits.startswith("0x") else 10
+                try:
+                    return sign * int(digits, base)
+                except ValueError:  # only reachable with an explicit !!int tag
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{text!r} is not an integer", node.start_mark
+                    ) from None
+
+        WorkflowLoader.add_implicit_resolver(_INT, _INT_12, list("-+0123456789"))
+        WorkflowLoader.add_implicit_resolver(_FLOAT, _FLOAT_12, list("-+0123456789."))
+        WorkflowLoader.add_constructor(_INT, WorkflowLoader.construct_yaml_int)
+        _loader_class = WorkflowLoader
+    return _loader_class
 
 
 def load_workflow_file(path: str | Path) -> Workflow:
