@@ -194,3 +194,40 @@ def test_the_readme_workflow_example_is_valid() -> None:
     block = section[section.index("```yaml\n") + len("```yaml\n") :]
     workflow = parse_workflow(yaml.safe_load(block[: block.index("```")]))
     assert workflow.id == "invoice-to-xero"
+
+
+def test_shape_errors_do_not_hide_the_other_problems() -> None:
+    doc = copy.deepcopy(VALID)
+    doc["trigger"] = "clientary.new_invoic"
+    doc["steps"][0]["extra"] = 1
+    doc["steps"][1]["then"][0]["action"] = "xero.create_invoise"
+    doc["steps"][1]["else"][0]["then"][0]["input"]["Referense"] = "x"
+    problems = problems_of(doc)
+    assert problems[1].startswith("trigger: unknown trigger 'clientary.new_invoic' (known: clientary.")
+    assert problems[:1] + problems[2:] == [
+        "steps[0].extra: Extra inputs are not permitted",
+        "steps[1] (branch 'if_1').then[0] (step 'paid_invoice').action: unknown action 'xero.create_invoise'",
+        "steps[1] (branch 'if_1').else[0] (branch 'if_1_1').then[0] (step 'big_invoice').input.Referense: "
+        "not a field of this action's input (did you mean 'Reference'?)",
+    ]
+
+
+def test_what_the_shape_errors_name_is_not_reported_twice() -> None:
+    doc = copy.deepcopy(VALID)
+    doc["trigger"] = 5
+    doc["filter"] = ["not", "text"]
+    doc["steps"][0]["action"] = None
+    doc["steps"][0]["input"] = "Name"
+    doc["steps"][1]["if"] = None
+    doc["steps"][1]["then"][0]["id"] = "contact"  # found although the shape is wrong elsewhere
+    doc["steps"].append("not a step")
+    problems = problems_of(doc)
+    assert problems == [
+        "trigger: Input should be a valid string",
+        "filter: Input should be a valid string",
+        "steps[0].action: Input should be a valid string",
+        "steps[0].input: Input should be a valid dictionary",
+        "steps[1].if: Input should be a valid string",
+        "steps[2]: Input should be a valid dictionary or instance of Step",
+        "steps[1] (branch 'if_1').then[0] (step 'contact'): duplicate id 'contact' (first used at steps[0])",
+    ]

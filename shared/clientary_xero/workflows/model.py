@@ -49,13 +49,13 @@ class Branch(BaseModel):
     description: str | None = None
 
 
-def _node_kind(value: Any) -> str:
+def node_kind(value: Any) -> str:
     if isinstance(value, dict):
         return "branch" if "if" in value or "if_" in value else "step"
     return "branch" if isinstance(value, Branch) else "step"
 
 
-Node = Annotated[Annotated[Step, Tag("step")] | Annotated[Branch, Tag("branch")], Discriminator(_node_kind)]
+Node = Annotated[Annotated[Step, Tag("step")] | Annotated[Branch, Tag("branch")], Discriminator(node_kind)]
 
 
 class Workflow(BaseModel):

@@ -3,7 +3,7 @@
 Checks: the model's shape, a known trigger, known actions, expressions that parse, ``steps.<id>``
 references to steps that have already run on that path, unique ids, and each step's literal input
 keys against its action's input model (a misspelt field is refused here, not silently dropped by
-Xero later).
+Xero later). A shape error does not stop the other checks: what can be read is checked too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from clientary_xero.errors import ExpressionError, WorkflowInvalid
 from clientary_xero.workflows import expressions
-from clientary_xero.workflows.model import Branch, Step, Workflow, assign_branch_ids
+from clientary_xero.workflows.model import Branch, Step, Workflow, assign_branch_ids, node_kind
 from clientary_xero.workflows.triggers import TRIGGERS
 
 
@@ -42,26 +42,72 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 
 def parse_workflow(document: Any) -> Workflow:
     """Build and fully validate a workflow, or raise ``WorkflowInvalid`` with every problem found."""
-    wid = document.get("id") if isinstance(document, dict) else None
     if not isinstance(document, dict):
         raise WorkflowInvalid(None, ["(top level): a workflow must be a mapping (object)"])
+    wid = document.get("id")
     try:
         workflow = Workflow.model_validate(document)
     except PydanticValidationError as exc:
-        raise WorkflowInvalid(wid if isinstance(wid, str) else None, pydantic_problems(exc)) from None
+        # A shape error (an unknown key in one step) must not hide the others (an unknown trigger,
+        # a misspelt action elsewhere): check what can be read as well, so one run lists them all.
+        problems = pydantic_problems(exc)
+        problems += [p for p in check(_as_far_as_readable(document)) if p not in problems]
+        raise WorkflowInvalid(wid if isinstance(wid, str) else None, problems) from None
     problems = check(workflow)
     if problems:
         raise WorkflowInvalid(workflow.id, problems)
     return workflow
 
 
+def _as_far_as_readable(document: dict[str, Any]) -> Workflow:
+    """The document as a ``Workflow`` without shape validation, for ``check`` after shape errors.
+
+    A value of the wrong type becomes None (a node that is not a mapping stays None, so the others
+    keep their positions), and ``check`` skips what is None: the shape errors already name it.
+    """
+
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) else None
+
+    def nodes(value: Any) -> list[Any]:
+        out: list[Any] = []
+        for item in value if isinstance(value, list) else []:
+            if not isinstance(item, dict):
+                out.append(None)
+            elif node_kind(item) == "branch":
+                branch = Branch.model_construct(
+                    id=text(item.get("id")),
+                    if_=text(item.get("if", item.get("if_"))),
+                    then=nodes(item.get("then")),
+                    else_=nodes(item.get("else", item.get("else_"))),
+                )
+                out.append(branch)
+            else:
+                given = item.get("input", {})
+                step = Step.model_construct(
+                    id=text(item.get("id")),
+                    action=text(item.get("action")),
+                    input=given if isinstance(given, dict) else None,
+                )
+                out.append(step)
+        return out
+
+    return Workflow.model_construct(
+        id=text(document.get("id")),
+        trigger=text(document.get("trigger")),
+        filter=text(document.get("filter")),
+        steps=nodes(document.get("steps")),
+    )
+
+
 def check(workflow: Workflow) -> list[str]:
+    """Problems that need the whole definition. Fields left None (``_as_far_as_readable``) are skipped."""
     from clientary_xero.connectors.base import registry
 
     actions = registry()
     assign_branch_ids(workflow.steps)
     problems: list[str] = []
-    if workflow.trigger not in TRIGGERS:
+    if workflow.trigger is not None and workflow.trigger not in TRIGGERS:
         problems.append(
             f"trigger: unknown trigger {workflow.trigger!r} (known: {', '.join(sorted(TRIGGERS))})"
         )
@@ -76,26 +122,28 @@ def check(workflow: Workflow) -> list[str]:
         for i, node in enumerate(nodes):
             place = f"{where}[{i}]"
             if isinstance(node, Step):
-                label = f"{place} (step {node.id!r})"
+                label = f"{place} (step {node.id!r})" if node.id is not None else place
                 if node.id in seen_ids:
                     problems.append(f"{label}: duplicate id {node.id!r} (first used at {seen_ids[node.id]})")
-                else:
+                elif node.id is not None:
                     seen_ids[node.id] = place
-                spec = actions.get(node.action)
-                if spec is None:
+                spec = actions.get(node.action) if node.action is not None else None
+                if spec is None and node.action is not None:
                     problems.append(f"{label}.action: unknown action {node.action!r}")
-                else:
+                elif spec is not None and node.input is not None:
                     _check_input_keys(node.input, spec.input_model, f"{label}.input", problems)
                 for sub_place, source in expressions.iter_expressions(node.input, f"{label}.input"):
                     _check_expression(source, sub_place, available, problems, wrapped=False)
-                available.add(node.id)
+                if node.id is not None:
+                    available.add(node.id)
             elif isinstance(node, Branch):
                 label = f"{place} (branch {node.id!r})"
                 if node.id in seen_ids:
                     problems.append(f"{label}: duplicate id {node.id!r} (first used at {seen_ids[node.id]})")
                 elif node.id:
                     seen_ids[node.id] = place
-                _check_expression(node.if_, f"{label}.if", available, problems, require=True)
+                if node.if_ is not None:
+                    _check_expression(node.if_, f"{label}.if", available, problems, require=True)
                 after_then = walk(node.then, f"{label}.then", available)
                 after_else = walk(node.else_, f"{label}.else", available)
                 # After a branch only the steps both paths ran are certain; the others may be
