@@ -231,3 +231,25 @@ def test_what_the_shape_errors_name_is_not_reported_twice() -> None:
         "steps[2]: Input should be a valid dictionary or instance of Step",
         "steps[1] (branch 'if_1').then[0] (step 'contact'): duplicate id 'contact' (first used at steps[0])",
     ]
+
+
+def test_generated_branch_ids_avoid_the_ids_the_user_wrote() -> None:
+    doc = copy.deepcopy(VALID)
+    doc["steps"][0]["id"] = "if_1"
+    doc["steps"][1]["then"][0]["input"]["Contact"]["ContactID"] = "{% steps.if_1.ContactID %}"
+    doc["steps"][1]["else"][0]["then"][0]["input"]["Contact"]["ContactID"] = "{% steps.if_1.ContactID %}"
+    doc["steps"][1]["else"][0]["id"] = "if_2_1"  # a user-named branch inside the generated one
+    doc["steps"][1]["else"].append(
+        {"if": "{% true %}", "then": [{"id": "n", "action": "xero.find_contact", "input": {"Name": "x"}}]}
+    )
+    workflow = parse_workflow(doc)  # was: steps[1] (branch 'if_1'): duplicate id 'if_1'
+    branch = workflow.steps[1]
+    assert isinstance(branch, Branch) and branch.id == "if_2"
+    assert [n.id for n in branch.else_] == ["if_2_1", "if_2_2"]
+
+
+def test_a_branch_the_user_named_like_a_generated_id_is_a_duplicate_they_wrote() -> None:
+    doc = copy.deepcopy(VALID)
+    doc["steps"][1]["id"] = "contact"
+    (problem,) = problems_of(doc)
+    assert problem == "steps[1] (branch 'contact'): duplicate id 'contact' (first used at steps[0])"

@@ -95,12 +95,36 @@ def iter_steps(nodes: list[Any]) -> list[Step]:
 
 
 def assign_branch_ids(nodes: list[Any], prefix: str = "if") -> None:
-    """Give every branch an id (``if_1``, ``if_1_2`` …) so its decision can be recorded in a run."""
+    """Give every unnamed branch an id (``if_1``, ``if_1_2`` …) so its decision can be recorded in a run.
+
+    A generated id never takes one the definition uses anywhere (a step the user called ``if_1``):
+    the number moves on to the next free one, so a duplicate-id problem only ever names ids the user
+    wrote. A definition without such a clash gets the same ids as always (they are stored in runs).
+    """
+    _assign(nodes, prefix, {node.id for node in _all_nodes(nodes) if isinstance(node.id, str)})
+
+
+def _assign(nodes: list[Any], prefix: str, taken: set[str]) -> None:
     counter = 0
     for node in nodes:
         if isinstance(node, Branch):
             counter += 1
             if node.id is None:
+                while f"{prefix}_{counter}" in taken:
+                    counter += 1
                 node.id = f"{prefix}_{counter}"
-            assign_branch_ids(node.then, node.id)
-            assign_branch_ids(node.else_, node.id)
+                taken.add(node.id)
+            _assign(node.then, node.id, taken)
+            _assign(node.else_, node.id, taken)
+
+
+def _all_nodes(nodes: list[Any]) -> list[Step | Branch]:
+    out: list[Step | Branch] = []
+    for node in nodes:
+        if isinstance(node, Step):
+            out.append(node)
+        elif isinstance(node, Branch):
+            out.append(node)
+            out.extend(_all_nodes(node.then))
+            out.extend(_all_nodes(node.else_))
+    return out
