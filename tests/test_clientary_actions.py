@@ -458,9 +458,10 @@ def test_the_clientary_action_lambda_handles_the_sample_sqs_event(local_env: Any
     from clientary_xero.local.environment import FakeLambdaContext, load_handler
 
     event = json.loads((ROOT / "events" / "sqs_clientary_step.json").read_text())
-    module = load_handler("clientary_actions")
+    local_env.use_action_function("clientary")  # functions/step_actions as ClientaryActionFunction
+    module = load_handler("step_actions")
     # The sample's run does not exist here: the step is skipped, and the message is not failed.
-    assert module.lambda_handler(event, FakeLambdaContext("clientary_actions")) == {"batchItemFailures": []}
+    assert module.lambda_handler(event, FakeLambdaContext("step_actions")) == {"batchItemFailures": []}
 
 
 def test_the_readme_shows_every_clientary_action_and_its_project_workflow_runs(

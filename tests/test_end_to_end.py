@@ -133,8 +133,9 @@ def test_a_429_delays_the_message_by_retry_after_then_succeeds(env: LocalEnviron
     (message,) = sqs.receive_message(QueueUrl=env.resources.xero_queue_url, AttributeNames=["All"])[
         "Messages"
     ]
-    response = load_handler("xero_actions").lambda_handler(
-        {"Records": [sqs_record(message, env.resources.xero_queue_url)]}, FakeLambdaContext("xero_actions")
+    env.use_action_function("xero")
+    response = load_handler("step_actions").lambda_handler(
+        {"Records": [sqs_record(message, env.resources.xero_queue_url)]}, FakeLambdaContext("step_actions")
     )
     assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
     # Hidden for Retry-After seconds: not deliverable now.

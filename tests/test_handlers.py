@@ -158,8 +158,9 @@ def test_sqs_event_runs_the_step_it_names(env: LocalEnvironment) -> None:
             "enqueued": True,
         }
     )
-    module = load_handler("xero_actions")
-    response = module.lambda_handler(event("sqs_xero_step.json"), FakeLambdaContext("xero_actions"))
+    env.use_action_function("xero")  # functions/step_actions as XeroActionFunction
+    module = load_handler("step_actions")
+    response = module.lambda_handler(event("sqs_xero_step.json"), FakeLambdaContext("step_actions"))
     assert response == {"batchItemFailures": []}
     contacts = env.xero.contacts(env.xero_tenant_id())
     assert [(c["Name"], c["ContactNumber"]) for c in contacts] == [("Sample Client", "CL-7")]
@@ -178,6 +179,7 @@ def test_a_malformed_step_message_fails_only_its_own_record(env: LocalEnvironmen
     good = event("sqs_xero_step.json")["Records"][0]
     good = dict(good, body=json.dumps({"run_id": "no-such-run", "step_id": "contact", "generation": 0}))
     poison = dict(good, messageId="poison-1", body="{not json")
-    module = load_handler("xero_actions")
-    response = module.lambda_handler({"Records": [good, poison]}, FakeLambdaContext("xero_actions"))
+    env.use_action_function("xero")
+    module = load_handler("step_actions")
+    response = module.lambda_handler({"Records": [good, poison]}, FakeLambdaContext("step_actions"))
     assert response == {"batchItemFailures": [{"itemIdentifier": "poison-1"}]}

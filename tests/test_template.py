@@ -783,3 +783,18 @@ def test_every_function_without_a_dead_letter_queue_has_an_errors_alarm(template
     assert step_runners == {"XeroActionFunction", "ClientaryActionFunction"}  # covered by their DLQ alarms
     missing = set(functions(template)) - step_runners - watched
     assert not missing, f"functions without an Errors alarm: {sorted(missing)}"
+
+
+def test_each_action_function_serves_the_queue_its_step_app_names(template: dict[str, Any]) -> None:
+    # functions/step_actions serves both action queues; STEP_APP says which one (for the delay of
+    # a retried message and the logs), so it must match the function's SQS event.
+    queues = {"xero": "XeroActionQueue", "clientary": "ClientaryActionQueue"}
+    served = {}
+    for name, resource in functions(template).items():
+        if props(resource).get("CodeUri") != "functions/step_actions/":
+            continue
+        app = function_env(template, name).get("STEP_APP")
+        (sqs,) = [e for e in props(resource)["Events"].values() if e["Type"] == "SQS"]
+        assert target(sqs["Properties"]["Queue"]) == queues[app], name
+        served[app] = name
+    assert served == {"xero": "XeroActionFunction", "clientary": "ClientaryActionFunction"}

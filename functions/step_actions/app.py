@@ -1,7 +1,10 @@
-"""Xero action Lambda: runs one workflow step per SQS message, reporting partial batch failures.
+"""Action Lambda: runs one workflow step per SQS message, reporting partial batch failures.
 
-A retryable failure (429, 5xx, a busy lock) delays only its own message (Retry-After) and is
-reported in ``batchItemFailures``; the rest of the batch completes.
+Two deployed functions run this code, one per action queue: ``XeroActionFunction`` (``STEP_APP=xero``)
+and ``ClientaryActionFunction`` (``STEP_APP=clientary``); they differ in their queue, permissions
+and the service their steps call. A retryable failure (429, 5xx, a time-out, a busy lock) delays
+only its own message (Retry-After) and is reported in ``batchItemFailures``; the rest of the batch
+completes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from clientary_xero.settings import get_settings
 from clientary_xero.usecases.steps import StepRecord, outcome_fields, run_step
 
 logger = Logger()
@@ -29,7 +33,7 @@ def record_handler(record: StepRecord) -> dict[str, Any]:
     logger.append_keys(step_id=message.step_id)
     outcome = run_step(
         message,
-        app="xero",
+        app=get_settings().step_app,
         receive_count=record.attributes.ApproximateReceiveCount,
         receipt_handle=record.receiptHandle,
     )
@@ -39,6 +43,7 @@ def record_handler(record: StepRecord) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(app=get_settings().step_app)
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

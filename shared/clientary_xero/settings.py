@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +24,8 @@ class Settings(BaseModel):
     webhook_secret_id: str = "clientary-xero/webhooks"  # noqa: S105
     # Trigger name a trigger Lambda serves (e.g. clientary.new_invoice); empty elsewhere.
     trigger: str = ""
+    # The action queue an action Lambda serves (functions/step_actions): xero or clientary.
+    step_app: Literal["", "xero", "clientary"] = ""
     # Days a run's history stays in the State table (DynamoDB TTL).
     run_retention_days: int = 30
     # Must equal the action queue's maxReceiveCount: on the last attempt a failing step fails its run.

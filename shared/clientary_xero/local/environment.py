@@ -91,7 +91,8 @@ def load_handler(function_dir: str) -> ModuleType:
 
 # Trigger name → (function directory, TRIGGER value). Issue #4 adds the other Clientary triggers.
 TRIGGER_FUNCTIONS = {"clientary.new_invoice": "clientary_trigger"}
-ACTION_FUNCTIONS = {"xero": "xero_actions"}
+# Both action queues are served by functions/step_actions, told apart by STEP_APP.
+ACTION_FUNCTIONS = {"xero": "step_actions", "clientary": "step_actions"}
 # --- Xero triggers (issue #3): one function serves the webhook events and the payments poll.
 TRIGGER_FUNCTIONS.update(dict.fromkeys(XERO_TRIGGERS, "xero_trigger"))
 # drain() also serves XeroEventQueue: webhook events → XeroTriggerFunction → runs → action queues.
@@ -113,7 +114,6 @@ TRIGGER_FUNCTIONS.update(
         "clientary_trigger",
     )
 )
-ACTION_FUNCTIONS["clientary"] = "clientary_actions"
 
 
 class LocalEnvironment:
@@ -265,6 +265,11 @@ class LocalEnvironment:
         """The EventBridge schedule firing for a trigger."""
         return self.invoke_trigger(trigger, scheduled_event())
 
+    def use_action_function(self, app: str) -> None:
+        """Configure the environment as the ``app`` action function's (``STEP_APP``)."""
+        self._set_env({"STEP_APP": app})
+        reset_settings()
+
     def invoke_trigger(self, trigger: str, event: dict[str, Any]) -> dict[str, Any]:
         function_dir = TRIGGER_FUNCTIONS.get(trigger, "clientary_trigger")
         module = load_handler(function_dir)
@@ -307,8 +312,10 @@ class LocalEnvironment:
                 progressed = True
                 event = {"Records": [sqs_record(m, url) for m in received]}
                 function_dir = ACTION_FUNCTIONS.get(app) or EVENT_FUNCTIONS[app]
+                if app in ACTION_FUNCTIONS:
+                    self.use_action_function(app)
                 module = load_handler(function_dir)
-                response = module.lambda_handler(event, FakeLambdaContext(function_dir))
+                response = module.lambda_handler(event, FakeLambdaContext(f"{function_dir}-{app}"))
                 failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
                 for message in received:
                     if message["MessageId"] in failed:
