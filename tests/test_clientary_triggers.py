@@ -602,3 +602,29 @@ def test_a_push_for_an_unknown_record_is_404_and_runs_nothing(local_env: Any, tr
         "error": f"{resource} 424242 was not found in Clientary; nothing was run"
     }
     assert env.state.list_runs() == []
+
+
+@pytest.mark.parametrize("newest_first", [True, False], ids=["newest-first", "oldest-first"])
+def test_a_payment_is_found_among_many_whichever_way_created_at_sorts(
+    plain: tuple[FakeClock, ClientarySandbox, Any], newest_first: bool
+) -> None:
+    # Clientary does not document the direction of sort=created_at: with more payments than the
+    # scan reads (10 pages of 100), the newest one must be found either way.
+    import dataclasses
+
+    from clientary_xero.local import clientary_sandbox as cs
+
+    clock, sandbox, client = plain
+    spec = sandbox.resources["payments"]
+    by_creation = cs._newest_first if newest_first else cs._oldest_first
+    sandbox.resources["payments"] = dataclasses.replace(spec, sorts={**spec.sorts, "created_at": by_creation})
+    customer = sandbox.seed_client("Acme")
+    invoice = sandbox.add_invoice(customer["id"], [{"title": "W", "quantity": 1, "price": 100_000}])
+    for _ in range(1_050):
+        sandbox.add_payment(invoice["id"], 1)
+        clock.advance(seconds=1)
+    newest = sandbox.add_payment(invoice["id"], 7)
+    before = sandbox.request_count
+    fetched = SOURCES["clientary.new_payment"].fetch(client, str(newest["id"]))  # type: ignore[misc]
+    assert fetched["id"] == newest["id"] and fetched["amount"] == 7.0
+    assert sandbox.request_count - before <= 2  # page 1, then (oldest first) the last page

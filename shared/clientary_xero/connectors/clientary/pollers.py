@@ -736,17 +736,30 @@ def fetch_record(client: RecordSource, collection: str, record_id: int | str) ->
 
 
 def fetch_payment(client: RecordSource, payment_id: int | str) -> dict[str, Any]:
-    """A payment by id: Clientary has no ``GET /payments/:id``, so the newest payments are scanned."""
+    """A payment by id: Clientary has no ``GET /payments/:id``, so the newest payments are scanned
+    (``sort=created_at``; its direction is undocumented, so page 1 says which end is the newest)."""
     from clientary_xero.connectors.clientary.client import ClientaryNotFound
 
     wanted = str(payment_id).strip()
-    for page in range(1, PAYMENT_LOOKUP_PAGES + 1):
+
+    def page_of(page: int) -> tuple[list[dict[str, Any]], int]:
         envelope = client.get("/payments", {"sort": "created_at", "page": page, "page_size": PAGE_SIZE})
-        for raw in envelope.get("payments") or []:
-            if isinstance(raw, dict) and str(raw.get("id")) == wanted:
+        items = [raw for raw in envelope.get("payments") or [] if isinstance(raw, dict)]
+        return items, _page_count(envelope, page, len(items), PAGE_SIZE)
+
+    records, pages = page_of(1)
+    order = [1]
+    if pages > 1:
+        newest_last = _order_of(records) == "asc"
+        order = ([1, *range(pages, 1, -1)] if newest_last else list(range(1, pages + 1)))[
+            :PAYMENT_LOOKUP_PAGES
+        ]
+    for page in order:
+        if page != 1:
+            records, _ = page_of(page)
+        for raw in records:
+            if str(raw.get("id")) == wanted:
                 return raw
-        if page >= int(envelope.get("page_count") or 1):
-            break
     raise ClientaryNotFound(
         f"payment {wanted} is not among Clientary's newest payments", status=404, service="clientary"
     )
