@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from clientary_xero.errors import ExpressionError
@@ -56,6 +62,96 @@ def test_runaway_loop_is_stopped_by_the_time_bound() -> None:
 def test_huge_range_is_refused_before_it_is_built() -> None:
     with pytest.raises(ExpressionError, match="range"):
         E.evaluate("$sum([1..50000000])", {})
+
+
+def evaluation_error(source: str) -> tuple[str, float]:
+    """The message of the error ``source`` stops with, and how long it took to stop."""
+    started = time.perf_counter()
+    with pytest.raises(ExpressionError) as info:
+        E.evaluate(source, {})
+    return str(info.value), time.perf_counter() - started
+
+
+def test_a_huge_pad_is_refused_before_it_is_built() -> None:
+    message, seconds = evaluation_error("$length($pad('x', 2000000000))")
+    assert message == ("$pad would make a string of more than 1000000 characters (the bound for a string)")
+    assert seconds < 0.5  # was 14 s (a 2 GB string), or a MemoryError
+
+
+def test_string_doubling_stops_at_the_string_bound() -> None:
+    doubling = "($f := function($s, $n){ $n = 0 ? $s : $f($s & $s, $n - 1) }; $length($f('x', %d)))"
+    message, seconds = evaluation_error(doubling % 26)
+    assert message == (
+        "the & operator would make a string of more than 1000000 characters (the bound for a string)"
+    )
+    assert seconds < 0.5
+    assert E.evaluate(doubling % 19, {}) == 524288
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "$replace($pad('', 10000, 'x'), 'x', $pad('', 100000, 'y'))",
+            "$replace would make a string of more than 1000000 characters (the bound for a string)",
+        ),
+        (
+            "$replace($pad('', 1000, 'x'), /(x)/, $pad('', 1000, '$1'))",
+            "$replace would make a string of more than 1000000 characters (the bound for a string)",
+        ),
+        (
+            "$join([1..1000].$string(), $pad('', 1000000, '-'))",
+            "$join would make a string of more than 1000000 characters (the bound for a string)",
+        ),
+        (
+            "$count([1..100000].$pad('x', 999999))",
+            "expression built more than 64000000 characters of strings (the bound for one evaluation; "
+            "$join a list rather than append with & in a loop)",
+        ),
+    ],
+)
+def test_string_amplifiers_are_bounded(source: str, message: str) -> None:
+    assert evaluation_error(source)[0] == message
+
+
+def test_ordinary_string_work_is_within_the_bounds() -> None:
+    assert E.evaluate("$replace('a-b-c', /(\\w)/, '<$1>')", {}) == "<a>-<b>-<c>"
+    assert E.evaluate("$replace('abcabc', 'b', 'XX', 1)", {}) == "aXXcabc"
+    assert E.evaluate("$join(['a', 'b'], ', ')", {}) == "a, b"
+    assert E.evaluate("$pad('7', -5, '0')", {}) == "00007"
+    assert E.evaluate("$length($pad('x', 999999) & 'y')", {}) == 1_000_000
+    items = [{"title": "x" * 100}] * 1000
+    assert E.evaluate("$length($reduce(items, function($a, $i){ $a & $i.title }, ''))", {"items": items}) == (
+        100_000
+    )
+
+
+def test_running_out_of_memory_is_an_expression_error() -> None:
+    """A list that doubles until the address space (capped at 1 GB here) is full."""
+    script = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "from clientary_xero.errors import ExpressionError\n"
+        "from clientary_xero.workflows import expressions as E\n"
+        "source = '($f := function($a, $n){ $n = 0 ? $a : $f($append($a, $a), $n - 1) }; $f([1], 40))'\n"
+        "try:\n"
+        "    E.evaluate(source, {}, timeout_ms=60_000)\n"
+        "except ExpressionError as exc:\n"
+        "    print(exc)\n"
+    )
+    shared = Path(__file__).resolve().parents[1] / "shared"
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(shared)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        "expression ran out of memory (it builds too much data)\n",
+        "",
+    )
 
 
 def test_parse_error_says_where() -> None:
