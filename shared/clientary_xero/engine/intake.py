@@ -140,7 +140,11 @@ class Intake:
         try:
             if workflow.filter is not None:
                 source = expressions.expression_source(workflow.filter) or ""
-                if not expressions.truthy(expressions.evaluate(source, context, **bounds)):
+                try:
+                    passed = expressions.truthy(expressions.evaluate(source, context, **bounds))
+                except ExpressionError as exc:  # name the place, as a step's input errors do
+                    raise ExpressionError(f"filter: {exc}") from None
+                if not passed:
                     run.update(status=R.FILTERED, enqueued=True, finished_at=now)
                     created = self.state.create_run(run)
                     return RunStart(stored.id, run_id, R.FILTERED, created, "the filter rejected the record")

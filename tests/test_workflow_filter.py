@@ -1,0 +1,57 @@
+"""A filter that fails says so: its run's error starts with ``filter:``, as step errors name their input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from clientary_xero.engine.intake import Intake
+from clientary_xero.settings import get_settings
+from tests.engine_helpers import echo_action
+from tests.test_engine import Harness, workflow
+
+
+@pytest.fixture
+def h(aws: Any) -> Iterator[Harness]:
+    with echo_action() as echo:
+        harness = Harness(aws, echo)
+        bounds = {"expression_timeout_ms": 200, "expression_max_depth": 10_000}
+        harness.intake = Intake(
+            harness.workflows, harness.state, harness.queue, get_settings().model_copy(update=bounds)
+        )
+        yield harness
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        (
+            "($f := function($n){ $f($n + 1) }; $f(0))",
+            "filter: expression ran longer than its time bound (200 ms)",
+        ),
+        (
+            "$number(invoice.number) > 0",
+            "filter: expression failed: could not convert string to float: 'A-1'",
+        ),
+    ],
+)
+def test_a_failing_filter_is_named_in_the_failed_run(h: Harness, condition: str, message: str) -> None:
+    h.put(workflow(filter="{% " + condition + " %}"))
+    (start,) = h.deliver()
+    run = h.state.get_run(start.run_id)
+    assert run is not None
+    assert (start.status, start.detail) == ("FAILED", message)
+    assert run["error"] == {"type": "permanent", "message": message, "messages": []}
+    assert h.messages() == []
+
+
+def test_only_the_filter_is_called_the_filter(h: Harness) -> None:
+    doc = workflow()
+    doc["steps"].insert(0, {"if": "{% $number('x') %}", "then": []})
+    h.put(doc)
+    (start,) = h.deliver()
+    assert start.status == "FAILED"
+    assert "could not convert string to float: 'x'" in start.detail
+    assert not start.detail.startswith("filter:")
