@@ -82,3 +82,52 @@ def test_put_names_a_missing_file_and_saves_nothing(
     missing = tmp_path / "nope.yaml"
     assert main(["workflows", "put", str(missing), "--stack", "unused"]) == EXIT_INVALID
     assert capsys.readouterr().err == missing_line(missing)
+
+
+INVOICE_STEP = """
+  - id: invoice
+    action: xero.create_invoice
+    input:
+      Contact: { ContactID: "{% steps.supplier.ContactID %}" }
+      LineItems: [{ Description: Work, Quantity: 1, UnitAmount: 5 }]
+"""
+
+
+def test_validate_warns_about_an_invoice_a_late_retry_cannot_find(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(WORKFLOW + INVOICE_STEP)
+    assert main(["workflows", "validate", str(path)]) == 0
+    assert capsys.readouterr().out == (
+        f"{path}: ok (bills, trigger clientary.new_invoice)\n"
+        "  - WARNING steps[1] (step 'invoice').input: gives neither InvoiceNumber nor Reference, so a "
+        "retry more than 6 minutes after a lost answer (when Xero has forgotten its Idempotency-Key) "
+        "cannot find the invoice an earlier attempt made and may create it twice; set InvoiceNumber or "
+        "Reference from the trigger record\n"
+    )
+
+
+@pytest.mark.parametrize("key", ["InvoiceNumber", "Reference"])
+def test_no_warning_when_the_invoice_has_a_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(WORKFLOW + INVOICE_STEP + f'      {key}: "{{% invoice.number %}}"\n')
+    assert main(["workflows", "validate", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: ok (bills, trigger clientary.new_invoice)\n"
+
+
+def test_warnings_reach_steps_inside_branches_and_other_create_actions() -> None:
+    from clientary_xero.workflows.validate import parse_workflow, warnings
+
+    quote = {"id": "q", "action": "xero.create_quote", "input": {"Contact": {}, "Date": "x", "LineItems": []}}
+    workflow = parse_workflow(
+        {
+            "id": "w",
+            "trigger": "clientary.new_invoice",
+            "steps": [{"if": "{% true %}", "then": [], "else": [quote]}],
+        }
+    )
+    (remark,) = warnings(workflow)
+    assert remark.startswith("steps[0] (branch 'if_1').else[0] (step 'q').input: gives no QuoteNumber, ")

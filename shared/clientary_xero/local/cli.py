@@ -130,6 +130,7 @@ def _stack_arg(parser: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------------ commands
 def cmd_workflows_validate(args: argparse.Namespace) -> int:
     from clientary_xero.workflows.loader import load_workflow_file
+    from clientary_xero.workflows.validate import warnings
 
     status = EXIT_OK
     for name in args.files:
@@ -144,6 +145,8 @@ def cmd_workflows_validate(args: argparse.Namespace) -> int:
             status = EXIT_INVALID
         else:
             print(f"{name}: ok ({workflow.id}, trigger {workflow.trigger})")
+            for remark in warnings(workflow):  # worth a look, but the workflow is valid
+                print(f"  - WARNING {remark}")
     return status
 
 

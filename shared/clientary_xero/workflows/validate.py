@@ -8,6 +8,7 @@ Xero later). A shape error does not stop the other checks: what can be read is c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -153,6 +154,55 @@ def check(workflow: Workflow) -> list[str]:
 
     walk(workflow.steps, "steps", set())
     return problems
+
+
+# Create actions that, when an attempt's answer was lost, find what it made by a key in their input
+# before trying again. Without the key the retry relies on Xero's Idempotency-Key alone, which Xero
+# forgets after 6 minutes: a later retry (throttling, an outage) may create the record twice.
+RETRY_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
+    "xero.create_invoice": (("InvoiceNumber", "Reference"), "invoice"),
+    "xero.create_quote": (("QuoteNumber",), "quote"),
+    "xero.create_purchase_order": (("PurchaseOrderNumber",), "purchase order"),
+    "xero.create_bank_transfer": (("Reference",), "bank transfer"),
+}
+
+
+def _no_retry_key(step: Step) -> str | None:
+    rule = RETRY_KEYS.get(step.action)
+    if rule is None:
+        return None
+    keys, record = rule
+    if any(step.input.get(key) not in (None, "") for key in keys):
+        return None
+    given = f"neither {keys[0]} nor {keys[1]}" if len(keys) == 2 else f"no {keys[0]}"
+    return (
+        f"input: gives {given}, so a retry more than 6 minutes after a lost answer (when Xero has "
+        f"forgotten its Idempotency-Key) cannot find the {record} an earlier attempt made and may "
+        f"create it twice; set {' or '.join(keys)} from the trigger record"
+    )
+
+
+# Rules for remarks that leave a workflow valid: each looks at one step, returns a remark or None.
+WARNING_RULES: tuple[Callable[[Step], str | None], ...] = (_no_retry_key,)
+
+
+def warnings(workflow: Workflow) -> list[str]:
+    """Remarks on a valid workflow (``workflows validate`` prints them and still exits 0)."""
+    found: list[str] = []
+
+    def walk(nodes: list[Any], where: str) -> None:
+        for i, node in enumerate(nodes):
+            if isinstance(node, Step):
+                for rule in WARNING_RULES:
+                    remark = rule(node)
+                    if remark is not None:
+                        found.append(f"{where}[{i}] (step {node.id!r}).{remark}")
+            elif isinstance(node, Branch):
+                walk(node.then, f"{where}[{i}] (branch {node.id!r}).then")
+                walk(node.else_, f"{where}[{i}] (branch {node.id!r}).else")
+
+    walk(workflow.steps, "steps")
+    return found
 
 
 def _check_expression(
