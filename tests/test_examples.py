@@ -62,3 +62,11 @@ def test_a_seed_file_is_checked_before_anything_runs(
     err = capsys.readouterr().err
     assert code != 0
     assert "clientary has no collection 'invoice' to seed" in err and "invoices" in err
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_validates_without_warnings(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The examples are what users copy: each create step carries a key a late retry can find it by.
+    assert main(["workflows", "validate", str(path)]) == 0
+    printed = capsys.readouterr()
+    assert "WARNING" not in printed.out + printed.err

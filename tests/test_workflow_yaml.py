@@ -58,6 +58,12 @@ def test_leading_zeros_and_colons_stay_as_written(tmp_path: Path) -> None:
         (".inf", float("inf")),
         ("true", True),
         ("false", False),
+        ("True", True),
+        ("FALSE", False),
+        ("NO", "NO"),  # a country code, not false
+        ("yes", "yes"),
+        ("off", "off"),
+        ("y", "y"),
         ("~", None),
         ("00123", "00123"),
         ("0123", "0123"),

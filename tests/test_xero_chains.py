@@ -141,7 +141,7 @@ def test_quote(tmp_path: Path, snapshots: list[dict[str, Any]]) -> None:
     assert out.exit_code == 0
     (quote,) = out.xero["quotes"]
     assert (quote["QuoteNumber"], quote["LineAmountTypes"], quote["Total"], quote["Title"]) == (
-        "QU-0001",
+        "QU-CL-1042",
         "EXCLUSIVE",
         1250.5,
         "Kitchen renovation",
@@ -161,7 +161,7 @@ def test_purchase_order_then_find_it(tmp_path: Path, snapshots: list[dict[str, A
     lookup = output(out, "lookup")
     assert (lookup["found"], lookup["PurchaseOrderNumber"], lookup["DeliveryDate"]) == (
         True,
-        "PO-0001",
+        "PO-CL-1042",
         "2026-02-19",
     )
 

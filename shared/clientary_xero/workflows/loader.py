@@ -38,6 +38,10 @@ def read_document(path: str | Path) -> Any:
 
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+# Booleans too: YAML 1.1 reads yes/no/on/off/y/n as booleans (Country: NO → false); 1.2 only
+# true and false.
+_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 # YAML 1.2's core schema, where YAML 1.1 and 1.2 agree: a plain scalar is a number only when both
 # read it as the same number. Gone are 1.1's octal (00123 → 83: an InvoiceNumber silently became
 # "83"), sexagesimal (1:30 → 90) and binary, and underscores (1_000). A decimal with a leading zero
@@ -51,14 +55,14 @@ _loader_class: Any = None
 
 
 def _loader() -> Any:
-    """``yaml.SafeLoader`` with the YAML 1.2 core schema's numbers (``_INT_12``, ``_FLOAT_12``)."""
+    """``yaml.SafeLoader`` with the YAML 1.2 core schema's numbers and booleans."""
     global _loader_class
     if _loader_class is None:
         import yaml
 
         class WorkflowLoader(yaml.SafeLoader):
             yaml_implicit_resolvers = {
-                first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+                first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT, _BOOL)]
                 for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
             }
 
@@ -73,6 +77,7 @@ def _loader() -> Any:
                         None, None, f"{text!r} is not an integer", node.start_mark
                     ) from None
 
+        WorkflowLoader.add_implicit_resolver(_BOOL, _BOOL_12, list("tTfF"))
         WorkflowLoader.add_implicit_resolver(_INT, _INT_12, list("-+0123456789"))
         WorkflowLoader.add_implicit_resolver(_FLOAT, _FLOAT_12, list("-+0123456789."))
         WorkflowLoader.add_constructor(_INT, WorkflowLoader.construct_yaml_int)
