@@ -1,4 +1,5 @@
-"""A filter that fails says so: its run's error starts with ``filter:``, as step errors name their input."""
+"""A filter or branch condition that fails says so: its run's error starts with ``filter:`` or
+``branch '<id>'.if:``, as step errors name their input."""
 
 from __future__ import annotations
 
@@ -55,3 +56,27 @@ def test_only_the_filter_is_called_the_filter(h: Harness) -> None:
     assert start.status == "FAILED"
     assert "could not convert string to float: 'x'" in start.detail
     assert not start.detail.startswith("filter:")
+
+
+def test_a_failing_branch_condition_names_its_branch(local_env: Any) -> None:
+    env = local_env
+    env.put_workflow(
+        {
+            "id": "branchy",
+            "trigger": "clientary.new_invoice",
+            "steps": [
+                {
+                    "id": "check",
+                    "if": "{% $number('not a number') > 0 %}",
+                    "then": [{"id": "task", "action": "clientary.create_task", "input": {"title": "T"}}],
+                }
+            ],
+        }
+    )
+    customer = env.clientary.seed_client("Acme")
+    invoice = env.clientary.add_invoice(customer["id"], [{"title": "W", "quantity": 1, "price": 1}])
+    assert env.push("clientary.new_invoice", invoice["id"])["statusCode"] == 202
+    env.drain()
+    (run,) = env.state.list_runs()
+    assert run["status"] == "FAILED"
+    assert run["error"]["message"].startswith("branch 'check'.if: "), run["error"]

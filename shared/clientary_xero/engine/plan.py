@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from clientary_xero.errors import PermanentError
+from clientary_xero.errors import ExpressionError, PermanentError
 from clientary_xero.workflows.expressions import truthy
 from clientary_xero.workflows.model import Branch, Step, Workflow, iter_steps
 
@@ -24,7 +24,12 @@ def _walk(nodes: list[Any], decisions: dict[str, bool], evaluate: Evaluate) -> I
         elif isinstance(node, Branch):
             assert node.id is not None
             if node.id not in decisions:
-                decisions[node.id] = truthy(evaluate(node.if_))
+                try:
+                    decisions[node.id] = truthy(evaluate(node.if_))
+                except ExpressionError as exc:  # name the branch, as filter and input errors do
+                    raise ExpressionError(
+                        f"branch {node.id!r}.if: {exc}", messages=exc.messages, service=exc.service
+                    ) from None
             yield from _walk(node.then if decisions[node.id] else node.else_, decisions, evaluate)
 
 
