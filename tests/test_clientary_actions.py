@@ -288,8 +288,18 @@ def test_plan_limits_fail_the_run_with_clientarys_message(local_env: Any) -> Non
 
 
 # ---------------------------------------------------------------------------------- never resend
-def _run(env: Any, action: str, data: dict[str, Any], **drain: Any) -> dict[str, Any]:
-    """Push a new invoice through a one-step workflow running ``action``; drain; the run."""
+def _run(
+    env: Any,
+    action: str,
+    data: dict[str, Any],
+    *,
+    before_drain: Callable[[], None] | None = None,
+    **drain: Any,
+) -> dict[str, Any]:
+    """Push a new invoice through a one-step workflow running ``action``; drain; the run.
+
+    ``before_drain`` runs after the push (whose re-read of the invoice is a request too), before
+    the step does: the place to make the sandbox fail the step's own requests."""
     env.put_workflow(
         {
             "id": "one",
@@ -301,6 +311,8 @@ def _run(env: Any, action: str, data: dict[str, Any], **drain: Any) -> dict[str,
     invoice = env.clientary.add_invoice(customer["id"], [{"title": "W", "quantity": 1, "price": 300}])
     response = env.push("clientary.new_invoice", invoice["id"])
     assert response["statusCode"] == 202
+    if before_drain:
+        before_drain()
     env.drain(**drain)
     (run,) = env.state.list_runs()
     return dict(run)
@@ -418,22 +430,14 @@ def test_a_replay_after_a_lost_last_attempt_finds_the_record_instead_of_creating
     env = local_env
     if action == "clientary.create_time_entry":
         env.clientary.load_record("projects", {"id": 2_120_001, "name": "P", "status": 1, "rate": 100})
+
     # Attempt 1: the POST gets a 502 (nothing written); attempt 2: the marker search gets a 502;
     # attempt 3, the last: Clientary writes the record, the answer is lost → the run fails.
-    env.put_workflow(
-        {
-            "id": "one",
-            "trigger": "clientary.new_invoice",
-            "steps": [{"id": "s", "action": action, "input": data}],
-        }
-    )
-    customer = env.clientary.seed_client("Acme")
-    invoice = env.clientary.add_invoice(customer["id"], [{"title": "W", "quantity": 1, "price": 300}])
-    assert env.push("clientary.new_invoice", invoice["id"])["statusCode"] == 202
-    env.clientary.fail_next(502, count=2)
-    env.clientary.lose_next_answer(status=502)
-    env.drain()
-    (run,) = env.state.list_runs()
+    def fail_every_attempt() -> None:
+        env.clientary.fail_next(502, count=2)
+        env.clientary.lose_next_answer(status=502)
+
+    run = _run(env, action, data, before_drain=fail_every_attempt)
     assert run["status"] == "FAILED"
     (made_by_failed_run,) = made(env.clientary)
 

@@ -245,6 +245,18 @@ class FindPurchaseOrderInput(FindInput):
         return not (self.DateTo and (day is None or day > self.DateTo.isoformat()))
 
 
+def _list_params(data: FindPurchaseOrderInput, page: int) -> dict[str, Any]:
+    """``GET /PurchaseOrders`` filters for the step's Status and date range."""
+    params: dict[str, Any] = {"page": page}
+    if data.Status:
+        params["Status"] = data.Status
+    if data.DateFrom:
+        params["DateFrom"] = data.DateFrom.isoformat()
+    if data.DateTo:
+        params["DateTo"] = data.DateTo.isoformat()
+    return params
+
+
 # A find by number reads the list newest first, this many pages of 100 at most (see below).
 NUMBER_SCAN_PAGES = 10
 
@@ -262,13 +274,7 @@ def _orders_numbered(client: Any, data: FindPurchaseOrderInput) -> list[dict[str
     """
     matches: list[dict[str, Any]] = []
     for page in range(1, NUMBER_SCAN_PAGES + 1):
-        params: dict[str, Any] = {"order": "Date DESC", "page": page}
-        if data.Status:
-            params["Status"] = data.Status
-        if data.DateFrom:
-            params["DateFrom"] = data.DateFrom.isoformat()
-        if data.DateTo:
-            params["DateTo"] = data.DateTo.isoformat()
+        params = {"order": "Date DESC", **_list_params(data, page)}
         orders = client.request("GET", "/PurchaseOrders", params=params).get("PurchaseOrders") or []
         matches += [dict(order) for order in orders if data.matches(order)]
         if len(orders) < 100:
@@ -294,14 +300,7 @@ def find_purchase_order(ctx: ActionContext, data: FindPurchaseOrderInput) -> dic
     elif data.PurchaseOrderNumber:
         records = _orders_numbered(client, data)
     else:
-        params: dict[str, Any] = {"page": 1}
-        if data.Status:
-            params["Status"] = data.Status
-        if data.DateFrom:
-            params["DateFrom"] = data.DateFrom.isoformat()
-        if data.DateTo:
-            params["DateTo"] = data.DateTo.isoformat()
-        answer = client.request("GET", "/PurchaseOrders", params=params)
+        answer = client.request("GET", "/PurchaseOrders", params=_list_params(data, 1))
         records = list(answer.get("PurchaseOrders") or [])
         total = total_of(answer)
     return find_result("purchase order", data, records, purchase_order_fields, total)
