@@ -194,7 +194,7 @@ FAILURES = [
     pytest.param(
         "clientary.new_project",
         PROJECT,
-        [("a", "clientary.create_expense", {"amount": -3})],
+        [("a", "clientary.create_expense", {"amount": "{% -3 %}"})],  # literal -3: see validate test
         "input.amount: Input should be greater than 0",
         id="create_expense-negative",
     ),
@@ -226,7 +226,7 @@ FAILURES = [
             (
                 "a",
                 "clientary.create_time_entry",
-                {"project_id": "{% project.id %}", "title": "Work", "hours": 0},
+                {"project_id": "{% project.id %}", "title": "Work", "hours": "{% 0 %}"},
             )
         ],
         "input.hours: Input should be greater than 0",
@@ -275,6 +275,24 @@ def test_validation_failures_fail_the_run_with_the_message(
     assert "→  FAILED" in out and message in out, out
     if message.startswith("input.") or message.startswith("give"):
         assert writes(requests) == []  # refused before any call
+
+
+def test_invalid_literal_inputs_are_refused_by_validate_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Written out in full, a value is checked on validate (and on save); from an expression, when
+    # the step renders it (the test above).
+    path = tmp_path / "literal.yaml"
+    path.write_text(
+        "id: literal\ntrigger: clientary.new_project\nsteps:\n"
+        "  - { id: a, action: clientary.create_expense, input: { amount: -3 } }\n"
+        "  - { id: b, action: clientary.create_time_entry,"
+        " input: { project_id: '{% project.id %}', title: Work, hours: 0 } }\n"
+    )
+    assert main(["workflows", "validate", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert "steps[0] (step 'a').input.amount: Input should be greater than 0" in out
+    assert "steps[1] (step 'b').input.hours: Input should be greater than 0" in out
 
 
 def test_plan_limits_fail_the_run_with_clientarys_message(local_env: Any) -> None:

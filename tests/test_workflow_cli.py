@@ -121,7 +121,15 @@ def test_no_warning_when_the_invoice_has_a_key(
 def test_warnings_reach_steps_inside_branches_and_other_create_actions() -> None:
     from clientary_xero.workflows.validate import parse_workflow, warnings
 
-    quote = {"id": "q", "action": "xero.create_quote", "input": {"Contact": {}, "Date": "x", "LineItems": []}}
+    quote = {
+        "id": "q",
+        "action": "xero.create_quote",
+        "input": {
+            "Contact": {"ContactNumber": "CL-1"},
+            "Date": "2026-02-01",
+            "LineItems": [{"Description": "x", "UnitAmount": 1}],
+        },
+    }
     workflow = parse_workflow(
         {
             "id": "w",

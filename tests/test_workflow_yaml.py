@@ -23,7 +23,7 @@ steps:
       Reference: 1:30
       Contact: { ContactNumber: 0042 }
       LineItems:
-        - { Description: Hours, Quantity: 2, UnitAmount: 5.25, DiscountRate: -1.5e+1 }
+        - { Description: Hours, Quantity: 2, UnitAmount: 5.25, DiscountRate: 1.5e+1 }
 """
 
 
@@ -37,7 +37,7 @@ def test_leading_zeros_and_colons_stay_as_written(tmp_path: Path) -> None:
     assert step.input["Reference"] == "1:30"  # YAML 1.1 read 90 (base 60)
     assert step.input["Contact"] == {"ContactNumber": "0042"}
     assert step.input["LineItems"] == [
-        {"Description": "Hours", "Quantity": 2, "UnitAmount": 5.25, "DiscountRate": -15.0}
+        {"Description": "Hours", "Quantity": 2, "UnitAmount": 5.25, "DiscountRate": 15.0}
     ]
     assert workflow.enabled is False
     assert yaml.safe_load(WORKFLOW)["steps"][0]["input"]["InvoiceNumber"] == 83  # what it fixes

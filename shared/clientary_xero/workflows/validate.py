@@ -8,10 +8,11 @@ Xero later). A shape error does not stop the other checks: what can be read is c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from clientary_xero.errors import ExpressionError, WorkflowInvalid
@@ -241,6 +242,40 @@ def _check_input_keys(value: dict[str, Any], model: type[BaseModel], where: str,
         alias = field.alias or name
         if field.is_required() and alias not in value and name not in value:
             problems.append(f"{where}: missing required field {alias!r}")
+    # A value written out in full (no expression anywhere in it) can be checked now, field by
+    # field, against its type and limits: `Type: accrec` or `LineItems: []` fail here, not at the
+    # first run. Values with expressions are checked when rendered, before any call is made.
+    for key, literal in value.items():
+        field_name = key if key in fields else by_alias.get(key)
+        if field_name is None or _has_expression(literal):
+            continue
+        try:
+            _field_adapter(model, field_name).validate_python(literal)
+        except PydanticValidationError as exc:
+            problems += [f"{where}.{key}{problem.removeprefix('value')}" for problem in _problems(exc)]
+
+
+def _has_expression(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_expression(v) for v in value)
+    return expressions.expression_source(value) is not None
+
+
+@functools.lru_cache(maxsize=512)
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    field = model.model_fields[name]
+    annotated: Any = Annotated[field.annotation, field]  # the type with the field's limits
+    return TypeAdapter(annotated)
+
+
+def _problems(exc: PydanticValidationError) -> list[str]:
+    out = []
+    for error in exc.errors():
+        place = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+        out.append(f"{place}: {error['msg']}")
+    return out
 
 
 def _closest(word: str, candidates: list[str]) -> str | None:
