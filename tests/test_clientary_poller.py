@@ -414,3 +414,22 @@ def test_types_used_by_the_use_case() -> None:
         assert batch.records == [] and batch.requests == 2
         batch.commit()
         assert batch.committed
+
+
+def test_the_first_poll_finds_the_highest_id_in_a_list_in_no_id_order(env: Env) -> None:
+    from clientary_xero.connectors.clientary.pollers import _highest_id
+
+    # Pages of a list sorted by something else (number, title): the highest id sits on page 2.
+    pages = {1: [{"id": 5}, {"id": 3}, {"id": 9}], 2: [{"id": 42}, {"id": 1}], 3: [{"id": 7}]}
+    asked: list[int] = []
+
+    def fetch(page: int) -> tuple[list[dict[str, Any]], int]:
+        asked.append(page)
+        return pages[page], 3
+
+    assert _highest_id(fetch) == (42, 3) and asked == [1, 2, 3]
+    # Newest or oldest first: page 1 and the last page are enough.
+    ordered = {1: [{"id": 9}, {"id": 8}], 2: [{"id": 5}], 3: [{"id": 2}, {"id": 1}]}
+    asked.clear()
+    assert _highest_id(lambda page: (asked.append(page), (ordered[page], 3))[1]) == (9, 2)
+    assert asked == [1, 3]

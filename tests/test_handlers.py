@@ -183,3 +183,15 @@ def test_a_malformed_step_message_fails_only_its_own_record(env: LocalEnvironmen
     module = load_handler("step_actions")
     response = module.lambda_handler({"Records": [good, poison]}, FakeLambdaContext("step_actions"))
     assert response == {"batchItemFailures": [{"itemIdentifier": "poison-1"}]}
+
+
+def test_the_action_function_refuses_to_run_without_step_app(
+    env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clientary_xero.settings import reset_settings
+
+    module = load_handler("step_actions")
+    monkeypatch.setenv("STEP_APP", "")
+    reset_settings()
+    with pytest.raises(RuntimeError, match="STEP_APP is not set"):
+        module.lambda_handler(event("sqs_xero_step.json"), FakeLambdaContext("step_actions"))

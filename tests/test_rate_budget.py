@@ -265,7 +265,7 @@ def test_an_admission_that_lands_late_is_given_back_and_taken_again(
     connection: dict[str, Any],  # noqa: F811
     clock: FakeClock,  # noqa: F811
 ) -> None:
-    shared = budget(clock)
+    shared = budget(clock, wait_seconds=30)
     writes: list[int] = []
     real_admit = RateBudget._admit
 
@@ -284,6 +284,27 @@ def test_an_admission_that_lands_late_is_given_back_and_taken_again(
     assert len(writes) == 2 and permit.admitted_ms == writes[1] >= writes[0] + 2000
     snapshot = shared.snapshot("t")
     assert (snapshot["in_flight"], snapshot["last_window"]) == (1, 2)
+
+
+def test_admissions_that_keep_landing_late_are_retaken_twice_then_used(
+    connection: dict[str, Any],  # noqa: F811
+    clock: FakeClock,  # noqa: F811
+) -> None:
+    shared = budget(clock, wait_seconds=30)
+    real_admit = RateBudget._admit
+    writes: list[int] = []
+
+    def always_late(self: RateBudget, scope: str, owner: str, now: int) -> int:
+        count = real_admit(self, scope, owner, now)
+        writes.append(now)
+        clock.advance(1.5)  # DynamoDB throttled for good: every write lands 1.5 s late
+        return count
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RateBudget, "_admit", always_late)
+        permit = shared.acquire("t")
+    assert len(writes) == 3 and permit.admitted_ms == writes[-1]  # two retakes, then the third used
+    assert shared.snapshot("t")["in_flight"] == 1
 
 
 def test_when_dynamodb_throttles_no_call_is_made_and_the_step_retries_later(

@@ -139,3 +139,19 @@ def test_warnings_reach_steps_inside_branches_and_other_create_actions() -> None
     )
     (remark,) = warnings(workflow)
     assert remark.startswith("steps[0] (branch 'if_1').else[0] (step 'q').input: gives no QuoteNumber, ")
+
+
+def test_the_warning_for_a_bill_asks_for_its_number_only() -> None:
+    from clientary_xero.workflows.validate import parse_workflow, warnings
+
+    bill = {
+        "id": "bill",
+        "action": "xero.create_invoice",
+        "input": {
+            "Type": "ACCPAY",
+            "Contact": {"ContactNumber": "SUP-1"},
+            "LineItems": [{"Description": "x", "UnitAmount": 1}],
+        },
+    }
+    (remark,) = warnings(parse_workflow({"id": "w", "trigger": "clientary.new_invoice", "steps": [bill]}))
+    assert "gives no InvoiceNumber" in remark and "Reference" not in remark

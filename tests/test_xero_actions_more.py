@@ -749,6 +749,36 @@ def test_a_bank_transfer_moves_money_between_bank_accounts(
     assert len(sandbox.bank_transfers(tenant)) == 1
 
 
+def test_a_retried_transfer_does_not_take_last_months_with_the_same_reference_for_its_own(
+    xero: XeroClient, sandbox: XeroSandbox, tenant: str
+) -> None:
+    import dataclasses
+    import time
+
+    from clientary_xero.connectors.base import registry
+
+    monthly = {
+        "FromBankAccount": {"Code": "090"},
+        "ToBankAccount": {"Code": "091"},
+        "Amount": 50,
+        "Reference": "Savings",
+    }
+    last_month = run(xero, "xero.create_bank_transfer", monthly)
+    # This month's run began after last month's transfer was made (Xero dates transfers by
+    # CreatedDateUTC, their only timestamp); its first PUT was lost, so the step is on attempt 2.
+    spec = registry()["xero.create_bank_transfer"]
+    context = dataclasses.replace(
+        make_context(xero, run_id="run-december", attempt=2), not_before=time.time() + 3600
+    )
+    again = spec.run(context, spec.input_model.model_validate(monthly))
+    assert again["created"] is True and again["BankTransferID"] != last_month["BankTransferID"]
+    assert len(sandbox.bank_transfers(tenant)) == 2
+    # …while a retry within the same run does find the transfer its earlier try made
+    context = dataclasses.replace(make_context(xero, run_id="run-december", attempt=3), not_before=1.0)
+    assert spec.run(context, spec.input_model.model_validate(monthly))["created"] is False
+    assert len(sandbox.bank_transfers(tenant)) == 2
+
+
 def test_bank_transfer_errors_before_and_from_xero(
     xero: XeroClient, sandbox: XeroSandbox, tenant: str
 ) -> None:

@@ -43,6 +43,9 @@ def record_handler(record: StepRecord) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if not get_settings().step_app:
+        # Without it a retry could not delay its own message (Retry-After): refuse loudly.
+        raise RuntimeError("STEP_APP is not set: it names this function's action queue (xero or clientary)")
     logger.append_keys(app=get_settings().step_app)
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -2203,8 +2203,7 @@ class XeroSandbox(httpx.BaseTransport):
             "ToIsReconciled": bool(element.get("ToIsReconciled", False)),
             "Reference": str(element.get("Reference") or ""),
             "HasAttachments": False,
-            "CreatedDateUTC": stamp,
-            "UpdatedDateUTC": stamp,
+            "CreatedDateUTC": stamp,  # Xero's BankTransfer has no UpdatedDateUTC
             "Status": "AUTHORISED",
         }
         tenant.bank_transfers[transfer["BankTransferID"]] = transfer

@@ -31,8 +31,9 @@ throttled), the lease still expires.
 **An admission that lands late is not used.** The admission time is taken before the write; if
 the write lands late (boto3 retrying a throttled request), the call would happen later than the
 time the window counts it at, and our window could end before Xero's. So an admission whose write
-took longer than ``late_admission_ms`` (1 s) gives its slot back and admits again; the late entry stays
-in the window (erring on the safe side).
+took longer than ``late_admission_ms`` (1 s) gives its slot back and admits again — at most
+twice, and not past the wait bound: then the late one is used, and at worst Xero answers 429. The
+late entry stays in the window (erring on the safe side).
 
 **Clock skew.** Leases and windows use each worker's wall clock (Lambda hosts are NTP-synced to
 within milliseconds). The window is 61 s rather than 60: the extra second covers skew between
@@ -86,6 +87,8 @@ LEASE_SECONDS = 75.0
 # An admission whose write took longer than this is given back (see the module docstring): the
 # window's extra second (61 s against Xero's 60) covers a write that lands up to this late.
 LATE_ADMISSION_MS = 1000
+# How often one acquire retakes a late admission before it uses the late one after all.
+MAX_RETAKES = 2
 WAIT_SECONDS = 5.0
 POLL_SECONDS = 0.1
 MAX_POLL_SECONDS = 1.0
@@ -167,6 +170,7 @@ class RateBudget:
         owner = uuid.uuid4().hex
         deadline = self.clock() + self.wait_seconds
         polls = 0
+        retakes = 0
         while True:
             now = self._now_ms()
             try:
@@ -175,11 +179,16 @@ class RateBudget:
                 pass  # full, blocked, untidy or not created yet: look at it
             else:
                 permit = Permit(scope, owner, now, count)
-                if self._now_ms() - now <= self.late_admission_ms:
+                late = self._now_ms() - now > self.late_admission_ms
+                if not late or retakes >= MAX_RETAKES or self.clock() >= deadline:
+                    # Writes that keep landing late (DynamoDB throttling) would otherwise retake
+                    # forever, each late entry using up the minute: then the last one is used, and
+                    # at worst Xero answers 429, which waits out its Retry-After like any other.
                     return permit
                 logger.info("a rate admission landed late; taking a fresh one")
                 self.release(permit)
                 owner = uuid.uuid4().hex
+                retakes += 1
                 continue
             view = self._read(scope, now)
             if not view.exists:

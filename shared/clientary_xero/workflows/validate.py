@@ -175,6 +175,8 @@ def _no_retry_key(step: Step) -> str | None:
     keys, record = rule
     if any(step.input.get(key) not in (None, "") for key in keys):
         return None
+    if step.action == "xero.create_invoice" and step.input.get("Type") == "ACCPAY":
+        keys = ("InvoiceNumber",)  # a bill takes no Reference
     given = f"neither {keys[0]} nor {keys[1]}" if len(keys) == 2 else f"no {keys[0]}"
     return (
         f"input: gives {given}, so a retry more than 6 minutes after a lost answer (when Xero has "

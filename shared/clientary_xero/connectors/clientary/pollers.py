@@ -344,13 +344,15 @@ def _page_count(envelope: dict[str, Any], page: int, items: int, page_size: int)
 
 def _highest_id(fetch_page: Callable[[int], tuple[list[dict[str, Any]], int]]) -> tuple[int, int]:
     """The highest id of a whole collection and the requests it took: page 1 and, when there are
-    more, the last page — the highest id is on one of them whether the list is newest or oldest
-    first (ids increase)."""
+    more, the last page — the highest id is on one of them when the list is newest or oldest first
+    (ids increase). The order is undocumented, so page 1 is looked at: in any other order (by
+    number, by date) every page is read, once, at the first poll."""
     records, pages = fetch_page(1)
     ids = [i for i in (_record_id(raw) for raw in records) if i is not None]
     requests = 1
-    if pages > 1:
-        records, _ = fetch_page(pages)
+    ordered = _order_of(records) in ("asc", "desc")
+    for page in ([pages] if ordered else range(2, pages + 1)) if pages > 1 else []:
+        records, _ = fetch_page(page)
         ids += [i for i in (_record_id(raw) for raw in records) if i is not None]
         requests += 1
     return max(ids, default=0), requests

@@ -12,7 +12,7 @@ Find actions (``xero.find_contact``, ``xero.find_invoice``, ``xero.find_purchase
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -204,14 +204,21 @@ def casefold_equal(left: Any, right: Any) -> bool:
 
 
 def made_by_this_run(ctx: Any, record: dict[str, Any]) -> bool:
-    """Whether ``record`` may be what an earlier try of this step made: not last-updated before
-    the run began (``ctx.not_before``). A record without ``UpdatedDateUTC`` cannot be ruled out."""
+    """Whether ``record`` may be what an earlier try of this step made: not created (or, for records
+    without ``CreatedDateUTC``, last updated) before the run began (``ctx.not_before``). A record
+    with neither date, or one that cannot be read, cannot be ruled out. Its limit: an older record
+    edited after the run began passes too (the other criteria of each lookup still apply)."""
     from clientary_xero.connectors.xero.dates import parse_xero_date
 
+    if not ctx.not_before:
+        return True
     try:
-        when = parse_xero_date(record.get("UpdatedDateUTC"))
+        when = parse_xero_date(record.get("CreatedDateUTC") or record.get("UpdatedDateUTC"))
+        if not when:
+            return True
+        moment = datetime.fromisoformat(when)
     except ValueError:
         return True
-    if not when or not ctx.not_before:
-        return True
-    return datetime.fromisoformat(when).timestamp() >= ctx.not_before
+    if moment.tzinfo is None:  # Xero's *UTC fields without an offset are UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() >= ctx.not_before
