@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 
 # SQS caps a visibility timeout (and so a retry delay) at 12 hours.
 MAX_VISIBILITY_SECONDS = 43_200
+# SendMessageBatch takes at most 10 entries.
+SQS_BATCH_SIZE = 10
 
 
 class StepQueue:
@@ -68,6 +70,41 @@ class StepQueue:
             raise RetryableError(
                 f"could not enqueue a step ({error_code(exc) or type(exc).__name__})", delay_seconds=5
             ) from None
+
+    def send_batch(self, app: str, messages: list[dict[str, Any]], *, delay_seconds: int = 0) -> int:
+        """Send many messages to one queue with ``SendMessageBatch`` (10 per call, SQS's most).
+
+        Entries SQS refuses are sent once more in the next call; if any is still refused, a
+        ``RetryableError`` says how many were sent (the callers' dedupe makes a re-send harmless).
+        Returns the number of messages sent."""
+        url = self.url_for(app) if messages else ""
+        delay = max(0, min(900, delay_seconds))
+        pending = [json.dumps(m) for m in messages]
+        sent = 0
+        for _ in range(2):  # one pass, then one more for the entries SQS refused
+            refused: list[str] = []
+            for start in range(0, len(pending), SQS_BATCH_SIZE):
+                chunk = pending[start : start + SQS_BATCH_SIZE]
+                entries = [
+                    {"Id": str(i), "MessageBody": body, "DelaySeconds": delay} for i, body in enumerate(chunk)
+                ]
+                try:
+                    answer = self._sqs.send_message_batch(QueueUrl=url, Entries=entries)
+                except Exception as exc:
+                    raise RetryableError(
+                        f"could not enqueue {len(pending) - start} of {len(messages)} messages "
+                        f"({error_code(exc) or type(exc).__name__}; {sent} sent)",
+                        delay_seconds=5,
+                    ) from None
+                failed = {str(f["Id"]) for f in answer.get("Failed") or []}
+                refused.extend(body for i, body in enumerate(chunk) if str(i) in failed)
+                sent += len(chunk) - len(failed)
+            pending = refused
+            if not pending:
+                return sent
+        raise RetryableError(
+            f"SQS refused {len(pending)} of {len(messages)} messages twice ({sent} sent)", delay_seconds=5
+        )
 
     def delay(self, app: str, receipt_handle: str, seconds: int) -> None:
         """Hide a received message for ``seconds`` before SQS delivers it again (a retry delay).
