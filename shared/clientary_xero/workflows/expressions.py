@@ -4,26 +4,38 @@ runaway expression (infinite recursion, a huge loop) stops with a clear error in
 Lambda's time. There is no Python ``eval`` and no template engine that could reach Python objects.
 
 The time bound is checked between evaluation steps, so one built-in call cannot be interrupted:
-``$pad('x', 2000000000)`` would build 2 GB before the next check. Ranges, every string a built-in or
-``&`` makes, and all the strings one evaluation makes together are therefore bounded by size
-(``MAX_RANGE_ITEMS``, ``MAX_STRING_LENGTH``, ``MAX_STRING_CHARS``), which keeps each step short
-enough for the time bound to hold. Running out of memory anyway is an expression error too.
+``$pad('x', 2000000000)`` would build 2 GB before the next check. What one call can make is
+therefore bounded by size: ranges, every string a built-in or ``&`` makes, all the strings one
+evaluation makes together, and all the arrays it makes (``MAX_RANGE_ITEMS``, ``MAX_STRING_LENGTH``,
+``MAX_STRING_CHARS``, ``MAX_ARRAY_ITEMS``), which keeps each step short enough for the time bound to
+hold. Regular expressions run on RE2 (``workflows/regex.py``): linear in the text, bounded in work
+per call, and the time bound is checked between matches. Running out of memory, or any other
+failure inside the evaluator, is an expression error too.
+
+``render`` evaluates a step's whole input under one more bound: all its expressions together get
+``WHOLE_INPUT_FACTOR`` times one expression's time.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from clientary_xero.errors import ExpressionError
+from clientary_xero.workflows import regex
 
 _EXPR = re.compile(r"^\s*\{%(.*)%\}\s*$", re.DOTALL)
 
 DEFAULT_TIMEOUT_MS = 1000
 DEFAULT_MAX_DEPTH = 200
+# A step's input of many expressions, each within its bound, could still take a Lambda's whole
+# time (100 expressions of 0.9 s: 90 s); together they get this many times one expression's bound.
+WHOLE_INPUT_FACTOR = 5
 # The time bound is checked between evaluation steps, so a single native call over a huge range
 # ($sum([1..9999999])) could outrun it; ranges are capped instead (JSONata's own cap is 1e7).
 MAX_RANGE_ITEMS = 100_000
@@ -34,11 +46,32 @@ MAX_STRING_LENGTH = 1_000_000
 # many big strings stops here before memory runs out (64 MB of text; a 512 MB Lambda). Appending to
 # a string in a loop copies it every time: 1000 appends of 100 characters count 50 million.
 MAX_STRING_CHARS = 64_000_000
+# Array items one evaluation handles, together: every array a step of the evaluation makes or
+# passes on counts its length (mapping 2,800 invoice lines counts 8,000; collecting them with
+# $append in a $reduce, 4 million). Doubling an array with $append stops here with arrays of about
+# two million items (16 MB), not at 400 MB.
+MAX_ARRAY_ITEMS = 10_000_000
+
+
+class ExpressionTimeout(ExpressionError):
+    """An expression ran longer than its time bound."""
+
+
+@dataclass
+class _Budget:
+    """What the evaluation running in this context has used of its bounds."""
+
+    deadline: float  # time.monotonic()
+    timeout_ms: int
+    chars: int = 0
+    items: int = 0
+
 
 _bounded_class: Any = None
 _bounded_natives: dict[str, Any] = {}
-# Characters of strings built so far by the evaluation running in this context (None: no budget).
-_chars_built: ContextVar[list[int] | None] = ContextVar("chars_built", default=None)
+_budget: ContextVar[_Budget | None] = ContextVar("expression_budget", default=None)
+# A native's own implementation returns this to leave the call to jsonata-python.
+_LIBRARY = object()
 
 
 def expression_source(value: Any) -> str | None:
@@ -56,8 +89,16 @@ def _jsonata() -> Any:
     return jsonata
 
 
+def _regex_engine(pattern: str, flags: Any) -> regex.Pattern:
+    """jsonata-python's ``regex_engine`` hook: every regex literal is compiled by RE2."""
+    return regex.compile_pattern(
+        pattern, case_insensitive=flags.case_insensitive, multiline=flags.multiline, checkpoint=_tick
+    )
+
+
 def _bounded() -> Any:
-    """jsonata.Jsonata with ranges capped at ``MAX_RANGE_ITEMS`` and strings bounded by size."""
+    """jsonata.Jsonata with RE2 regexes, ranges capped at ``MAX_RANGE_ITEMS``, strings and arrays
+    bounded by size."""
     global _bounded_class
     if _bounded_class is None:
         jsonata = _jsonata()
@@ -68,6 +109,14 @@ def _bounded() -> Any:
                 # The built-ins live in a frame shared by every expression; shadow them here.
                 for name, function in _bounded_natives.items():
                     self.environment.bind(name, function)
+
+            def eval(self, expr: Any, input: Any, environment: Any) -> Any:
+                # Every node's value passes here, path steps' included (a path flattens them into
+                # one array afterwards): charging arrays here stops the growth before the copy.
+                result = super().eval(expr, input, environment)
+                if isinstance(result, list) and result:
+                    _charge_items(len(result))
+                return result
 
             def evaluate_range_expression(self, lhs: Any, rhs: Any) -> Any:
                 if isinstance(lhs, int) and isinstance(rhs, int) and rhs - lhs + 1 > MAX_RANGE_ITEMS:
@@ -82,18 +131,23 @@ def _bounded() -> Any:
                 return result
 
         class BoundedNative(jsonata.Jsonata.JNativeFunction):  # type: ignore[name-defined]
-            """A built-in whose string result is charged to the bounds; $pad, $join and $replace
-            are refused before they build a string longer than ``MAX_STRING_LENGTH``."""
+            """A built-in whose string result is charged to the bounds; $pad and $join are refused
+            before they build a string longer than ``MAX_STRING_LENGTH``; $replace and $toMillis
+            run on RE2 (``_OWN``)."""
 
             def __init__(self, original: Any) -> None:
                 self.__dict__.update(original.__dict__)  # the same method, signature and name
 
             def call(self, input: Any, args: Any) -> Any:
                 name = f"${self.function_name}"
-                precheck = _PRECHECKS.get(self.function_name)
-                if precheck is not None and args:
-                    _check_length(precheck(*args, *[None] * 4), name)
-                result = super().call(input, args)
+                padded = [*(args or []), *[None] * 4]
+                own = _OWN.get(self.function_name)
+                result = own(*padded) if own is not None else _LIBRARY
+                if result is _LIBRARY:
+                    precheck = _PRECHECKS.get(self.function_name)
+                    if precheck is not None and args:
+                        _check_length(precheck(*padded), name)
+                    result = super().call(input, args)
                 if isinstance(result, str):
                     _charge(len(result), name)
                 return result
@@ -103,6 +157,17 @@ def _bounded() -> Any:
                 _bounded_natives[name] = BoundedNative(function)
         _bounded_class = BoundedJsonata
     return _bounded_class
+
+
+def _time_bound(timeout_ms: int | None) -> str:
+    return f"expression ran longer than its time bound ({timeout_ms} ms)"
+
+
+def _tick() -> None:
+    """Between two regex matches: the time bound holds inside one $match/$replace/$split call."""
+    budget = _budget.get()
+    if budget is not None and time.monotonic() > budget.deadline:
+        raise ExpressionTimeout(_time_bound(budget.timeout_ms))
 
 
 def _check_length(length: int, made_by: str) -> None:
@@ -115,13 +180,25 @@ def _check_length(length: int, made_by: str) -> None:
 
 def _charge(length: int, made_by: str) -> None:
     _check_length(length, made_by)
-    built = _chars_built.get()
-    if built is not None:
-        built[0] += length
-        if built[0] > MAX_STRING_CHARS:
+    budget = _budget.get()
+    if budget is not None:
+        budget.chars += length
+        if budget.chars > MAX_STRING_CHARS:
             raise ExpressionError(
                 f"expression built more than {MAX_STRING_CHARS} characters of strings "
                 "(the bound for one evaluation; $join a list rather than append with & in a loop)"
+            )
+
+
+def _charge_items(count: int) -> None:
+    budget = _budget.get()
+    if budget is not None:
+        budget.items += count
+        if budget.items > MAX_ARRAY_ITEMS:
+            raise ExpressionError(
+                f"expression handled more than {MAX_ARRAY_ITEMS} array items (the bound for one "
+                "evaluation, counting each array its steps make or pass on; an array that doubles "
+                "in a loop reaches it)"
             )
 
 
@@ -140,45 +217,83 @@ def _join_length(strings: Any, separator: Any, *_: Any) -> int:
     return sum(len(s) for s in texts) + gap * max(0, len(strings) - 1)
 
 
-def _replace_length(string: Any, pattern: Any, replacement: Any, limit: Any, *_: Any) -> int:
-    """At least the result's length: each match adds the replacement, where a ``$0``/``$1`` (two
-    characters) stands for at most the matched text. Counting stops once past the bound. A function
-    replacement is charged afterwards, like any result."""
-    if not isinstance(string, str) or not isinstance(replacement, str) or not replacement:
-        return 0
-    if isinstance(pattern, str):
-        matches: Iterator[Any] = re.finditer(re.escape(pattern), string) if pattern else iter(())
-    elif hasattr(pattern, "finditer"):
-        matches = pattern.finditer(string)
-    else:
-        return 0
-    length = len(string)
-    for count, match in enumerate(matches):
-        if (isinstance(limit, int) and count >= limit) or length > MAX_STRING_LENGTH:
-            break
-        matched = len(match.group(0))
-        length += len(replacement) * (1 + matched) if "$" in replacement else len(replacement)
-    return length
-
-
 _PRECHECKS: dict[str, Callable[..., int]] = {
     "pad": _pad_length,
     "join": _join_length,
-    "replace": _replace_length,
+}
+
+
+def _replace(string: Any, pattern: Any, replacement: Any, limit: Any, *_: Any) -> Any:
+    """$replace in one pass (``regex.replace``); odd arguments are left to jsonata-python, which
+    refuses them with JSONata's own errors."""
+    functions = _jsonata().functions.Functions
+    callable_kinds = (_jsonata().Jsonata.JFunction, _jsonata().Jsonata.JLambda)
+    usable_replacement = (
+        isinstance(replacement, str) or functions.is_lambda(replacement) or isinstance(replacement, callable_kinds)
+    )
+    if (
+        not isinstance(string, str)
+        or not (isinstance(pattern, regex.Pattern) or (isinstance(pattern, str) and pattern))
+        or not usable_replacement
+        or (limit is not None and not (isinstance(limit, (int, float)) and limit >= 0))
+    ):
+        return _LIBRARY
+    return regex.replace(
+        string,
+        pattern,
+        replacement,
+        limit,
+        call=lambda function, match: functions.func_apply(function, [match]),
+        check_length=lambda length: _check_length(length, "$replace"),
+    )
+
+
+def _to_millis(timestamp: Any, picture: Any, *_: Any) -> Any:
+    """$toMillis with a picture matches the timestamp with a regex jsonata-python builds from the
+    picture and runs on Python's ``re`` (``[Y][M][D]`` is ``^([0-9]+)([0-9]+)([0-9]+)$``, which
+    backtracks on a long run of digits). The same regex on RE2 first: a timestamp it does not match
+    gives JSONata's undefined without ``re`` ever seeing it."""
+    if not isinstance(timestamp, str) or not isinstance(picture, str):
+        return _LIBRARY
+    from jsonata.datetimeutils import DateTimeUtils
+
+    spec = DateTimeUtils._generate_regex(DateTimeUtils._analyse_datetime_picture(picture))
+    source = "^" + "".join(f"({part.regex})" for part in spec.parts) + "$"
+    try:
+        pattern = regex.compile_pattern(source, case_insensitive=True, multiline=False, checkpoint=_tick)
+    except ExpressionError:
+        raise ExpressionError(
+            f"$toMillis: the picture {picture!r} is not supported (its literal text makes a regular "
+            "expression RE2 cannot run)"
+        ) from None
+    return None if pattern.search(timestamp) is None else _LIBRARY
+
+
+_OWN: dict[str, Callable[..., Any]] = {
+    "replace": _replace,
+    "toMillis": _to_millis,
 }
 
 
 def parse(source: str) -> Any:
-    """Parse an expression; raises ``ExpressionError`` naming the position and reason."""
+    """Parse an expression; raises ``ExpressionError`` naming the position and reason.
+
+    Regex literals are compiled here, so a pattern RE2 cannot run is refused when a workflow is
+    validated or saved, not at its first run.
+    """
     jsonata = _jsonata()
     if not source.strip():
         raise ExpressionError("empty expression")
     try:
-        return jsonata.Jsonata(source)
+        return jsonata.Jsonata(source, _regex_engine)
+    except ExpressionError:
+        raise
     except jsonata.JException as exc:
         raise ExpressionError(_describe(exc)) from None
     except RecursionError:
         raise ExpressionError("expression is nested too deeply to parse") from None
+    except Exception as exc:  # noqa: BLE001 - a parser bug on odd input is still a bad expression
+        raise ExpressionError(f"expression does not parse: {_name(exc)}") from None
 
 
 def evaluate(
@@ -188,32 +303,69 @@ def evaluate(
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Any:
-    """Evaluate one expression against ``context``. JSONata's *undefined* comes back as None."""
+    """Evaluate one expression against ``context``. JSONata's *undefined* comes back as None.
+
+    Every failure is an ``ExpressionError`` with the reason (``ExpressionTimeout`` for the time
+    bound): JSONata's own errors, the bounds, and whatever else the evaluator raises on odd input
+    (``$fromMillis(1e20)`` is an OSError inside jsonata-python).
+    """
     jsonata = _jsonata()
-    try:
-        # The time bound starts when the expression object is built, so build one per evaluation.
-        expr = _bounded()(source, timeout=timeout_ms, stack=max_depth)
-    except jsonata.JException as exc:
-        raise ExpressionError(_describe(exc)) from None
     # Each JSONata evaluation level costs several Python frames; make sure the depth bound, not
     # Python's recursion limit, is what stops a deep expression.
     limit = sys.getrecursionlimit()
     needed = max_depth * 12 + 200
     if limit < needed:
         sys.setrecursionlimit(needed)
-    budget = _chars_built.set([0])
+    # The time bound starts when the expression object is built, so build one per evaluation.
+    budget = _budget.set(_Budget(deadline=time.monotonic() + timeout_ms / 1000, timeout_ms=timeout_ms))
     try:
-        return expr.evaluate(context)
+        return _bounded()(source, _regex_engine, timeout_ms, max_depth).evaluate(context)
+    except ExpressionError:
+        raise
     except jsonata.JException as exc:
-        raise ExpressionError(_describe(exc, timeout_ms=timeout_ms, max_depth=max_depth)) from None
+        raise _from_jsonata(exc, timeout_ms=timeout_ms, max_depth=max_depth) from None
     except RecursionError:
         raise ExpressionError(f"expression exceeded the evaluation depth bound ({max_depth})") from None
     except MemoryError:
         raise ExpressionError("expression ran out of memory (it builds too much data)") from None
-    except (TypeError, ValueError, ArithmeticError) as exc:
-        raise ExpressionError(f"expression failed: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - one bad record's value must not escape as a crash
+        raise ExpressionError(f"expression failed: {_name(exc)}") from None
     finally:
-        _chars_built.reset(budget)
+        _budget.reset(budget)
+
+
+def _from_jsonata(exc: Exception, *, timeout_ms: int, max_depth: int) -> ExpressionError:
+    """The error a JSONata exception stands for. jsonata-python turns whatever an ``and``/``or``
+    operand raises into a bare "Unexpected" error (and ``$eval`` into D3121): the original, still
+    attached as the exception's context, is the reason."""
+    cause = exc.__context__
+    while cause is not None:
+        if isinstance(cause, ExpressionError):
+            return cause
+        cause = cause.__context__
+    if getattr(exc, "error", None) == "Unexpected" and exc.__context__ is not None:
+        inner = exc.__context__
+        if isinstance(inner, _jsonata().JException):
+            return _from_jsonata(inner, timeout_ms=timeout_ms, max_depth=max_depth)
+        if isinstance(inner, RecursionError):
+            return ExpressionError(f"expression exceeded the evaluation depth bound ({max_depth})")
+        if isinstance(inner, MemoryError):
+            return ExpressionError("expression ran out of memory (it builds too much data)")
+        return ExpressionError(f"expression failed: {_name(inner)}")
+    message = _describe(exc, timeout_ms=timeout_ms, max_depth=max_depth)
+    if getattr(exc, "error", None) == "D1012":
+        return ExpressionTimeout(message)
+    return ExpressionError(message)
+
+
+def _name(exc: BaseException) -> str:
+    """``OSError: [Errno 75] Value too large…``, cut short: a message may quote a whole value. A
+    value error's message reads on its own (``could not convert string to float: 'A-1'``)."""
+    if isinstance(exc, (TypeError, ValueError, ArithmeticError)) and str(exc):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def render(
@@ -223,30 +375,66 @@ def render(
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
     max_depth: int = DEFAULT_MAX_DEPTH,
     where: str = "input",
+    total_timeout_ms: int | None = None,
 ) -> Any:
     """Render a mapping: every ``{% … %}`` string is replaced by its value, literals stay.
 
     A key whose expression yields nothing (JSONata *undefined*) is left out, so optional fields can
     be mapped from optional source data. Errors name the place (``input.LineItems[0].Quantity``).
+    All the expressions together get ``total_timeout_ms`` (default ``WHOLE_INPUT_FACTOR`` ×
+    ``timeout_ms``); each one ``min(timeout_ms, what is left)``.
     """
+    total = timeout_ms * WHOLE_INPUT_FACTOR if total_timeout_ms is None else total_timeout_ms
+    whole = _Whole(where, total, time.monotonic() + total / 1000)
+    return _render(value, context, timeout_ms=timeout_ms, max_depth=max_depth, where=where, whole=whole)
+
+
+@dataclass(frozen=True)
+class _Whole:
+    """The bound on all the expressions of one ``render``."""
+
+    name: str
+    total_ms: int
+    deadline: float
+
+    def error(self, where: str) -> ExpressionError:
+        return ExpressionTimeout(
+            f"{where}: the whole {self.name} ran longer than its time bound ({self.total_ms} ms for "
+            "all its expressions together)"
+        )
+
+
+def _render(
+    value: Any, context: dict[str, Any], *, timeout_ms: int, max_depth: int, where: str, whole: _Whole
+) -> Any:
     source = expression_source(value)
     if source is not None:
+        left_ms = int((whole.deadline - time.monotonic()) * 1000)
+        if left_ms <= 0:
+            raise whole.error(where)
+        bound = min(timeout_ms, left_ms)
         try:
-            return evaluate(source, context, timeout_ms=timeout_ms, max_depth=max_depth)
+            return evaluate(source, context, timeout_ms=bound, max_depth=max_depth)
+        except ExpressionTimeout:
+            if bound < timeout_ms:
+                raise whole.error(where) from None
+            raise ExpressionTimeout(f"{where}: {_time_bound(timeout_ms)}") from None
         except ExpressionError as exc:
             raise ExpressionError(f"{where}: {exc}") from None
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            rendered = render(
-                item, context, timeout_ms=timeout_ms, max_depth=max_depth, where=f"{where}.{key}"
+            rendered = _render(
+                item, context, timeout_ms=timeout_ms, max_depth=max_depth, where=f"{where}.{key}", whole=whole
             )
             if rendered is not None or expression_source(item) is None:
                 out[key] = rendered
         return out
     if isinstance(value, list):
         return [
-            render(item, context, timeout_ms=timeout_ms, max_depth=max_depth, where=f"{where}[{i}]")
+            _render(
+                item, context, timeout_ms=timeout_ms, max_depth=max_depth, where=f"{where}[{i}]", whole=whole
+            )
             for i, item in enumerate(value)
         ]
     return value
