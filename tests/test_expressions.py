@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -186,3 +187,113 @@ def test_step_references_come_from_the_syntax_tree() -> None:
 )
 def test_truthiness_follows_jsonata_boolean(value: object, expected: bool) -> None:
     assert E.truthy(value) is expected
+
+
+DOUBLING = "($f := function($x, $n){ $n = 0 ? $x : $f($append($x, $x), $n - 1) }; $count($f([1], %d)))"
+ARRAY_BOUND = (
+    "expression handled more than 10000000 array items (the bound for one evaluation, counting each "
+    "array its steps make or pass on; an array that doubles in a loop reaches it)"
+)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        DOUBLING % 30,  # 2**30 items: 8 GB of references
+        "($x := [1..100000]; $count($x.($x)))",  # a path flattening 10**10 items
+        "$count([1..100000].([1..100000]))",
+        "($x := [1..3000]; $count($zip($x.$x, $x.$x)))",
+    ],
+)
+def test_array_growth_stops_at_the_array_bound(source: str) -> None:
+    assert evaluation_error(source)[0] == ARRAY_BOUND
+
+
+def test_ordinary_array_work_is_within_the_array_bound() -> None:
+    assert E.evaluate(DOUBLING % 20, {}) == 1 << 20
+    lines = [{"title": f"line {i}", "quantity": i % 7} for i in range(2800)]
+    collect = "$count($reduce(lines, function($a, $l){ $append($a, $l.title) }, []))"
+    assert E.evaluate(collect, {"lines": lines}, timeout_ms=60_000) == 2800
+    mapping = "$count([lines[quantity > 0].{'Description': title, 'Quantity': quantity}])"
+    assert E.evaluate(mapping, {"lines": lines}, timeout_ms=60_000) == 2400
+
+
+SLOW = "{% $sum([1..300].($ * 2)) %}"  # tens of milliseconds, far within its own bound
+
+
+def test_a_whole_input_is_bounded_not_only_each_expression() -> None:
+    assert E.render({"F0": SLOW}, {}, timeout_ms=5000) == {"F0": 90300}
+    fields = {f"F{i}": SLOW for i in range(100)}
+    with pytest.raises(E.ExpressionTimeout) as info:
+        E.render(fields, {}, timeout_ms=5000, total_timeout_ms=300)
+    assert re.fullmatch(
+        r"input\.F([1-9]\d?): the whole input ran longer than its time bound \(300 ms for all its "
+        r"expressions together\)",
+        str(info.value),
+    ), str(info.value)
+
+
+def test_the_whole_input_bound_is_five_expressions_by_default() -> None:
+    fields = {"Lines": [{"Amount": "{% $sum([1..30].($ * 2)) %}"} for _ in range(400)]}
+    with pytest.raises(E.ExpressionTimeout) as info:
+        E.render(fields, {}, timeout_ms=100)
+    assert re.fullmatch(
+        r"input\.Lines\[\d+\]\.Amount: the whole input ran longer than its time bound \(500 ms for "
+        r"all its expressions together\)",
+        str(info.value),
+    ), str(info.value)
+
+
+def test_an_expression_over_its_own_bound_in_a_render_says_so() -> None:
+    runaway = "{% ($f := function($n){ $f($n + 1) }; $f(0)) %}"
+    with pytest.raises(E.ExpressionTimeout) as info:
+        E.render({"A": "{% 1 %}", "B": runaway}, {}, timeout_ms=200, max_depth=10_000)
+    assert str(info.value) == "input.B: expression ran longer than its time bound (200 ms)"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("$fromMillis(1e20)", "expression failed: OSError: "),
+        ("true and $fromMillis(1e20)", "expression failed: OSError: "),
+        # jsonata-python turned what an and/or operand raised into a bare "Unexpected"
+        (
+            "$exists(x) or $length($pad('x', 2000000000))",
+            "$pad would make a string of more than 1000000 characters (the bound for a string)",
+        ),
+    ],
+)
+def test_any_failure_inside_the_evaluator_is_an_expression_error(source: str, message: str) -> None:
+    """The issue's case: a filter of $fromMillis(invoice.total_cost * 1e15) on an invoice of
+    100,000 raised an OSError nothing caught, and every later poll failed on it."""
+    with pytest.raises(ExpressionError) as info:
+        E.evaluate(source, {})
+    assert str(info.value).startswith(message)
+
+
+ODD_VALUES: list[object] = [None, 1e20, "", [1, "a", None], {"a": {"b": 1}}]
+
+
+def test_every_built_in_on_odd_values_returns_or_fails_as_an_expression_error() -> None:
+    """Each built-in with each pair of odd values: jsonata-python raised RuntimeError,
+    AttributeError or OSError from seven of them ($formatInteger, $parseInteger, $fromMillis,
+    $formatNumber, $join, $contains, $split)."""
+    import jsonata
+
+    names = sorted(
+        name
+        for name, function in jsonata.Jsonata.static_frame.bindings.items()
+        if isinstance(function, jsonata.Jsonata.JNativeFunction)
+    )
+    escaped: dict[str, str] = {}
+    for name in names:
+        for a in ODD_VALUES:
+            for b in ODD_VALUES:
+                try:
+                    E.evaluate(f"${name}(v.a, v.b)", {"v": {"a": a, "b": b}}, timeout_ms=5000)
+                except ExpressionError:
+                    pass
+                except Exception as exc:  # what the test looks for
+                    escaped[f"${name}({a!r}, {b!r})"] = type(exc).__name__
+    assert len(names) > 60
+    assert escaped == {}

@@ -163,11 +163,11 @@ def _time_bound(timeout_ms: int | None) -> str:
     return f"expression ran longer than its time bound ({timeout_ms} ms)"
 
 
-def _tick() -> None:
+def _tick(pattern: str) -> None:
     """Between two regex matches: the time bound holds inside one $match/$replace/$split call."""
     budget = _budget.get()
     if budget is not None and time.monotonic() > budget.deadline:
-        raise ExpressionTimeout(_time_bound(budget.timeout_ms))
+        raise ExpressionTimeout(f"{_time_bound(budget.timeout_ms)} while matching /{pattern}/")
 
 
 def _check_length(length: int, made_by: str) -> None:
@@ -229,7 +229,9 @@ def _replace(string: Any, pattern: Any, replacement: Any, limit: Any, *_: Any) -
     functions = _jsonata().functions.Functions
     callable_kinds = (_jsonata().Jsonata.JFunction, _jsonata().Jsonata.JLambda)
     usable_replacement = (
-        isinstance(replacement, str) or functions.is_lambda(replacement) or isinstance(replacement, callable_kinds)
+        isinstance(replacement, str)
+        or functions.is_lambda(replacement)
+        or isinstance(replacement, callable_kinds)
     )
     if (
         not isinstance(string, str)
@@ -292,7 +294,7 @@ def parse(source: str) -> Any:
         raise ExpressionError(_describe(exc)) from None
     except RecursionError:
         raise ExpressionError("expression is nested too deeply to parse") from None
-    except Exception as exc:  # noqa: BLE001 - a parser bug on odd input is still a bad expression
+    except Exception as exc:  # a parser bug on odd input is still a bad expression
         raise ExpressionError(f"expression does not parse: {_name(exc)}") from None
 
 
@@ -328,7 +330,7 @@ def evaluate(
         raise ExpressionError(f"expression exceeded the evaluation depth bound ({max_depth})") from None
     except MemoryError:
         raise ExpressionError("expression ran out of memory (it builds too much data)") from None
-    except Exception as exc:  # noqa: BLE001 - one bad record's value must not escape as a crash
+    except Exception as exc:  # one bad record's value must not escape as a crash
         raise ExpressionError(f"expression failed: {_name(exc)}") from None
     finally:
         _budget.reset(budget)
@@ -381,8 +383,8 @@ def render(
 
     A key whose expression yields nothing (JSONata *undefined*) is left out, so optional fields can
     be mapped from optional source data. Errors name the place (``input.LineItems[0].Quantity``).
-    All the expressions together get ``total_timeout_ms`` (default ``WHOLE_INPUT_FACTOR`` ×
-    ``timeout_ms``); each one ``min(timeout_ms, what is left)``.
+    All the expressions together get ``total_timeout_ms`` (default ``WHOLE_INPUT_FACTOR``
+    times ``timeout_ms``); each one ``min(timeout_ms, what is left)``.
     """
     total = timeout_ms * WHOLE_INPUT_FACTOR if total_timeout_ms is None else total_timeout_ms
     whole = _Whole(where, total, time.monotonic() + total / 1000)
@@ -415,10 +417,10 @@ def _render(
         bound = min(timeout_ms, left_ms)
         try:
             return evaluate(source, context, timeout_ms=bound, max_depth=max_depth)
-        except ExpressionTimeout:
+        except ExpressionTimeout as exc:
             if bound < timeout_ms:
                 raise whole.error(where) from None
-            raise ExpressionTimeout(f"{where}: {_time_bound(timeout_ms)}") from None
+            raise ExpressionTimeout(f"{where}: {exc}") from None
         except ExpressionError as exc:
             raise ExpressionError(f"{where}: {exc}") from None
     if isinstance(value, dict):

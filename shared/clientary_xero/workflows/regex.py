@@ -11,7 +11,7 @@ templates, and with a limit restarts from the start of the text for every replac
 Linear is per pattern: RE2's worst case is the text's length times the pattern's compiled size
 (about 15 ns a unit here, when a long match has to be taken apart into groups). One call cannot be
 interrupted, so that product is bounded (``MAX_REGEX_WORK``), and every match passes a
-``checkpoint`` that holds the evaluation's time bound between matches.
+``checkpoint`` (given the pattern) that holds the evaluation's time bound between matches.
 
 The syntax is RE2's (https://github.com/google/re2/wiki/Syntax), with JavaScript's ``\\uXXXX``
 accepted too: no backreferences (``\\1``), no lookaround (``(?=…)``, ``(?<!…)``), no atomic groups
@@ -27,9 +27,9 @@ from typing import Any
 
 from clientary_xero.errors import ExpressionError
 
-# Text length × compiled pattern size one regex call may take on: 50 million is under a second in
+# Text length times compiled pattern size one regex call may take on: 50 million is under a second in
 # RE2's slowest mode. A 1,000-character title leaves room for a 50,000-instruction pattern (a
-# typical one compiles to 10–200); a 1 MB text for a pattern of 50.
+# typical one compiles to 10 to 200); a 1 MB text for a pattern of 50.
 MAX_REGEX_WORK = 50_000_000
 
 _UNICODE_ESCAPE = re.compile(r"\\(u([0-9A-Fa-f]{4})|.)", re.DOTALL)
@@ -38,9 +38,9 @@ _UNICODE_ESCAPE = re.compile(r"\\(u([0-9A-Fa-f]{4})|.)", re.DOTALL)
 class Pattern:
     """A compiled JSONata regex: what jsonata-python's functions expect of a pattern object."""
 
-    __slots__ = ("source", "size", "_compiled", "_checkpoint")
+    __slots__ = ("_checkpoint", "_compiled", "size", "source")
 
-    def __init__(self, source: str, compiled: Any, checkpoint: Callable[[], None]) -> None:
+    def __init__(self, source: str, compiled: Any, checkpoint: Callable[[str], None]) -> None:
         self.source = source
         self.size = max(1, int(compiled.programsize))
         self._compiled = compiled
@@ -60,11 +60,11 @@ class Pattern:
         if len(string) * self.size > MAX_REGEX_WORK:
             raise ExpressionError(
                 f"regular expression /{self.source}/ is too large to run over a text of "
-                f"{len(string)} characters (the bound for one regex call: text length × pattern "
-                f"size ≤ {MAX_REGEX_WORK}; this pattern's size is {self.size})"
+                f"{len(string)} characters (the bound for one regex call: text length times "
+                f"pattern size at most {MAX_REGEX_WORK}; this pattern's size is {self.size})"
             )
         for match in self._compiled.finditer(string):
-            self._checkpoint()
+            self._checkpoint(self.source)
             yield match
 
     @property
@@ -102,7 +102,7 @@ class Pattern:
 
 
 def compile_pattern(
-    source: str, *, case_insensitive: bool, multiline: bool, checkpoint: Callable[[], None]
+    source: str, *, case_insensitive: bool, multiline: bool, checkpoint: Callable[[str], None]
 ) -> Pattern:
     """Compile a JSONata regex literal's body and flags (``i``, ``m``) with RE2.
 
@@ -141,7 +141,7 @@ def replace(
     string: str,
     pattern: str | Pattern,
     replacement: Any,
-    limit: int | None,
+    limit: float | None,
     *,
     call: Callable[[Any, dict[str, Any]], Any],
     check_length: Callable[[int], None],
