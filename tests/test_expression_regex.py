@@ -79,12 +79,14 @@ def test_a_catastrophic_filter_filters_the_record(aws: Any) -> None:
         ("$replace('John Smith', /(\\w+)\\s(\\w+)/, '$2, $1')", "Smith, John"),
         ("$replace('265USD', /([0-9]+)USD/, '$$$1')", "$265"),
         ("$replace('abc', /b/, '[$0]')", "a[b]c"),
+        ("$replace('abc', /(b)/, '{$1}{0}')", "a{b}{0}c"),
         ("$replace('abc', /b/, '$1')", "ac"),  # no such group: nothing, as in JSONata
         ("$replace('a-b-c', /-/, '+', 1)", "a+b-c"),
         ("$replace('aaa', /a/, 'aa', 2)", "aaaaa"),
         ("$replace('a-b', /-/, '+', 0)", "a-b"),
         ("$replace('abc', /(b)/, function($m){ $uppercase($m.groups[0]) & $m.index })", "aB1c"),
         ("$replace('a.b', '.', '!')", "a!b"),  # a text is a text, not a pattern
+        ("$replace('a.b', '.', '{}')", "a{}b"),
         ("$replace('abcabc', 'b', 'XX', 1)", "aXXcabc"),
         # $split: the text between matches; groups are not spliced in
         ("$split('a1b22c', /\\d+/)", ["a", "b", "c"]),
@@ -179,6 +181,7 @@ def test_to_millis_pictures_do_not_backtrack(timestamp: str, picture: str) -> No
     assert E.evaluate("$toMillis(t, p)", {"t": timestamp, "p": picture}) is None
 
 
+@pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")  # jsonata-python's
 def test_to_millis_with_a_picture_still_parses() -> None:
     assert E.evaluate("$toMillis('2024-01-15', '[Y0001]-[M01]-[D01]')", {}) == 1705276800000
     assert E.evaluate("$toMillis('20240115', '[Y0001][M01][D01]')", {}) == 1705276800000

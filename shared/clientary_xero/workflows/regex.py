@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -154,11 +155,11 @@ def replace(
     make a huge text is refused before it is built.
     """
     groups_in_pattern = pattern.groups if isinstance(pattern, Pattern) else 0
-    template = _template(replacement, groups_in_pattern) if isinstance(replacement, str) else None
+    template = _Template(replacement, groups_in_pattern) if isinstance(replacement, str) else None
     if isinstance(pattern, str) and template is not None:
         # A text's every match is the text itself: one substitute, replaced by str.replace (a
         # million one-character matches one at a time would outrun the time bound).
-        substitute = "".join(pattern if piece == 0 else str(piece) for piece in template)
+        substitute = template.fill((pattern,))
         count = string.count(pattern) if limit is None else min(string.count(pattern), math.ceil(limit))
         check_length(len(string) + count * (len(substitute) - len(pattern)))
         return string.replace(pattern, substitute, count)
@@ -170,13 +171,10 @@ def replace(
             break
         matched = string[start:stop]
         if template is not None:
-            pieces = [
-                piece if isinstance(piece, str) else (groups[piece - 1] if piece else matched) or ""
-                for piece in template
-            ]
-            # Measured before it is joined: $0 a thousand times over a long match is refused unbuilt.
-            check_length(length + (start - end) + sum(map(len, pieces)) + (len(string) - stop))
-            substitute = "".join(pieces)
+            values = (matched, *(group or "" for group in groups))
+            # Measured before it is made: $0 a thousand times over a long match is refused unbuilt.
+            check_length(length + (start - end) + template.length(values) + (len(string) - stop))
+            substitute = template.fill(values)
         else:
             substitute = call(replacement, {"match": matched, "index": start, "groups": list(groups)})
             if not isinstance(substitute, str):
@@ -204,11 +202,31 @@ def _occurrences(string: str, pattern: str | Pattern) -> Iterator[tuple[int, int
         position = string.find(pattern, position + len(pattern))
 
 
-def _template(replacement: str, groups: int) -> list[str | int]:
-    """A replacement text read as JSONata reads it (jsonata-js ``replace``), once per call: texts
-    and group numbers (0: the whole match). ``$$`` is ``$``, ``$0`` the match, ``$n`` group n (as
-    many digits as the group count has; nothing when there is no such group or it did not take
-    part), and a ``$`` before anything else stays."""
+class _Template:
+    """A replacement text read as JSONata reads it (jsonata-js ``replace``), once per call. ``$$``
+    is ``$``, ``$0`` the match, ``$n`` group n (as many digits as the group count has; nothing when
+    there is no such group or it did not take part), and a ``$`` before anything else stays. Kept
+    as a ``str.format`` text, so a substitute is made in one C call, not a Python loop per piece."""
+
+    def __init__(self, replacement: str, groups: int) -> None:
+        pieces = _pieces(replacement, groups)
+        self.format = "".join(
+            piece.replace("{", "{{").replace("}", "}}") if isinstance(piece, str) else f"{{{piece}}}"
+            for piece in pieces
+        )
+        self.literal = sum(len(piece) for piece in pieces if isinstance(piece, str))
+        self.uses = Counter(piece for piece in pieces if isinstance(piece, int))
+
+    def length(self, values: tuple[str, ...]) -> int:
+        """The length ``fill(values)`` will have (values: the match, then its groups)."""
+        return self.literal + sum(count * len(values[group]) for group, count in self.uses.items())
+
+    def fill(self, values: tuple[str, ...]) -> str:
+        return self.format.format(*values)
+
+
+def _pieces(replacement: str, groups: int) -> list[str | int]:
+    """Texts and group numbers (0: the whole match), in order."""
     out: list[str | int] = []
     position = 0
     index = replacement.find("$")
