@@ -227,18 +227,18 @@ def test_a_whole_input_is_bounded_not_only_each_expression() -> None:
     with pytest.raises(E.ExpressionTimeout) as info:
         E.render(fields, {}, timeout_ms=5000, total_timeout_ms=300)
     assert re.fullmatch(
-        r"input\.F([1-9]\d?): the whole input ran longer than its time bound \(300 ms for all its "
+        r"input\.F\d+: the whole input ran longer than its time bound \(300 ms for all its "
         r"expressions together\)",
         str(info.value),
     ), str(info.value)
 
 
 def test_the_whole_input_bound_is_five_expressions_by_default() -> None:
-    fields = {"Lines": [{"Amount": "{% $sum([1..30].($ * 2)) %}"} for _ in range(400)]}
+    fields = {"Lines": [{"Amount": "{% $sum([1..30].($ * 2)) %}"} for _ in range(1000)]}
     with pytest.raises(E.ExpressionTimeout) as info:
-        E.render(fields, {}, timeout_ms=100)
+        E.render(fields, {}, timeout_ms=200)
     assert re.fullmatch(
-        r"input\.Lines\[\d+\]\.Amount: the whole input ran longer than its time bound \(500 ms for "
+        r"input\.Lines\[\d+\]\.Amount: the whole input ran longer than its time bound \(1000 ms for "
         r"all its expressions together\)",
         str(info.value),
     ), str(info.value)

@@ -295,7 +295,7 @@ def parse(source: str) -> Any:
     except RecursionError:
         raise ExpressionError("expression is nested too deeply to parse") from None
     except Exception as exc:  # a parser bug on odd input is still a bad expression
-        raise ExpressionError(f"expression does not parse: {_name(exc)}") from None
+        raise ExpressionError(f"the parser failed: {_name(exc)}") from None
 
 
 def evaluate(
