@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import subprocess
 import sys
@@ -296,4 +297,33 @@ def test_every_built_in_on_odd_values_returns_or_fails_as_an_expression_error() 
                 except Exception as exc:  # what the test looks for
                     escaped[f"${name}({a!r}, {b!r})"] = type(exc).__name__
     assert len(names) > 60
+    assert escaped == {}
+
+
+FUZZ_TOKENS = [
+    *["$match(", "$replace(", "$split(", "$contains(", "$eval(", "$fromMillis(", "$toMillis(", "$pad("],
+    *["/", "/(a+)+$/", "/a/i", "/[/", "/\\1/", "(", ")", "[", "]", "{", "}", ",", ";", ":", "?", ":="],
+    *["'x'", '"a"', "'$0'", "'[Y]'", "1e308", "-1", "1000000", "null", "true", "[1..10]", "t"],
+    *["$", "$$", ".", "..", "&", "and", "or", "~>", "|", "^(", "%", "#", "@", "*", "**", "in", "!="],
+    *["$f", "function($x){$x}", "$sum(", "$append(", "$string(", "$number(", "\\", "`a b`"],
+]
+
+
+def test_random_token_soup_parses_or_fails_as_an_expression_error() -> None:
+    """Seeded sequences of JSONata tokens: jsonata-python let re.error (from a regex literal
+    Python's re could not compile) and IndexError (from its tokenizer) escape from a few percent."""
+    rng = random.Random(7)
+    escaped: dict[str, str] = {}
+    for _ in range(2000):
+        source = " ".join(rng.choice(FUZZ_TOKENS) for _ in range(rng.randint(1, 9)))
+        for evaluating in (False, True):
+            try:
+                if evaluating:
+                    E.evaluate(source, {"t": "aaaa!"}, timeout_ms=300)
+                else:
+                    E.parse(source)
+            except ExpressionError:
+                pass
+            except Exception as exc:  # what the test looks for
+                escaped[source] = f"{type(exc).__name__}: {exc}"
     assert escaped == {}
