@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list, show and replay runs").add_subparsers(dest="sub")
     rl = r.add_parser("list", help="newest runs first")
-    rl.add_argument("--status", choices=["QUEUED", "RUNNING", "WAITING", "SUCCEEDED", "FAILED", "FILTERED"])
+    rl.add_argument(
+        "--status", choices=["QUEUED", "RUNNING", "WAITING", "SUCCEEDED", "FAILED", "FILTERED", "SKIPPED"]
+    )
     rl.add_argument("--limit", type=int, default=20)
     _stack_arg(rl)
     rl.set_defaults(func=cmd_runs_list)
@@ -224,12 +226,24 @@ def cmd_runs_replay(args: argparse.Namespace) -> int:
         print(f"error: no run {args.run_id}", file=sys.stderr)
         return EXIT_FAILED
     document = None
+    stored = WorkflowStore().get(run["workflow_id"])
+    if run.get("status") == "SKIPPED" and (stored is None or not stored.enabled):
+        # Skipped because the workflow was disabled: it starts once the workflow is enabled again.
+        state_text = "is disabled" if stored is not None else "no longer exists"
+        print(
+            f"error: run {args.run_id} was skipped while workflow {run['workflow_id']} was disabled; "
+            f"the workflow {state_text}: set enabled: true and `workflows put` it first",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     if not args.keep_definition:
-        stored = WorkflowStore().get(run["workflow_id"])
         if stored is not None and stored.workflow is None:
             raise WorkflowInvalid(stored.id, stored.problems)
         document = stored.workflow.to_document() if stored and stored.workflow else None
     result = replay(state, StepQueue(), args.run_id, workflow_document=document, stuck=args.stuck)
+    if result.get("step_id") is None:  # a SKIPPED run the filter or its path decided
+        print(f"started {result['run_id']}: {result.get('status')} ({result.get('detail') or 'no step'})")
+        return EXIT_OK
     print(f"replaying {result['run_id']} from step {result['step_id']} (generation {result['generation']})")
     return EXIT_OK
 
@@ -331,6 +345,8 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
         tail = error.get("message", "") if error else run.get("created_at", "")
         if run.get("status") == "WAITING":  # issue #3: parked for Xero's daily limit
             tail = f"resumes {run.get('resume_at', '?')}: {run.get('wait_reason', '')}"
+        if run.get("status") == "SKIPPED":
+            tail = f"{run.get('created_at', '')}: {run.get('skip_reason', '')}"
         extra = [m for m in error.get("messages") or [] if m not in tail]
         if extra:
             tail += ": " + "; ".join(extra)

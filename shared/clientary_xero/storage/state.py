@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from clientary_xero.errors import Conflict, LockBusy, RetryableError
+from clientary_xero.errors import Conflict, LockBusy, PermanentError, RetryableError
 from clientary_xero.settings import get_settings
 from clientary_xero.storage.aws import error_code, table
 
@@ -29,6 +29,38 @@ _THROTTLED = {
 
 RUN_FIELDS_JSON = ("record", "workflow", "trigger_meta", "decisions", "error")
 STEP_FIELDS_JSON = ("input", "output", "error")
+
+# DynamoDB refuses an item over 400 KB (attribute names and values, UTF-8). A run item grows after
+# creation (status, error, decisions, a parked reason), so creation keeps some room for that.
+MAX_ITEM_BYTES = 400 * 1024
+RUN_ITEM_HEADROOM = 16 * 1024
+
+
+class ItemTooLarge(PermanentError):
+    """A run item would not fit in DynamoDB's 400 KB item limit. ``sizes`` are bytes per attribute."""
+
+    def __init__(self, message: str, *, size: int, sizes: dict[str, int]) -> None:
+        super().__init__(message, service="dynamodb")
+        self.size = size
+        self.sizes = sizes
+
+
+def item_sizes(item: dict[str, Any]) -> dict[str, int]:
+    """About what DynamoDB counts for each attribute: its name plus its value's UTF-8 bytes."""
+    sizes: dict[str, int] = {}
+    for key, value in item.items():
+        if isinstance(value, str):
+            size = len(value.encode("utf-8"))
+        elif isinstance(value, bool) or value is None:
+            size = 1
+        else:
+            size = len(str(value).encode("utf-8"))
+        sizes[key] = len(key.encode("utf-8")) + size
+    return sizes
+
+
+def kilobytes(size: int) -> str:
+    return f"{(size + 1023) // 1024} KB"
 
 
 def _dump(value: Any) -> str:
@@ -83,11 +115,19 @@ class StateStore:
                 raise Conflict(code) from None
             if code in _THROTTLED:
                 raise RetryableError(f"DynamoDB is busy ({code})", delay_seconds=5) from None
+            if code == "ValidationException" and "size" in str(exc).lower():
+                # "Item size has exceeded the maximum allowed size": our estimate missed it.
+                raise ItemTooLarge(
+                    f"DynamoDB refused the item as over its 400 KB item limit ({code})", size=0, sizes={}
+                ) from None
             raise
 
     # ---------------------------------------------------------------- runs
     def create_run(self, run: dict[str, Any]) -> bool:
-        """Put a run if its id is new. Returns False when it already exists (the dedupe)."""
+        """Put a run if its id is new. Returns False when it already exists (the dedupe).
+
+        Raises ``ItemTooLarge`` (permanent, before any call) when the item would not fit DynamoDB's
+        400 KB limit with room to grow: the intake then stores a compacted run that says so."""
         item = _encode(run, RUN_FIELDS_JSON)
         item.update(
             pk=f"RUN#{run['run_id']}",
@@ -96,6 +136,16 @@ class StateStore:
             gsi1sk=f"{run['created_at']}#{run['run_id']}",
             ttl=self._ttl(),
         )
+        sizes = item_sizes(item)
+        size = sum(sizes.values())
+        if size > MAX_ITEM_BYTES - RUN_ITEM_HEADROOM:
+            biggest = max(sizes, key=lambda k: sizes[k])
+            raise ItemTooLarge(
+                f"the {biggest} is {kilobytes(sizes[biggest])} (the run item {kilobytes(size)}), over "
+                f"DynamoDB's 400 KB item limit",
+                size=size,
+                sizes=sizes,
+            )
         try:
             self._call(self._t.put_item, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except Conflict:
