@@ -303,13 +303,15 @@ class Intake:
         run = self._new_run(stored, event, run_id)
         decision = decide(stored.workflow, stored.problems, run, **self._bounds())
         run.update(decision.fields(run["created_at"]))
-        created = self._create(run)
+        created, too_big = self._create(run)
         if not created:
             # A concurrent delivery created it first; make sure it is enqueued.
             again = self.state.get_run(run_id)
-            return (
-                self._resume_intake(again) if again else (RunStart(stored.id, run_id, R.QUEUED, False), None)
-            )
+            if again is None:
+                return RunStart(stored.id, run_id, R.QUEUED, False), None
+            return self._resume_intake(again)
+        if too_big:
+            return RunStart(stored.id, run_id, R.FAILED, True, too_big), None
         start = RunStart(stored.id, run_id, decision.status, True, decision.detail)
         if decision.status != R.QUEUED:
             return start, None
@@ -319,8 +321,11 @@ class Intake:
         """A disabled workflow: a SKIPPED run (cheap: one conditional put, nothing evaluated)."""
         run = self._new_run(stored, event, run_id)
         run.update(status=R.SKIPPED, enqueued=True, skip_reason=SKIP_REASON)
-        if self._create(run):
-            return RunStart(stored.id, run_id, R.SKIPPED, True, SKIP_REASON)
+        created, too_big = self._create(run)
+        if created:
+            return RunStart(
+                stored.id, run_id, R.FAILED if too_big else R.SKIPPED, True, too_big or SKIP_REASON
+            )
         existing = self.state.get_run(run_id) or {}
         return RunStart(stored.id, run_id, existing.get("status", "?"), False, "duplicate delivery")
 
@@ -342,12 +347,15 @@ class Intake:
         generation = int(run.get("generation", 0))
         return start, (decision.app, _message(run["run_id"], decision.step_id or "", generation))
 
-    def _create(self, run: dict[str, Any]) -> bool:
-        """``create_run``; a run too big for DynamoDB is stored compacted as FAILED, saying why."""
+    def _create(self, run: dict[str, Any]) -> tuple[bool, str]:
+        """``create_run``; a run too big for DynamoDB is stored compacted as FAILED, and the reason
+        is returned (else "")."""
         try:
-            return self.state.create_run(run)
+            return self.state.create_run(run), ""
         except ItemTooLarge as exc:
-            return self.state.create_run(_compacted(run, exc))
+            compact = _compacted(run, exc)
+            logger.warning("a record is too big for a run item: %s", compact["error"]["message"])
+            return self.state.create_run(compact), compact["error"]["message"]
 
     def _record_failure(self, stored: StoredWorkflow, event: TriggerEvent, exc: BaseException) -> RunStart:
         """Anything unexpected for this record and workflow: its FAILED run, with the reason."""
@@ -359,8 +367,9 @@ class Intake:
         )
         run = self._new_run(stored, event, run_id)
         run.update(_failed(reason).fields(run["created_at"]))
-        if self._create(run):
-            return RunStart(stored.id, run_id, R.FAILED, True, reason)
+        created, too_big = self._create(run)
+        if created:
+            return RunStart(stored.id, run_id, R.FAILED, True, too_big or reason)
         existing = self.state.get_run(run_id) or {}
         return RunStart(stored.id, run_id, existing.get("status", "?"), False, "duplicate delivery")
 
@@ -512,6 +521,6 @@ __all__ = [
     "TriggerEvent",
     "app_for_step",
     "begin_skipped",
-    "start_skipped",
     "decide",
+    "start_skipped",
 ]

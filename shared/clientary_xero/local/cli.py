@@ -642,6 +642,9 @@ def _add_backfill_parser(sub: Any) -> None:
     b.set_defaults(func=cmd_backfill)
 
 
+BACKFILL_CHUNK = 100  # records handed to the intake at once (its first-step messages batch by 10)
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -663,9 +666,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     from clientary_xero.connectors.clientary.client import build_clientary_client
     from clientary_xero.connectors.clientary.triggers import SOURCES
-    from clientary_xero.engine.intake import Intake, TriggerEvent
+    from clientary_xero.engine.intake import Intake
     from clientary_xero.settings import get_settings
     from clientary_xero.storage.secrets import SecretStore
+    from clientary_xero.usecases.clientary_trigger import record_event
 
     _use_stack(args.stack)
     with build_clientary_client(SecretStore(), get_settings()) as client:
@@ -677,14 +681,24 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         return EXIT_OK
     intake = Intake.from_settings()
     started = duplicates = 0
-    for record in records:
-        event = TriggerEvent(trigger=name, record=record, record_id=str(record["id"]), delivery="backfill")
-        for start in intake.start_runs(event):
-            started += start.created
-            duplicates += not start.created
-            seen = "" if start.created else " (seen before)"
-            print(f"  {record['id']}  {start.workflow_id}  {start.status}{seen}")
+    retry: list[str] = []
+    events = [record_event(name, record, "backfill", getattr(records, "problems", {})) for record in records]
+    # Pages of records (first steps go out 10 a call); one record's failure is its own FAILED run.
+    for chunk in range(0, len(events), BACKFILL_CHUNK):
+        for outcome in intake.start_runs_many(events[chunk : chunk + BACKFILL_CHUNK]):
+            for start in outcome.starts:
+                started += start.created
+                duplicates += not start.created
+                seen = "" if start.created else " (seen before)"
+                detail = f": {start.detail}" if start.status in ("FAILED", "SKIPPED") and start.detail else ""
+                print(f"  {outcome.event.record_id}  {start.workflow_id}  {start.status}{seen}{detail}")
+            if outcome.retry is not None:
+                retry.append(outcome.event.record_id)
+                print(f"  {outcome.event.record_id}  not started, try again: {outcome.retry}")
     print(f"{started} run(s) started, {duplicates} record/workflow pair(s) seen before")
+    if retry:
+        print(f"{len(retry)} record(s) could not be started now (run the backfill again): {', '.join(retry)}")
+        return EXIT_FAILED
     return EXIT_OK
 
 

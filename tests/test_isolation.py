@@ -1,0 +1,263 @@
+"""Issue 7, points 2, 7 (intake), 9 and 11: one record never stops a trigger.
+
+A poisoned filter, a record too big for a run item, an odd record, a storage refusal: each is that
+record's FAILED run, the others run, the poll's cursor passes it. Only a retryable failure holds a
+record before the cursor. Records of a disabled workflow are SKIPPED runs that start later. First
+steps go out with SendMessageBatch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from clientary_xero.engine.intake import Intake, TriggerEvent
+from clientary_xero.engine.runner import StepRunner, replay
+from clientary_xero.errors import RetryableError
+from clientary_xero.settings import get_settings
+from clientary_xero.storage.queue import StepQueue
+from clientary_xero.storage.state import StateStore
+from clientary_xero.storage.workflows import WorkflowStore
+from clientary_xero.workflows import expressions
+from clientary_xero.workflows.validate import parse_workflow
+from tests.engine_helpers import Echo, echo_action, queued
+
+TRIGGER = "clientary.new_invoice"
+# The issue's filter: an invoice of 100,000 makes it $fromMillis(1e20), an OSError inside the
+# evaluator (an ordinary total gives a date far in the future, which is fine).
+POISON = "{% $exists($fromMillis(invoice.total_cost * 1e15)) %}"
+
+
+def workflow(**overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": "wf",
+        "trigger": TRIGGER,
+        "steps": [{"id": "first", "action": "test.echo", "input": {"value": "{% invoice.number %}"}}],
+    }
+    doc.update(overrides)
+    return doc
+
+
+def invoice(record_id: int, total: float = 1e-6, **extra: Any) -> TriggerEvent:
+    record = {"id": record_id, "number": f"INV-{record_id}", "total_cost": total, **extra}
+    return TriggerEvent(TRIGGER, record, str(record_id), "poll")
+
+
+class RecordingSqs:
+    """An SQS client that counts the calls the intake makes (every message accepted)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+        self.singles: list[dict[str, Any]] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.batches.append([json.loads(e["MessageBody"]) for e in Entries])
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
+    def send_message(self, QueueUrl: str, MessageBody: str, DelaySeconds: int = 0) -> None:
+        self.singles.append(json.loads(MessageBody))
+
+
+class Harness:
+    def __init__(self, resources: Any, echo: Echo) -> None:
+        self.resources = resources
+        self.echo = echo
+        self.state = StateStore()
+        self.workflows = WorkflowStore()
+        self.queue = StepQueue()
+        self.intake = Intake(self.workflows, self.state, self.queue, get_settings())
+
+    def put(self, doc: dict[str, Any]) -> None:
+        self.workflows.put(parse_workflow(doc))
+
+    def messages(self) -> list[dict[str, Any]]:
+        return queued(self.resources.xero_queue_url)
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        run = self.state.get_run(run_id)
+        assert run is not None
+        return run
+
+
+@pytest.fixture
+def h(aws: Any) -> Iterator[Harness]:
+    with echo_action() as echo:
+        yield Harness(aws, echo)
+
+
+# ------------------------------------------------------------------ point 2: the intake never raises
+def test_a_filter_that_raises_in_the_evaluator_is_that_records_failed_run(h: Harness) -> None:
+    h.put(workflow(filter=POISON))
+    outcomes = h.intake.start_runs_many([invoice(1), invoice(2, total=100_000), invoice(3)])
+    statuses = [[s.status for s in o.starts] for o in outcomes]
+    assert statuses == [["QUEUED"], ["FAILED"], ["QUEUED"]]
+    assert all(o.retry is None for o in outcomes)
+    failed = h.run(outcomes[1].starts[0].run_id)
+    assert failed["error"]["message"].startswith("filter: ")
+    assert sorted(m["run_id"] for m in h.messages()) == sorted(outcomes[i].starts[0].run_id for i in (0, 2))
+
+
+def test_any_exception_of_the_evaluator_in_a_filter_or_branch_is_a_failed_run_naming_the_place(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever the evaluator wraps itself, the intake must not let a surprise through.
+    real = expressions.evaluate
+
+    def evaluate(source: str, context: Any, **kwargs: Any) -> Any:
+        if "explode" in source:
+            raise OSError(75, "Value too large for defined data type")
+        return real(source, context, **kwargs)
+
+    monkeypatch.setattr(expressions, "evaluate", evaluate)
+    h.put(workflow(id="filtered", filter="{% $explode() %}"))
+    h.put(
+        workflow(
+            id="branched",
+            steps=[{"if": "{% $explode() %}", "then": [{"id": "a", "action": "test.echo", "input": {}}]}],
+        )
+    )
+    (outcome,) = h.intake.start_runs_many([invoice(1)])
+    errors = {s.workflow_id: h.run(s.run_id)["error"]["message"] for s in outcome.starts}
+    assert errors == {
+        "filtered": "filter: OSError: [Errno 75] Value too large for defined data type",
+        "branched": "branch 'if_1'.if: OSError: [Errno 75] Value too large for defined data type",
+    }
+    assert h.messages() == []
+
+
+def test_an_unexpected_storage_refusal_of_one_record_is_its_failed_run(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h.put(workflow())
+    real = h.state.create_run
+
+    def refuse_once(run: dict[str, Any]) -> bool:
+        if run["record_id"] == "2" and run["status"] == "QUEUED":
+            raise ValueError("an attribute DynamoDB will not take")
+        return real(run)
+
+    monkeypatch.setattr(h.state, "create_run", refuse_once)
+    outcomes = h.intake.start_runs_many([invoice(1), invoice(2), invoice(3)])
+    assert [[s.status for s in o.starts] for o in outcomes] == [["QUEUED"], ["FAILED"], ["QUEUED"]]
+    assert h.run(outcomes[1].starts[0].run_id)["error"]["message"] == (
+        "ValueError: an attribute DynamoDB will not take"
+    )
+
+
+def test_a_retryable_failure_of_one_record_asks_for_it_again_and_the_others_run(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h.put(workflow())
+    real = h.state.create_run
+
+    def throttled(run: dict[str, Any]) -> bool:
+        if run["record_id"] == "2":
+            raise RetryableError("DynamoDB is busy (ThrottlingException)", delay_seconds=5)
+        return real(run)
+
+    monkeypatch.setattr(h.state, "create_run", throttled)
+    outcomes = h.intake.start_runs_many([invoice(1), invoice(2), invoice(3)])
+    assert [o.retry is not None for o in outcomes] == [False, True, False]
+    assert outcomes[1].starts == []  # no FAILED run: the record is delivered again instead
+    assert len(h.messages()) == 2
+    with pytest.raises(RetryableError):  # the one-record entry point raises it (push answers 503)
+        h.intake.start_runs(invoice(2))
+
+
+# ------------------------------------------------------------------ point 9: a record too big to store
+def big_invoice(record_id: int, lines: int = 2_800) -> TriggerEvent:
+    items = [
+        {"title": f"Line {n} " + "x" * 120, "quantity": 1, "price": 1.5, "item_type": "Service"}
+        for n in range(lines)
+    ]
+    return invoice(record_id, invoice_items=items)
+
+
+def test_a_record_over_the_dynamodb_item_limit_fails_its_run_compacted_and_the_others_run(
+    h: Harness,
+) -> None:
+    h.put(workflow())
+    big = big_invoice(2)
+    assert len(json.dumps(big.record, separators=(",", ":"))) > 420 * 1024
+    outcomes = h.intake.start_runs_many([invoice(1), big, invoice(3)])
+    assert [[s.status for s in o.starts] for o in outcomes] == [["QUEUED"], ["FAILED"], ["QUEUED"]]
+    run = h.run(outcomes[1].starts[0].run_id)
+    assert run["record"] == {"id": "2"} and run["record_omitted"] is True
+    message = run["error"]["message"]
+    assert message.startswith("the record is ") and "over DynamoDB's 400 KB item limit" in message
+    assert len(h.messages()) == 2
+
+
+# ------------------------------------------------------------------ point 11: SKIPPED, then started
+def test_a_skipped_record_is_started_by_replay_once_the_workflow_is_enabled(h: Harness) -> None:
+    h.put(workflow(enabled=False))
+    (start,) = h.intake.start_runs(invoice(1))
+    assert start.status == "SKIPPED" and h.messages() == []
+    assert [r["run_id"] for r in h.state.list_runs(status="SKIPPED")] == [start.run_id]
+    assert h.intake.start_runs(invoice(1))[0].detail == "duplicate delivery"  # still disabled
+
+    h.put(workflow())  # enabled again
+    result = replay(
+        h.state, h.queue, start.run_id, workflow_document=parse_workflow(workflow()).to_document()
+    )
+    assert (result["status"], result["step_id"]) == ("QUEUED", "first")
+    assert h.messages() == [{"run_id": start.run_id, "step_id": "first", "generation": 0}]
+    run = h.run(start.run_id)
+    assert run["status"] == "QUEUED" and run["enqueued"] is True and "skip_reason" not in run
+    outcome = StepRunner(h.state, h.queue, get_settings()).execute(
+        {"run_id": start.run_id, "step_id": "first", "generation": 0}
+    )
+    assert outcome.status == "SUCCEEDED" and h.run(start.run_id)["status"] == "SUCCEEDED"
+
+
+def test_a_skipped_record_started_later_still_meets_the_filter(h: Harness) -> None:
+    h.put(workflow(enabled=False, filter="{% invoice.total_cost > 100 %}"))
+    (start,) = h.intake.start_runs(invoice(1, total=5))
+    h.put(workflow(filter="{% invoice.total_cost > 100 %}"))
+    result = replay(h.state, h.queue, start.run_id)
+    assert (result["status"], result["step_id"]) == ("FILTERED", None)
+    assert h.messages() == [] and h.run(start.run_id)["status"] == "FILTERED"
+
+
+def test_a_skipped_record_delivered_again_to_the_enabled_workflow_starts(h: Harness) -> None:
+    h.put(workflow(enabled=False))
+    (skipped,) = h.intake.start_runs(invoice(1))
+    h.put(workflow())
+    (started,) = h.intake.start_runs(TriggerEvent(TRIGGER, invoice(1).record, "1", "backfill"))
+    assert (started.run_id, started.status, started.created) == (skipped.run_id, "QUEUED", True)
+    assert h.messages() == [{"run_id": skipped.run_id, "step_id": "first", "generation": 0}]
+    (again,) = h.intake.start_runs(invoice(1))
+    assert (again.status, again.created, again.detail) == ("QUEUED", False, "duplicate delivery")
+
+
+# ------------------------------------------------------------------ point 7: SendMessageBatch
+def test_first_steps_go_out_in_batches_of_ten(h: Harness) -> None:
+    h.put(workflow())
+    sqs = RecordingSqs()
+    intake = Intake(h.workflows, h.state, StepQueue(sqs=sqs), get_settings())
+    outcomes = intake.start_runs_many([invoice(n) for n in range(1, 26)])
+    assert [len(batch) for batch in sqs.batches] == [10, 10, 5] and sqs.singles == []
+    assert {m["run_id"] for batch in sqs.batches for m in batch} == {o.starts[0].run_id for o in outcomes}
+    # Marked enqueued only after the send: a redelivery does not send them again.
+    assert all(h.run(o.starts[0].run_id)["enqueued"] is True for o in outcomes)
+    intake.start_runs_many([invoice(n) for n in range(1, 26)])
+    assert len(sqs.batches) == 3
+
+
+def test_a_failed_batch_send_leaves_its_runs_to_the_next_delivery(h: Harness) -> None:
+    h.put(workflow())
+
+    class Down(RecordingSqs):
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+            raise ConnectionError("SQS is down")
+
+    intake = Intake(h.workflows, h.state, StepQueue(sqs=Down()), get_settings())
+    outcomes = intake.start_runs_many([invoice(1), invoice(2)])
+    assert all(o.retry is not None for o in outcomes)
+    assert [h.run(o.starts[0].run_id)["enqueued"] for o in outcomes] == [False, False]
+    again = h.intake.start_runs_many([invoice(1), invoice(2)])
+    assert [o.starts[0].detail for o in again] == ["re-enqueued an interrupted intake"] * 2
+    assert len(h.messages()) == 2
