@@ -261,3 +261,172 @@ def test_a_failed_batch_send_leaves_its_runs_to_the_next_delivery(h: Harness) ->
     again = h.intake.start_runs_many([invoice(1), invoice(2)])
     assert [o.starts[0].detail for o in again] == ["re-enqueued an interrupted intake"] * 2
     assert len(h.messages()) == 2
+
+
+# ------------------------------------------------------------------ through the Lambdas: polls, backfill
+TASK_STEP = {
+    "id": "task",
+    "action": "clientary.create_task",
+    "input": {"title": "{% 'Follow up ' & invoice.number %}"},
+}
+
+
+def poll_workflow(**overrides: Any) -> dict[str, Any]:
+    return {"id": "follow-up", "trigger": TRIGGER, "steps": [TASK_STEP], **overrides}
+
+
+def add_invoices(env: Any, totals: list[float], *, big: int | None = None) -> list[dict[str, Any]]:
+    """Invoices with one line of each total; ``big``: the index of one with 2,800 lines instead."""
+    customer = env.clientary.seed_client("Acme")
+    made = []
+    for n, total in enumerate(totals):
+        if n == big:
+            items = [
+                {"title": f"Timesheet line {i}: " + "survey and report " * 6, "quantity": 1, "price": 1}
+                for i in range(2_800)
+            ]
+        else:
+            items = [{"title": "Work", "quantity": 1, "price": total}]
+        made.append(env.clientary.add_invoice(customer["id"], items, status=1))
+    return made
+
+
+def runs_by_record(env: Any) -> dict[str, dict[str, Any]]:
+    return {r["record_id"]: r for r in env.state.list_runs(limit=500)}
+
+
+def test_a_poisoned_and_an_oversized_invoice_among_good_ones_fail_alone_and_the_poll_moves_on(
+    local_env: Any,
+) -> None:
+    env = local_env
+    env.put_workflow(poll_workflow(filter="{% $exists($fromMillis(invoice.total * 1e13)) %}"))
+    env.poll(TRIGGER)  # the first poll records where to start
+    # total 1 → a date in 2286; 100,000 → $fromMillis(1e18): an OSError inside the evaluator.
+    good1, poisoned, big, good2 = add_invoices(env, [1, 100_000, 1, 2], big=2)
+
+    polled = env.poll(TRIGGER)
+    assert polled["new_records"] == 4 and "retry_later" not in polled
+    runs = runs_by_record(env)
+    status = {k: v["status"] for k, v in runs.items()}
+    assert status == {
+        str(good1["id"]): "QUEUED",
+        str(poisoned["id"]): "FAILED",
+        str(big["id"]): "FAILED",
+        str(good2["id"]): "QUEUED",
+    }
+    assert runs[str(poisoned["id"])]["error"]["message"].startswith("filter: ")
+    big_error = runs[str(big["id"])]["error"]["message"]
+    assert big_error.startswith("the record is ") and "400 KB item limit" in big_error
+    # The cursor moved past all four: the next poll delivers nothing again.
+    assert env.poll(TRIGGER)["new_records"] == 0
+    env.drain()
+    titles = sorted(t["title"] for t in env.clientary.all_records("tasks"))
+    assert titles == sorted(f"Follow up {i['number']}" for i in (good1, good2))
+
+
+def test_a_retryable_failure_holds_only_that_record_for_the_next_poll(
+    local_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = local_env
+    env.put_workflow(poll_workflow())
+    env.poll(TRIGGER)
+    first, throttled, third = add_invoices(env, [1, 2, 3])
+    real = StateStore.create_run
+
+    def busy(self: StateStore, run: dict[str, Any]) -> bool:
+        if run["record_id"] == str(throttled["id"]):
+            raise RetryableError("DynamoDB is busy (ThrottlingException)", delay_seconds=5)
+        return real(self, run)
+
+    monkeypatch.setattr(StateStore, "create_run", busy)
+    polled = env.poll(TRIGGER)
+    assert [r["record_id"] for r in polled["retry_later"]] == [str(throttled["id"])]
+    assert set(runs_by_record(env)) == {str(first["id"]), str(third["id"])}
+
+    monkeypatch.setattr(StateStore, "create_run", real)
+    again = env.poll(TRIGGER)
+    assert again["new_records"] == 1 and [r["created"] for r in again["runs"]] == [True]
+    assert set(runs_by_record(env)) == {str(i["id"]) for i in (first, throttled, third)}
+    assert env.poll(TRIGGER)["new_records"] == 0
+
+
+def test_an_invoice_that_cannot_be_normalised_is_a_failed_run_and_the_poll_goes_on(
+    local_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clientary_xero.connectors.clientary import pollers
+
+    env = local_env
+    env.put_workflow(poll_workflow())
+    env.poll(TRIGGER)
+    good, odd = add_invoices(env, [1, 2])
+    real = pollers.normalize_invoice
+
+    def fragile(raw: dict[str, Any]) -> dict[str, Any]:
+        if raw["id"] == odd["id"]:
+            raise ValueError("unreadable date '31/02/2024'")
+        return real(raw)
+
+    monkeypatch.setattr(pollers, "normalize_invoice", fragile)
+    assert env.poll(TRIGGER)["new_records"] == 2
+    runs = runs_by_record(env)
+    assert runs[str(good["id"])]["status"] == "QUEUED"
+    assert runs[str(odd["id"])]["status"] == "FAILED"
+    assert "unreadable date '31/02/2024'" in runs[str(odd["id"])]["error"]["message"]
+    assert env.poll(TRIGGER)["new_records"] == 0
+
+
+def test_a_poisoned_filter_on_the_push_route_is_a_202_with_a_failed_run(local_env: Any) -> None:
+    env = local_env
+    env.put_workflow(poll_workflow(filter="{% $exists($fromMillis(invoice.total * 1e13)) %}"))
+    (poisoned,) = add_invoices(env, [100_000])
+    response = env.push(TRIGGER, poisoned["id"])
+    assert response["statusCode"] == 202
+    (run,) = json.loads(response["body"])["runs"]
+    assert run["status"] == "FAILED" and run["detail"].startswith("filter: ")
+
+
+def test_backfill_isolates_a_poisoned_record_and_starts_skipped_ones_after_re_enabling(
+    local_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from clientary_xero.local.cli import main
+
+    env = local_env
+    poison = "{% $exists($fromMillis(invoice.total * 1e13)) %}"
+    env.put_workflow(poll_workflow(filter=poison, enabled=False))
+    env.poll(TRIGGER)
+    good, poisoned = add_invoices(env, [1, 100_000])
+    env.poll(TRIGGER)  # while disabled: both recorded as SKIPPED
+    assert main(["runs", "list", "--status", "SKIPPED"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count("SKIPPED") == 2 and "the workflow was disabled" in listed
+    assert env.poll(TRIGGER)["new_records"] == 0  # the cursor moved on, the records are kept
+
+    env.put_workflow(poll_workflow(filter=poison))  # enabled again
+    assert main(["backfill", "new_invoice", "--since", "2000-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert f"  {good['id']}  follow-up  QUEUED" in out
+    assert f"  {poisoned['id']}  follow-up  FAILED" in out and "filter: " in out
+    runs = runs_by_record(env)
+    assert runs[str(good["id"])]["status"] == "QUEUED"
+    env.drain()
+    assert [t["title"] for t in env.clientary.all_records("tasks")] == [f"Follow up {good['number']}"]
+
+
+def test_runs_replay_starts_a_skipped_run_only_once_its_workflow_is_enabled(
+    local_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from clientary_xero.local.cli import main
+
+    env = local_env
+    env.put_workflow(poll_workflow(enabled=False))
+    env.poll(TRIGGER)
+    (invoice_,) = add_invoices(env, [5])
+    env.poll(TRIGGER)
+    (run,) = env.state.list_runs(status="SKIPPED")
+    assert main(["runs", "replay", run["run_id"]]) == 1
+    assert "enabled: true" in capsys.readouterr().err
+    env.put_workflow(poll_workflow())
+    assert main(["runs", "replay", run["run_id"]]) == 0
+    assert f"replaying {run['run_id']} from step task" in capsys.readouterr().out
+    env.drain()
+    assert [t["title"] for t in env.clientary.all_records("tasks")] == [f"Follow up {invoice_['number']}"]
