@@ -301,8 +301,8 @@ def test_a_poisoned_and_an_oversized_invoice_among_good_ones_fail_alone_and_the_
     env = local_env
     env.put_workflow(poll_workflow(filter="{% $exists($fromMillis(invoice.total * 1e13)) %}"))
     env.poll(TRIGGER)  # the first poll records where to start
-    # total 1 → a date in 2286; 100,000 → $fromMillis(1e18): an OSError inside the evaluator.
-    good1, poisoned, big, good2 = add_invoices(env, [1, 100_000, 1, 2], big=2)
+    # total 1 → a date in 2286; 10,000,000 → $fromMillis(1e20): an OSError inside the evaluator.
+    good1, poisoned, big, good2 = add_invoices(env, [1, 10_000_000, 1, 2], big=2)
 
     polled = env.poll(TRIGGER)
     assert polled["new_records"] == 4 and "retry_later" not in polled
@@ -378,7 +378,7 @@ def test_an_invoice_that_cannot_be_normalised_is_a_failed_run_and_the_poll_goes_
 def test_a_poisoned_filter_on_the_push_route_is_a_202_with_a_failed_run(local_env: Any) -> None:
     env = local_env
     env.put_workflow(poll_workflow(filter="{% $exists($fromMillis(invoice.total * 1e13)) %}"))
-    (poisoned,) = add_invoices(env, [100_000])
+    (poisoned,) = add_invoices(env, [10_000_000])  # $fromMillis(1e20): an OSError
     response = env.push(TRIGGER, poisoned["id"])
     assert response["statusCode"] == 202
     (run,) = json.loads(response["body"])["runs"]
@@ -394,7 +394,7 @@ def test_backfill_isolates_a_poisoned_record_and_starts_skipped_ones_after_re_en
     poison = "{% $exists($fromMillis(invoice.total * 1e13)) %}"
     env.put_workflow(poll_workflow(filter=poison, enabled=False))
     env.poll(TRIGGER)
-    good, poisoned = add_invoices(env, [1, 100_000])
+    good, poisoned = add_invoices(env, [1, 10_000_000])
     env.poll(TRIGGER)  # while disabled: both recorded as SKIPPED
     assert main(["runs", "list", "--status", "SKIPPED"]) == 0
     listed = capsys.readouterr().out
@@ -430,3 +430,103 @@ def test_runs_replay_starts_a_skipped_run_only_once_its_workflow_is_enabled(
     assert f"replaying {run['run_id']} from step task" in capsys.readouterr().out
     env.drain()
     assert [t["title"] for t in env.clientary.all_records("tasks")] == [f"Follow up {invoice_['number']}"]
+
+
+# ------------------------------------------------------------------ Xero: the payments poll, SQS batches
+XERO_POISON = "{% Reference = 'Poison' ? $exists($fromMillis(1e20)) : true %}"
+
+
+def xero_payment(pid: str, reference: str) -> dict[str, Any]:
+    return {
+        "PaymentID": pid,
+        "Date": "/Date(1764028800000+0000)/",
+        "Amount": 120.0,
+        "Reference": reference,
+        "Status": "AUTHORISED",
+        "PaymentType": "ACCRECPAYMENT",
+        "Invoice": {"InvoiceID": "4b4bd2cc-3b0e-4a0a-9a3b-1f7f5f0e6e01", "InvoiceNumber": "INV-0042"},
+    }
+
+
+def contact_copy(trigger: str, filter_: str) -> dict[str, Any]:
+    return {
+        "id": "from-xero",
+        "trigger": trigger,
+        "filter": filter_,
+        "steps": [{"id": "copy", "action": "xero.create_or_update_contact", "input": {"Name": "Copy"}}],
+    }
+
+
+def test_a_poisoned_payment_fails_alone_and_the_payments_poll_moves_on(local_env: Any) -> None:
+    env = local_env
+    env.put_workflow(contact_copy("xero.new_payment", XERO_POISON.replace("Reference", "payment.Reference")))
+    env.poll_xero_payments()  # first poll
+    env.xero.advance(60)
+    ids = [f"aaaaaaaa-0000-0000-0000-00000000000{n}" for n in (1, 2, 3)]
+    for pid, reference in zip(ids, ["Good", "Poison", "Good too"], strict=True):
+        env.load_xero_record("Payments", xero_payment(pid, reference))
+    polled = env.poll_xero_payments()
+    assert polled["new_records"] == 3 and "retry_later" not in polled
+    status = {r["record_id"]: r["status"] for r in runs_by_record(env).values()}
+    assert status == {ids[0]: "QUEUED", ids[1]: "FAILED", ids[2]: "QUEUED"}
+    assert runs_by_record(env)[ids[1]]["error"]["message"].startswith("filter: ")
+    assert env.poll_xero_payments()["new_records"] == 0
+
+
+def test_a_retryable_failure_holds_only_that_payment_for_the_next_poll(
+    local_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = local_env
+    env.put_workflow(contact_copy("xero.new_payment", "{% true %}"))
+    env.poll_xero_payments()
+    env.xero.advance(60)
+    ids = [f"bbbbbbbb-0000-0000-0000-00000000000{n}" for n in (1, 2)]
+    for pid in ids:
+        env.load_xero_record("Payments", xero_payment(pid, "Ref"))
+    real = StateStore.create_run
+
+    def busy(self: StateStore, run: dict[str, Any]) -> bool:
+        if run["record_id"] == ids[0]:
+            raise RetryableError("DynamoDB is busy (ThrottlingException)", delay_seconds=5)
+        return real(self, run)
+
+    monkeypatch.setattr(StateStore, "create_run", busy)
+    assert [r["record_id"] for r in env.poll_xero_payments()["retry_later"]] == [ids[0]]
+    monkeypatch.setattr(StateStore, "create_run", real)
+    again = env.poll_xero_payments()
+    assert [r["created"] for r in again["runs"]] == [True]
+    assert set(runs_by_record(env)) == set(ids)
+
+
+def test_a_poisoned_contact_event_in_an_sqs_batch_is_its_own_failed_run(local_env: Any) -> None:
+    from clientary_xero.local.environment import FakeLambdaContext, load_handler
+
+    env = local_env
+    env.put_workflow(contact_copy("xero.contact_created", XERO_POISON.replace("Reference", "contact.Name")))
+    tenant = env.xero_tenant_id()
+    records = []
+    for n, name in enumerate(["Poison", "Acme"]):
+        contact = env.xero.seed_contact(tenant, Name=name)
+        event = {
+            "resourceUrl": f"https://api.xero.com/api.xro/2.0/Contacts/{contact['ContactID']}",
+            "resourceId": contact["ContactID"],
+            "eventDateUtc": "2025-11-25T10:00:00.000",
+            "eventType": "CREATE",
+            "eventCategory": "CONTACT",
+            "tenantId": tenant,
+            "tenantType": "ORGANISATION",
+        }
+        records.append(
+            {
+                "messageId": f"m{n}",
+                "receiptHandle": f"h{n}",
+                "body": json.dumps({"event": event, "received_at": ""}),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "eventSource": "aws:sqs",
+            }
+        )
+    response = load_handler("xero_trigger").lambda_handler(
+        {"Records": records}, FakeLambdaContext("xero_trigger")
+    )
+    assert response == {"batchItemFailures": []}
+    assert sorted(r["status"] for r in runs_by_record(env).values()) == ["FAILED", "QUEUED"]
