@@ -12,12 +12,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from clientary_xero.engine.intake import Intake, TriggerEvent
 from clientary_xero.engine.runner import StepRunner, replay
 from clientary_xero.errors import RetryableError
 from clientary_xero.settings import get_settings
+from clientary_xero.storage.payloads import PayloadStore
 from clientary_xero.storage.queue import StepQueue
 from clientary_xero.storage.state import StateStore
 from clientary_xero.storage.workflows import WorkflowStore
@@ -176,13 +178,45 @@ def big_invoice(record_id: int, lines: int = 2_800) -> TriggerEvent:
     return invoice(record_id, invoice_items=items)
 
 
-def test_a_record_over_the_dynamodb_item_limit_fails_its_run_compacted_and_the_others_run(
+def test_a_record_over_the_dynamodb_item_limit_is_stored_in_the_payload_bucket_and_runs(
     h: Harness,
 ) -> None:
-    h.put(workflow())
+    # The step's input (every line) is over an item's worth too: it goes to the bucket as well.
+    h.put(workflow(steps=[{"id": "first", "action": "test.echo", "input": {"value": "{% invoice %}"}}]))
     big = big_invoice(2)
     assert len(json.dumps(big.record, separators=(",", ":"))) > 420 * 1024
     outcomes = h.intake.start_runs_many([invoice(1), big, invoice(3)])
+    assert [[s.status for s in o.starts] for o in outcomes] == [["QUEUED"]] * 3
+    run_id = outcomes[1].starts[0].run_id
+    item = (
+        boto3.resource("dynamodb", region_name="us-east-1")
+        .Table(h.resources.state_table)
+        .get_item(Key={"pk": f"RUN#{run_id}", "sk": "RUN"})["Item"]
+    )
+    assert "record" not in item and item["record_ref"] == f"runs/{run_id}/record.json"
+    assert h.run(run_id)["record"] == big.record  # loaded back transparently
+    runner = StepRunner(h.state, h.queue, get_settings())
+    for message in h.messages():
+        assert runner.execute(message).status == "SUCCEEDED"
+    (step,) = h.state.get_steps(run_id)
+    assert step["input"]["value"] == big.record and step["output"]["value"] == big.record
+    keys = {
+        o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=h.resources.payload_bucket)["Contents"]
+    }
+    assert keys == {
+        f"runs/{run_id}/record.json",
+        f"runs/{run_id}/steps/first/input.json",
+        f"runs/{run_id}/steps/first/output.json",
+    }
+
+
+def test_without_a_payload_bucket_a_record_over_the_item_limit_fails_its_run_compacted(
+    h: Harness,
+) -> None:
+    h.put(workflow())
+    h.state = StateStore(payloads=PayloadStore(bucket=""))
+    intake = Intake(h.workflows, h.state, h.queue, get_settings())
+    outcomes = intake.start_runs_many([invoice(1), big_invoice(2), invoice(3)])
     assert [[s.status for s in o.starts] for o in outcomes] == [["QUEUED"], ["FAILED"], ["QUEUED"]]
     run = h.run(outcomes[1].starts[0].run_id)
     assert run["record"] == {"id": "2"} and run["record_omitted"] is True
@@ -295,13 +329,14 @@ def runs_by_record(env: Any) -> dict[str, dict[str, Any]]:
     return {r["record_id"]: r for r in env.state.list_runs(limit=500)}
 
 
-def test_a_poisoned_and_an_oversized_invoice_among_good_ones_fail_alone_and_the_poll_moves_on(
-    local_env: Any,
-) -> None:
+# The filter, on the one invoice of 10,000,000: $fromMillis(1e20), an OSError in the evaluator.
+POLL_POISON = "{% invoice.total > 5000000 ? $exists($fromMillis(invoice.total * 1e13)) : true %}"
+
+
+def test_a_poisoned_invoice_fails_alone_a_2800_line_one_syncs_and_the_poll_moves_on(local_env: Any) -> None:
     env = local_env
-    env.put_workflow(poll_workflow(filter="{% $exists($fromMillis(invoice.total * 1e13)) %}"))
+    env.put_workflow(poll_workflow(filter=POLL_POISON))
     env.poll(TRIGGER)  # the first poll records where to start
-    # total 1 → a date in 2286; 10,000,000 → $fromMillis(1e20): an OSError inside the evaluator.
     good1, poisoned, big, good2 = add_invoices(env, [1, 10_000_000, 1, 2], big=2)
 
     polled = env.poll(TRIGGER)
@@ -311,17 +346,37 @@ def test_a_poisoned_and_an_oversized_invoice_among_good_ones_fail_alone_and_the_
     assert status == {
         str(good1["id"]): "QUEUED",
         str(poisoned["id"]): "FAILED",
-        str(big["id"]): "FAILED",
+        str(big["id"]): "QUEUED",
         str(good2["id"]): "QUEUED",
     }
     assert runs[str(poisoned["id"])]["error"]["message"].startswith("filter: ")
-    big_error = runs[str(big["id"])]["error"]["message"]
-    assert big_error.startswith("the record is ") and "400 KB item limit" in big_error
+    assert len(runs[str(big["id"])]["record"]["invoice_items"]) == 2_800
+    assert len(json.dumps(runs[str(big["id"])]["record"])) > 432 * 1000
     # The cursor moved past all four: the next poll delivers nothing again.
     assert env.poll(TRIGGER)["new_records"] == 0
     env.drain()
     titles = sorted(t["title"] for t in env.clientary.all_records("tasks"))
-    assert titles == sorted(f"Follow up {i['number']}" for i in (good1, good2))
+    assert titles == sorted(f"Follow up {i['number']}" for i in (good1, big, good2))
+
+
+def test_without_a_payload_bucket_the_oversized_invoice_is_one_failed_run_and_the_poll_moves_on(
+    local_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clientary_xero.settings import reset_settings
+
+    env = local_env
+    monkeypatch.setenv("PAYLOAD_BUCKET", "")
+    reset_settings()
+    env.put_workflow(poll_workflow())
+    env.poll(TRIGGER)
+    good, big = add_invoices(env, [1, 1], big=1)
+    assert env.poll(TRIGGER)["new_records"] == 2
+    runs = runs_by_record(env)
+    assert runs[str(good["id"])]["status"] == "QUEUED"
+    assert runs[str(big["id"])]["status"] == "FAILED"
+    message = runs[str(big["id"])]["error"]["message"]
+    assert message.startswith("the record is ") and "over DynamoDB's 400 KB item limit" in message
+    assert env.poll(TRIGGER)["new_records"] == 0
 
 
 def test_a_retryable_failure_holds_only_that_record_for_the_next_poll(
