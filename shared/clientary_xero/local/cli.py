@@ -431,6 +431,7 @@ def _use_stack(stack: str) -> None:
         "XeroActionQueueUrl": "XERO_QUEUE_URL",
         "ClientaryActionQueueUrl": "CLIENTARY_QUEUE_URL",  # issue #4
         "ClientaryConnectionSecretArn": "CLIENTARY_SECRET_ID",  # issue #4: backfill reads Clientary
+        "PayloadBucketName": "PAYLOAD_BUCKET",  # issue 7: runs show/replay load large payloads
     }
     for output, env in mapping.items():
         if output in values:
