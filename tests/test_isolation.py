@@ -585,3 +585,84 @@ def test_a_poisoned_contact_event_in_an_sqs_batch_is_its_own_failed_run(local_en
     )
     assert response == {"batchItemFailures": []}
     assert sorted(r["status"] for r in runs_by_record(env).values()) == ["FAILED", "QUEUED"]
+
+
+def test_a_held_lead_is_polled_again_by_the_generic_poller(
+    local_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = local_env
+    trigger = "clientary.new_lead"
+    env.put_workflow(
+        {
+            "id": "lead-task",
+            "trigger": trigger,
+            "steps": [
+                {"id": "task", "action": "clientary.create_task", "input": {"title": "{% lead.name %}"}}
+            ],
+        }
+    )
+    env.poll(trigger)
+    leads = [env.clientary.add_record("leads", name=f"Lead {n}") for n in range(3)]
+    real = StateStore.create_run
+
+    def busy(self: StateStore, run: dict[str, Any]) -> bool:
+        if run["record_id"] == str(leads[1]["id"]):
+            raise RetryableError("DynamoDB is busy (ThrottlingException)", delay_seconds=5)
+        return real(self, run)
+
+    monkeypatch.setattr(StateStore, "create_run", busy)
+    assert [r["record_id"] for r in env.poll(trigger)["retry_later"]] == [str(leads[1]["id"])]
+    monkeypatch.setattr(StateStore, "create_run", real)
+    again = env.poll(trigger)
+    assert again["new_records"] == 1 and again["runs"][0]["created"] is True
+    assert env.poll(trigger)["new_records"] == 0
+    env.drain()
+    assert sorted(t["title"] for t in env.clientary.all_records("tasks")) == ["Lead 0", "Lead 1", "Lead 2"]
+
+
+def test_an_event_whose_processing_crashes_fails_only_its_own_sqs_record(
+    local_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clientary_xero.connectors.xero import triggers as xero_triggers
+    from clientary_xero.local.environment import FakeLambdaContext, load_handler
+
+    env = local_env
+    env.put_workflow(contact_copy("xero.contact_created", "{% true %}"))
+    tenant = env.xero_tenant_id()
+    contacts = [env.xero.seed_contact(tenant, Name=name) for name in ("Odd", "Acme")]
+    real = xero_triggers.fetch_record
+
+    def fragile(client: Any, trigger: str, resource_id: str) -> dict[str, Any]:
+        if resource_id == contacts[0]["ContactID"]:
+            raise RuntimeError("an unexpected shape")
+        return real(client, trigger, resource_id)
+
+    monkeypatch.setattr(xero_triggers, "fetch_record", fragile)
+    records = [
+        {
+            "messageId": f"m{n}",
+            "receiptHandle": f"h{n}",
+            "body": json.dumps(
+                {
+                    "event": {
+                        "resourceUrl": f"https://api.xero.com/api.xro/2.0/Contacts/{c['ContactID']}",
+                        "resourceId": c["ContactID"],
+                        "eventDateUtc": "2025-11-25T10:00:00.000",
+                        "eventType": "CREATE",
+                        "eventCategory": "CONTACT",
+                        "tenantId": tenant,
+                        "tenantType": "ORGANISATION",
+                    },
+                    "received_at": "",
+                }
+            ),
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "eventSource": "aws:sqs",
+        }
+        for n, c in enumerate(contacts)
+    ]
+    response = load_handler("xero_trigger").lambda_handler(
+        {"Records": records}, FakeLambdaContext("xero_trigger")
+    )
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert [r["record_id"] for r in runs_by_record(env).values()] == [contacts[1]["ContactID"]]
