@@ -138,9 +138,11 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _failed(message: str, messages: list[str] | None = None) -> Decision:
+def _failed(message: str, messages: list[str] | None = None, *, detail: str = "") -> Decision:
     return Decision(
-        R.FAILED, message, error={"type": "permanent", "message": message, "messages": messages or []}
+        R.FAILED,
+        detail or message,
+        error={"type": "permanent", "message": message, "messages": messages or []},
     )
 
 
@@ -155,7 +157,7 @@ def decide(
     """Filter, branch conditions and the first step for a run at intake. Never raises: anything
     that goes wrong for this record is a FAILED decision naming where (``filter: …``)."""
     if workflow is None:
-        return _failed("the workflow is invalid", problems)
+        return _failed("the workflow is invalid", problems, detail="invalid workflow: " + "; ".join(problems))
     problem = (run.get("trigger_meta") or {}).get("problem")
     if problem:
         return _failed(f"the record could not be read: {problem}")

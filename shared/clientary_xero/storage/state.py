@@ -13,6 +13,7 @@ Reads load them back: ``get_run``, ``list_runs``, ``get_step(s)`` return whole r
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -66,6 +67,13 @@ def item_sizes(item: dict[str, Any]) -> dict[str, int]:
             size = len(str(value).encode("utf-8"))
         sizes[key] = len(key.encode("utf-8")) + size
     return sizes
+
+
+def _payload_key(prefix: str, name: str, text: str) -> str:
+    """Named by content: a duplicate delivery's put (before its conditional write loses) can never
+    change what an existing run's ref points at."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return f"{prefix}/{name}-{digest}.json"
 
 
 def kilobytes(size: int) -> str:
@@ -124,7 +132,8 @@ class StateStore:
         for name in sorted((f for f in json_fields if isinstance(item.get(f), str)), key=lambda f: -sizes[f]):
             if total <= MAX_ITEM_BYTES - RUN_ITEM_HEADROOM:
                 return
-            ref = self.payloads.put(f"{prefix}/{name}.json", item.pop(name))
+            text = item.pop(name)
+            ref = self.payloads.put(_payload_key(prefix, name, text), text)
             item[f"{name}_ref"] = ref
             total += item_sizes({f"{name}_ref": ref})[f"{name}_ref"] - sizes[name]
 
@@ -138,7 +147,7 @@ class StateStore:
         for key, value in fields.items():
             if key in json_fields and isinstance(value, str):
                 if self.payloads.enabled and len(value.encode("utf-8")) > OFFLOAD_BYTES:
-                    out[f"{key}_ref"] = self.payloads.put(f"{prefix}/{key}.json", value)
+                    out[f"{key}_ref"] = self.payloads.put(_payload_key(prefix, key, value), value)
                     remove.append(key)
                     continue
                 remove.append(f"{key}_ref")
