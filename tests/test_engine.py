@@ -115,10 +115,13 @@ def test_filter_rejection_is_a_visible_filtered_run_with_nothing_queued(h: Harne
     assert h.state.get_run(start.run_id)["status"] == "FILTERED"  # type: ignore[index]
 
 
-def test_disabled_workflow_does_not_run(h: Harness) -> None:
+def test_disabled_workflow_does_not_run_but_records_a_skipped_run(h: Harness) -> None:
     h.put(workflow(enabled=False))
-    assert h.deliver() == []
-    assert h.messages() == []
+    (start,) = h.deliver()
+    assert (start.status, start.created) == ("SKIPPED", True)
+    assert h.messages() == [] and h.echo.calls == []
+    run = h.state.get_run(start.run_id)
+    assert run is not None and run["status"] == "SKIPPED" and run["record_id"] == "1"
 
 
 def test_invalid_workflow_edited_in_the_console_fails_its_run_and_others_keep_running(h: Harness) -> None:
@@ -143,8 +146,8 @@ def test_interrupted_intake_is_finished_by_the_next_delivery(
     def crash(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("lambda died before enqueueing")
 
-    monkeypatch.setattr(h.queue, "send", crash)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(h.queue, "send_batch", crash)
+    with pytest.raises(RetryableError, match="lambda died before enqueueing"):
         h.deliver()
     monkeypatch.undo()
     (again,) = h.deliver()

@@ -66,6 +66,11 @@ class RecordingSqs:
     def send_message(self, QueueUrl: str, MessageBody: str, DelaySeconds: int = 0) -> None:
         self.sent.append((QueueUrl, json.loads(MessageBody), DelaySeconds))
 
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        for entry in Entries:  # the intake sends first steps in batches
+            self.send_message(QueueUrl, entry["MessageBody"], entry.get("DelaySeconds", 0))
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
     def change_message_visibility(self, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int) -> None:
         self.visibility.append(VisibilityTimeout)
 

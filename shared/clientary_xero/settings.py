@@ -28,6 +28,9 @@ class Settings(BaseModel):
     step_app: Literal["", "xero", "clientary"] = ""
     # Days a run's history stays in the State table (DynamoDB TTL).
     run_retention_days: int = 30
+    # S3 bucket for run/step attributes over DynamoDB's 400 KB item limit (storage/payloads.py);
+    # empty: an oversized run is stored compacted and FAILED, saying why.
+    payload_bucket: str = ""
     # Must equal the action queue's maxReceiveCount: on the last attempt a failing step fails its run.
     max_attempts: int = 5
     # Seconds a step execution holds its lease; longer than the action Lambda's timeout.

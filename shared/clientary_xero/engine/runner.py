@@ -345,6 +345,9 @@ def replay(
     ``workflow_document`` (the current definition, already validated) replaces the run's snapshot,
     so a fixed mapping applies; the failed step must still exist in it.
 
+    A SKIPPED run (its record arrived while the workflow was disabled) is started as the intake
+    would have: filter, branches and first step of ``workflow_document`` (or its snapshot).
+
     ``stuck``: also take a QUEUED or RUNNING run whose step message is gone (a Lambda that kept
     timing out until SQS moved the message to the DLQ): it is run again from its current step,
     provided no worker holds that step's lease and the step has not succeeded.
@@ -353,6 +356,10 @@ def replay(
     if run is None:
         raise PermanentError(f"no run {run_id!r}")
     status = run.get("status")
+    if status == R.SKIPPED:  # arrived while its workflow was disabled: start it now, from the top
+        from clientary_xero.engine.intake import start_skipped
+
+        return start_skipped(state, queue, run, workflow_document)
     expected = [R.FAILED]
     if stuck and status in (R.QUEUED, R.RUNNING):
         current = run.get("current_step")

@@ -15,6 +15,9 @@ FAILED = "FAILED"
 FILTERED = "FILTERED"
 # Parked until Xero's daily limit resets (``resume_at``); the sweeper re-enqueues it when due.
 WAITING = "WAITING"
+# The record arrived while its workflow was disabled: recorded (record kept, nothing enqueued) so
+# ``runs replay`` or a backfill after re-enabling can start it. Not terminal: it can still start.
+SKIPPED = "SKIPPED"
 TERMINAL = (SUCCEEDED, FAILED, FILTERED)
 
 

@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list, show and replay runs").add_subparsers(dest="sub")
     rl = r.add_parser("list", help="newest runs first")
-    rl.add_argument("--status", choices=["QUEUED", "RUNNING", "WAITING", "SUCCEEDED", "FAILED", "FILTERED"])
+    rl.add_argument(
+        "--status", choices=["QUEUED", "RUNNING", "WAITING", "SUCCEEDED", "FAILED", "FILTERED", "SKIPPED"]
+    )
     rl.add_argument("--limit", type=int, default=20)
     _stack_arg(rl)
     rl.set_defaults(func=cmd_runs_list)
@@ -224,12 +226,24 @@ def cmd_runs_replay(args: argparse.Namespace) -> int:
         print(f"error: no run {args.run_id}", file=sys.stderr)
         return EXIT_FAILED
     document = None
+    stored = WorkflowStore().get(run["workflow_id"])
+    if run.get("status") == "SKIPPED" and (stored is None or not stored.enabled):
+        # Skipped because the workflow was disabled: it starts once the workflow is enabled again.
+        state_text = "is disabled" if stored is not None else "no longer exists"
+        print(
+            f"error: run {args.run_id} was skipped while workflow {run['workflow_id']} was disabled; "
+            f"the workflow {state_text}: set enabled: true and `workflows put` it first",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     if not args.keep_definition:
-        stored = WorkflowStore().get(run["workflow_id"])
         if stored is not None and stored.workflow is None:
             raise WorkflowInvalid(stored.id, stored.problems)
         document = stored.workflow.to_document() if stored and stored.workflow else None
     result = replay(state, StepQueue(), args.run_id, workflow_document=document, stuck=args.stuck)
+    if result.get("step_id") is None:  # a SKIPPED run the filter or its path decided
+        print(f"started {result['run_id']}: {result.get('status')} ({result.get('detail') or 'no step'})")
+        return EXIT_OK
     print(f"replaying {result['run_id']} from step {result['step_id']} (generation {result['generation']})")
     return EXIT_OK
 
@@ -331,6 +345,8 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
         tail = error.get("message", "") if error else run.get("created_at", "")
         if run.get("status") == "WAITING":  # issue #3: parked for Xero's daily limit
             tail = f"resumes {run.get('resume_at', '?')}: {run.get('wait_reason', '')}"
+        if run.get("status") == "SKIPPED":
+            tail = f"{run.get('created_at', '')}: {run.get('skip_reason', '')}"
         extra = [m for m in error.get("messages") or [] if m not in tail]
         if extra:
             tail += ": " + "; ".join(extra)
@@ -415,6 +431,7 @@ def _use_stack(stack: str) -> None:
         "XeroActionQueueUrl": "XERO_QUEUE_URL",
         "ClientaryActionQueueUrl": "CLIENTARY_QUEUE_URL",  # issue #4
         "ClientaryConnectionSecretArn": "CLIENTARY_SECRET_ID",  # issue #4: backfill reads Clientary
+        "PayloadBucketName": "PAYLOAD_BUCKET",  # issue 7: runs show/replay load large payloads
     }
     for output, env in mapping.items():
         if output in values:
@@ -626,6 +643,9 @@ def _add_backfill_parser(sub: Any) -> None:
     b.set_defaults(func=cmd_backfill)
 
 
+BACKFILL_CHUNK = 100  # records handed to the intake at once (its first-step messages batch by 10)
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -647,9 +667,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     from clientary_xero.connectors.clientary.client import build_clientary_client
     from clientary_xero.connectors.clientary.triggers import SOURCES
-    from clientary_xero.engine.intake import Intake, TriggerEvent
+    from clientary_xero.engine.intake import Intake
     from clientary_xero.settings import get_settings
     from clientary_xero.storage.secrets import SecretStore
+    from clientary_xero.usecases.clientary_trigger import record_event
 
     _use_stack(args.stack)
     with build_clientary_client(SecretStore(), get_settings()) as client:
@@ -661,14 +682,24 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         return EXIT_OK
     intake = Intake.from_settings()
     started = duplicates = 0
-    for record in records:
-        event = TriggerEvent(trigger=name, record=record, record_id=str(record["id"]), delivery="backfill")
-        for start in intake.start_runs(event):
-            started += start.created
-            duplicates += not start.created
-            seen = "" if start.created else " (seen before)"
-            print(f"  {record['id']}  {start.workflow_id}  {start.status}{seen}")
+    retry: list[str] = []
+    events = [record_event(name, record, "backfill", getattr(records, "problems", {})) for record in records]
+    # Pages of records (first steps go out 10 a call); one record's failure is its own FAILED run.
+    for chunk in range(0, len(events), BACKFILL_CHUNK):
+        for outcome in intake.start_runs_many(events[chunk : chunk + BACKFILL_CHUNK]):
+            for start in outcome.starts:
+                started += start.created
+                duplicates += not start.created
+                seen = "" if start.created else " (seen before)"
+                detail = f": {start.detail}" if start.status in ("FAILED", "SKIPPED") and start.detail else ""
+                print(f"  {outcome.event.record_id}  {start.workflow_id}  {start.status}{seen}{detail}")
+            if outcome.retry is not None:
+                retry.append(outcome.event.record_id)
+                print(f"  {outcome.event.record_id}  not started, try again: {outcome.retry}")
     print(f"{started} run(s) started, {duplicates} record/workflow pair(s) seen before")
+    if retry:
+        print(f"{len(retry)} record(s) could not be started now (run the backfill again): {', '.join(retry)}")
+        return EXIT_FAILED
     return EXIT_OK
 
 

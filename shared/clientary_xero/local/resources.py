@@ -28,6 +28,8 @@ class LocalResources:
     # Issue #3: webhook events between POST /webhooks/xero and the Xero trigger Lambda.
     xero_event_queue_url: str = ""
     xero_event_dlq_url: str = ""
+    # Issue 7: S3 for run payloads over DynamoDB's 400 KB item limit (template.yaml PayloadBucket).
+    payload_bucket: str = ""
 
     def environ(self, max_attempts: int) -> dict[str, str]:
         return {
@@ -43,6 +45,7 @@ class LocalResources:
             # issue #3: the runner moves a re-sent step copy that used its last attempt to the DLQ
             "XERO_DLQ_URL": self.xero_dlq_url,
             "CLIENTARY_DLQ_URL": self.clientary_dlq_url,
+            "PAYLOAD_BUCKET": self.payload_bucket,
         }
 
 
@@ -135,6 +138,20 @@ def create_resources(
     )["QueueUrl"]
     urls["xero-events-dlq"] = event_dlq
 
+    # Issue 7: the payload bucket (template.yaml: encrypted, private, objects expire with the runs).
+    payload_bucket = f"{prefix}-payloads"
+    s3 = boto3.client("s3", region_name=region)
+    s3.create_bucket(Bucket=payload_bucket)
+    s3.put_public_access_block(
+        Bucket=payload_bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+
     sm = boto3.client("secretsmanager", region_name=region)
     ids = {}
     for name, value in (
@@ -156,4 +173,5 @@ def create_resources(
         webhook_secret_id=ids["webhooks"],
         xero_event_queue_url=urls["xero-events"],
         xero_event_dlq_url=urls["xero-events-dlq"],
+        payload_bucket=payload_bucket,
     )

@@ -3,19 +3,26 @@
 Structured payloads (trigger records, step inputs and outputs, workflow snapshots) are stored as
 JSON strings: DynamoDB numbers would otherwise come back as ``Decimal`` and floats would need
 converting on the way in. Keys and statuses stay native attributes so conditions can use them.
+
+DynamoDB refuses items over 400 KB. With a payload bucket configured (``storage/payloads.py``), a
+run whose item would not fit has its biggest payloads (the record first) put in S3 and the item
+holds ``<attribute>_ref``; a step's input, output or error over ``OFFLOAD_BYTES`` goes there too.
+Reads load them back: ``get_run``, ``list_runs``, ``get_step(s)`` return whole runs and steps.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-from clientary_xero.errors import Conflict, LockBusy, RetryableError
+from clientary_xero.errors import Conflict, LockBusy, PermanentError, RetryableError
 from clientary_xero.settings import get_settings
 from clientary_xero.storage.aws import error_code, table
+from clientary_xero.storage.payloads import PayloadStore
 
 Clock = Callable[[], float]
 
@@ -29,6 +36,48 @@ _THROTTLED = {
 
 RUN_FIELDS_JSON = ("record", "workflow", "trigger_meta", "decisions", "error")
 STEP_FIELDS_JSON = ("input", "output", "error")
+
+# DynamoDB refuses an item over 400 KB (attribute names and values, UTF-8). A run item grows after
+# creation (status, error, decisions, a parked reason), so creation keeps some room for that.
+MAX_ITEM_BYTES = 400 * 1024
+RUN_ITEM_HEADROOM = 16 * 1024
+# A payload written by an update (a step's input/output, a run's record) goes to S3 above this size:
+# an update cannot see how big the rest of the item is.
+OFFLOAD_BYTES = 64 * 1024
+
+
+class ItemTooLarge(PermanentError):
+    """A run item would not fit in DynamoDB's 400 KB item limit. ``sizes`` are bytes per attribute."""
+
+    def __init__(self, message: str, *, size: int, sizes: dict[str, int]) -> None:
+        super().__init__(message, service="dynamodb")
+        self.size = size
+        self.sizes = sizes
+
+
+def item_sizes(item: dict[str, Any]) -> dict[str, int]:
+    """About what DynamoDB counts for each attribute: its name plus its value's UTF-8 bytes."""
+    sizes: dict[str, int] = {}
+    for key, value in item.items():
+        if isinstance(value, str):
+            size = len(value.encode("utf-8"))
+        elif isinstance(value, bool) or value is None:
+            size = 1
+        else:
+            size = len(str(value).encode("utf-8"))
+        sizes[key] = len(key.encode("utf-8")) + size
+    return sizes
+
+
+def _payload_key(prefix: str, name: str, text: str) -> str:
+    """Named by content: a duplicate delivery's put (before its conditional write loses) can never
+    change what an existing run's ref points at."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return f"{prefix}/{name}-{digest}.json"
+
+
+def kilobytes(size: int) -> str:
+    return f"{(size + 1023) // 1024} KB"
 
 
 def _dump(value: Any) -> str:
@@ -60,12 +109,60 @@ def _decode(item: dict[str, Any] | None, json_fields: tuple[str, ...]) -> dict[s
 
 class StateStore:
     def __init__(
-        self, table_name: str | None = None, *, clock: Clock = time.time, retention_days: int | None = None
+        self,
+        table_name: str | None = None,
+        *,
+        clock: Clock = time.time,
+        retention_days: int | None = None,
+        payloads: PayloadStore | None = None,
     ) -> None:
         settings = get_settings()
         self.table_name = table_name or settings.state_table
         self.clock = clock
         self.retention_days = retention_days if retention_days is not None else settings.run_retention_days
+        self.payloads = payloads or PayloadStore()
+
+    # ------------------------------------------------------ large payloads (S3)
+    def _offload_to_fit(self, item: dict[str, Any], json_fields: tuple[str, ...], prefix: str) -> None:
+        """Move the biggest JSON attributes to the payload bucket until the item fits (in place)."""
+        if not self.payloads.enabled:
+            return
+        sizes = item_sizes(item)
+        total = sum(sizes.values())
+        for name in sorted((f for f in json_fields if isinstance(item.get(f), str)), key=lambda f: -sizes[f]):
+            if total <= MAX_ITEM_BYTES - RUN_ITEM_HEADROOM:
+                return
+            text = item.pop(name)
+            ref = self.payloads.put(_payload_key(prefix, name, text), text)
+            item[f"{name}_ref"] = ref
+            total += item_sizes({f"{name}_ref": ref})[f"{name}_ref"] - sizes[name]
+
+    def _payload_update(
+        self, fields: dict[str, Any], json_fields: tuple[str, ...], prefix: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Fields of an update with big JSON texts replaced by S3 refs; and what to REMOVE (the
+        inline copy of an offloaded field, the stale ref of one written inline)."""
+        out: dict[str, Any] = {}
+        remove: list[str] = []
+        for key, value in fields.items():
+            if key in json_fields and isinstance(value, str):
+                if self.payloads.enabled and len(value.encode("utf-8")) > OFFLOAD_BYTES:
+                    out[f"{key}_ref"] = self.payloads.put(_payload_key(prefix, key, value), value)
+                    remove.append(key)
+                    continue
+                remove.append(f"{key}_ref")
+            out[key] = value
+        return out, remove
+
+    def _load(self, item: dict[str, Any] | None, json_fields: tuple[str, ...]) -> dict[str, Any] | None:
+        """A stored item with its offloaded payloads loaded back, decoded (an inline copy wins)."""
+        if item is None:
+            return None
+        for name in json_fields:
+            ref = item.pop(f"{name}_ref", None)
+            if ref and name not in item:
+                item[name] = self.payloads.get(str(ref))
+        return _strip(_decode(item, json_fields))
 
     @property
     def _t(self) -> Any:
@@ -83,11 +180,19 @@ class StateStore:
                 raise Conflict(code) from None
             if code in _THROTTLED:
                 raise RetryableError(f"DynamoDB is busy ({code})", delay_seconds=5) from None
+            if code == "ValidationException" and "size" in str(exc).lower():
+                # "Item size has exceeded the maximum allowed size": our estimate missed it.
+                raise ItemTooLarge(
+                    f"DynamoDB refused the item as over its 400 KB item limit ({code})", size=0, sizes={}
+                ) from None
             raise
 
     # ---------------------------------------------------------------- runs
     def create_run(self, run: dict[str, Any]) -> bool:
-        """Put a run if its id is new. Returns False when it already exists (the dedupe)."""
+        """Put a run if its id is new. Returns False when it already exists (the dedupe).
+
+        Raises ``ItemTooLarge`` (permanent, before any call) when the item would not fit DynamoDB's
+        400 KB limit with room to grow: the intake then stores a compacted run that says so."""
         item = _encode(run, RUN_FIELDS_JSON)
         item.update(
             pk=f"RUN#{run['run_id']}",
@@ -96,6 +201,17 @@ class StateStore:
             gsi1sk=f"{run['created_at']}#{run['run_id']}",
             ttl=self._ttl(),
         )
+        self._offload_to_fit(item, RUN_FIELDS_JSON, f"runs/{run['run_id']}")
+        sizes = item_sizes(item)
+        size = sum(sizes.values())
+        if size > MAX_ITEM_BYTES - RUN_ITEM_HEADROOM:
+            biggest = max(sizes, key=lambda k: sizes[k])
+            raise ItemTooLarge(
+                f"the {biggest} is {kilobytes(sizes[biggest])} (the run item {kilobytes(size)}), over "
+                f"DynamoDB's 400 KB item limit",
+                size=size,
+                sizes=sizes,
+            )
         try:
             self._call(self._t.put_item, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except Conflict:
@@ -104,7 +220,7 @@ class StateStore:
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         response = self._call(self._t.get_item, Key={"pk": f"RUN#{run_id}", "sk": "RUN"}, ConsistentRead=True)
-        return _strip(_decode(response.get("Item"), RUN_FIELDS_JSON))
+        return self._load(response.get("Item"), RUN_FIELDS_JSON)
 
     def update_run(
         self,
@@ -117,9 +233,14 @@ class StateStore:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets: list[str] = []
-        for i, (key, value) in enumerate(fields.items()):
+        dumped = {key: _dump(value) if key in RUN_FIELDS_JSON else value for key, value in fields.items()}
+        dumped, removed = self._payload_update(dumped, RUN_FIELDS_JSON, f"runs/{run_id}")
+        remove = tuple(
+            dict.fromkeys([*remove, *removed, *(f"{k}_ref" for k in remove if k in RUN_FIELDS_JSON)])
+        )
+        for i, (key, value) in enumerate(dumped.items()):
             names[f"#f{i}"] = key
-            values[f":v{i}"] = _dump(value) if key in RUN_FIELDS_JSON else value
+            values[f":v{i}"] = value
             sets.append(f"#f{i} = :v{i}")
         expression = "SET " + ", ".join(sets)
         if remove:
@@ -154,8 +275,10 @@ class StateStore:
         while True:
             response = self._call(self._t.query, **kwargs)
             for item in response.get("Items", []):
-                run = _strip(_decode(item, RUN_FIELDS_JSON))
-                if run and (status is None or run.get("status") == status):
+                if status is not None and item.get("status") != status:
+                    continue
+                run = self._load(item, RUN_FIELDS_JSON)
+                if run:
                     runs.append(run)
                     if len(runs) >= limit:
                         return runs
@@ -168,7 +291,7 @@ class StateStore:
         response = self._call(
             self._t.get_item, Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"}, ConsistentRead=True
         )
-        return _strip(_decode(response.get("Item"), STEP_FIELDS_JSON))
+        return self._load(response.get("Item"), STEP_FIELDS_JSON)
 
     def get_steps(self, run_id: str) -> list[dict[str, Any]]:
         response = self._call(
@@ -177,7 +300,7 @@ class StateStore:
             ExpressionAttributeValues={":p": f"RUN#{run_id}", ":s": "STEP#"},
             ConsistentRead=True,
         )
-        steps = [_strip(_decode(item, STEP_FIELDS_JSON)) for item in response.get("Items", [])]
+        steps = [self._load(item, STEP_FIELDS_JSON) for item in response.get("Items", [])]
         return sorted((s for s in steps if s), key=lambda s: (s.get("seq", 0), s.get("started_at", 0)))
 
     def claim_step(
@@ -225,7 +348,7 @@ class StateStore:
             if current and current.get("status") == "SUCCEEDED":
                 raise Conflict("step already succeeded") from None
             raise LockBusy(f"step {run_id}/{step_id}") from None
-        return _strip(_decode(response["Attributes"], STEP_FIELDS_JSON)) or {}
+        return self._load(response["Attributes"], STEP_FIELDS_JSON) or {}
 
     def finish_step(
         self,
@@ -248,13 +371,16 @@ class StateStore:
             fields["error"] = _dump(error)
         if status in ("SUCCEEDED", "FAILED"):
             fields["finished_at"] = int(self.clock())
+        fields, removed = self._payload_update(fields, STEP_FIELDS_JSON, f"runs/{run_id}/steps/{step_id}")
         names = {f"#f{i}": k for i, k in enumerate(fields)}
         values = {f":v{i}": v for i, v in enumerate(fields.values())}
         values[":owner"] = owner
-        remove = " REMOVE lease_until" if status != "RUNNING" else ""
+        drop = ["lease_until"] if status != "RUNNING" else []
         if status == "SUCCEEDED":
-            remove += ", #err"
-            names["#err"] = "error"
+            drop += ["error", "error_ref"]
+        drop = list(dict.fromkeys([*drop, *removed]))
+        names.update({f"#d{j}": name for j, name in enumerate(drop)})
+        remove = (" REMOVE " + ", ".join(f"#d{j}" for j in range(len(drop)))) if drop else ""
         self._call(
             self._t.update_item,
             Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
@@ -411,7 +537,9 @@ class StateStore:
             fields["input"] = _dump(input)
         if error is not None:
             fields["error"] = _dump(error)
+        fields, removed = self._payload_update(fields, STEP_FIELDS_JSON, f"runs/{run_id}/steps/{step_id}")
         names = {f"#f{i}": k for i, k in enumerate(fields)}
+        names.update({f"#d{j}": name for j, name in enumerate(removed)})
         values: dict[str, Any] = {f":v{i}": v for i, v in enumerate(fields.values())}
         values.update({":owner": owner, ":one": 1, ":zero": 0})
         self._call(
@@ -419,7 +547,8 @@ class StateStore:
             Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
             UpdateExpression="SET "
             + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
-            + ", attempts = if_not_exists(attempts, :one) - :one REMOVE lease_until",
+            + ", attempts = if_not_exists(attempts, :one) - :one REMOVE lease_until"
+            + "".join(f", #d{j}" for j in range(len(removed))),
             ConditionExpression="lease_owner = :owner AND attempts > :zero",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,

@@ -114,7 +114,12 @@ def handle_schedule(
     secrets: SecretStore | None = None,
     clientary: Any | None = None,
 ) -> dict[str, Any]:
-    """One poll: start runs for every new record, then advance the cursor (never before)."""
+    """One poll: start runs for every new record, then advance the cursor (never before).
+
+    Records are isolated: one that fails (its filter, its size, its shape) gets a FAILED run and the
+    others go on; the cursor passes every record that has a run. A record the intake could not
+    decide for a retryable reason (DynamoDB or SQS busy) is held: the cursor stays before it and the
+    next poll delivers it again (``retry_later`` in the summary lists them)."""
     spec = get_trigger(trigger)
     if spec is None or spec.source != "clientary":
         raise PermanentError(f"this function serves no Clientary trigger (TRIGGER={trigger!r})")
@@ -124,19 +129,45 @@ def handle_schedule(
     intake = intake or Intake.from_settings()
     client = clientary or _clientary_client(secrets or SecretStore())
     batch = source.poll(client, intake.state)
+    events = [record_event(trigger, record, "poll", batch.problems) for record in batch.records]
     started: list[dict[str, Any]] = []
-    for record in batch.records:
-        event = TriggerEvent(trigger=trigger, record=record, record_id=str(record["id"]), delivery="poll")
-        started.extend(s.to_dict() for s in intake.start_runs(event))
+    retry_later: list[dict[str, str]] = []
+    for outcome in intake.start_runs_many(events):
+        started.extend(s.to_dict() for s in outcome.starts)
+        if outcome.retry is not None:
+            batch.hold(outcome.event.record_id)
+            retry_later.append({"record_id": outcome.event.record_id, "reason": str(outcome.retry)})
     batch.commit()
     summary = {
         "trigger": trigger,
         "new_records": len(batch.records),
         "runs": started,
         "requests": batch.requests,
+        **({"retry_later": retry_later} if retry_later else {}),
     }
-    logger.info("poll finished", extra={k: v for k, v in summary.items() if k != "runs"})
+    if retry_later:
+        logger.warning(
+            "poll: %d record(s) held for the next poll: %s",
+            len(retry_later),
+            "; ".join(f"{r['record_id']}: {r['reason']}" for r in retry_later),
+        )
+    logger.info("poll finished", extra={k: v for k, v in summary.items() if k not in ("runs", "retry_later")})
     return summary
+
+
+def record_event(
+    trigger: str, record: dict[str, Any], delivery: str, problems: dict[str, str] | None = None
+) -> TriggerEvent:
+    """A polled or backfilled Clientary record as the intake's event (``problems``: id -> why the
+    record could not be normalised; such a record gets a FAILED run)."""
+    record_id = str(record["id"])
+    return TriggerEvent(
+        trigger=trigger,
+        record=record,
+        record_id=record_id,
+        delivery=delivery,
+        problem=(problems or {}).get(record_id),
+    )
 
 
 def clientary_source(trigger: str) -> Any:

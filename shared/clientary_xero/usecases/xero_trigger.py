@@ -136,12 +136,27 @@ def handle_payments_poll(
         )
     finally:
         client.close()
-    started: list[dict[str, Any]] = []
+    events = []
     for record in batch.records:
-        event = TriggerEvent(
-            trigger=trigger, record=record, record_id=str(record["PaymentID"]), delivery="poll"
+        problem = record.pop("_problem", None)  # a payment that could not be normalised: FAILED run
+        events.append(
+            TriggerEvent(
+                trigger=trigger,
+                record=record,
+                record_id=str(record["PaymentID"]),
+                delivery="poll",
+                problem=problem,
+            )
         )
-        started.extend(s.to_dict() for s in intake.start_runs(event))
+    started: list[dict[str, Any]] = []
+    retry_later: list[dict[str, str]] = []
+    # One payment's failure is its own FAILED run; a retryable one holds that payment before the
+    # cursor (see PaymentBatch.hold) and the next poll delivers it again.
+    for outcome in intake.start_runs_many(events):
+        started.extend(s.to_dict() for s in outcome.starts)
+        if outcome.retry is not None:
+            batch.hold(outcome.event.record_id)
+            retry_later.append({"record_id": outcome.event.record_id, "reason": str(outcome.retry)})
     batch.commit()
     summary = {
         "trigger": trigger,
@@ -149,8 +164,11 @@ def handle_payments_poll(
         "new_records": len(batch.records),
         "runs": started,
         "requests": batch.requests,
+        **({"retry_later": retry_later} if retry_later else {}),
     }
-    logger.info("poll finished", extra={k: v for k, v in summary.items() if k != "runs"})
+    if retry_later:
+        logger.warning("poll: %d payment(s) held for the next poll", len(retry_later))
+    logger.info("poll finished", extra={k: v for k, v in summary.items() if k not in ("runs", "retry_later")})
     return summary
 
 

@@ -12,6 +12,15 @@ dedupe (conditional put per record id) makes that harmless. Always call ``commit
 empty batch: the first poll and watermark moves are written by it (it writes nothing when the
 cursor did not change).
 
+One record never stops the others. A record that cannot be normalised is still in the batch (raw,
+with its reason in ``batch.problems``) so that it gets a FAILED run like any record whose filter or
+storage failed: once a record has a run, whatever its status, the cursor may pass it. A record the
+intake could not decide for a *retryable* reason (DynamoDB throttling, SQS down) is handed back
+with ``batch.hold(record_id)``, and ``commit`` then writes a cursor that has not passed it: the
+watermark and ``id_floor`` stay where this poll found them (so the window, and every record's
+"new" test, stay as they were) and only the ids that were handled are added to ``seen``. The next
+poll therefore delivers exactly the held records again, and nothing already handled.
+
 The invoice cursor (one State item per trigger, optimistic ``version``)::
 
     {"schema": 1,
@@ -93,6 +102,9 @@ class PollBatch(list[dict[str, Any]]):
         requests: int,
         first_poll: bool = False,
         state: CursorStore | None = None,
+        base: dict[str, Any] | None = None,
+        stamps: dict[str, int] | None = None,
+        problems: dict[str, str] | None = None,
     ) -> None:
         super().__init__(records)
         self.trigger = trigger
@@ -102,10 +114,30 @@ class PollBatch(list[dict[str, Any]]):
         self.first_poll = first_poll
         self.committed = False
         self._state = state
+        # The cursor as the poll read it, and each delivered record's ``seen`` stamp: what a commit
+        # that must not pass a held record is built from.
+        self.base = base
+        self.stamps = dict(stamps or {})
+        # record id -> why it could not be normalised (the record is in the batch raw).
+        self.problems = dict(problems or {})
+        self.held: set[str] = set()
 
     @property
     def records(self) -> list[dict[str, Any]]:
         return list(self)
+
+    def hold(self, record_id: int | str) -> None:
+        """Keep this record ahead of the cursor: the next poll delivers it again."""
+        self.held.add(str(record_id))
+
+    def cursor_to_write(self) -> dict[str, Any]:
+        """The poll's cursor, or, when records are held, the cursor read with only the handled ids
+        added to ``seen`` (no watermark move, no pruning, no ``id_floor`` rise)."""
+        if not self.held or self.base is None:
+            return self.cursor
+        seen = {str(k): int(v) for k, v in (self.base.get("seen") or {}).items()}
+        seen.update({k: ts for k, ts in self.stamps.items() if k not in self.held})
+        return {**self.base, "seen": seen, "polled_at": self.cursor.get("polled_at")}
 
     def commit(self, state: CursorStore | None = None) -> None:
         """Advance the cursor (see ``commit``); ``state`` defaults to the store the poll read."""
@@ -147,6 +179,8 @@ def poll_new_invoices(
     id_floor = int(cursor.get("id_floor") or 0)
 
     fresh: list[tuple[float, int, dict[str, Any]]] = []
+    stamps: dict[str, int] = {}
+    problems: dict[str, str] = {}
     window = _Window(client, since, page_size)
     for raw in window:
         record_id = _record_id(raw)
@@ -163,8 +197,8 @@ def poll_new_invoices(
         if not is_new:
             continue  # an older invoice that was edited: not "new"
         stamp = created or updated or now
-        seen[key] = int(stamp.timestamp())
-        fresh.append((stamp.timestamp(), record_id, normalize_invoice(raw)))
+        seen[key] = stamps[key] = int(stamp.timestamp())
+        fresh.append((stamp.timestamp(), record_id, _normalized(normalize_invoice, raw, key, problems)))
 
     # Time moves the watermark too, not only the invoices met: else, after a busy day, every idle
     # poll would keep asking for that day (``updated_since`` is a date) and read all its pages for
@@ -200,6 +234,9 @@ def poll_new_invoices(
         changed=changed,
         requests=window.requests,
         state=state,
+        base=cursor,
+        stamps=stamps,
+        problems=problems,
     )
 
 
@@ -262,7 +299,8 @@ def _first_poll(
 
 
 def commit(state: CursorStore, batch: PollBatch) -> None:
-    """Write the batch's cursor. Call after runs were started for every record in the batch.
+    """Write the batch's cursor. Call after runs were started for every record in the batch (and
+    ``batch.hold`` for each record that must be delivered again).
 
     Nothing is written when the cursor did not change. If another poll committed in between
     (optimistic version conflict) the two cursors are merged: the later watermark and the union of
@@ -270,15 +308,16 @@ def commit(state: CursorStore, batch: PollBatch) -> None:
     """
     if batch.committed:
         return
+    ours = batch.cursor_to_write()
     if not batch.changed:
         batch.committed = True
         return
-    cursor = batch.cursor
+    cursor = ours
     for _ in range(_COMMIT_ATTEMPTS):
         try:
             state.put_cursor(batch.trigger, cursor)
         except Conflict:
-            cursor = _merge(state.get_cursor(batch.trigger), batch.cursor)
+            cursor = _merge(state.get_cursor(batch.trigger), ours)
             continue
         batch.committed = True
         return
@@ -507,6 +546,8 @@ def poll_new_records(
         last_page=int(cursor.get("last_page") or 0),
     )
     fresh: list[tuple[float, int, dict[str, Any]]] = []
+    stamps: dict[str, int] = {}
+    problems: dict[str, str] = {}
     max_id = id_floor
     new_watermark, new_watermark_text = watermark, watermark_text
     for raw in walker:
@@ -528,8 +569,8 @@ def poll_new_records(
         if not is_new:
             continue
         stamp = created or now
-        seen[key] = int(stamp.timestamp())
-        fresh.append((stamp.timestamp(), record_id, normalize(raw)))
+        seen[key] = stamps[key] = int(stamp.timestamp())
+        fresh.append((stamp.timestamp(), record_id, _normalized(normalize, raw, key, problems)))
     if first:
         id_floor = max_id  # without created_at, everything listed now is history
         if "updated_since" in walker.params:
@@ -597,6 +638,9 @@ def poll_new_records(
         requests=walker.requests,
         first_poll=first,
         state=state,
+        base=None if first else cursor,
+        stamps=stamps,
+        problems=problems,
     )
 
 
@@ -620,13 +664,43 @@ def list_created_since(
     params = listing.params(since)
     walker = _Walker(client, listing, params, page_size, is_old=is_old, order=None, last_page=0)
     found: dict[int, tuple[float, dict[str, Any]]] = {}
+    problems: dict[str, str] = {}
     for raw in walker:
         record_id = _record_id(raw)
         if record_id is None or is_old(raw):
             continue
         created = _when(raw.get("created_at"))
-        found[record_id] = (created.timestamp() if created else 0.0, normalize(raw))
-    return [record for _, (_, record) in sorted(found.items(), key=lambda kv: (kv[1][0], kv[0]))]
+        record = _normalized(normalize, raw, str(record_id), problems)
+        found[record_id] = (created.timestamp() if created else 0.0, record)
+    return Records(
+        [record for _, (_, record) in sorted(found.items(), key=lambda kv: (kv[1][0], kv[0]))],
+        problems=problems,
+    )
+
+
+class Records(list[dict[str, Any]]):
+    """Normalised records (a backfill's); ``problems``: record id -> why it is raw (see PollBatch)."""
+
+    def __init__(self, records: list[dict[str, Any]], *, problems: dict[str, str] | None = None) -> None:
+        super().__init__(records)
+        self.problems = dict(problems or {})
+
+
+def _normalized(
+    normalize: Callable[[dict[str, Any]], dict[str, Any]],
+    raw: dict[str, Any],
+    key: str,
+    problems: dict[str, str],
+) -> dict[str, Any]:
+    """``normalize(raw)``; an odd record that breaks it is kept raw, its reason in ``problems``, so
+    it gets a FAILED run saying why instead of failing the whole poll."""
+    try:
+        return normalize(raw)
+    except Exception as exc:
+        reason = f"normalising Clientary record {key} failed: {type(exc).__name__}: {exc}"
+        logger.warning("%s", reason)
+        problems[key] = reason
+        return {**raw, "id": int(key)}
 
 
 class _Walker:

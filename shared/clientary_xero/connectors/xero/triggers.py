@@ -139,6 +139,23 @@ class PaymentBatch:
     first_poll: bool = False
     committed: bool = False
     state: CursorStore | None = field(default=None, repr=False)
+    # The cursor as read and each delivered payment's ``seen`` stamp; ``held``: payments to deliver
+    # again (the intake failed retryably): the commit then keeps the watermark read and adds only
+    # the handled ids to ``seen``, so the next poll's window still holds them (see the Clientary
+    # pollers' module docstring: the same rule).
+    base: dict[str, Any] | None = field(default=None, repr=False)
+    stamps: dict[str, int] = field(default_factory=dict, repr=False)
+    held: set[str] = field(default_factory=set)
+
+    def hold(self, payment_id: str) -> None:
+        self.held.add(str(payment_id))
+
+    def cursor_to_write(self) -> dict[str, Any]:
+        if not self.held or self.base is None:
+            return self.cursor
+        seen = {str(k): int(v) for k, v in (self.base.get("seen") or {}).items()}
+        seen.update({k: ts for k, ts in self.stamps.items() if k not in self.held})
+        return {**self.base, "seen": seen}
 
     def commit(self) -> None:
         if self.committed:
@@ -147,12 +164,13 @@ class PaymentBatch:
             self.committed = True
             return
         assert self.state is not None
-        cursor = self.cursor
+        ours = self.cursor_to_write()
+        cursor = ours
         for _ in range(_COMMIT_ATTEMPTS):
             try:
                 self.state.put_cursor(self.trigger, cursor)
             except Conflict:
-                cursor = _merge(self.state.get_cursor(self.trigger), self.cursor)
+                cursor = _merge(self.state.get_cursor(self.trigger), ours)
                 continue
             self.committed = True
             return
@@ -182,17 +200,28 @@ def poll_new_payments(
     seen: dict[str, int] = {} if first else {str(k): int(v) for k, v in (cursor.get("seen") or {}).items()}  # type: ignore[union-attr]
     pages = _Pages(client, headers, watermark - OVERLAP, page_size)
     fresh: list[tuple[float, dict[str, Any]]] = []
+    stamps: dict[str, int] = {}
     for raw in pages:
         payment_id = str(raw.get("PaymentID") or "")
         if not payment_id:
             continue
-        record = normalize(raw)
-        updated = _instant(str(record.get("UpdatedDateUTC") or "")) if record.get("UpdatedDateUTC") else now
+        try:
+            record = normalize(raw)
+            updated = (
+                _instant(str(record.get("UpdatedDateUTC") or "")) if record.get("UpdatedDateUTC") else now
+            )
+        except Exception as exc:  # one odd payment must not stop the poll: it gets a FAILED run
+            logger.warning("payment %s could not be normalised: %s", payment_id, exc)
+            record = {
+                **raw,
+                "_problem": f"normalising Xero payment {payment_id} failed: {type(exc).__name__}: {exc}",
+            }
+            updated = now
         if updated > watermark:
             watermark = updated
         if payment_id in seen:
             continue
-        seen[payment_id] = int(updated.timestamp())
+        seen[payment_id] = stamps[payment_id] = int(updated.timestamp())
         if first or str(record.get("Status", "")).upper() == "DELETED":
             continue
         fresh.append((updated.timestamp(), record))
@@ -223,6 +252,8 @@ def poll_new_payments(
         pages.requests,
         first_poll=first,
         state=state,
+        base=None if first else cursor,
+        stamps=stamps,
     )
 
 
