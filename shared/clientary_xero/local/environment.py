@@ -467,7 +467,11 @@ def resign_push_sample(event: dict[str, Any]) -> dict[str, Any]:
 
     headers = event.get("headers") or {}
     signature = headers.get(CLIENTARY_PUSH_HEADER)
-    if "requestContext" not in event or not signature or not signature.startswith(f"t={SAMPLE_PUSH_TIMESTAMP},"):
+    if (
+        "requestContext" not in event
+        or not signature
+        or not signature.startswith(f"t={SAMPLE_PUSH_TIMESTAMP},")
+    ):
         return event
     try:
         text = event.get("body") or ""

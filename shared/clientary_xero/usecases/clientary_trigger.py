@@ -82,7 +82,9 @@ def handle_push(
         legacy=settings.clientary_push_legacy_signatures,
     )
     if refused is not None:
-        return HttpResponse(401, {"error": f"invalid or missing {CLIENTARY_PUSH_HEADER} signature: {refused}"})
+        return HttpResponse(
+            401, {"error": f"invalid or missing {CLIENTARY_PUSH_HEADER} signature: {refused}"}
+        )
 
     try:
         body = parse_json(raw_body)
@@ -92,7 +94,7 @@ def handle_push(
     if record_id is None:
         return HttpResponse(
             400,
-            {"error": "the body must be a JSON object with the record's numeric 'id' (ASCII digits, at most 18)"},
+            {"error": "the body must be a JSON object with the record's numeric 'id' (ASCII digits, ≤ 18)"},
         )
 
     try:

@@ -77,7 +77,9 @@ def read_request(
     http = context.get("http") or {}
     method = _text(http.get("method") or "", "method").upper()
     if method not in methods:
-        raise RequestRefused(405, f"method {method or '?'} is not allowed here", {"allow": ", ".join(methods)})
+        raise RequestRefused(
+            405, f"method {method or '?'} is not allowed here", {"allow": ", ".join(methods)}
+        )
     path = _text(event.get("rawPath") or http.get("path") or "", "path")
     headers = {
         _text(name, "header name").lower(): _text(value, "header value")

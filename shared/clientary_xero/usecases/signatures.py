@@ -69,7 +69,8 @@ def verify_push(
         return "wrong signature"
     age = (time.time() if now is None else now) - int(timestamp)
     if abs(age) > tolerance_seconds:
-        return f"signature timestamp is {int(abs(age))} s {'old' if age > 0 else 'in the future'} (over {tolerance_seconds} s)"
+        direction = "old" if age > 0 else "in the future"
+        return f"signature timestamp is {int(abs(age))} s {direction} (over {tolerance_seconds} s)"
     return None
 
 

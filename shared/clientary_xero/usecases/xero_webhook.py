@@ -66,7 +66,8 @@ def handle_webhook(
         return HttpResponse(503, {"error": "the webhook key cannot be read now; try again"})
     if not key:
         return HttpResponse(
-            503, {"error": "Xero webhooks are not configured: set xero_webhook_key in the Xero webhook secret"}
+            503,
+            {"error": "Xero webhooks are not configured: set xero_webhook_key in the Xero webhook secret"},
         )
     if not verify_base64(key, raw_body, lowered.get(SIGNATURE_HEADER)):
         logger.info("refused a Xero webhook: missing or wrong %s", SIGNATURE_HEADER)
