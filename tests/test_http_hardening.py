@@ -360,3 +360,11 @@ def test_the_push_key_secret_holds_only_the_push_key(local_env: LocalEnvironment
     assert local_env.resources is not None
     assert set(SecretStore().read(local_env.resources.clientary_push_secret_id)) == {"clientary_push_key"}
     assert set(SecretStore().read(local_env.resources.xero_webhook_secret_id)) == {"xero_webhook_key"}
+
+
+def test_a_conflict_from_storage_is_409_not_a_500() -> None:
+    from clientary_xero.errors import Conflict
+    from clientary_xero.usecases.responses import error_response
+
+    response = error_response(Conflict("ConditionalCheckFailedException"))
+    assert response.status == 409 and response.body and response.body["error"]

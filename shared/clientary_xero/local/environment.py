@@ -390,10 +390,15 @@ class LocalEnvironment:
         return result
 
     def xero_event(self, category: str, event_type: str, resource_id: str) -> dict[str, Any]:
-        """Xero reporting one CONTACT/INVOICE CREATE/UPDATE of the connected organisation."""
+        """Xero reporting one CONTACT/INVOICE CREATE/UPDATE of the connected organisation, dated now
+        (the sandbox's clock), as Xero dates each event: the trigger drops an event seen before."""
         from clientary_xero.connectors.xero.webhooks import event_for
 
-        return self.xero_webhook([event_for(category, event_type, resource_id, self.xero_tenant_id())])
+        now = self.xero._now() if self.xero is not None else time.time()
+        date = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        return self.xero_webhook(
+            [event_for(category, event_type, resource_id, self.xero_tenant_id(), event_date=date)]
+        )
 
     def poll_xero_payments(self) -> dict[str, Any]:
         """The 15-minute schedule of the xero.new_payment poll firing once."""
