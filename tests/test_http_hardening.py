@@ -368,3 +368,14 @@ def test_a_conflict_from_storage_is_409_not_a_500() -> None:
 
     response = error_response(Conflict("ConditionalCheckFailedException"))
     assert response.status == 409 and response.body and response.body["error"]
+
+
+def test_signed_pushes_read_the_clientary_token_once_a_minute(
+    local_env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = count_secret_reads(monkeypatch)
+    for i in range(5):
+        assert push_raw(local_env, json.dumps({"id": 900 + i}).encode())["statusCode"] == 404
+    assert local_env.resources is not None
+    assert reads.count(local_env.resources.clientary_secret_id) == 1
+    assert reads.count(local_env.resources.clientary_push_secret_id) == 1
