@@ -12,7 +12,7 @@ import pytest
 
 from clientary_xero.local.environment import FakeLambdaContext, LocalEnvironment, load_handler
 from clientary_xero.local.resources import SAMPLE_PUSH_KEY
-from clientary_xero.usecases.signatures import sign_hex
+from clientary_xero.usecases.signatures import sign_push
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -65,7 +65,7 @@ def test_push_event_starts_one_run_and_enqueues_its_first_step(env: LocalEnviron
 
 def test_push_re_reads_the_record_so_a_forged_id_creates_nothing(env: LocalEnvironment) -> None:
     forged = b'{"id": 424242}'
-    response = env.push(TRIGGER, 424242, body=forged, signature=sign_hex(SAMPLE_PUSH_KEY, forged))
+    response = env.push(TRIGGER, 424242, body=forged, signature=sign_push(SAMPLE_PUSH_KEY, forged))
     assert response["statusCode"] == 404
     assert "not found in Clientary" in json.loads(response["body"])["error"]
     assert queue_depth(env) == 0 and env.state.list_runs() == []

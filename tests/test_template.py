@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 SAMPLE_PUSH_KEY = "local-sample-push-key"
+SAMPLE_PUSH_TIMESTAMP = 1767225600  # = local.resources.SAMPLE_PUSH_TIMESTAMP
 PUSH_HEADER = "x-clientary-xero-signature"
 LAMBDA_DEFAULT_TIMEOUT = 3
 SQS_DEFAULT_RETENTION = 345_600
@@ -298,10 +299,20 @@ def test_each_function_reads_only_the_secrets_its_work_needs(template: dict[str,
     # Xero steps never call Clientary, nor Clientary steps Xero; webhooks read only their keys.
     assert "ClientaryConnectionSecret" not in readers["XeroActionFunction"]
     assert "XeroConnectionSecret" not in readers["ClientaryActionFunction"]
-    assert readers["XeroWebhookFunction"] == {"WebhookKeysSecret"}
+    assert readers["XeroWebhookFunction"] == {"XeroWebhookKeySecret"}
+    # Issue 7: each webhook key has its own secret; only the functions verifying with it read it.
+    push_readers = {name for name, secrets in readers.items() if "ClientaryPushKeySecret" in secrets}
+    xero_key_readers = {name for name, secrets in readers.items() if "XeroWebhookKeySecret" in secrets}
+    assert xero_key_readers == {"XeroWebhookFunction"}
+    clientary_triggers = {
+        name
+        for name, fn in functions(template).items()
+        if props(fn)["CodeUri"].rstrip("/") == "functions/clientary_trigger"
+    }
+    assert push_readers == clientary_triggers
     for name, secrets in readers.items():
         if name.startswith("New") and name.endswith("TriggerFunction"):  # the Clientary triggers
-            assert secrets <= {"ClientaryConnectionSecret", "WebhookKeysSecret"}, name
+            assert secrets <= {"ClientaryConnectionSecret", "ClientaryPushKeySecret"}, name
 
 
 def test_only_the_xero_action_function_writes_a_secret_and_only_xeros(template: dict[str, Any]) -> None:
@@ -429,7 +440,8 @@ def test_environment_variables_are_settings_fields(template: dict[str, Any]) -> 
         "XERO_QUEUE_URL",
         "XERO_SECRET_ID",
         "CLIENTARY_SECRET_ID",
-        "WEBHOOK_SECRET_ID",
+        "CLIENTARY_PUSH_SECRET_ID",
+        "XERO_WEBHOOK_SECRET_ID",
         "MAX_ATTEMPTS",
         "RUN_RETENTION_DAYS",
     }
@@ -487,7 +499,8 @@ def test_outputs(template: dict[str, Any]) -> None:
         "XeroActionDLQUrl",
         "XeroConnectionSecretArn",
         "ClientaryConnectionSecretArn",
-        "WebhookKeysSecretArn",
+        "ClientaryPushKeySecretArn",
+        "XeroWebhookKeySecretArn",
     }
     outputs = template.get("Outputs") or {}
     assert wanted <= set(outputs), f"missing outputs {sorted(wanted - set(outputs))}"
@@ -500,7 +513,8 @@ def test_secrets_are_stack_scoped_json_placeholders(template: dict[str, Any]) ->
     expected = {
         "XeroConnectionSecret": "xero",
         "ClientaryConnectionSecret": "clientary",
-        "WebhookKeysSecret": "webhooks",
+        "ClientaryPushKeySecret": "clientary-push",
+        "XeroWebhookKeySecret": "xero-webhook",
     }
     assert set(secrets) == set(expected)
     for name, suffix in expected.items():
@@ -518,10 +532,11 @@ def test_secrets_are_stack_scoped_json_placeholders(template: dict[str, Any]) ->
         "subdomain": "",
         "api_token": "",
     }
-    generated = props(secrets["WebhookKeysSecret"])["GenerateSecretString"]
-    assert json.loads(generated["SecretStringTemplate"]) == {"xero_webhook_key": ""}
+    generated = props(secrets["ClientaryPushKeySecret"])["GenerateSecretString"]
+    assert json.loads(generated["SecretStringTemplate"]) == {}
     assert generated["GenerateStringKey"] == "clientary_push_key"
     assert generated["ExcludePunctuation"] is True
+    assert json.loads(props(secrets["XeroWebhookKeySecret"])["SecretString"]) == {"xero_webhook_key": ""}
 
 
 def test_tables_match_the_key_design(template: dict[str, Any]) -> None:
@@ -593,8 +608,15 @@ def _push(name: str) -> tuple[bytes, dict[str, str], dict[str, Any]]:
     return body, {k.lower(): v for k, v in event["headers"].items()}, event
 
 
-def _signature(key: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+def _signature(key: str, body: bytes, t: str) -> str:
+    """The documented push signature, computed here independently of usecases.signatures."""
+    return f"t={t},v1=" + hmac.new(key.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def _timestamp(header: str) -> str:
+    t = header.split(",", 1)[0]
+    assert t.startswith("t="), header
+    return t[2:]
 
 
 @pytest.mark.parametrize(
@@ -615,21 +637,26 @@ def test_push_events_are_http_api_requests_for_the_push_route(name: str, templat
 def test_push_event_signature_is_valid_for_its_body() -> None:
     body, headers, _ = _push("clientary_push_new_invoice.json")
     assert json.loads(body) == {"id": 1001}
-    assert hmac.compare_digest(headers[PUSH_HEADER], _signature(SAMPLE_PUSH_KEY, body))
+    t = _timestamp(headers[PUSH_HEADER])
+    # The samples carry the fixed timestamp the local runner re-signs at send time.
+    assert int(t) == SAMPLE_PUSH_TIMESTAMP
+    assert hmac.compare_digest(headers[PUSH_HEADER], _signature(SAMPLE_PUSH_KEY, body, t))
 
 
 def test_bad_signature_event_differs_only_in_its_signature() -> None:
     good_body, good_headers, _ = _push("clientary_push_new_invoice.json")
     body, headers, _ = _push("clientary_push_bad_signature.json")
     assert body == good_body
-    assert headers[PUSH_HEADER].startswith("sha256=")
+    t = _timestamp(headers[PUSH_HEADER])
+    assert t == _timestamp(good_headers[PUSH_HEADER])
     assert len(headers[PUSH_HEADER]) == len(good_headers[PUSH_HEADER])
-    assert not hmac.compare_digest(headers[PUSH_HEADER], _signature(SAMPLE_PUSH_KEY, body))
+    assert not hmac.compare_digest(headers[PUSH_HEADER], _signature(SAMPLE_PUSH_KEY, body, t))
 
 
 def test_malformed_event_is_signed_but_not_json() -> None:
     body, headers, _ = _push("clientary_push_malformed.json")
-    assert hmac.compare_digest(headers[PUSH_HEADER], _signature(SAMPLE_PUSH_KEY, body))
+    t = _timestamp(headers[PUSH_HEADER])
+    assert hmac.compare_digest(headers[PUSH_HEADER], _signature(SAMPLE_PUSH_KEY, body, t))
     with pytest.raises(json.JSONDecodeError):
         json.loads(body)
 
@@ -695,7 +722,7 @@ def test_xero_webhook_answers_within_xeros_five_seconds_and_cannot_touch_tokens(
     policies = json.dumps(props(template["Resources"]["XeroWebhookFunction"])["Policies"])
     # It verifies and enqueues only: no table, no Xero connection secret.
     assert "XeroConnectionSecret" not in policies and "Table" not in policies
-    assert "WebhookKeysSecret" in policies and "XeroEventQueue" in policies
+    assert "XeroWebhookKeySecret" in policies and "XeroEventQueue" in policies
     assert function_env(template, "XeroWebhookFunction")["XERO_EVENT_QUEUE_URL"] == {"Ref": "XeroEventQueue"}
 
 

@@ -151,7 +151,7 @@ def test_an_event_without_a_resource_id_refuses_the_whole_payload(env: LocalEnvi
 def test_an_unconfigured_webhook_key_is_503_and_enqueues_nothing(env: LocalEnvironment) -> None:
     assert env.resources is not None
     boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
-        SecretId=env.resources.webhook_secret_id, SecretString=json.dumps({"clientary_push_key": "x"})
+        SecretId=env.resources.xero_webhook_secret_id, SecretString=json.dumps({"xero_webhook_key": ""})
     )
     response = invoke(sample("xero_webhook_contact.json"))
     assert response["statusCode"] == 503

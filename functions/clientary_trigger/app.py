@@ -6,7 +6,6 @@ Two event sources: the EventBridge ``rate(15 minutes)`` schedule (poll) and the 
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -17,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clientary_xero.settings import get_settings
 from clientary_xero.usecases.clientary_trigger import handle_push, handle_schedule
+from clientary_xero.usecases.http_request import RequestRefused, read_request
 
 logger = Logger()
 # The layer logs through logging.getLogger(__name__): same JSON format, same correlation id.
@@ -30,14 +30,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if "requestContext" in event:
         request = APIGatewayProxyEventV2(event)
         logger.set_correlation_id(request.request_context.request_id)
-        raw = request.body or ""
-        body = base64.b64decode(raw) if request.is_base64_encoded else raw.encode("utf-8")
-        response = handle_push(
-            function_trigger=trigger,
-            path=request.raw_path or request.path,
-            headers=dict(request.headers or {}),
-            raw_body=body,
-        )
+        try:
+            # Method, size (413 before any secret read), base64 and encoding: one place for all routes.
+            http = read_request(event, methods=("POST",))
+        except RequestRefused as refused:
+            response = refused.response
+        else:
+            response = handle_push(
+                function_trigger=trigger, path=http.path, headers=http.headers, raw_body=http.body
+            )
         logger.info("push handled", extra={"status": response.status})
         return response.to_api_gateway()
     if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":

@@ -12,6 +12,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from clientary_xero.usecases.http_request import RequestRefused, read_request
 from clientary_xero.usecases.xero_connect import handle_request
 
 logger = Logger()
@@ -22,11 +23,13 @@ copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = APIGatewayProxyEventV2(event)
     logger.set_correlation_id(request.request_context.request_id)
-    response = handle_request(
-        path=request.raw_path or request.path,
-        query=dict(request.query_string_parameters or {}),
-        host=request.request_context.domain_name,
-    )
+    try:
+        # A query or path that is not UTF-8 (an unpaired surrogate) is a 400 here, not a crash later.
+        http = read_request(event, methods=("GET",))
+    except RequestRefused as refused:
+        logger.info("Xero connect request refused", extra={"status": refused.response.status})
+        return refused.response.to_api_gateway()
+    response = handle_request(path=http.path, query=http.query, host=http.host)
     # Never log the query: it carries the ticket, the state and the authorization code.
     logger.info("Xero connect request handled", extra={"status": response.status})
     return response.to_api_gateway()

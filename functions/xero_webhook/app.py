@@ -7,7 +7,6 @@ the events on XeroEventQueue and returns 200 with an empty body — no Xero call
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -15,6 +14,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from clientary_xero.usecases.http_request import RequestRefused, read_request
 from clientary_xero.usecases.xero_webhook import handle_webhook
 
 logger = Logger()
@@ -25,9 +25,13 @@ copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = APIGatewayProxyEventV2(event)
     logger.set_correlation_id(request.request_context.request_id)
-    raw = request.body or ""
-    # The signature covers the exact bytes Xero sent: undo API Gateway's base64 first.
-    body = base64.b64decode(raw) if request.is_base64_encoded else raw.encode("utf-8")
-    response = handle_webhook(headers=dict(request.headers or {}), raw_body=body)
+    try:
+        # The signature covers the exact bytes Xero sent: read_request undoes API Gateway's base64
+        # (refusing what is not base64) and refuses a body over 256 KB before the key is read.
+        http = read_request(event, methods=("POST",))
+    except RequestRefused as refused:
+        response = refused.response
+    else:
+        response = handle_webhook(headers=http.headers, raw_body=http.body)
     logger.info("Xero webhook handled", extra={"status": response.status})
     return response.to_api_gateway()

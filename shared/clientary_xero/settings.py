@@ -21,7 +21,9 @@ class Settings(BaseModel):
     # Secret *names* (ARNs in Lambda), not secret values.
     xero_secret_id: str = "clientary-xero/xero"  # noqa: S105
     clientary_secret_id: str = "clientary-xero/clientary"  # noqa: S105
-    webhook_secret_id: str = "clientary-xero/webhooks"  # noqa: S105
+    # Issue 7: one secret per webhook key, each read only by the functions that verify with it.
+    clientary_push_secret_id: str = "clientary-xero/clientary-push"  # noqa: S105
+    xero_webhook_secret_id: str = "clientary-xero/xero-webhook"  # noqa: S105
     # Trigger name a trigger Lambda serves (e.g. clientary.new_invoice); empty elsewhere.
     trigger: str = ""
     # The action queue an action Lambda serves (functions/step_actions): xero or clientary.
@@ -64,6 +66,15 @@ class Settings(BaseModel):
     xero_budget_wait_seconds: float = 2.0
     # Rate waits one step may take before they count as attempts after all (a safety bound).
     max_rate_waits: int = 200
+    # --- HTTP routes (issue 7)
+    # Seconds a push signature's t= may be from now, either way (a replay after it is refused).
+    clientary_push_signature_tolerance_seconds: int = 300
+    # Also accept the untimed "sha256=<hex>" push signature, which a captured request replays
+    # forever. Only for a pusher that cannot sign the t=…,v1=… form yet.
+    clientary_push_legacy_signatures: bool = False
+    # Seconds a Lambda container reuses a webhook key or the Clientary token it read: an unsigned
+    # flood then costs one Secrets Manager read per container per minute, not one per request.
+    secret_cache_seconds: float = 60.0
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

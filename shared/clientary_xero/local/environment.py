@@ -26,13 +26,15 @@ import httpx
 from clientary_xero.connectors import http
 from clientary_xero.local.resources import (
     SAMPLE_PUSH_KEY,
+    SAMPLE_PUSH_TIMESTAMP,
     SAMPLE_XERO_WEBHOOK_KEY,
     LocalResources,
     create_resources,
 )
 from clientary_xero.settings import reset_settings
 from clientary_xero.storage.aws import reset_clients
-from clientary_xero.usecases.signatures import CLIENTARY_PUSH_HEADER, sign_hex
+from clientary_xero.storage.secrets import clear_secret_cache
+from clientary_xero.usecases.signatures import CLIENTARY_PUSH_HEADER, sign_push, verify_push
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 XERO_TRIGGERS = (
@@ -159,6 +161,7 @@ class LocalEnvironment:
         self._mock.start()
         reset_clients()
         reset_settings()
+        clear_secret_cache()
 
         if self.live:
             xero_secret = self.live_secrets.get("xero") or {}
@@ -210,6 +213,7 @@ class LocalEnvironment:
                 os.environ[key] = value
         reset_clients()
         reset_settings()
+        clear_secret_cache()
 
     def _set_env(self, values: dict[str, str]) -> None:
         for key, value in values.items():
@@ -252,12 +256,13 @@ class LocalEnvironment:
         body: bytes | None = None,
         signature: str | None = None,
     ) -> dict[str, Any]:
-        """POST /webhooks/clientary/<name> through the trigger handler, as API Gateway would."""
+        """POST /webhooks/clientary/<name> through the trigger handler, as API Gateway would,
+        signed now (``t=<now>,v1=…``) unless ``signature`` is given."""
         raw = body if body is not None else json.dumps({"id": record_id}).encode()
         event = api_gateway_event(
             f"/webhooks/clientary/{trigger.split('.', 1)[1]}",
             raw,
-            signature if signature is not None else sign_hex(key, raw),
+            signature if signature is not None else sign_push(key, raw),
         )
         return self.invoke_trigger(trigger, event)
 
@@ -271,6 +276,10 @@ class LocalEnvironment:
         reset_settings()
 
     def invoke_trigger(self, trigger: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Call the trigger's handler with ``event``. A push sample of ``events/`` (signed with the
+        sample key at the fixed ``SAMPLE_PUSH_TIMESTAMP``, long past) is signed again now, as a
+        pusher signs at send time; any other signature is sent as it is."""
+        event = resign_push_sample(event)
         function_dir = TRIGGER_FUNCTIONS.get(trigger, "clientary_trigger")
         module = load_handler(function_dir)
         self._set_env({"TRIGGER": trigger})
@@ -381,10 +390,15 @@ class LocalEnvironment:
         return result
 
     def xero_event(self, category: str, event_type: str, resource_id: str) -> dict[str, Any]:
-        """Xero reporting one CONTACT/INVOICE CREATE/UPDATE of the connected organisation."""
+        """Xero reporting one CONTACT/INVOICE CREATE/UPDATE of the connected organisation, dated now
+        (the sandbox's clock), as Xero dates each event: the trigger drops an event seen before."""
         from clientary_xero.connectors.xero.webhooks import event_for
 
-        return self.xero_webhook([event_for(category, event_type, resource_id, self.xero_tenant_id())])
+        now = self.xero._now() if self.xero is not None else time.time()
+        date = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        return self.xero_webhook(
+            [event_for(category, event_type, resource_id, self.xero_tenant_id(), event_date=date)]
+        )
 
     def poll_xero_payments(self) -> dict[str, Any]:
         """The 15-minute schedule of the xero.new_payment poll firing once."""
@@ -449,6 +463,29 @@ class LocalEnvironment:
             "Messages", []
         )
         return [json.loads(m["Body"]) for m in messages]
+
+
+def resign_push_sample(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with a fresh push signature if it carries the samples' one (sample key, fixed t)."""
+    import base64
+    import binascii
+
+    headers = event.get("headers") or {}
+    signature = headers.get(CLIENTARY_PUSH_HEADER)
+    if (
+        "requestContext" not in event
+        or not signature
+        or not signature.startswith(f"t={SAMPLE_PUSH_TIMESTAMP},")
+    ):
+        return event
+    try:
+        text = event.get("body") or ""
+        raw = base64.b64decode(text, validate=True) if event.get("isBase64Encoded") else text.encode("utf-8")
+    except (binascii.Error, ValueError):
+        return event
+    if verify_push(SAMPLE_PUSH_KEY, raw, signature, tolerance_seconds=10**12) is not None:
+        return event  # not the sample key's signature (the bad-signature sample): sent as it is
+    return {**event, "headers": {**headers, CLIENTARY_PUSH_HEADER: sign_push(SAMPLE_PUSH_KEY, raw)}}
 
 
 def api_gateway_event(path: str, body: bytes, signature: str | None) -> dict[str, Any]:

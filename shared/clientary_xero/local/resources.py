@@ -10,6 +10,9 @@ from typing import Any
 import boto3
 
 SAMPLE_PUSH_KEY = "local-sample-push-key"  # also used to sign events/clientary_push_*.json
+# The t= of the samples' push signatures (2026-01-01T00:00:00Z): long past, so the route refuses
+# them as replays; the local runner signs them again at send time (events/README.md).
+SAMPLE_PUSH_TIMESTAMP = 1767225600
 # Xero webhook key of the local runner and the tests; signs events/xero_webhook_*.json (issue #3).
 SAMPLE_XERO_WEBHOOK_KEY = "local-sample-xero-webhook-key"
 
@@ -24,7 +27,9 @@ class LocalResources:
     clientary_dlq_url: str
     xero_secret_id: str
     clientary_secret_id: str
-    webhook_secret_id: str
+    # Issue 7: one secret per webhook key (each function reads only its own).
+    clientary_push_secret_id: str
+    xero_webhook_secret_id: str
     # Issue #3: webhook events between POST /webhooks/xero and the Xero trigger Lambda.
     xero_event_queue_url: str = ""
     xero_event_dlq_url: str = ""
@@ -39,7 +44,8 @@ class LocalResources:
             "CLIENTARY_QUEUE_URL": self.clientary_queue_url,
             "XERO_SECRET_ID": self.xero_secret_id,
             "CLIENTARY_SECRET_ID": self.clientary_secret_id,
-            "WEBHOOK_SECRET_ID": self.webhook_secret_id,
+            "CLIENTARY_PUSH_SECRET_ID": self.clientary_push_secret_id,
+            "XERO_WEBHOOK_SECRET_ID": self.xero_webhook_secret_id,
             "MAX_ATTEMPTS": str(max_attempts),
             "XERO_EVENT_QUEUE_URL": self.xero_event_queue_url,
             # issue #3: the runner moves a re-sent step copy that used its last attempt to the DLQ
@@ -157,7 +163,8 @@ def create_resources(
     for name, value in (
         ("xero", xero_secret or {}),
         ("clientary", clientary_secret or {}),
-        ("webhooks", {"clientary_push_key": push_key, "xero_webhook_key": xero_webhook_key}),
+        ("clientary-push", {"clientary_push_key": push_key}),
+        ("xero-webhook", {"xero_webhook_key": xero_webhook_key}),
     ):
         ids[name] = sm.create_secret(Name=f"{prefix}/{name}", SecretString=json.dumps(value))["ARN"]
 
@@ -170,7 +177,8 @@ def create_resources(
         clientary_dlq_url=urls["clientary-dlq"],
         xero_secret_id=ids["xero"],
         clientary_secret_id=ids["clientary"],
-        webhook_secret_id=ids["webhooks"],
+        clientary_push_secret_id=ids["clientary-push"],
+        xero_webhook_secret_id=ids["xero-webhook"],
         xero_event_queue_url=urls["xero-events"],
         xero_event_dlq_url=urls["xero-events-dlq"],
         payload_bucket=payload_bucket,

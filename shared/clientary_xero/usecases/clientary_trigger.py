@@ -1,12 +1,15 @@
 """Clientary trigger Lambdas' use cases: the 15-minute poll and the authenticated push route.
 
 Push: ``POST /webhooks/clientary/<name>`` with header ``x-clientary-xero-signature:
-sha256=<hex HMAC-SHA256 of the raw body>`` keyed with ``clientary_push_key`` from the webhook
-secret, and a JSON body holding the record's ``id``. The body is only a hint: the record is read
-again from Clientary's API before anything runs, so a forged or stale body creates nothing.
+t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`` keyed with ``clientary_push_key`` from
+the Clientary push secret (``usecases.signatures``), and a JSON body holding the record's ``id``.
+The body is only a hint: the record is read again from Clientary's API before anything runs, so a
+forged or stale body creates nothing.
 
-Checks run in this order and each failure enqueues nothing: unknown trigger → 404, bad or missing
-signature → 401, malformed JSON or no id → 400, record not in Clientary → 404.
+Checks run in this order and each failure enqueues nothing (the function's handler has already
+answered 405/413/400 for the method, the size and the encoding, ``usecases.http_request``): unknown
+trigger → 404, push key not set → 503, bad, missing or stale signature (``t`` over 5 minutes from
+now) → 401, malformed or hostile JSON, or no ASCII-digit id → 400, record not in Clientary → 404.
 
 Push-only triggers (``clientary.new_contract``: Clientary's API has no contracts endpoint) cannot
 re-read: for them the signed body is the record, normalised like the polled ones.
@@ -14,16 +17,17 @@ re-read: for them the signed body is the record, normalised like the polled ones
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from typing import Any
 
 from clientary_xero.engine.intake import Intake, TriggerEvent
 from clientary_xero.errors import ClientaryXeroError, NotFound, PermanentError
 from clientary_xero.settings import get_settings
 from clientary_xero.storage.secrets import SecretStore
+from clientary_xero.usecases.http_request import RequestRefused, parse_json
 from clientary_xero.usecases.responses import HttpResponse, error_response
-from clientary_xero.usecases.signatures import CLIENTARY_PUSH_HEADER, verify_hex
+from clientary_xero.usecases.signatures import CLIENTARY_PUSH_HEADER, verify_push
 from clientary_xero.workflows.triggers import get_trigger
 
 logger = logging.getLogger(__name__)
@@ -54,46 +58,54 @@ def handle_push(
     spec = get_trigger(trigger) if trigger else None
     if spec is None or spec.source != "clientary" or trigger != function_trigger:
         shown = trigger or path
-        return HttpResponse(404, {"error": f"unknown trigger {shown!r}"})
+        return HttpResponse(404, {"error": f"unknown trigger {shown[:200]!r}"})
 
+    settings = get_settings()
     lowered = {k.lower(): v for k, v in headers.items()}
-    secrets = secrets or SecretStore()
+    # Cached for a minute: an unsigned flood costs one Secrets Manager read, not one per request.
+    secrets = secrets or SecretStore(max_age=settings.secret_cache_seconds)
     try:
-        key = str(secrets.read(get_settings().webhook_secret_id).get("clientary_push_key") or "")
+        key = str(secrets.read(settings.clientary_push_secret_id).get("clientary_push_key") or "")
+    except NotFound:
+        key = ""
     except ClientaryXeroError as exc:
         return error_response(exc)
     if not key:
         return HttpResponse(
-            503, {"error": "push is not configured: set clientary_push_key in the webhook secret"}
+            503, {"error": "push is not configured: set clientary_push_key in the Clientary push secret"}
         )
-    if not verify_hex(key, raw_body, lowered.get(CLIENTARY_PUSH_HEADER)):
-        return HttpResponse(401, {"error": f"invalid or missing {CLIENTARY_PUSH_HEADER} signature"})
+    refused = verify_push(
+        key,
+        raw_body,
+        lowered.get(CLIENTARY_PUSH_HEADER),
+        tolerance_seconds=settings.clientary_push_signature_tolerance_seconds,
+        legacy=settings.clientary_push_legacy_signatures,
+    )
+    if refused is not None:
+        return HttpResponse(
+            401, {"error": f"invalid or missing {CLIENTARY_PUSH_HEADER} signature: {refused}"}
+        )
 
     try:
-        body = json.loads(raw_body.decode("utf-8"))
-    except UnicodeDecodeError:
-        return HttpResponse(400, {"error": "malformed JSON: the body is not UTF-8"})
-    except json.JSONDecodeError as exc:
+        body = parse_json(raw_body)
+    except RequestRefused as exc:
+        return exc.response
+    record_id = _record_id(body)
+    if record_id is None:
         return HttpResponse(
-            400, {"error": f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"}
+            400,
+            {"error": "the body must be a JSON object with the record's numeric 'id' (ASCII digits, ≤ 18)"},
         )
-    record_id = body.get("id") if isinstance(body, dict) else None
-    if (
-        isinstance(record_id, bool)
-        or not isinstance(record_id, (int, str))
-        or not str(record_id).strip().isdigit()
-    ):
-        return HttpResponse(400, {"error": "the body must be a JSON object with the record's numeric 'id'"})
 
     try:
         source = clientary_source(trigger)
         if source.fetch is None:
             # Push-only (contracts): Clientary has no endpoint to re-read it, so the signed body is
             # the record; the HMAC signature is what vouches for it.
-            record = source.normalize({**body, "id": int(str(record_id).strip())})
+            record = source.normalize({**body, "id": int(record_id)})
         else:
             client = clientary or _clientary_client(secrets)
-            record = source.fetch(client, str(record_id).strip())
+            record = source.fetch(client, record_id)
         event = TriggerEvent(trigger=trigger, record=record, record_id=str(record["id"]), delivery="push")
         starts = (intake or Intake.from_settings()).start_runs(event)
     except NotFound:
@@ -103,8 +115,25 @@ def handle_push(
     except ClientaryXeroError as exc:
         return error_response(exc)
     return HttpResponse(
-        202, {"trigger": trigger, "record_id": str(record_id), "runs": [s.to_dict() for s in starts]}
+        202, {"trigger": trigger, "record_id": record_id, "runs": [s.to_dict() for s in starts]}
     )
+
+
+# A Clientary id: ASCII digits only (str.isdigit() also accepts "²", which int() refuses), and short
+# enough to be an id rather than a 4,000-digit number.
+_RECORD_ID = re.compile(r"[0-9]{1,18}")
+
+
+def _record_id(body: Any) -> str | None:
+    """The pushed record's id as a canonical digit string, or None when the body names none."""
+    value = body.get("id") if isinstance(body, dict) else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str) or not _RECORD_ID.fullmatch(value.strip()):
+        return None
+    return str(int(value.strip()))
 
 
 def handle_schedule(

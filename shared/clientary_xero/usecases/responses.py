@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from clientary_xero.errors import ClientaryXeroError, NotFound, PermanentError, RetryableError
+from clientary_xero.errors import ClientaryXeroError, Conflict, NotFound, PermanentError, RetryableError
 
 
 @dataclass
@@ -29,6 +29,8 @@ def error_response(exc: ClientaryXeroError) -> HttpResponse:
         return HttpResponse(503, {"error": str(exc)}, {"retry-after": str(max(1, exc.delay_seconds))})
     if isinstance(exc, NotFound):
         return HttpResponse(404, {"error": str(exc)})
+    if isinstance(exc, Conflict):  # a concurrent write won (the same push twice at once)
+        return HttpResponse(409, {"error": "a concurrent request changed the same record; try again"})
     if isinstance(exc, PermanentError):
         status = exc.status if exc.status in (400, 401, 403, 404, 409, 422) else 422
         body: dict[str, Any] = {"error": str(exc)}

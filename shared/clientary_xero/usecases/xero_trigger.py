@@ -8,6 +8,11 @@ an update with a new ``UpdatedDateUTC`` runs again.
 * An event for another organisation than the connected one is acknowledged and skipped: one Xero
   app's webhook reports every organisation connected to the app, and this stack acts on one.
 * A record Xero no longer has (deleted between event and fetch) is acknowledged and skipped.
+* An event already seen (the same tenant, category, type, resource and ``eventDateUtc`` in another
+  delivery: a replayed or re-sent webhook body) is dropped before it costs a Xero call: one
+  conditional put of a marker (kept ``EVENT_SEEN_DAYS``) per event. The marker names the delivery
+  that wrote it, so an SQS redelivery of that same message (after a crash or a retryable failure)
+  still runs. A new change to the record has a new ``eventDateUtc`` and runs.
 * Retryable failures (429, 5xx, a busy token lock) raise ``RetryableError``: ``run_queued_event``
   delays that message by ``delay_seconds`` and re-raises, so it is reported as a batch item failure.
 * Waiting for the shared Xero rate budget is not a failure: the event is sent again with a delay and
@@ -16,6 +21,8 @@ an update with a new ``UpdatedDateUTC`` runs again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +36,9 @@ from clientary_xero.storage.secrets import SecretStore
 
 logger = logging.getLogger(__name__)
 
+# Days an event's seen-marker lives: Xero retries an unacknowledged delivery for about a day.
+EVENT_SEEN_DAYS = 3
+
 
 class QueuedEvent(BaseModel):
     """The body of a message on XeroEventQueue (written by ``usecases.xero_webhook``)."""
@@ -37,6 +47,8 @@ class QueuedEvent(BaseModel):
 
     event: WebhookEvent
     received_at: str = ""
+    # Set by the webhook route per message; kept when this message is re-sent after a rate wait.
+    delivery_id: str = ""
 
 
 class SqsAttributes(BaseModel):
@@ -67,6 +79,11 @@ def handle_event(
     if trigger is None:
         summary["skipped"] = f"no trigger for {event.eventCategory} {event.eventType}"
         return summary
+    intake = intake or Intake.from_settings()
+    if _seen_before(queued, intake.state):
+        logger.info("dropping a Xero event already seen", extra={"trigger": trigger})
+        summary["skipped"] = "this event was already received (a repeated webhook delivery)"
+        return summary
     client = xero or _xero_client(secrets)
     connected = _connected_tenant(client)
     if connected and connected.lower() != event.tenantId.lower():
@@ -86,9 +103,35 @@ def handle_event(
         version=record_version(trigger, record, event.eventDateUtc),
         meta={"tenant_id": event.tenantId, "event_date": event.eventDateUtc},
     )
-    starts = (intake or Intake.from_settings()).start_runs(start)
+    starts = intake.start_runs(start)
     summary["runs"] = [s.to_dict() for s in starts]
     return summary
+
+
+def _seen_before(queued: QueuedEvent, state: Any) -> bool:
+    """Mark the event as seen by this delivery; True when another delivery marked it first."""
+    event = queued.event
+    if not event.eventDateUtc:
+        return False  # without its date an event cannot be told from the record's next change
+    identity = "|".join(
+        (
+            event.tenantId.lower(),
+            event.eventCategory.upper(),
+            event.eventType.upper(),
+            event.resourceId.lower(),
+            event.eventDateUtc,
+        )
+    )
+    pk = "XEROEVENT#" + hashlib.sha256(identity.encode()).hexdigest()
+    if state.put_item_if_absent(pk, "SEEN", {"delivery_id": queued.delivery_id}, EVENT_SEEN_DAYS * 86400):
+        return False
+    item = state.get_raw({"pk": pk, "sk": "SEEN"}) or {}
+    try:
+        owner = json.loads(item.get("data") or "{}").get("delivery_id", "")
+    except ValueError:
+        owner = None
+    # The same delivery again (SQS redelivery, DLQ redrive, rate-wait re-send): it runs again.
+    return owner != queued.delivery_id
 
 
 def run_queued_event(

@@ -3,14 +3,19 @@
 Xero wants an answer within 5 seconds, an empty body, 200 for a correctly signed request and 401
 for an incorrectly signed one (reference/xero-api.md §5). So this route does no Xero call at all:
 it checks the signature over the raw bytes (constant time), puts one message per CONTACT/INVOICE
-event on ``XeroEventQueue`` and answers. The Xero trigger Lambda fetches the records later.
+event on ``XeroEventQueue`` (``SendMessageBatch``, 10 per call) and answers. The Xero trigger
+Lambda fetches the records later, after dropping events it has already seen (a replayed body
+costs no Xero call: ``usecases.xero_trigger``). The key is read from its own secret (no other
+function can read it), cached for a minute in the container.
 
-Answers, in the order they are decided (every refusal enqueues nothing):
+Answers, in the order they are decided (every refusal enqueues nothing); the handler has already
+answered 405 (not POST), 413 (over 256 KB) and 400 (not base64) in ``usecases.http_request``:
 
 * ``503`` (JSON reason) — the webhook key is not configured or the secret cannot be read: Xero
   retries, and its intent-to-receive check fails until ``xero_webhook_key`` is set.
 * ``401`` (empty) — missing or wrong ``x-xero-signature``. Intent-to-receive included.
-* ``400`` (JSON reason) — correctly signed but not a Xero payload (malformed JSON, no ``events``).
+* ``400`` (JSON reason) — correctly signed but not a Xero payload (malformed or hostile JSON —
+  nested too deep, a 5,000-digit number — or no ``events``).
   Xero itself never sends that; only a holder of the key can, and the reason helps them.
 * ``200`` (empty) — intent-to-receive (no events), or every event enqueued.
 * ``503`` (JSON reason) — SQS refused a message: Xero delivers the payload again later; the
@@ -20,6 +25,7 @@ Answers, in the order they are decided (every refusal enqueues nothing):
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,10 +55,10 @@ def handle_webhook(
     queue: StepQueue | None = None,
 ) -> HttpResponse:
     lowered = {k.lower(): v for k, v in headers.items()}
+    settings = get_settings()
+    store = secrets or SecretStore(max_age=settings.secret_cache_seconds)
     try:
-        key = str(
-            (secrets or SecretStore()).read(get_settings().webhook_secret_id).get("xero_webhook_key") or ""
-        )
+        key = str(store.read(settings.xero_webhook_secret_id).get("xero_webhook_key") or "")
     except NotFound:
         key = ""
     except ClientaryXeroError as exc:
@@ -60,7 +66,8 @@ def handle_webhook(
         return HttpResponse(503, {"error": "the webhook key cannot be read now; try again"})
     if not key:
         return HttpResponse(
-            503, {"error": "Xero webhooks are not configured: set xero_webhook_key in the webhook secret"}
+            503,
+            {"error": "Xero webhooks are not configured: set xero_webhook_key in the Xero webhook secret"},
         )
     if not verify_base64(key, raw_body, lowered.get(SIGNATURE_HEADER)):
         logger.info("refused a Xero webhook: missing or wrong %s", SIGNATURE_HEADER)
@@ -75,17 +82,18 @@ def handle_webhook(
 
     queue = queue or event_queue()
     received_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-    enqueued = ignored = 0
+    # delivery_id tells the trigger an SQS redelivery of this message (which must run again) from
+    # a replay of the same event in another delivery (dropped before it costs a Xero call).
+    messages: list[dict[str, Any]] = [
+        {"event": event.model_dump(), "received_at": received_at, "delivery_id": uuid.uuid4().hex}
+        for event in payload.events
+        if event.trigger is not None
+    ]
+    ignored = len(payload.events) - len(messages)
     try:
-        for event in payload.events:
-            if event.trigger is None:
-                ignored += 1
-                continue
-            message: dict[str, Any] = {"event": event.model_dump(), "received_at": received_at}
-            queue.send(EVENT_QUEUE, message)
-            enqueued += 1
+        enqueued = queue.send_batch(EVENT_QUEUE, messages)
     except ClientaryXeroError as exc:
-        logger.warning("could not enqueue Xero events (%d enqueued): %s", enqueued, exc)
+        logger.warning("could not enqueue Xero events: %s", exc)
         return HttpResponse(503, {"error": "could not accept the events now; Xero will deliver them again"})
     logger.info(
         "Xero webhook accepted",

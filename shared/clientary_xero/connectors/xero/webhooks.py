@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from clientary_xero import safe_json
+
 SIGNATURE_HEADER = "x-xero-signature"
 
 # (eventCategory, eventType) → trigger name.
@@ -34,11 +36,12 @@ class WebhookEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     resourceUrl: str = ""
-    resourceId: str = Field(min_length=1)
+    # Xero's ids are GUIDs; the bound keeps a signed but hostile value out of URLs and keys.
+    resourceId: str = Field(min_length=1, max_length=100)
     eventDateUtc: str = ""
     eventType: str
     eventCategory: str
-    tenantId: str = Field(min_length=1)
+    tenantId: str = Field(min_length=1, max_length=100)
     tenantType: str = "ORGANISATION"
 
     @property
@@ -65,19 +68,19 @@ class MalformedPayload(ValueError):
 
 def parse_payload(raw_body: bytes) -> WebhookPayload:
     try:
-        data: Any = json.loads(raw_body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise MalformedPayload("malformed JSON: the body is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise MalformedPayload(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        # Not json.loads: deep nesting, huge integers and NaN become a reason, not an exception.
+        data: Any = safe_json.loads(raw_body)
+    except safe_json.UnsafeJson as exc:
+        raise MalformedPayload(str(exc)) from None
     if not isinstance(data, dict):
         raise MalformedPayload("the body must be a JSON object with an 'events' list")
     try:
         return WebhookPayload.model_validate(data)
     except ValidationError as exc:
+        errors = exc.errors()
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in errors[:5]
+        ) + (f" (and {len(errors) - 5} more)" if len(errors) > 5 else "")
         raise MalformedPayload(f"not a Xero webhook payload: {problems}") from None
 
 
