@@ -75,7 +75,7 @@ def ticket_stack(args: argparse.Namespace, outputs: dict[str, str]) -> int:
 def custom_stack(args: argparse.Namespace, outputs: dict[str, str]) -> int:
     from clientary_xero.storage.secrets import SecretStore
     from clientary_xero.storage.state import StateStore
-    from clientary_xero.usecases.xero_connect import write_connection
+    from clientary_xero.usecases.xero_connect import PENDING_KEY, write_connection
 
     use_outputs(outputs)
     store = SecretStore()
@@ -85,7 +85,7 @@ def custom_stack(args: argparse.Namespace, outputs: dict[str, str]) -> int:
     except Exception:
         current = {}
     connection = check_custom(args, current)
-    write_connection(store, StateStore(), connection)
+    write_connection(store, StateStore(), connection, remove=(PENDING_KEY,))  # no OAuth choice left open
     print(f"stored the custom connection in {get_settings().xero_secret_id}")
     return EXIT_OK
 
