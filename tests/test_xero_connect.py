@@ -808,3 +808,59 @@ def test_cli_connect_xero_without_a_stack_says_so(
 
     assert main(["connect", "xero", "--stack", "no-such-stack"]) == 1
     assert "cannot read stack 'no-such-stack'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ least privilege
+def test_every_state_call_of_the_flow_is_allowed_by_the_connect_functions_policy(
+    env: LocalEnvironment,
+) -> None:
+    """The template scopes the public function to its own items: a real run must fit in that scope."""
+    from clientary_xero.storage.aws import table
+    from tests.test_template import load_template, state_item_allowed
+
+    assert env.resources is not None
+    tickets = [issue_ticket(env.state) for _ in range(3)]  # the administrator's CLI, not the function
+    configured = secret(env)
+    calls: list[tuple[str, str]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        key = params.get("Key") or params.get("Item") or {}
+        pk = key.get("pk")
+        calls.append((model.name, str(pk.get("S", "") if isinstance(pk, dict) else pk)))
+
+    events = table(env.resources.state_table).meta.client.meta.events
+    events.register("before-parameter-build.dynamodb", record)
+    try:
+        SecretStore().write(
+            env.resources.xero_secret_id, {"auth": "oauth", "client_id": "", "client_secret": ""}
+        )
+        assert get("/oauth/xero/connect", {"ticket": tickets[0]})["statusCode"] == 409
+        SecretStore().write(env.resources.xero_secret_id, configured)
+        assert get("/oauth/xero/connect", {"ticket": "guessed"})["statusCode"] == 403
+        browser = Browser()
+        query = parse_qs(
+            urlsplit(browser.get("/oauth/xero/connect", {"ticket": tickets[1]})["headers"]["location"]).query
+        )
+        tenants = [env.xero.create_tenant("A"), env.xero.create_tenant("B")]
+        page = browser.get(
+            "/oauth/xero/callback", {"code": consent(env, query, tenants), "state": query["state"][0]}
+        )
+        assert Browser().get("/oauth/xero/choose", choice_links(page["body"])[0])["statusCode"] == 403
+        assert browser.get("/oauth/xero/choose", choice_links(page["body"])[0])["statusCode"] == 200
+        one = Browser()
+        query = parse_qs(
+            urlsplit(one.get("/oauth/xero/connect", {"ticket": tickets[2]})["headers"]["location"]).query
+        )
+        code = consent(env, query, [tenants[1]])
+        assert (
+            one.get("/oauth/xero/callback", {"code": code, "state": query["state"][0]})["statusCode"] == 200
+        )
+    finally:
+        events.unregister("before-parameter-build.dynamodb", record)
+
+    template = load_template()
+    assert {name for name, _ in calls} == {"GetItem", "PutItem", "DeleteItem"}
+    refused = [
+        (name, pk) for name, pk in calls if not state_item_allowed(template, "XeroConnectFunction", name, pk)
+    ]
+    assert refused == []
