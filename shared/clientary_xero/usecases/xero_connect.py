@@ -275,8 +275,8 @@ def _callback(query: dict[str, str], browser: str, store: StateStore, secrets: S
         return _no_cookie()
     oauth_state = query.get("state", "")
     # Keyed by the cookie's hash too: another browser's request takes nothing, not even to burn it.
-    pending = store.take_item(f"{STATE_PREFIX}{oauth_state}", _browser_key(browser)) if oauth_state else None
-    if pending is None:
+    issued = store.take_item(f"{STATE_PREFIX}{oauth_state}", _browser_key(browser)) if oauth_state else None
+    if issued is None:
         logger.warning("refused an OAuth callback with an unknown, used, expired or foreign state")
         return _message(
             400,
@@ -289,7 +289,7 @@ def _callback(query: dict[str, str], browser: str, store: StateStore, secrets: S
     code = query.get("code", "")
     if not code:
         return _message(400, "Xero was not connected", "the callback carries no authorization code")
-    target = str(pending["redirect_uri"])
+    target = str(issued["redirect_uri"])
     connection = _read_connection(secrets)
     tokens = exchange_code(
         str(connection.get("client_id") or ""), str(connection.get("client_secret") or ""), target, code
