@@ -825,3 +825,66 @@ def test_each_action_function_serves_the_queue_its_step_app_names(template: dict
         assert target(sqs["Properties"]["Queue"]) == queues[app], name
         served[app] = name
     assert served == {"xero": "XeroActionFunction", "clientary": "ClientaryActionFunction"}
+
+
+# --------------------------------------------------------- the connect function's State items (issue 7)
+def state_item_allowed(template: dict[str, Any], function: str, action: str, pk: str) -> bool:
+    """Whether ``function``'s policies allow ``dynamodb:<action>`` on a State item with this key.
+
+    A small evaluator of what the template uses: Allow statements on the table, conditions
+    ``ForAllValues:StringLike`` / ``ForAllValues:StringEquals`` on ``dynamodb:LeadingKeys``; any
+    other condition or a DynamoDB policy template counts as allowing everything (the test then fails).
+    """
+    from fnmatch import fnmatchcase
+
+    for policy in props(template["Resources"][function]).get("Policies") or []:
+        if isinstance(policy, dict) and any(str(name).startswith("DynamoDB") for name in policy):
+            return True
+    for owner, statement in all_statements(template):
+        actions = statement.get("Action")
+        actions = actions if isinstance(actions, list) else [actions]
+        if owner != function or statement.get("Effect") != "Allow":
+            continue
+        if not any(fnmatchcase(f"dynamodb:{action}".lower(), str(a).lower()) for a in actions):
+            continue
+        if target(statement.get("Resource")) != "StateTable":
+            continue
+        condition = statement.get("Condition") or {}
+        like = (condition.get("ForAllValues:StringLike") or {}).get("dynamodb:LeadingKeys")
+        equal = (condition.get("ForAllValues:StringEquals") or {}).get("dynamodb:LeadingKeys")
+        if set(condition) - {"ForAllValues:StringLike", "ForAllValues:StringEquals"} or not (like or equal):
+            return True
+        if any(fnmatchcase(pk, pattern) for pattern in like or []) or pk in (equal or []):
+            return True
+    return False
+
+
+def test_the_public_connect_function_touches_only_its_own_state_items(template: dict[str, Any]) -> None:
+    from clientary_xero.usecases.xero_connect import CHOICE_PREFIX, STATE_PREFIX, TICKET_PREFIX, TOKEN_LOCK
+
+    def may(action: str, pk: str) -> bool:
+        return state_item_allowed(template, "XeroConnectFunction", action, pk)
+
+    # What the flow does (tests/test_xero_connect.py checks every call of a real run against this).
+    for action in ("GetItem", "DeleteItem"):
+        assert may(action, f"{TICKET_PREFIX}abc"), action
+    for prefix in (STATE_PREFIX, CHOICE_PREFIX, f"LOCK#{TOKEN_LOCK}"):
+        for action in ("PutItem", "DeleteItem"):
+            assert may(action, prefix if prefix.startswith("LOCK#") else f"{prefix}abc"), (action, prefix)
+    # Nothing else: tickets are issued by the administrator, runs, steps, cursors, links, budgets
+    # and the other locks are none of its business; no listing the table.
+    assert not may("PutItem", f"{TICKET_PREFIX}abc")
+    for pk in (
+        "RUN#r1",
+        "CURSOR#clientary.new_invoice",
+        "LINK#contact#1",
+        "LOCK#step#r1",
+        "BUDGET#t",
+        "PARKED",
+    ):
+        for action in ("GetItem", "PutItem", "DeleteItem", "UpdateItem", "Query"):
+            assert not may(action, pk), (action, pk)
+    assert not may("PutItem", "LOCK#xero-token#other")
+    assert not may("UpdateItem", f"{STATE_PREFIX}abc")
+    for action in ("Scan", "Query", "BatchWriteItem", "BatchGetItem", "TransactWriteItems", "DeleteTable"):
+        assert not may(action, f"{STATE_PREFIX}abc"), action

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clientary_xero.usecases.http_request import RequestRefused, read_request
-from clientary_xero.usecases.xero_connect import handle_request
+from clientary_xero.usecases.xero_connect import handle_request, parse_cookies
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero"})
@@ -29,7 +29,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except RequestRefused as refused:
         logger.info("Xero connect request refused", extra={"status": refused.response.status})
         return refused.response.to_api_gateway()
-    response = handle_request(path=http.path, query=http.query, host=http.host)
-    # Never log the query: it carries the ticket, the state and the authorization code.
+    # Payload 2.0 moves Cookie headers into event["cookies"]; a Cookie header is read as well.
+    sent = [c for c in event.get("cookies") or [] if isinstance(c, str)]
+    cookies = parse_cookies([*sent, http.headers.get("cookie", "")])
+    response = handle_request(path=http.path, query=http.query, host=http.host, cookies=cookies)
+    # Never log the query or the cookies: they carry the ticket, the state, the code, the binding.
     logger.info("Xero connect request handled", extra={"status": response.status})
     return response.to_api_gateway()

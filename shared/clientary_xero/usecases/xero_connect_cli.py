@@ -2,7 +2,8 @@
 
 * ``--stack NAME`` (default): writes a one-time connect ticket (10 minutes) to the stack's State
   table and prints the connect link. Whoever opens it first consents in Xero; the ticket then
-  stops working. The deployed connect route refuses every request without a live ticket.
+  stops working and the rest of the flow works only in that browser (a cookie). The deployed
+  connect route refuses every request without a live ticket.
 * ``--custom [--stack NAME]``: checks a custom connection (client credentials: one organisation,
   no refresh token) by fetching a token and reading ``/Organisation``, then stores
   ``{"auth": "client_credentials", …}`` in the stack's Xero secret. Nothing is stored if the check
@@ -59,7 +60,8 @@ def ticket_stack(args: argparse.Namespace, outputs: dict[str, str]) -> int:
         print(f"error: stack {args.stack!r} has no WebhookApiUrl output", file=sys.stderr)
         return EXIT_FAILED
     ticket = issue_ticket()
-    print("Open this link in a browser within 10 minutes (it works once) and consent in Xero:")
+    print("Open this link in a browser within 10 minutes (it works once) and consent in Xero;")
+    print("finish in that same browser (the flow is bound to it by a cookie):")
     print(f"  {connect_url(base, ticket)}")
     print(
         "Register the redirect URI "
@@ -75,7 +77,7 @@ def ticket_stack(args: argparse.Namespace, outputs: dict[str, str]) -> int:
 def custom_stack(args: argparse.Namespace, outputs: dict[str, str]) -> int:
     from clientary_xero.storage.secrets import SecretStore
     from clientary_xero.storage.state import StateStore
-    from clientary_xero.usecases.xero_connect import write_connection
+    from clientary_xero.usecases.xero_connect import PENDING_KEY, write_connection
 
     use_outputs(outputs)
     store = SecretStore()
@@ -85,7 +87,7 @@ def custom_stack(args: argparse.Namespace, outputs: dict[str, str]) -> int:
     except Exception:
         current = {}
     connection = check_custom(args, current)
-    write_connection(store, StateStore(), connection)
+    write_connection(store, StateStore(), connection, remove=(PENDING_KEY,))  # no OAuth choice left open
     print(f"stored the custom connection in {get_settings().xero_secret_id}")
     return EXIT_OK
 

@@ -20,6 +20,10 @@ If the Secrets Manager write fails after a refresh, the old refresh token still 
 Custom connections (``auth: client_credentials``) have no refresh token: a new access token is
 fetched with the client credentials, under the same lock so workers share it.
 
+The secret may also hold ``pending``: a newer consent's token set waiting for the user to choose an
+organisation (usecases/xero_connect.py). The provider never uses it — the live keys and
+``tenant_id`` keep working until the choice moves it live — and a refresh writes it back untouched.
+
 Token values never reach logs or exception messages.
 """
 
