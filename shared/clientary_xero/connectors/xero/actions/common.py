@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -261,9 +261,9 @@ def line_total(lines: Iterable[Any], unitdp: int = 2) -> Decimal:
     step = Decimal(1).scaleb(-unitdp)
     for line in lines:
         quantity = Decimal(str(line.Quantity)) if line.Quantity is not None else Decimal(1)
-        quantity = quantity.quantize(Decimal("0.0001"))
+        quantity = quantity.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
         if line.UnitAmount is not None:
-            amount = quantity * Decimal(str(line.UnitAmount)).quantize(step)
+            amount = quantity * Decimal(str(line.UnitAmount)).quantize(step, rounding=ROUND_HALF_UP)
         else:
             amount = Decimal(str(line.LineAmount or 0))
         discount = getattr(line, "DiscountRate", None)
@@ -292,8 +292,11 @@ def xero_value(record: Mapping[str, Any], key: str) -> Any:
 def _made_before_run(ctx: Any, record: Mapping[str, Any]) -> Difference | None:
     if made_by_this_run(ctx, dict(record)):
         return None
-    when = iso_time(record.get("CreatedDateUTC") or record.get("UpdatedDateUTC")) or "?"
-    return Difference("made", f"{when}, before this run began", "")
+    when = iso_time(record.get("CreatedDateUTC") or record.get("UpdatedDateUTC"))
+    moment = datetime.fromisoformat(when) if when else None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return Difference("made", f"{shown(moment) if moment else '?'}, before this run began", "")
 
 
 def xero_differences(
