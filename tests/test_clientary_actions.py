@@ -435,6 +435,50 @@ def test_a_rate_limited_create_waits_and_then_creates_once(local_env: Any) -> No
     assert step["attempts"] == 2
 
 
+EDITED: dict[str, tuple[str, str, Any, str]] = {
+    # action: (collection, field someone changes between the tries, its new value, as shown)
+    "clientary.create_client": ("clients", "name", "Renamed Co", "'Renamed Co'"),
+    "clientary.create_expense": ("expenses", "amount", "99.00", "99.00"),
+    "clientary.create_task": ("tasks", "title", "Something else", "'Something else'"),
+    "clientary.create_time_entry": ("hours", "hours", "5.0", "5.00"),
+    "clientary.create_invoice_payment": ("payments", "amount", "90.00", "90.00"),
+}
+
+
+@pytest.mark.parametrize(("action", "data"), [c[:2] for c in CREATES], ids=[c[0] for c in CREATES])
+def test_a_record_with_the_marker_that_is_no_longer_what_the_step_writes_fails_the_step(
+    local_env: Any, action: str, data: dict[str, Any]
+) -> None:
+    """Given the first try's create was carried out but its answer lost, and the record's key field
+    changed before the retry (or the marker was copied onto another record), when the retry finds
+    the marker, then it does not adopt the record: the step fails with what differs."""
+    env = local_env
+    if action == "clientary.create_time_entry":
+        env.clientary.load_record("projects", {"id": 2_120_001, "name": "P", "status": 1, "rate": 100})
+    collection, field, value, shown = EDITED[action]
+    env.clientary.lose_next_answer()
+
+    def marked(records: Any) -> list[dict[str, Any]]:
+        return [r for r in records if "[cx:" in str(r.get("description") or r.get("note") or "")]
+
+    def edit_after_the_first_try(batch: dict[str, Any]) -> None:
+        if batch["failed"]:
+            with env.clientary._lock:
+                invoices = env.clientary._records["invoices"].values()
+                embedded = [p for i in invoices for p in i.get("payments") or []]  # an invoice's copy
+                for record in marked([*env.clientary._records[collection].values(), *embedded]):
+                    record[field] = value
+
+    run = _run(env, action, data, on_batch=edit_after_the_first_try)
+    assert run["status"] == "FAILED"
+    message = run["error"]["message"]
+    assert message.startswith("Clientary already has "), message
+    assert f"({field} {shown}); this step would write {field} " in message
+    assert "— not adopted: it carries this step's retry marker" in message
+    assert len(marked(env.clientary.all_records(collection))) == 1  # nothing created a second time
+    assert len([p for m, p in env.clientary.requests if m == "POST"]) == 1
+
+
 @pytest.mark.parametrize(("action", "data", "made"), CREATES, ids=[c[0] for c in CREATES])
 def test_a_replay_after_a_lost_last_attempt_finds_the_record_instead_of_creating_it_again(
     local_env: Any,

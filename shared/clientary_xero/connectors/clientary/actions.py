@@ -19,7 +19,9 @@ expense's or time entry's ``description``, a payment's ``note``). Then:
    5xx after Clientary may have written, or the Lambda died), the action first looks where the first
    try would have put the record — the newest clients or tasks, the expenses of that day, the
    project's hours, the invoice's payments — for the marker, and returns what it finds instead of
-   creating a second one;
+   creating a second one, provided its key fields are still the step's (a client's name, a task's
+   title, an amount, hours, a date: ``connectors.adoption``); a record that carries the marker but
+   differs (copied, or edited since) fails the step with what differs;
 3. only when neither finds anything is the POST sent.
 
 ``clientary.update_expense`` is a PUT of the same fields: repeating it leaves the same expense, so
@@ -39,6 +41,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from clientary_xero.connectors.adoption import Difference, adopt, differences
 from clientary_xero.connectors.base import ActionContext, action
 from clientary_xero.errors import PermanentError
 
@@ -99,8 +102,13 @@ def _create_once(
     post: Callable[[], dict[str, Any]],
     read: Callable[[int], dict[str, Any] | None],
     find: Callable[[], dict[str, Any] | None],
+    data: BaseModel,
+    keys: tuple[str, ...],
 ) -> tuple[dict[str, Any], bool]:
-    """The find-before-create protocol (module docstring): link, then marker search, then POST."""
+    """The find-before-create protocol (module docstring): link, then marker search, then POST.
+
+    A record found by its marker is adopted only when the fields ``keys`` of ``data`` match it.
+    The id link needs no such check: it is written only after this step's own create answered."""
     link = _linked(ctx)
     if link and link.get("id") is not None:
         record = read(int(link["id"]))
@@ -110,6 +118,7 @@ def _create_once(
     if ctx.attempt > 1:
         found = find()
         if found is not None:
+            _check_found(collection, data, keys, found)
             logger.info("%s %s was made by an earlier try of this step (marker)", collection, found.get("id"))
             _link(ctx, collection, found["id"])
             return found, False
@@ -118,6 +127,24 @@ def _create_once(
         raise PermanentError(f"Clientary answered the {collection} create without an id", service=APP)
     _link(ctx, collection, record["id"])
     return record, True
+
+
+def _check_found(collection: str, data: BaseModel, keys: tuple[str, ...], found: dict[str, Any]) -> None:
+    """Raise (a PermanentError naming what differs) unless ``found`` is what the step would write."""
+    from clientary_xero.connectors.clientary.normalize import normalize_record
+
+    def compared(record: dict[str, Any]) -> list[Difference]:
+        return differences(data, normalize_record(record), keys)
+
+    adopt(
+        [found],
+        compared,
+        service=APP,
+        what=collection.removesuffix("s") if collection != "hours" else "time entry",
+        name_of=lambda record: str(record.get("id")),
+        hint="it carries this step's retry marker but is not what the step would write; correct or "
+        "remove it in Clientary, then replay the run",
+    )
 
 
 def _recent(ctx: ActionContext, listing_name: str, field: str, tag: str) -> dict[str, Any] | None:
@@ -187,6 +214,8 @@ def create_client(ctx: ActionContext, data: CreateClientInput) -> dict[str, Any]
         post=lambda: client.post("/clients", {"client": fields}),
         read=lambda record_id: _get_or_none(ctx, f"/clients/{record_id}"),
         find=lambda: _recent(ctx, "clients", "description", tag),
+        data=data,
+        keys=("name",),
     )
     output = normalize_client(record)
     output["created"] = created
@@ -248,6 +277,8 @@ def create_expense(ctx: ActionContext, data: CreateExpenseInput) -> dict[str, An
         post=lambda: client.post("/expenses", {"expense": fields}),
         read=lambda record_id: _get_or_none(ctx, f"/expenses/{record_id}"),
         find=lambda: _expense_on(ctx, data.incurred_on, tag),
+        data=data,
+        keys=("amount", "incurred_on"),
     )
     return {**normalize_expense(record), "created": created}
 
@@ -322,6 +353,8 @@ def create_task(ctx: ActionContext, data: CreateTaskInput) -> dict[str, Any]:
         post=post,
         read=lambda record_id: _get_or_none(ctx, f"/tasks/{record_id}"),
         find=lambda: _recent(ctx, "tasks", "description", tag),
+        data=data,
+        keys=("title",),
     )
     return {**normalize_task(record), "created": created}
 
@@ -364,6 +397,8 @@ def create_time_entry(ctx: ActionContext, data: CreateTimeEntryInput) -> dict[st
         post=lambda: client.post(path, {"project_item": fields}),
         read=lambda record_id: _get_or_none(ctx, f"/hours/{record_id}"),
         find=find,
+        data=data,
+        keys=("title", "hours", "date"),
     )
     return {**normalize_time_entry(record), "created": created}
 
@@ -432,5 +467,8 @@ def create_invoice_payment(ctx: ActionContext, data: CreateInvoicePaymentInput) 
         post=lambda: client.post(f"/invoices/{invoice_id}/payments", {"payment": fields}),
         read=lambda record_id: on_invoice(lambda p: str(p.get("id")) == str(record_id)),
         find=lambda: on_invoice(lambda p: _has_marker(p, "note", tag)),
+        # received_on is not compared: Clientary does not document it (it may keep today's date).
+        data=data,
+        keys=("amount",),
     )
     return {**normalize_payment(record), "invoice_id": invoice_id, "created": created}

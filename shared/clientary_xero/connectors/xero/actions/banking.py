@@ -2,7 +2,9 @@
 
 Xero takes no ``summarizeErrors`` here: a rejected transfer is a 400 whose messages become the
 step's permanent error. Both accounts must be BANK accounts and differ. A step retried after Xero
-forgot its idempotency key looks for a transfer with the same reference and amount first.
+forgot its idempotency key looks for a transfer with the same reference and amount made since the
+run began first, and adopts it only when its accounts and date are the step's too
+(``common.adopt_found``); a transfer that differs fails the step with what differs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from clientary_xero.connectors.xero.actions.common import (
     Money,
     XeroDay,
     _Input,
+    adopt_found,
     iso_day,
     made_by_this_run,
     money,
@@ -85,10 +88,20 @@ def create_bank_transfer(ctx: ActionContext, data: BankTransferInput) -> dict[st
     if ctx.attempt > 1 and data.Reference:
         where = f"Reference=={where_text(data.Reference)} AND Amount=={round(data.Amount, 2)}"
         found = client.request("GET", "/BankTransfers", params={"where": where})
+        # A monthly transfer with the same reference, made before this run, is not this one.
         recent = [t for t in found.get("BankTransfers") or [] if made_by_this_run(ctx, t)]
-        if recent:  # a monthly transfer with the same reference is not this one
+        existing = adopt_found(
+            ctx,
+            recent,
+            data,
+            ("FromBankAccount", "ToBankAccount", "Amount", "Date", "Reference"),
+            what="bank transfer",
+            name_of=lambda t: f"{t.get('BankTransferID')} ({data.Reference!r})",
+            hint="give this transfer another Reference or remove that transfer in Xero",
+        )
+        if existing is not None:
             logger.info("bank transfer already made in Xero (an earlier attempt made it)")
-            return _transfer_fields(recent[0], created=False)
+            return _transfer_fields(existing, created=False)
     answer = client.request(
         "PUT", "/BankTransfers", json={"BankTransfers": [data.body()]}, idempotency_key=ctx.idempotency_key
     )

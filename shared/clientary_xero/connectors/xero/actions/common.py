@@ -1,5 +1,7 @@
 """What every Xero action shares: the strict input base, Xero's dates and money, references to
-contacts and accounts, line items, and the one behaviour of every *find* action.
+contacts and accounts, line items, the one behaviour of every *find* action, and the one check of
+every retry lookup (``adopt_found``: a record found by its key is taken over only when it is what
+the step would have written, see ``clientary_xero.connectors.adoption``).
 
 Find actions (``xero.find_contact``, ``xero.find_invoice``, ``xero.find_purchase_order``):
 
@@ -11,12 +13,14 @@ Find actions (``xero.find_contact``, ``xero.find_invoice``, ``xero.find_purchase
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from clientary_xero.connectors.adoption import CENT, Difference, adopt, cents, compare, differences, shown
 from clientary_xero.errors import PermanentError
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -90,6 +94,22 @@ class ContactRef(_Input):
         # Only the identifier: more fields would update the contact (and could drop its ContactPersons).
         return {"ContactID": self.ContactID} if self.ContactID else {"ContactNumber": str(self.ContactNumber)}
 
+    def adoption_difference(self, field: str, found: Any) -> Difference | None:
+        """How a found record's contact differs from this one (None: the same contact)."""
+        contact = found if isinstance(found, Mapping) else {}
+        if self.ContactID:
+            if casefold_equal(contact.get("ContactID"), self.ContactID):
+                return None
+            wanted = f"ContactID {self.ContactID}"
+        else:
+            if casefold_equal(contact.get("ContactNumber"), self.ContactNumber):
+                return None
+            wanted = f"ContactNumber {self.ContactNumber!r}"
+        described = shown(contact.get("Name") or contact.get("ContactID"))
+        if contact.get("ContactNumber"):
+            described += f" (ContactNumber {contact['ContactNumber']!r})"
+        return Difference(field, described, wanted)
+
 
 class AccountRef(_Input):
     Code: str | None = Field(
@@ -105,6 +125,14 @@ class AccountRef(_Input):
 
     def identifier(self) -> dict[str, str]:
         return {"AccountID": self.AccountID} if self.AccountID else {"Code": str(self.Code)}
+
+    def adoption_difference(self, field: str, found: Any) -> Difference | None:
+        account = found if isinstance(found, Mapping) else {}
+        key, value = next(iter(self.identifier().items()))
+        if casefold_equal(account.get(key), value):
+            return None
+        known = [f"{k} {account[k]!r}" for k in ("Code", "AccountID") if account.get(k)]
+        return Difference(field, " ".join(known) or "none", f"{key} {value!r}")
 
     def same_as(self, other: AccountRef) -> bool:
         if self.AccountID and other.AccountID:
@@ -222,3 +250,101 @@ def made_by_this_run(ctx: Any, record: dict[str, Any]) -> bool:
     if moment.tzinfo is None:  # Xero's *UTC fields without an offset are UTC
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp() >= ctx.not_before
+
+
+# ------------------------------------------------------------------- adopting
+def line_total(lines: Iterable[Any], unitdp: int = 2) -> Decimal:
+    """What Xero makes of the step's lines: quantity (4 dp, 1 when omitted) times unit amount (kept
+    to ``unitdp`` decimals, the request's ``unitdp``), less the discount, each line rounded to the
+    cent; a line without a unit amount counts its LineAmount."""
+    total = Decimal(0)
+    step = Decimal(1).scaleb(-unitdp)
+    for line in lines:
+        quantity = Decimal(str(line.Quantity)) if line.Quantity is not None else Decimal(1)
+        quantity = quantity.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        if line.UnitAmount is not None:
+            amount = quantity * Decimal(str(line.UnitAmount)).quantize(step, rounding=ROUND_HALF_UP)
+        else:
+            amount = Decimal(str(line.LineAmount or 0))
+        discount = getattr(line, "DiscountRate", None)
+        if discount:
+            amount = amount * (Decimal(100) - Decimal(str(discount))) / Decimal(100)
+        total += cents(amount) or Decimal(0)
+    return total
+
+
+def found_line_total(record: Mapping[str, Any]) -> Any:
+    """The sum of a found document's line amounts, from its totals: Xero computes the tax, so the
+    lines are compared, not the Total (which includes it) — SubTotal, or Total when the amounts
+    are tax-inclusive."""
+    inclusive = str(record.get("LineAmountTypes") or "").casefold() == "inclusive"
+    return record.get("Total") if inclusive else record.get("SubTotal")
+
+
+def xero_value(record: Mapping[str, Any], key: str) -> Any:
+    """A found record's field, its ``/Date(…)/`` read as ``YYYY-MM-DD``."""
+    value = record.get(key)
+    if isinstance(value, str) and value.startswith("/Date("):
+        return iso_day(dict(record), key)
+    return value
+
+
+def _made_before_run(ctx: Any, record: Mapping[str, Any]) -> Difference | None:
+    if made_by_this_run(ctx, dict(record)):
+        return None
+    when = iso_time(record.get("CreatedDateUTC") or record.get("UpdatedDateUTC"))
+    moment = datetime.fromisoformat(when) if when else None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return Difference("made", f"{shown(moment) if moment else '?'}, before this run began", "")
+
+
+def xero_differences(
+    ctx: Any, data: BaseModel, record: Mapping[str, Any], keys: Iterable[str], *, unitdp: int = 2
+) -> list[Difference]:
+    """What differs between the step's input and a record its retry found: the given ``keys`` of
+    the input (``LineItems`` as their total), a closed status, a record older than the run."""
+    keys = list(keys)
+    found = differences(data, record, [k for k in keys if k != "LineItems"], read=xero_value)
+    lines = getattr(data, "LineItems", None) if "LineItems" in keys else None
+    if lines:
+        # One cent a line: Xero may round a line the other way than this sum does.
+        slack = CENT * len(lines)
+        difference = compare(
+            "line total", line_total(lines, unitdp), found_line_total(record), tolerance=slack
+        )
+        if difference is not None:
+            found.append(difference)
+    if record.get("Status") in CLOSED_STATUSES:
+        found.append(Difference("Status", shown(record.get("Status")), ""))
+    made = _made_before_run(ctx, record)
+    if made is not None:
+        found.append(made)
+    return found
+
+
+def adopt_found(
+    ctx: Any,
+    candidates: Iterable[dict[str, Any]],
+    data: BaseModel,
+    keys: Iterable[str],
+    *,
+    what: str,
+    name_of: Callable[[dict[str, Any]], str],
+    hint: str,
+    unitdp: int = 2,
+    view: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, Any] | None:
+    """The record a retry lookup found that this step would have written (``adoption.adopt``):
+    None when nothing was found, a PermanentError naming what differs when what was found is not
+    it. ``view`` maps a record into the input's field names first (the Projects API's camelCase)."""
+    keys = list(keys)
+    see = view or (lambda record: record)
+    return adopt(
+        candidates,
+        lambda record: xero_differences(ctx, data, see(record), keys, unitdp=unitdp),
+        service="xero",
+        what=what,
+        name_of=name_of,
+        hint=hint,
+    )

@@ -4,7 +4,9 @@
 Both need an existing contact (neither creates one). Quotes spell ``LineAmountTypes`` in upper case
 (``EXCLUSIVE|INCLUSIVE|NOTAX``, Xero's QuoteLineAmountTypes) while purchase orders use the invoice
 spelling (``Exclusive|Inclusive|NoTax``); the quote input accepts either spelling and sends Xero's.
-A step retried after Xero forgot its idempotency key looks the document up by its number first.
+A step retried after Xero forgot its idempotency key looks the document up by its number first,
+and adopts it only when it is what the step would have written (the same contact, dates, currency
+and line total, ``common.adopt_found``); a number someone else's document holds fails the step.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from clientary_xero.connectors.xero.actions.common import (
     PurchaseLineItem,
     XeroDay,
     _Input,
+    adopt_found,
     casefold_equal,
     day_fields,
     find_result,
@@ -103,9 +106,18 @@ def create_quote(ctx: ActionContext, data: QuoteInput) -> dict[str, Any]:
     if ctx.attempt > 1 and data.QuoteNumber:
         found = client.request("GET", "/Quotes", params={"QuoteNumber": data.QuoteNumber})
         live = [q for q in found.get("Quotes") or [] if q.get("Status") not in CLOSED_STATUSES]
-        if live:
+        existing = adopt_found(
+            ctx,
+            live,
+            data,
+            ("Contact", "Date", "ExpiryDate", "CurrencyCode", "LineAmountTypes", "Reference", "LineItems"),
+            what="quote",
+            name_of=lambda q: str(q.get("QuoteNumber") or q.get("QuoteID")),
+            hint="choose another QuoteNumber or remove that quote in Xero",
+        )
+        if existing is not None:
             logger.info("quote %s already exists in Xero (an earlier attempt made it)", data.QuoteNumber)
-            return quote_fields(live[0], created=False)
+            return quote_fields(existing, created=False)
     answer = client.request(
         "PUT", "/Quotes", json={"Quotes": [data.body()]}, idempotency_key=ctx.idempotency_key
     )
@@ -174,23 +186,26 @@ def _get_order(client: Any, ident: str) -> dict[str, Any] | None:
     return orders[0] if orders else None
 
 
-def _order_on_day(client: Any, number: str, day: date | None) -> dict[str, Any] | None:
-    """A live order with this number dated ``day`` (today ± 1 when the order took Xero's default).
+def _orders_on_day(client: Any, number: str, day: date | None) -> list[dict[str, Any]]:
+    """The live orders with this number dated ``day`` (today ± 1 when the order took Xero's default).
 
     Listing by date rather than ``GET /PurchaseOrders/{number}`` keeps the lookup on the one path
     template no validator confuses with ``/PurchaseOrders/{PurchaseOrderID}``; at most 10 pages.
     """
     today = datetime.now(UTC).date()
     start, end = (day, day) if day else (today - timedelta(days=1), today + timedelta(days=1))
+    found: list[dict[str, Any]] = []
     for page in range(1, 11):
         params = {"DateFrom": start.isoformat(), "DateTo": end.isoformat(), "page": page}
         orders = client.request("GET", "/PurchaseOrders", params=params).get("PurchaseOrders") or []
-        for order in orders:
-            if order.get("PurchaseOrderNumber") == number and order.get("Status") not in CLOSED_STATUSES:
-                return dict(order)
+        found += [
+            dict(order)
+            for order in orders
+            if order.get("PurchaseOrderNumber") == number and order.get("Status") not in CLOSED_STATUSES
+        ]
         if len(orders) < 100:
-            return None
-    return None
+            break
+    return found
 
 
 @action("xero.create_purchase_order", app="xero", input_model=PurchaseOrderInput)
@@ -200,7 +215,15 @@ def create_purchase_order(ctx: ActionContext, data: PurchaseOrderInput) -> dict[
 
     client = ctx.service("xero")
     if ctx.attempt > 1 and data.PurchaseOrderNumber:
-        existing = _order_on_day(client, data.PurchaseOrderNumber, data.Date)
+        existing = adopt_found(
+            ctx,
+            _orders_on_day(client, data.PurchaseOrderNumber, data.Date),
+            data,
+            ("Contact", "Date", "DeliveryDate", "CurrencyCode", "LineAmountTypes", "Reference", "LineItems"),
+            what="purchase order",
+            name_of=lambda o: str(o.get("PurchaseOrderNumber") or o.get("PurchaseOrderID")),
+            hint="choose another PurchaseOrderNumber or remove that purchase order in Xero",
+        )
         if existing is not None:
             logger.info(
                 "purchase order %s already exists (an earlier attempt made it)", data.PurchaseOrderNumber

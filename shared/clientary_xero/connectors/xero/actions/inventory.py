@@ -2,10 +2,14 @@
 
 ``Mode: upsert`` (default) first reads which codes already exist (one ``GET /Items``) and sends
 ``POST /Items`` with their ``ItemID`` — exact whatever Xero's own matching of ``POST`` by ``Code``
-does (unverified, reference/xero-api.md §8). ``Mode: create`` sends ``PUT /Items``, which Xero
-refuses for a code that exists; a retry of that step after a crash skips the codes an earlier try
-created. A tracked item needs ``InventoryAssetAccountCode`` (an INVENTORY account) and
-``PurchaseDetails.COGSAccountCode``; its quantity and cost change only through transactions.
+does (unverified, reference/xero-api.md §8). An upsert takes over the item that has the code, by
+design: the code names the item, whoever made it, and the step updates it. ``Mode: create`` sends
+``PUT /Items``, which Xero refuses for a code that exists; a retry of that step after a crash skips
+the codes an earlier try created — only those: an item with the code that is not what the step
+would have written (another name or price, or older than the run) fails the step as the first try
+would have (``common.adopt_found``). A tracked item needs ``InventoryAssetAccountCode`` (an
+INVENTORY account) and ``PurchaseDetails.COGSAccountCode``; its quantity and cost change only
+through transactions.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from clientary_xero.connectors.base import ActionContext, action
-from clientary_xero.connectors.xero.actions.common import _Input, iso_time, money, where_text
+from clientary_xero.connectors.xero.actions.common import _Input, adopt_found, iso_time, money, where_text
 
 MAX_ITEMS = 50  # Xero's advice for one request (reference/xero-api.md §4.4)
 
@@ -112,6 +116,23 @@ def _existing_ids(client: Any, codes: list[str]) -> dict[str, dict[str, Any]]:
     return {str(i.get("Code", "")).casefold(): i for i in found.get("Items") or []}
 
 
+def _adopted_item(ctx: ActionContext, item: StockItem, found: dict[str, Any]) -> dict[str, Any]:
+    """The item with ``item``'s code, when an earlier try of this create made it."""
+    # With one candidate adopt_found returns it or raises.
+    return (
+        adopt_found(
+            ctx,
+            [found],
+            item,
+            [key for key in StockItem.model_fields if key != "Code"],
+            what="item",
+            name_of=lambda i: repr(i.get("Code")),
+            hint="use Mode: upsert to update that item, or choose another Code",
+        )
+        or found
+    )
+
+
 @action("xero.add_stock_items", app="xero", input_model=StockItemsInput)
 def add_stock_items(ctx: ActionContext, data: StockItemsInput) -> dict[str, Any]:
     """Create (or update) inventory items in Xero, tracked ones included."""
@@ -145,7 +166,11 @@ def add_stock_items(ctx: ActionContext, data: StockItemsInput) -> dict[str, Any]
             results.append(_item_fields(element, created=element["Code"].casefold() not in existing))
     else:
         fresh = [e for e in wanted if e["Code"].casefold() not in existing]
-        kept = [_item_fields(existing[e["Code"].casefold()], created=False) for e in wanted if e not in fresh]
+        kept = [
+            _item_fields(_adopted_item(ctx, item, existing[item.Code.casefold()]), created=False)
+            for item in data.Items
+            if item.Code.casefold() in existing
+        ]
         if fresh:
             answer = client.request(
                 "PUT",

@@ -3,7 +3,10 @@ note to the history (``xero.add_note_to_invoice``) and record a payment (``xero.
 
 Exactly-once: every write carries the step's idempotency key; a step retried after Xero forgot the
 key (6 minutes) first looks for what an earlier try made — an invoice by number or reference, a
-payment by invoice, amount and reference, notes by their text — before writing again.
+payment by invoice, amount and reference, notes by their text — before writing again. What it finds
+is adopted only when it is what the step would have written (``common.adopt_found``): an invoice
+of the same Type, contact, currency, dates and line total; a payment of the same invoice, account,
+amount, reference and date. Anything else fails the step with what differs.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from clientary_xero.connectors.xero.actions.common import (
     Money,
     XeroDay,
     _Input,
+    adopt_found,
     casefold_equal,
     find_result,
     iso_day,
@@ -107,13 +111,28 @@ def _invoice_output(invoice: dict[str, Any], created: bool) -> dict[str, Any]:
     }
 
 
+# What a found invoice must share with the step's input to be adopted (when the input gives it).
+INVOICE_KEYS = (
+    "Type",
+    "Contact",
+    "CurrencyCode",
+    "LineAmountTypes",
+    "Date",
+    "DueDate",
+    "Reference",
+    "LineItems",
+)
+
+
 def _find_existing_invoice(ctx: ActionContext, client: Any, data: InvoiceInput) -> dict[str, Any] | None:
     """The invoice an earlier, crashed attempt of this step may have created.
 
-    A sales invoice's number is unique, so it alone decides. A bill's number (unique per supplier
-    at best) or a sales invoice's Reference is a weaker key: an older invoice of the same contact
-    can carry it too (last month's "Monthly retainer"), so only one updated since the run began
-    counts."""
+    A sales invoice's number is unique, so it alone finds the candidate. A bill's number (unique
+    per supplier at best) or a sales invoice's Reference is a weaker key: an older invoice of the
+    same contact can carry it too (last month's "Monthly retainer"), so only one updated since the
+    run began is a candidate. Either way the candidate is adopted only when it is what this step
+    would have written (contact, type, currency, dates, line total); otherwise the step fails with
+    what differs (an invoice number typed in Xero by hand for another contact is not ours)."""
     clauses = [f"Type=={where_text(data.Type)}"]
     params: dict[str, Any] = {"unitdp": 4}
     if data.Type == "ACCREC" and data.InvoiceNumber:
@@ -134,7 +153,18 @@ def _find_existing_invoice(ctx: ActionContext, client: Any, data: InvoiceInput) 
     live = [i for i in found.get("Invoices") or [] if i.get("Status") not in CLOSED_STATUSES]
     if "InvoiceNumbers" not in params:
         live = [i for i in live if made_by_this_run(ctx, i)]
-    return live[0] if live else None
+    key = "InvoiceNumber" if data.InvoiceNumber else "Reference"
+    what = "bill" if data.Type == "ACCPAY" else "invoice"
+    return adopt_found(
+        ctx,
+        live,
+        data,
+        INVOICE_KEYS,
+        what=what,
+        name_of=lambda i: str(i.get("InvoiceNumber") or i.get("InvoiceID")),
+        hint=f"choose another {key} or remove that {what} in Xero",
+        unitdp=4,
+    )
 
 
 @action("xero.create_invoice", app="xero", input_model=InvoiceInput)
@@ -382,9 +412,19 @@ def create_payment(ctx: ActionContext, data: PaymentInput) -> dict[str, Any]:
         found = client.request("GET", "/Payments", params={"where": " AND ".join(clauses)})
         # An invoice paid in equal instalments has older payments just like this one.
         recent = [p for p in found.get("Payments") or [] if made_by_this_run(ctx, p)]
-        if recent:
+        existing = adopt_found(
+            ctx,
+            recent,
+            data,
+            ("Invoice", "Account", "Amount", "Reference", "Date"),
+            what="payment",
+            name_of=lambda p: f"{p.get('PaymentID')} on invoice {data.Invoice.InvoiceID}",
+            hint="remove that payment in Xero if it is not this step's, or give this payment a "
+            "Reference that tells them apart",
+        )
+        if existing is not None:
             logger.info("payment already recorded in Xero (an earlier attempt made it)")
-            return payment_fields(recent[0], created=False)
+            return payment_fields(existing, created=False)
     answer = client.request(
         "PUT", "/Payments", json={"Payments": [data.body()]}, idempotency_key=ctx.idempotency_key
     )

@@ -4,7 +4,8 @@
 errors are ``{message, modelState}``. The input keeps the project's PascalCase style. ``ContactID``
 is required here (a project belongs to a contact in Xero; the spec itself requires only the name).
 The Projects product must be enabled in the organisation and the connection needs the ``projects``
-scope. A step retried after a crash looks for an open project of the same contact and name first.
+scope. A step retried after a crash looks for an open project of the same contact and name first,
+and adopts it only when its estimate and deadline are the step's too (``common.adopt_found``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from clientary_xero.connectors.base import ActionContext, action
-from clientary_xero.connectors.xero.actions.common import Guid, _Input, casefold_equal
+from clientary_xero.connectors.xero.actions.common import Guid, _Input, adopt_found, casefold_equal
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,16 @@ def _project_fields(project: dict[str, Any], created: bool) -> dict[str, Any]:
     }
 
 
+def _as_input(project: dict[str, Any]) -> dict[str, Any]:
+    """A Projects API project in the input's field names, to compare the two."""
+    return {
+        "ContactID": project.get("contactId"),
+        "Name": project.get("name"),
+        "EstimateAmount": _amount(project, "estimate"),
+        "DeadlineUtc": project.get("deadlineUtc"),
+    }
+
+
 @action("xero.create_project", app="xero", input_model=ProjectInput)
 def create_project(ctx: ActionContext, data: ProjectInput) -> dict[str, Any]:
     """Create a project (Xero Projects) for a contact."""
@@ -88,9 +99,19 @@ def create_project(ctx: ActionContext, data: ProjectInput) -> dict[str, Any]:
             api="projects",
         )
         same = [p for p in found.get("items") or [] if casefold_equal(p.get("name"), data.Name)]
-        if same:
+        existing = adopt_found(
+            ctx,
+            same,
+            data,
+            ("ContactID", "Name", "EstimateAmount", "DeadlineUtc"),
+            what="project",
+            name_of=lambda p: repr(p.get("name")),
+            hint="give this project another Name or close that project in Xero",
+            view=_as_input,
+        )
+        if existing is not None:
             logger.info("project %r already exists (an earlier attempt made it)", data.Name)
-            return _project_fields(same[0], created=False)
+            return _project_fields(existing, created=False)
     answer = client.request(
         "POST", "/Projects", json=data.body(), idempotency_key=ctx.idempotency_key, api="projects"
     )
