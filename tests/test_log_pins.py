@@ -52,7 +52,12 @@ def test_handlers_print_no_secret_with_the_root_logger_at_debug(
 
     env = local_env
     assert env.resources is not None
-    ids = (env.resources.xero_secret_id, env.resources.clientary_secret_id, env.resources.webhook_secret_id)
+    ids = (
+        env.resources.xero_secret_id,
+        env.resources.clientary_secret_id,
+        env.resources.clientary_push_secret_id,
+        env.resources.xero_webhook_secret_id,
+    )
     reset_runner()
     env.put_workflow(read_document(WORKFLOW))
     caplog.set_level(logging.DEBUG)  # the root logger: every logger without a level of its own
