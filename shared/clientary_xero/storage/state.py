@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from clientary_xero.errors import Conflict, LockBusy, RetryableError
@@ -18,6 +19,13 @@ from clientary_xero.settings import get_settings
 from clientary_xero.storage.aws import error_code, table
 
 Clock = Callable[[], float]
+
+# A link lock's lease: the action functions' timeout (60 s), so a holder cannot outlive its lease
+# (a Lambda that dies holding it frees it when the lease ends, not never).
+LINK_LOCK_SECONDS = 60
+# How long a writer waits in-process for a link lock before giving up with LockBusy (a create
+# takes one or two Xero calls; the step's retry is a wait, not an attempt).
+LINK_LOCK_WAIT_SECONDS = 10.0
 
 _THROTTLED = {
     "ProvisionedThroughputExceededException",
@@ -224,7 +232,9 @@ class StateStore:
             current = self.get_step(run_id, step_id)
             if current and current.get("status") == "SUCCEEDED":
                 raise Conflict("step already succeeded") from None
-            raise LockBusy(f"step {run_id}/{step_id}") from None
+            # Retry once the holder's lease has ended: it has finished (or died) by then.
+            until = int((current or {}).get("lease_until") or 0)
+            raise LockBusy(f"step {run_id}/{step_id}", delay_seconds=max(1, until - int(now) + 1)) from None
         return _strip(_decode(response["Attributes"], STEP_FIELDS_JSON)) or {}
 
     def finish_step(
@@ -331,6 +341,33 @@ class StateStore:
 
     def delete_link(self, kind: str, source_id: str) -> None:
         self._call(self._t.delete_item, Key={"pk": f"LINK#{kind}#{source_id}", "sk": "LINK"})
+
+    @contextlib.contextmanager
+    def lock_link(
+        self,
+        kind: str,
+        source_id: str,
+        *,
+        wait_seconds: float | None = None,
+        poll_seconds: float = 0.1,
+    ) -> Iterator[None]:
+        """Hold the lease lock of one link key while finding, creating and linking its record.
+
+        Two writers of the same source record (two invoices of one client at once) would otherwise
+        both find nothing and both create. Waits up to ``wait_seconds`` for the holder, then raises
+        ``LockBusy`` (retryable: the step waits and comes back). The lease is ``acquire_lock``'s,
+        the one the Xero token refresh uses."""
+        name = f"link#{kind}#{source_id}"
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + (LINK_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+        while not self.acquire_lock(name, owner, LINK_LOCK_SECONDS):
+            if time.monotonic() >= deadline:
+                raise LockBusy(name, delay_seconds=2)
+            time.sleep(poll_seconds)
+        try:
+            yield
+        finally:
+            self.release_lock(name, owner)
 
     # --------------------------------------------------------------- locks
     def acquire_lock(self, name: str, owner: str, lease_seconds: float) -> bool:
