@@ -25,7 +25,7 @@ Clock = Callable[[], float]
 LINK_LOCK_SECONDS = 60
 # How long a writer waits in-process for a link lock before giving up with LockBusy (a create
 # takes one or two Xero calls; the step's retry is a wait, not an attempt).
-LINK_LOCK_WAIT_SECONDS = 10.0
+LINK_LOCK_WAIT_SECONDS = 5.0
 
 _THROTTLED = {
     "ProvisionedThroughputExceededException",
