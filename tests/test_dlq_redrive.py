@@ -189,14 +189,53 @@ def test_stale_messages_never_resume_a_run(env: LocalEnvironment) -> None:
     other = {**message, "step_id": "contact", "dead_lettered": True}
     assert runner.execute(other).status == "SKIPPED"
     assert only_run(env)["generation"] == 0
-    # The real one resumes it once; a duplicate of it is then from before the replay
+    # The real one resumes it once (a new generation); a duplicate of it at most queues the
+    # resumed step once more, which its claim dedupes
     assert runner.execute({**message, "dead_lettered": True}).status == "RESUMED"
-    assert runner.execute({**message, "dead_lettered": True}).detail == "message from before a replay"
+    runner.execute({**message, "dead_lettered": True})
+    assert only_run(env)["generation"] == 1
     env.drain()
-    assert only_run(env)["status"] == "SUCCEEDED"
+    assert only_run(env)["status"] == "SUCCEEDED" and contacts_and_invoices(env) == (1, 1)
+    assert runner.execute({**message, "dead_lettered": True}).detail == "message from before a replay"
     # A message of a SUCCEEDED run is acknowledged and dropped
     outcome = runner.execute({**message, "generation": 1, "dead_lettered": True})
     assert outcome.status == "SKIPPED" and "SUCCEEDED" in outcome.detail
+
+
+def test_a_redrive_whose_resume_message_could_not_be_sent_resumes_on_its_next_receive(
+    env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clientary_xero.engine.runner import StepRunner
+    from clientary_xero.errors import RetryableError
+    from clientary_xero.usecases.steps import StepMessage, run_step
+
+    # Given a run that gave up on retryable errors, and SQS refusing the next send once
+    start_run(env)
+    env.drain(on_batch=fail_the_invoice_step(env, count=3))
+    run = only_run(env)
+    runner = StepRunner.from_settings()
+    real_send = runner.queue.send
+    refused = {"left": 1}
+
+    def send(app: str, message: dict[str, Any], *, delay_seconds: int = 0) -> None:
+        if refused["left"]:
+            refused["left"] -= 1
+            raise RetryableError("could not enqueue a step (InternalError)", delay_seconds=5)
+        real_send(app, message, delay_seconds=delay_seconds)
+
+    monkeypatch.setattr(runner.queue, "send", send)
+    redriven = StepMessage(run_id=run["run_id"], step_id="invoice", generation=0, dead_lettered=True)
+
+    # When the redriven message resumes the run but the resumed step's message is not sent
+    with pytest.raises(RetryableError):
+        run_step(redriven, app="xero", receive_count=1, receipt_handle="h", runner=runner)
+    assert only_run(env)["generation"] == 1  # replay wrote the run before its send failed
+
+    # Then the redriven message, back for another try, sends it, and the run completes once
+    run_step(redriven, app="xero", receive_count=2, receipt_handle="h", runner=runner)
+    env.drain()
+    assert only_run(env)["status"] == "SUCCEEDED"
+    assert contacts_and_invoices(env) == (1, 1)
 
 
 # ------------------------------------------------------------------------------ false alarms

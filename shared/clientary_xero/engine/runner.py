@@ -20,7 +20,8 @@ generation resumes the run as ``runs replay`` does (``replay``: a new generation
 reset, succeeded steps kept) when it failed on retryable errors; a run that failed permanently
 stays FAILED (acknowledged, with a log line: fix the cause, then ``runs replay``). Only the mark
 tells a redrive from a stale copy of the message, which never resumes anything. A message of a
-SUCCEEDED run or an older generation is acknowledged and dropped.
+SUCCEEDED run or an older generation is acknowledged and dropped, except a marked one whose run it
+resumed and that came back because the resumed step's message could not be sent: it sends it.
 
 Busy leases are waits, not attempts (issue #7): a copy of a step whose lease another worker holds
 (the holder's own message carries the step on) and a step that meets a busy lock in its action (a
@@ -129,6 +130,8 @@ class StepRunner:
         run = self.state.get_run(run_id)
         if run is None:
             return StepOutcome(run_id, step_id, "SKIPPED", "run not found (expired or never created)")
+        if message.get("dead_lettered") and int(run.get("generation", 0)) == generation + 1:
+            return self._redriven_again(run, step_id)
         if int(run.get("generation", 0)) != generation:
             return StepOutcome(run_id, step_id, "SKIPPED", "message from before a replay")
         if run.get("status") == R.SUCCEEDED:
@@ -345,6 +348,29 @@ class StepRunner:
             step_id,
             "RESUMED",
             f"redriven from the dead-letter queue: the run resumes (generation {resumed['generation']})",
+            next_step=step_id,
+        )
+
+    def _redriven_again(self, run: dict[str, Any], step_id: str) -> StepOutcome:
+        """A redriven message of a run resumed since (``replay``: one generation on).
+
+        ``replay`` writes the run before it sends the resumed step's message; if that send failed,
+        this message came back for another try and is the only trace left of the resumed step. While
+        the run still waits at that step (QUEUED), send its message (again): a duplicate is harmless,
+        the step's claim dedupes it."""
+        run_id = run["run_id"]
+        if run.get("status") != R.QUEUED or run.get("current_step") != step_id:
+            return StepOutcome(run_id, step_id, "SKIPPED", "message from before a replay")
+        generation = int(run.get("generation", 0))
+        self.queue.send(
+            app_for_step(run["workflow"], step_id),
+            {"run_id": run_id, "step_id": step_id, "generation": generation},
+        )
+        return StepOutcome(
+            run_id,
+            step_id,
+            "RESUMED",
+            f"redriven: the resumed step is queued (generation {generation})",
             next_step=step_id,
         )
 
