@@ -238,6 +238,32 @@ def test_a_redrive_whose_resume_message_could_not_be_sent_resumes_on_its_next_re
     assert contacts_and_invoices(env) == (1, 1)
 
 
+def test_a_second_redriven_copy_working_from_a_stale_read_leaves_the_resumed_step_alone(
+    env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clientary_xero.engine.runner import StepRunner
+
+    # Given a run that gave up, and two copies of its dead-lettered message redriven at once
+    start_run(env)
+    env.drain(on_batch=fail_the_invoice_step(env, count=3))
+    failed = only_run(env)
+    redriven = {"run_id": failed["run_id"], "step_id": "invoice", "generation": 0, "dead_lettered": True}
+    assert StepRunner.from_settings().execute(redriven).status == "RESUMED"  # the first copy
+    # … a worker runs the resumed step now (its lease is live) …
+    env.state.claim_step(failed["run_id"], "invoice", owner="worker", lease_seconds=60, seq=1)
+
+    # When the second copy acts on what it read before the first resumed the run (still FAILED)
+    late = StepRunner.from_settings()
+    monkeypatch.setattr(late.state, "get_run", lambda run_id: dict(failed))
+    outcome = late.execute(redriven)
+
+    # Then it resumes nothing, and the worker keeps its lease (so its checkpoint counts)
+    assert outcome.status == "SKIPPED"
+    step = env.state.get_step(failed["run_id"], "invoice")
+    assert step is not None and (step["status"], step.get("lease_owner")) == ("RUNNING", "worker")
+    env.state.finish_step(failed["run_id"], "invoice", owner="worker", status="SUCCEEDED", output={"ok": 1})
+
+
 # ------------------------------------------------------------------------------ false alarms
 def test_a_duplicate_of_a_step_whose_lease_is_held_does_not_end_in_the_dlq(env: LocalEnvironment) -> None:
     # Given a worker that took the contact step and died (a Lambda time-out) holding its lease:

@@ -498,7 +498,12 @@ def replay(
     else:
         find_step(workflow, step_id)
         if state.get_step(run_id, step_id) is not None:
-            state.reset_step(run_id, step_id)
+            try:
+                state.reset_step(run_id, step_id)
+            except Conflict:  # succeeded or leased since the run was read: another replay won
+                raise Conflict(
+                    f"run {run_id}: step {step_id!r} was resumed meanwhile (it is running or done)"
+                ) from None
     state.update_run(
         run_id,
         {

@@ -279,14 +279,25 @@ class StateStore:
 
         ``attempts`` keeps counting: the replayed execution is attempt > 1, so actions look for what
         the failed execution may have made (a write whose answer was lost) before writing again.
+
+        Nor is a step whose lease is live (``Conflict``): a replay working from a stale read of the
+        run (two redriven copies of one message at once) would take the lease from the worker that
+        runs the replayed step now, losing its checkpoint or letting a copy run it a second time.
         """
         self._call(
             self._t.update_item,
             Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
             UpdateExpression="SET #status = :pending REMOVE lease_until, lease_owner",
-            ConditionExpression="attribute_exists(pk) AND #status <> :succeeded",
+            ConditionExpression=(
+                "attribute_exists(pk) AND #status <> :succeeded "
+                "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+            ),
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":pending": "PENDING", ":succeeded": "SUCCEEDED"},
+            ExpressionAttributeValues={
+                ":pending": "PENDING",
+                ":succeeded": "SUCCEEDED",
+                ":now": int(self.clock()),
+            },
         )
 
     # ------------------------------------------------------------- cursors
