@@ -116,7 +116,9 @@ def test_retryable_errors_until_the_last_attempt_fail_the_run_and_park_the_messa
     run = only_run(env)
     assert run["status"] == "FAILED"
     assert run["error"]["message"].startswith("gave up after 3 attempts")
-    assert env.dlq_messages("xero") == [{"run_id": run["run_id"], "step_id": "contact", "generation": 0}]
+    assert env.dlq_messages("xero") == [
+        {"run_id": run["run_id"], "step_id": "contact", "generation": 0, "dead_lettered": True}
+    ]
     assert xero_invoices(env) == []
 
 

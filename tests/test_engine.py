@@ -198,11 +198,12 @@ def test_retryable_error_returns_the_message_and_the_last_attempt_fails_the_run(
             h.runner.execute(message, receive_count=attempt)
         assert info.value.delay_seconds == 7
         assert h.state.get_run(start.run_id)["status"] == "RUNNING"  # type: ignore[index]
-    with pytest.raises(RetryableError):
-        h.runner.execute(message, receive_count=3)  # MAX_ATTEMPTS is 3 in these tests
+    # MAX_ATTEMPTS is 3 in these tests: the runner moves the message to the DLQ and acknowledges it.
+    assert h.runner.execute(message, receive_count=3).status == "FAILED"
     run = h.state.get_run(start.run_id)
     assert run is not None and run["status"] == "FAILED"
     assert run["error"]["message"].startswith("gave up after 3 attempts")
+    assert queued(h.resources.xero_dlq_url) == [{**message, "dead_lettered": True}]
 
 
 def test_unexpected_exception_counts_as_retryable(h: Harness) -> None:
@@ -231,8 +232,10 @@ def test_a_crash_after_the_call_reuses_the_idempotency_key(
     with pytest.raises(RuntimeError):
         h.runner.execute(message)
     monkeypatch.undo()
-    with pytest.raises(RetryableError, match="held by another worker"):
-        h.runner.execute(message, receive_count=2)  # the dead worker's lease is still live
+    # The dead worker's lease is still live: a copy is re-sent for when it ends (not an attempt).
+    busy = h.runner.execute(message, receive_count=2)
+    assert busy.status == "DELAYED" and "held by another worker" in busy.detail
+    assert f"re-sent with a {get_settings().step_lease_seconds + 1} s delay" in busy.detail
     h.now += get_settings().step_lease_seconds + 1
     h.runner.execute(message, receive_count=3)
     (first_call, second_call) = h.echo.calls

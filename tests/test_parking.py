@@ -149,18 +149,21 @@ def test_failures_and_waits_together_get_exactly_max_attempts_then_the_dlq(engin
     assert outcome.status == "FAILED"
     run = engine.run()
     assert run["status"] == "FAILED" and run["error"]["message"].startswith("gave up after 3 attempts")
-    # SQS has counted only 2 receives of this copy, so the runner moved it to the DLQ itself.
-    assert engine.sqs.take() == [(DLQ, {"run_id": run["run_id"], "step_id": "s", "generation": 0}, 0)]
+    # The runner moves the message to the DLQ itself (SQS has counted only 2 receives of this copy).
+    dead = {"run_id": run["run_id"], "step_id": "s", "generation": 0, "dead_lettered": True}
+    assert engine.sqs.take() == [(DLQ, dead, 0)]
     assert engine.limited.calls == [1, 2, 2, 3]  # attempts as the action saw them
 
 
-def test_the_original_message_still_reaches_the_dlq_through_sqs(engine: Engine) -> None:
+def test_the_original_message_reaches_the_dlq_marked_for_a_redrive(engine: Engine) -> None:
     engine.limited.plan = ["fail"] * 3
-    for receive in (1, 2, 3):
+    for receive in (1, 2):
         with pytest.raises(RetryableError):
             engine.runner.execute(engine.message, receive_count=receive)
+    assert engine.runner.execute(engine.message, receive_count=3).status == "FAILED"  # acknowledged
     assert engine.run()["status"] == "FAILED"
-    assert engine.sqs.take() == []  # raised on the last receive: SQS moves it (maxReceiveCount)
+    # Moved by the runner, not by SQS (maxReceiveCount), so the body says it was dead-lettered.
+    assert engine.sqs.take() == [(DLQ, {**engine.message, "dead_lettered": True}, 0)]
 
 
 def test_a_minute_429_from_xero_waits_for_retry_after_on_the_queue(engine: Engine) -> None:

@@ -888,3 +888,24 @@ def test_the_public_connect_function_touches_only_its_own_state_items(template: 
     assert not may("UpdateItem", f"{STATE_PREFIX}abc")
     for action in ("Scan", "Query", "BatchWriteItem", "BatchGetItem", "TransactWriteItems", "DeleteTable"):
         assert not may(action, f"{STATE_PREFIX}abc"), action
+
+
+def test_each_action_function_may_dead_letter_into_its_own_queues_dlq(template: dict[str, Any]) -> None:
+    # Issue 7, point 12: the runner moves a step that gave up to the DLQ itself, marked, so that a
+    # console redrive resumes its run. Without the DLQ's URL (or the right to send to it) SQS moves
+    # the unmarked message instead and a redrive of it changes nothing.
+    queues = resources_of(template, "AWS::SQS::Queue")
+    for name, resource in functions(template).items():
+        if props(resource).get("CodeUri") != "functions/step_actions/":
+            continue
+        app = function_env(template, name)["STEP_APP"]
+        (sqs,) = [e for e in props(resource)["Events"].values() if e["Type"] == "SQS"]
+        queue = target(sqs["Properties"]["Queue"])
+        dlq = target(props(queues[str(queue)])["RedrivePolicy"]["deadLetterTargetArn"])
+        assert target(function_env(template, name).get(f"{app.upper()}_DLQ_URL")) == dlq, name
+        sends = [
+            target(p["SQSSendMessagePolicy"]["QueueName"])
+            for p in props(resource).get("Policies") or []
+            if isinstance(p, dict) and "SQSSendMessagePolicy" in p
+        ]
+        assert dlq in sends, name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -143,6 +144,9 @@ def test_a_retry_after_a_crash_before_the_link_updates_instead_of_duplicating(
 
         def put_link(self, kind: str, source_id: str, target: dict[str, Any]) -> None:
             raise RuntimeError("Lambda timed out")
+
+        def lock_link(self, kind: str, source_id: str) -> contextlib.nullcontext[None]:
+            return contextlib.nullcontext()
 
     fields = ContactInput(Name="Gamma LLC", ContactNumber="CL-9")
     with pytest.raises(RuntimeError):

@@ -9,6 +9,7 @@ dict that later steps see under ``steps.<id>``. Actions raise ``PermanentError``
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +21,9 @@ class Links(Protocol):
 
     def get_link(self, kind: str, source_id: str) -> dict[str, Any] | None: ...
     def put_link(self, kind: str, source_id: str, target: dict[str, Any]) -> None: ...
+    # Held while finding, creating and linking one source record, so two writers cannot both
+    # create it; raises LockBusy (retryable) when another writer keeps it too long.
+    def lock_link(self, kind: str, source_id: str) -> AbstractContextManager[None]: ...
 
 
 @dataclass

@@ -10,7 +10,23 @@ Guarantees:
   Idempotency-Key, and actions look for what an earlier try made before creating (id links,
   find-before-create), so the effect happens once;
 * permanent errors fail the run with the service's messages; retryable ones go back to the queue
-  with a delay, and on the last attempt the run is FAILED and SQS moves the message to the DLQ.
+  with a delay, and on the last attempt the run is FAILED and the runner moves the message to the
+  DLQ itself, marked ``dead_lettered`` (SQS's own redrive policy stays the net for messages that
+  crash or time out on every receive).
+
+DLQ redrive (issue #7): redriving the DLQ from the SQS console sends those messages back to the
+action queue with their bodies. A marked message of a run that is still FAILED at that step and
+generation resumes the run as ``runs replay`` does (``replay``: a new generation, the failed step
+reset, succeeded steps kept) when it failed on retryable errors; a run that failed permanently
+stays FAILED (acknowledged, with a log line: fix the cause, then ``runs replay``). Only the mark
+tells a redrive from a stale copy of the message, which never resumes anything. A message of a
+SUCCEEDED run or an older generation is acknowledged and dropped, except a marked one whose run it
+resumed and that came back because the resumed step's message could not be sent: it sends it.
+
+Busy leases are waits, not attempts (issue #7): a copy of a step whose lease another worker holds
+(the holder's own message carries the step on) and a step that meets a busy lock in its action (a
+contact being created by another run) are re-sent with a delay like a budget wait, so duplicates
+never burn receives into the DLQ; once the step succeeded, the copies are acknowledged.
 
 Rate limits (issue #3) are waits, not failures:
 * the shared Xero budget (storage/ratelimit.py) said "not now" (``BudgetExceeded``: no call was
@@ -83,7 +99,9 @@ class RateWait:
 class StepOutcome:
     run_id: str
     step_id: str
-    status: str  # SUCCEEDED, FAILED, RETRY, SKIPPED; DELAYED (re-sent for rate budget), WAITING (parked)
+    # SUCCEEDED, FAILED, RETRY, SKIPPED; DELAYED (re-sent: rate budget, busy lease or lock),
+    # WAITING (parked), RESUMED (a DLQ redrive resumed the FAILED run)
+    status: str
     detail: str = ""
     next_step: str | None = None
     error: dict[str, Any] | None = None
@@ -112,8 +130,14 @@ class StepRunner:
         run = self.state.get_run(run_id)
         if run is None:
             return StepOutcome(run_id, step_id, "SKIPPED", "run not found (expired or never created)")
+        if message.get("dead_lettered") and int(run.get("generation", 0)) == generation + 1:
+            return self._redriven_again(run, step_id)
         if int(run.get("generation", 0)) != generation:
             return StepOutcome(run_id, step_id, "SKIPPED", "message from before a replay")
+        if run.get("status") == R.SUCCEEDED:
+            return StepOutcome(run_id, step_id, "SKIPPED", "run already SUCCEEDED (a duplicate message)")
+        if run.get("status") == R.FAILED and message.get("dead_lettered"):
+            return self._redrive(run, step_id)
         if run.get("status") in (R.FAILED, R.FILTERED):
             return StepOutcome(run_id, step_id, "SKIPPED", f"run is {run['status']}")
 
@@ -138,7 +162,9 @@ class StepRunner:
             # Already succeeded (a duplicate message, or a crash after the checkpoint): only advance.
             return self._advance(run, workflow, step_id, duplicate=True)
         except LockBusy as exc:
-            raise RetryableError(str(exc), delay_seconds=min(30, self.settings.step_lease_seconds)) from None
+            return self._lease_busy(
+                run, step_id, generation, exc, retries=receive_count + carried - 1, waits=waits
+            )
 
         if run.get("status") in (R.QUEUED, R.WAITING):
             self.state.update_run(
@@ -188,7 +214,8 @@ class StepRunner:
         except Exception as exc:
             retry = exc if isinstance(exc, RetryableError) else _unexpected(exc)
             error = retry.to_dict()
-            rate_wait = isinstance(retry, BudgetExceeded) or retry.limit == "day"
+            # A busy lock in the action (another run creating the same contact) is a wait as well.
+            rate_wait = isinstance(retry, (BudgetExceeded, LockBusy)) or retry.limit == "day"
             if rate_wait and waits < self.settings.max_rate_waits:
                 wait = RateWait(owner, rendered, retry, receive_count + carried - 1, waits + 1)
                 return self._rate_wait(run, step_id, generation, wait)
@@ -198,15 +225,17 @@ class StepRunner:
                 self.state.finish_step(
                     run_id, step_id, owner=owner, status=R.FAILED, input=rendered, error=error
                 )
-                outcome = self._fail_run(run, step_id, rendered, error)
-                if receive_count >= self.settings.max_attempts:
-                    # Raising returns the message to the queue once more; SQS then moves it to the DLQ.
-                    raise retry from None
-                # A re-sent copy: SQS has counted fewer receives than real attempts, so move it here.
-                self.queue.dead_letter(
+                # The runner moves the message to the DLQ itself, marked, so a redrive can be told
+                # from a stale copy (see the module docstring). Before failing the run: if the move
+                # fails, the raise returns the message and the next receive gives up (and moves) again.
+                moved = self.queue.dead_letter(
                     app_for_step(run["workflow"], step_id),
-                    {"run_id": run_id, "step_id": step_id, "generation": generation},
+                    {"run_id": run_id, "step_id": step_id, "generation": generation, "dead_lettered": True},
                 )
+                outcome = self._fail_run(run, step_id, rendered, error)
+                if not moved and receive_count >= self.settings.max_attempts:
+                    # No DLQ configured here: raising returns the message once more; SQS then moves it.
+                    raise retry from None
                 return outcome
             self.state.finish_step(
                 run_id, step_id, owner=owner, status="RETRYING", input=rendered, error=error
@@ -260,6 +289,89 @@ class StepRunner:
         self.queue.send(app, message, delay_seconds=delay)
         return StepOutcome(
             run_id, step_id, "DELAYED", f"{exc}; re-sent with a {delay} s delay (not counted as an attempt)"
+        )
+
+    def _lease_busy(
+        self, run: dict[str, Any], step_id: str, generation: int, exc: LockBusy, *, retries: int, waits: int
+    ) -> StepOutcome:
+        """Another worker holds the step's lease: this message is a copy (SQS at-least-once, a
+        re-sent wait, a duplicate "advance"). The holder's own message carries the step on (it
+        comes back if the holder dies), so failing this copy would only burn its receives towards
+        the DLQ: a false alarm for a step that then succeeds. Re-send it instead, due when the
+        lease ends: it then finds the step succeeded (acknowledged) or takes over a dead holder."""
+        run_id = run["run_id"]
+        if waits >= self.settings.max_rate_waits:
+            raise RetryableError(str(exc), delay_seconds=exc.delay_seconds) from None
+        delay = max(1, min(MAX_SEND_DELAY, exc.delay_seconds))
+        message = {
+            "run_id": run_id,
+            "step_id": step_id,
+            "generation": generation,
+            "retries": retries,
+            "waits": waits + 1,
+        }
+        self.queue.send(app_for_step(run["workflow"], step_id), message, delay_seconds=delay)
+        return StepOutcome(
+            run_id, step_id, "DELAYED", f"{exc}; re-sent with a {delay} s delay (not counted as an attempt)"
+        )
+
+    def _redrive(self, run: dict[str, Any], step_id: str) -> StepOutcome:
+        """A message the runner dead-lettered came back (a DLQ redrive) while its run is FAILED."""
+        run_id = run["run_id"]
+        error = run.get("error") or {}
+        where = {"run_id": run_id, "step_id": step_id}
+        if run.get("failed_step") != step_id:
+            return StepOutcome(run_id, step_id, "SKIPPED", "redriven, but the run failed at another step")
+        if error.get("type") != "retryable":
+            logger.warning(
+                "a redriven step message was dropped: its run failed permanently; fix the cause, "
+                "then run `clientary-xero runs replay %s`",
+                run_id,
+                extra=where,
+            )
+            return StepOutcome(
+                run_id,
+                step_id,
+                "SKIPPED",
+                "redriven, but the run failed permanently: fix the cause, then `runs replay` it",
+            )
+        try:
+            resumed = replay(self.state, self.queue, run_id)
+        except Conflict:  # another copy of the redriven message resumed it first
+            return StepOutcome(run_id, step_id, "SKIPPED", "redriven; the run was resumed meanwhile")
+        except PermanentError as exc:
+            logger.warning("a redriven step message could not resume its run: %s", exc, extra=where)
+            return StepOutcome(run_id, step_id, "SKIPPED", f"redriven, not resumed: {exc}")
+        logger.info("a redriven step message resumed its run", extra={**where, **resumed})
+        return StepOutcome(
+            run_id,
+            step_id,
+            "RESUMED",
+            f"redriven from the dead-letter queue: the run resumes (generation {resumed['generation']})",
+            next_step=step_id,
+        )
+
+    def _redriven_again(self, run: dict[str, Any], step_id: str) -> StepOutcome:
+        """A redriven message of a run resumed since (``replay``: one generation on).
+
+        ``replay`` writes the run before it sends the resumed step's message; if that send failed,
+        this message came back for another try and is the only trace left of the resumed step. While
+        the run still waits at that step (QUEUED), send its message (again): a duplicate is harmless,
+        the step's claim dedupes it."""
+        run_id = run["run_id"]
+        if run.get("status") != R.QUEUED or run.get("current_step") != step_id:
+            return StepOutcome(run_id, step_id, "SKIPPED", "message from before a replay")
+        generation = int(run.get("generation", 0))
+        self.queue.send(
+            app_for_step(run["workflow"], step_id),
+            {"run_id": run_id, "step_id": step_id, "generation": generation},
+        )
+        return StepOutcome(
+            run_id,
+            step_id,
+            "RESUMED",
+            f"redriven: the resumed step is queued (generation {generation})",
+            next_step=step_id,
         )
 
     def _outputs(self, run_id: str) -> dict[str, Any]:
@@ -393,7 +505,12 @@ def replay(
     else:
         find_step(workflow, step_id)
         if state.get_step(run_id, step_id) is not None:
-            state.reset_step(run_id, step_id)
+            try:
+                state.reset_step(run_id, step_id)
+            except Conflict:  # succeeded or leased since the run was read: another replay won
+                raise Conflict(
+                    f"run {run_id}: step {step_id!r} was resumed meanwhile (it is running or done)"
+                ) from None
     state.update_run(
         run_id,
         {

@@ -16,7 +16,8 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from clientary_xero.errors import Conflict, LockBusy, PermanentError, RetryableError
@@ -25,6 +26,13 @@ from clientary_xero.storage.aws import error_code, table
 from clientary_xero.storage.payloads import PayloadStore
 
 Clock = Callable[[], float]
+
+# A link lock's lease: the action functions' timeout (60 s), so a holder cannot outlive its lease
+# (a Lambda that dies holding it frees it when the lease ends, not never).
+LINK_LOCK_SECONDS = 60
+# How long a writer waits in-process for a link lock before giving up with LockBusy (a create
+# takes one or two Xero calls; the step's retry is a wait, not an attempt).
+LINK_LOCK_WAIT_SECONDS = 5.0
 
 _THROTTLED = {
     "ProvisionedThroughputExceededException",
@@ -347,7 +355,9 @@ class StateStore:
             current = self.get_step(run_id, step_id)
             if current and current.get("status") == "SUCCEEDED":
                 raise Conflict("step already succeeded") from None
-            raise LockBusy(f"step {run_id}/{step_id}") from None
+            # Retry once the holder's lease has ended: it has finished (or died) by then.
+            until = int((current or {}).get("lease_until") or 0)
+            raise LockBusy(f"step {run_id}/{step_id}", delay_seconds=max(1, until - int(now) + 1)) from None
         return self._load(response["Attributes"], STEP_FIELDS_JSON) or {}
 
     def finish_step(
@@ -395,14 +405,25 @@ class StateStore:
 
         ``attempts`` keeps counting: the replayed execution is attempt > 1, so actions look for what
         the failed execution may have made (a write whose answer was lost) before writing again.
+
+        Nor is a step whose lease is live (``Conflict``): a replay working from a stale read of the
+        run (two redriven copies of one message at once) would take the lease from the worker that
+        runs the replayed step now, losing its checkpoint or letting a copy run it a second time.
         """
         self._call(
             self._t.update_item,
             Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
             UpdateExpression="SET #status = :pending REMOVE lease_until, lease_owner",
-            ConditionExpression="attribute_exists(pk) AND #status <> :succeeded",
+            ConditionExpression=(
+                "attribute_exists(pk) AND #status <> :succeeded "
+                "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+            ),
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":pending": "PENDING", ":succeeded": "SUCCEEDED"},
+            ExpressionAttributeValues={
+                ":pending": "PENDING",
+                ":succeeded": "SUCCEEDED",
+                ":now": int(self.clock()),
+            },
         )
 
     # ------------------------------------------------------------- cursors
@@ -457,6 +478,33 @@ class StateStore:
 
     def delete_link(self, kind: str, source_id: str) -> None:
         self._call(self._t.delete_item, Key={"pk": f"LINK#{kind}#{source_id}", "sk": "LINK"})
+
+    @contextlib.contextmanager
+    def lock_link(
+        self,
+        kind: str,
+        source_id: str,
+        *,
+        wait_seconds: float | None = None,
+        poll_seconds: float = 0.1,
+    ) -> Iterator[None]:
+        """Hold the lease lock of one link key while finding, creating and linking its record.
+
+        Two writers of the same source record (two invoices of one client at once) would otherwise
+        both find nothing and both create. Waits up to ``wait_seconds`` for the holder, then raises
+        ``LockBusy`` (retryable: the step waits and comes back). The lease is ``acquire_lock``'s,
+        the one the Xero token refresh uses."""
+        name = f"link#{kind}#{source_id}"
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + (LINK_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+        while not self.acquire_lock(name, owner, LINK_LOCK_SECONDS):
+            if time.monotonic() >= deadline:
+                raise LockBusy(name, delay_seconds=2)
+            time.sleep(poll_seconds)
+        try:
+            yield
+        finally:
+            self.release_lock(name, owner)
 
     # --------------------------------------------------------------- locks
     def acquire_lock(self, name: str, owner: str, lease_seconds: float) -> bool:

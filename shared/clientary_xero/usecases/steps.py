@@ -22,6 +22,9 @@ class StepMessage(BaseModel):
     # attempts earlier copies used, and the waits so far.
     retries: int = 0
     waits: int = 0
+    # Set on the copy the runner moves to the DLQ when a step gives up (engine/runner.py): a DLQ
+    # redrive of it resumes a run that failed on retryable errors.
+    dead_lettered: bool = False
 
 
 class SqsAttributes(BaseModel):

@@ -99,50 +99,68 @@ def _name_taken(error: PermanentError) -> bool:
 @action("xero.create_or_update_contact", app="xero", input_model=ContactInput)
 def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str, Any]:
     """Create a Xero contact, or update the one linked to (or carrying) the same ContactNumber."""
-    from clientary_xero.connectors.xero.client import checked_elements, element_errors
-
     client = ctx.service("xero")
     fields = data.model_dump(exclude_none=True)
     number = data.ContactNumber
-    contact_id: str | None = None
     # Links remember the organisation: after a reconnection to another one, a link made for the old
     # organisation is not used (its ContactID does not exist there) and the search runs again.
     tenant = str(getattr(getattr(client, "tokens", None), "tenant_id", lambda: "")() or "")
-    if number:
-        link = ctx.links.get_link(CONTACT_LINK, number)
-        if link and link.get("ContactID") and link.get("tenant", tenant) == tenant:
-            contact_id = str(link["ContactID"])
-        else:
-            found = client.request(
-                "GET", "/Contacts", params={"where": f"ContactNumber=={where_text(number)}"}
-            )
-            matches = found.get("Contacts") or []
-            if matches:
-                contact_id = str(matches[0]["ContactID"])
-    created = contact_id is None
+    if not number:
+        contact, created = _write_contact(ctx, client, fields, None)
+        return _contact_output(contact, created)
+    contact_id = _linked(ctx, number, tenant)
+    if contact_id is not None:
+        contact, created = _write_contact(ctx, client, fields, contact_id)
+    else:
+        # No link yet: find → create → link under the link key's lock. Two steps of one client
+        # (two invoices at once) would otherwise both find nothing and both create; Xero does not
+        # keep ContactNumber unique, and a client renamed between them escapes the name check too.
+        # The second writer re-checks under the lock and updates what the first made.
+        with ctx.links.lock_link(CONTACT_LINK, number):
+            contact_id = _linked(ctx, number, tenant) or _find_by_number(client, number)
+            contact, created = _write_contact(ctx, client, fields, contact_id)
+            ctx.links.put_link(CONTACT_LINK, number, {"ContactID": contact["ContactID"], "tenant": tenant})
+        return _contact_output(contact, created)
+    ctx.links.put_link(CONTACT_LINK, number, {"ContactID": contact["ContactID"], "tenant": tenant})
+    return _contact_output(contact, created)
+
+
+def _linked(ctx: ActionContext, number: str, tenant: str) -> str | None:
+    link = ctx.links.get_link(CONTACT_LINK, number)
+    if link and link.get("ContactID") and link.get("tenant", tenant) == tenant:
+        return str(link["ContactID"])
+    return None
+
+
+def _find_by_number(client: Any, number: str) -> str | None:
+    found = client.request("GET", "/Contacts", params={"where": f"ContactNumber=={where_text(number)}"})
+    matches = found.get("Contacts") or []
+    return str(matches[0]["ContactID"]) if matches else None
+
+
+def _write_contact(
+    ctx: ActionContext, client: Any, fields: dict[str, Any], contact_id: str | None
+) -> tuple[dict[str, Any], bool]:
+    """Update ``contact_id`` with ``fields``, or create the contact. Returns (contact, created)."""
+    from clientary_xero.connectors.xero.client import checked_elements, element_errors
+
     if contact_id:
         body = {"Contacts": [{"ContactID": contact_id, **fields}]}
         answer = client.request(
             "POST", "/Contacts", json=body, idempotency_key=f"{ctx.idempotency_key}:update"
         )
-        contact = checked_elements(answer, "Contacts")[0]
-    else:
-        answer = client.request(
-            "POST", "/Contacts", json={"Contacts": [fields]}, idempotency_key=f"{ctx.idempotency_key}:create"
-        )
-        error = element_errors(answer, "Contacts")
-        if error is not None and number and _name_taken(error):
-            # A contact with this name exists (made in Xero by hand): adopt it if it is not already
-            # another client's, instead of failing the run.
-            contact = _adopt_by_name(ctx, client, fields, error)
-            created = False
-        elif error is not None:
-            raise error
-        else:
-            contact = checked_elements(answer, "Contacts")[0]
-    if number:
-        ctx.links.put_link(CONTACT_LINK, number, {"ContactID": contact["ContactID"], "tenant": tenant})
-    return _contact_output(contact, created)
+        return checked_elements(answer, "Contacts")[0], False
+    answer = client.request(
+        "POST", "/Contacts", json={"Contacts": [fields]}, idempotency_key=f"{ctx.idempotency_key}:create"
+    )
+    error = element_errors(answer, "Contacts")
+    if error is not None and fields.get("ContactNumber") and _name_taken(error):
+        # A contact with this name exists (made in Xero by hand): adopt it if it is not already
+        # another client's, instead of failing the run.
+        return _adopt_by_name(ctx, client, fields, error), False
+    if error is not None:
+        raise error
+    return checked_elements(answer, "Contacts")[0], True
 
 
 def _adopt_by_name(
