@@ -374,9 +374,11 @@ def test_without_created_at_an_old_client_edited_after_a_quiet_first_poll_is_not
 
 def test_contract_is_push_only() -> None:
     source = SOURCES["clientary.new_contract"]
-    assert not source.pollable and source.fetch is None
+    assert not source.pollable and source.push_only
     with pytest.raises(ValueError, match="push-only"):
         source.poll(object(), object())
+    with pytest.raises(ValueError, match="push-only"):
+        source.fetch(object(), "7")
     record = source.normalize({"id": 7, "signed_on": "2024/03/01", "client": {"id": 5}, "value": "10.5"})
     assert record["client_id"] == 5
 

@@ -666,3 +666,34 @@ def test_an_event_whose_processing_crashes_fails_only_its_own_sqs_record(
     )
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert [r["record_id"] for r in runs_by_record(env).values()] == [contacts[1]["ContactID"]]
+
+
+@pytest.mark.parametrize("trigger", ["clientary.new_contract", TRIGGER])
+def test_a_pushed_record_that_cannot_be_normalised_is_a_202_with_a_failed_run(
+    local_env: Any, monkeypatch: pytest.MonkeyPatch, trigger: str
+) -> None:
+    # Push-only contracts are normalised from the signed body, other records after a re-read: an
+    # odd one that breaks normalisation is its FAILED run, as on a poll, never a 500.
+    import dataclasses
+
+    from clientary_xero.connectors.clientary.triggers import SOURCES
+
+    env = local_env
+    env.put_workflow(poll_workflow(id="pushed", trigger=trigger))
+
+    def fragile(raw: dict[str, Any]) -> dict[str, Any]:
+        raise KeyError("unreadable date '31/02/2024'")
+
+    monkeypatch.setitem(SOURCES, trigger, dataclasses.replace(SOURCES[trigger], normalize=fragile))
+    if trigger == TRIGGER:
+        (record,) = add_invoices(env, [1])
+        response = env.push(trigger, record["id"])
+    else:
+        record = {"id": 31, "title": "Retainer"}
+        response = env.push(trigger, 31, body=json.dumps(record).encode())
+    assert response["statusCode"] == 202
+    (run,) = json.loads(response["body"])["runs"]
+    assert run["status"] == "FAILED"
+    stored = runs_by_record(env)[str(record["id"])]
+    assert "unreadable date '31/02/2024'" in stored["error"]["message"]
+    assert stored["record"]["id"] == record["id"]  # the raw record is kept for a replay or a look

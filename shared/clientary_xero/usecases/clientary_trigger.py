@@ -99,14 +99,13 @@ def handle_push(
 
     try:
         source = clientary_source(trigger)
-        if source.fetch is None:
-            # Push-only (contracts): Clientary has no endpoint to re-read it, so the signed body is
-            # the record; the HMAC signature is what vouches for it.
-            record = source.normalize({**body, "id": int(record_id)})
-        else:
-            client = clientary or _clientary_client(secrets)
-            record = source.fetch(client, record_id)
-        event = TriggerEvent(trigger=trigger, record=record, record_id=str(record["id"]), delivery="push")
+        # Push-only (contracts): Clientary has no endpoint to re-read it, so the signed body is the
+        # record; the HMAC signature is what vouches for it. Otherwise the body is only a hint.
+        client = None if source.push_only else clientary or _clientary_client(secrets)
+        record, problem = source.pushed(client, body, record_id)
+        event = TriggerEvent(
+            trigger=trigger, record=record, record_id=record_id, delivery="push", problem=problem
+        )
         starts = (intake or Intake.from_settings()).start_runs(event)
     except NotFound:
         return HttpResponse(

@@ -198,7 +198,7 @@ def poll_new_invoices(
             continue  # an older invoice that was edited: not "new"
         stamp = created or updated or now
         seen[key] = stamps[key] = int(stamp.timestamp())
-        fresh.append((stamp.timestamp(), record_id, _normalized(normalize_invoice, raw, key, problems)))
+        fresh.append((stamp.timestamp(), record_id, normalized_or_raw(normalize_invoice, raw, key, problems)))
 
     # Time moves the watermark too, not only the invoices met: else, after a busy day, every idle
     # poll would keep asking for that day (``updated_since`` is a date) and read all its pages for
@@ -570,7 +570,7 @@ def poll_new_records(
             continue
         stamp = created or now
         seen[key] = stamps[key] = int(stamp.timestamp())
-        fresh.append((stamp.timestamp(), record_id, _normalized(normalize, raw, key, problems)))
+        fresh.append((stamp.timestamp(), record_id, normalized_or_raw(normalize, raw, key, problems)))
     if first:
         id_floor = max_id  # without created_at, everything listed now is history
         if "updated_since" in walker.params:
@@ -670,7 +670,7 @@ def list_created_since(
         if record_id is None or is_old(raw):
             continue
         created = _when(raw.get("created_at"))
-        record = _normalized(normalize, raw, str(record_id), problems)
+        record = normalized_or_raw(normalize, raw, str(record_id), problems)
         found[record_id] = (created.timestamp() if created else 0.0, record)
     return Records(
         [record for _, (_, record) in sorted(found.items(), key=lambda kv: (kv[1][0], kv[0]))],
@@ -686,7 +686,7 @@ class Records(list[dict[str, Any]]):
         self.problems = dict(problems or {})
 
 
-def _normalized(
+def normalized_or_raw(
     normalize: Callable[[dict[str, Any]], dict[str, Any]],
     raw: dict[str, Any],
     key: str,

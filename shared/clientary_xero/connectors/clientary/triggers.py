@@ -22,8 +22,9 @@ Normalizer = Callable[[Any], dict[str, Any]]
 @dataclass(frozen=True)
 class ClientarySource:
     trigger: str
-    # Re-read one record by id for the push route; None: the pushed body is the record (contracts).
-    fetch: Callable[[Any, str], dict[str, Any]] | None
+    # Re-read one record by id, as Clientary returns it, for the push route; None: the pushed body
+    # is the record (contracts).
+    fetch_raw: Callable[[Any, str], dict[str, Any]] | None
     poll_fn: Callable[..., pollers.PollBatch] | None
     normalize: Normalizer = N.normalize_record
     listing: pollers.Listing | None = None
@@ -31,6 +32,25 @@ class ClientarySource:
     @property
     def pollable(self) -> bool:
         return self.poll_fn is not None
+
+    @property
+    def push_only(self) -> bool:
+        return self.fetch_raw is None
+
+    def fetch(self, client: Any, record_id: str) -> dict[str, Any]:
+        """One record re-read from Clientary, normalised."""
+        if self.fetch_raw is None:
+            raise ValueError(f"{self.trigger} is push-only: Clientary has no endpoint to re-read it")
+        return self.normalize(self.fetch_raw(client, record_id))
+
+    def pushed(self, client: Any, body: dict[str, Any], record_id: str) -> tuple[dict[str, Any], str | None]:
+        """The record a push names (re-read, or the body itself when push-only), normalised, and
+        the problem when an odd record breaks normalisation: then it is kept raw and the intake
+        gives it a FAILED run saying why, as a poll does (never a 500)."""
+        raw = {**body, "id": int(record_id)} if self.fetch_raw is None else self.fetch_raw(client, record_id)
+        problems: dict[str, str] = {}
+        record = pollers.normalized_or_raw(self.normalize, raw, record_id, problems)
+        return record, problems.get(record_id)
 
     def poll(self, client: Any, state: Any, *, now: datetime | None = None) -> pollers.PollBatch:
         if self.poll_fn is None:
@@ -53,22 +73,20 @@ def _poller(listing: pollers.Listing, normalize: Normalizer) -> Callable[..., po
     return poll
 
 
-def _fetcher(collection: str, normalize: Normalizer) -> Callable[[Any, str], dict[str, Any]]:
+def _fetcher(collection: str) -> Callable[[Any, str], dict[str, Any]]:
     def fetch(client: Any, record_id: str) -> dict[str, Any]:
-        return normalize(pollers.fetch_record(client, collection, record_id))
+        return pollers.fetch_record(client, collection, record_id)
 
     return fetch
 
 
-def _fetch_payment(client: Any, record_id: str) -> dict[str, Any]:
-    return N.normalize_payment(pollers.fetch_payment(client, record_id))
+def _fetch_invoice(client: Any, record_id: str) -> dict[str, Any]:
+    return dict(client.get_invoice(record_id))
 
 
 def _source(trigger: str, collection: str, normalize: Normalizer) -> ClientarySource:
     listing = pollers.LISTINGS[collection]
-    return ClientarySource(
-        trigger, _fetcher(collection, normalize), _poller(listing, normalize), normalize, listing
-    )
+    return ClientarySource(trigger, _fetcher(collection), _poller(listing, normalize), normalize, listing)
 
 
 # Invoices created since a date were updated since that date: the backfill lists that window.
@@ -79,7 +97,7 @@ _INVOICE_HISTORY = pollers.Listing(
 SOURCES: dict[str, ClientarySource] = {
     "clientary.new_invoice": ClientarySource(
         "clientary.new_invoice",
-        pollers.fetch_invoice,
+        _fetch_invoice,
         pollers.poll_new_invoices,
         N.normalize_invoice,
         _INVOICE_HISTORY,
@@ -93,7 +111,7 @@ SOURCES: dict[str, ClientarySource] = {
     "clientary.new_staff": _source("clientary.new_staff", "staff", N.normalize_staff),
     "clientary.new_payment": ClientarySource(
         "clientary.new_payment",
-        _fetch_payment,
+        pollers.fetch_payment,
         _poller(pollers.LISTINGS["payments"], N.normalize_payment),
         N.normalize_payment,
         pollers.LISTINGS["payments"],
