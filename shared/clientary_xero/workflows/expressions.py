@@ -105,6 +105,8 @@ def _bounded() -> Any:
 
         class BoundedJsonata(jsonata.Jsonata):  # type: ignore[name-defined]
             def __init__(self, *args: Any, **kwargs: Any) -> None:
+                # The path steps being evaluated, innermost last (see eval).
+                self._steps: list[Any] = []
                 super().__init__(*args, **kwargs)
                 # The built-ins live in a frame shared by every expression; shadow them here.
                 for name, function in _bounded_natives.items():
@@ -114,9 +116,36 @@ def _bounded() -> Any:
                 # Every node's value passes here, path steps' included (a path flattens them into
                 # one array afterwards): charging arrays here stops the growth before the copy.
                 result = super().eval(expr, input, environment)
-                if isinstance(result, list) and result:
+                if isinstance(result, list) and result and not self._passes_on(expr):
                     _charge_items(len(result))
                 return result
+
+            def _passes_on(self, expr: Any) -> bool:
+                """A plain variable (``$lines`` as an argument) hands on an array that exists,
+                making nothing: charging it would count ``$count($lines)`` in a mapping of 3,000
+                lines 3,000 times 3,000. As a path step (``$x.$x``), a filter or a group, it is
+                copied, and charged."""
+                return (
+                    getattr(expr, "type", None) == "variable"
+                    and getattr(expr, "predicate", None) is None
+                    and getattr(expr, "group", None) is None
+                    and getattr(expr, "stages", None) is None
+                    and not (self._steps and self._steps[-1] is expr)
+                )
+
+            def evaluate_step(self, expr: Any, *args: Any) -> Any:
+                self._steps.append(expr)
+                try:
+                    return super().evaluate_step(expr, *args)
+                finally:
+                    self._steps.pop()
+
+            def evaluate_tuple_step(self, expr: Any, *args: Any) -> Any:
+                self._steps.append(expr)
+                try:
+                    return super().evaluate_tuple_step(expr, *args)
+                finally:
+                    self._steps.pop()
 
             def evaluate_range_expression(self, lhs: Any, rhs: Any) -> Any:
                 if isinstance(lhs, int) and isinstance(rhs, int) and rhs - lhs + 1 > MAX_RANGE_ITEMS:
