@@ -102,6 +102,11 @@ def test_a_catastrophic_filter_filters_the_record(aws: Any) -> None:
         ("$match('été', /\\u00e9/).index", [0, 2]),
         ("$match('Ärger', /\\p{Lu}/).match", "Ä"),
         ("$match('x = 12', /(?P<n>\\d+)/).groups", ["12"]),
+        # \s is JavaScript's: the no-break space of a pasted name is a space (RE2's \s misses it)
+        ("$replace('Harbour\u00a0Lights\u2009Ltd', /\\s+/, ' ')", "Harbour Lights Ltd"),
+        ("$split('a\u00a0b c', /[\\s,]/)", ["a", "b", "c"]),
+        ("$match('a\u00a0b', /\\S+/).match", ["a", "b"]),
+        ("$match('a\u00a0b', /[^\\s]+/).match", ["a", "b"]),
     ],
 )
 def test_regex_functions_keep_jsonata_semantics(source: str, expected: Any) -> None:
