@@ -190,3 +190,12 @@ def test_to_millis_pictures_do_not_backtrack(timestamp: str, picture: str) -> No
 def test_to_millis_with_a_picture_still_parses() -> None:
     assert E.evaluate("$toMillis('2024-01-15', '[Y0001]-[M01]-[D01]')", {}) == 1705276800000
     assert E.evaluate("$toMillis('20240115', '[Y0001][M01][D01]')", {}) == 1705276800000
+
+
+def test_format_number_takes_no_pattern_for_an_exponent_separator() -> None:
+    # jsonata-python puts the separator into a Python re pattern unescaped: exponential in the a's
+    # (24 of them: seconds; 30: minutes).
+    source = "$formatNumber(1, '#' & $pad('', 24, 'a') & '!', {'exponent-separator': '(a+)+$'})"
+    with pytest.raises(ExpressionError, match="exponent-separator must be one character"):
+        E.evaluate(source, {})
+    assert E.evaluate("$formatNumber(1234.5, '0.00E0', {'exponent-separator': 'E'})", {}) == "1.23E3"

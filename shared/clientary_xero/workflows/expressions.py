@@ -300,9 +300,21 @@ def _to_millis(timestamp: Any, picture: Any, *_: Any) -> Any:
     return None if pattern.search(timestamp) is None else _LIBRARY
 
 
+def _format_number(number: Any, picture: Any, options: Any, *_: Any) -> Any:
+    """$formatNumber puts the ``exponent-separator`` option into a Python ``re`` pattern as it is
+    (``'(a+)+$'`` backtracks for minutes over a picture of a's); XPath makes it one character."""
+    separator = options.get("exponent-separator") if isinstance(options, dict) else None
+    if separator is not None and not (isinstance(separator, str) and len(separator) == 1):
+        raise ExpressionError(
+            f"$formatNumber: the exponent-separator must be one character, got {str(separator)[:40]!r}"
+        )
+    return _LIBRARY
+
+
 _OWN: dict[str, Callable[..., Any]] = {
     "replace": _replace,
     "toMillis": _to_millis,
+    "formatNumber": _format_number,
 }
 
 
