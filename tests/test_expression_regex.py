@@ -192,10 +192,19 @@ def test_to_millis_with_a_picture_still_parses() -> None:
     assert E.evaluate("$toMillis('20240115', '[Y0001][M01][D01]')", {}) == 1705276800000
 
 
-def test_format_number_takes_no_pattern_for_an_exponent_separator() -> None:
+def test_format_number_takes_no_pattern_for_a_separator_option() -> None:
     # jsonata-python puts the separator into a Python re pattern unescaped: exponential in the a's
     # (24 of them: seconds; 30: minutes).
     source = "$formatNumber(1, '#' & $pad('', 24, 'a') & '!', {'exponent-separator': '(a+)+$'})"
     with pytest.raises(ExpressionError, match="exponent-separator must be one character"):
         E.evaluate(source, {})
+    # A grouping-separator that closes the character class it is put in, then nests a quantifier.
+    grouping = (
+        "$formatNumber(1, '\u0007' & $pad('', 24, 'a') & '#', "
+        "{'grouping-separator': 'a](a+)+b[', 'decimal-separator': ']'})"
+    )
+    with pytest.raises(ExpressionError, match="grouping-separator must be one character"):
+        E.evaluate(grouping, {})
+    european = "$formatNumber(1234.5, '#.##0,00', {'decimal-separator': ',', 'grouping-separator': '.'})"
+    assert E.evaluate(european, {}) == "1.234,50"
     assert E.evaluate("$formatNumber(1234.5, '0.00E0', {'exponent-separator': 'E'})", {}) == "1.23E3"

@@ -300,14 +300,30 @@ def _to_millis(timestamp: Any, picture: Any, *_: Any) -> Any:
     return None if pattern.search(timestamp) is None else _LIBRARY
 
 
+# $formatNumber's options that XPath makes one character each.
+_ONE_CHARACTER_OPTIONS = (
+    "decimal-separator",
+    "grouping-separator",
+    "exponent-separator",
+    "minus-sign",
+    "percent",
+    "per-mille",
+    "zero-digit",
+    "digit",
+    "pattern-separator",
+)
+
+
 def _format_number(number: Any, picture: Any, options: Any, *_: Any) -> Any:
-    """$formatNumber puts the ``exponent-separator`` option into a Python ``re`` pattern as it is
-    (``'(a+)+$'`` backtracks for minutes over a picture of a's); XPath makes it one character."""
-    separator = options.get("exponent-separator") if isinstance(options, dict) else None
-    if separator is not None and not (isinstance(separator, str) and len(separator) == 1):
-        raise ExpressionError(
-            f"$formatNumber: the exponent-separator must be one character, got {str(separator)[:40]!r}"
-        )
+    """$formatNumber puts its separator options into Python ``re`` patterns as they are (an
+    ``exponent-separator`` of ``'(a+)+$'``, or a ``grouping-separator`` that closes the class it is
+    put in, backtracks for minutes over a picture of a's); XPath makes each one character."""
+    if not isinstance(options, dict):
+        return _LIBRARY
+    for name in _ONE_CHARACTER_OPTIONS:
+        value = options.get(name)
+        if value is not None and not (isinstance(value, str) and len(value) == 1):
+            raise ExpressionError(f"$formatNumber: the {name} must be one character, got {str(value)[:40]!r}")
     return _LIBRARY
 
 
