@@ -102,6 +102,11 @@ def test_a_catastrophic_filter_filters_the_record(aws: Any) -> None:
         ("$match('été', /\\u00e9/).index", [0, 2]),
         ("$match('Ärger', /\\p{Lu}/).match", "Ä"),
         ("$match('x = 12', /(?P<n>\\d+)/).groups", ["12"]),
+        # \s is JavaScript's: the no-break space of a pasted name is a space (RE2's \s misses it)
+        ("$replace('Harbour\u00a0Lights\u2009Ltd', /\\s+/, ' ')", "Harbour Lights Ltd"),
+        ("$split('a\u00a0b c', /[\\s,]/)", ["a", "b", "c"]),
+        ("$match('a\u00a0b', /\\S+/).match", ["a", "b"]),
+        ("$match('a\u00a0b', /[^\\s]+/).match", ["a", "b"]),
     ],
 )
 def test_regex_functions_keep_jsonata_semantics(source: str, expected: Any) -> None:
@@ -185,3 +190,21 @@ def test_to_millis_pictures_do_not_backtrack(timestamp: str, picture: str) -> No
 def test_to_millis_with_a_picture_still_parses() -> None:
     assert E.evaluate("$toMillis('2024-01-15', '[Y0001]-[M01]-[D01]')", {}) == 1705276800000
     assert E.evaluate("$toMillis('20240115', '[Y0001][M01][D01]')", {}) == 1705276800000
+
+
+def test_format_number_takes_no_pattern_for_a_separator_option() -> None:
+    # jsonata-python puts the separator into a Python re pattern unescaped: exponential in the a's
+    # (24 of them: seconds; 30: minutes).
+    source = "$formatNumber(1, '#' & $pad('', 24, 'a') & '!', {'exponent-separator': '(a+)+$'})"
+    with pytest.raises(ExpressionError, match="exponent-separator must be one character"):
+        E.evaluate(source, {})
+    # A grouping-separator that closes the character class it is put in, then nests a quantifier.
+    grouping = (
+        "$formatNumber(1, '\u0007' & $pad('', 24, 'a') & '#', "
+        "{'grouping-separator': 'a](a+)+b[', 'decimal-separator': ']'})"
+    )
+    with pytest.raises(ExpressionError, match="grouping-separator must be one character"):
+        E.evaluate(grouping, {})
+    european = "$formatNumber(1234.5, '#.##0,00', {'decimal-separator': ',', 'grouping-separator': '.'})"
+    assert E.evaluate(european, {}) == "1.234,50"
+    assert E.evaluate("$formatNumber(1234.5, '0.00E0', {'exponent-separator': 'E'})", {}) == "1.23E3"

@@ -219,6 +219,17 @@ def test_ordinary_array_work_is_within_the_array_bound() -> None:
     assert E.evaluate(mapping, {"lines": lines}, timeout_ms=60_000) == 2400
 
 
+def test_a_variable_handed_on_is_not_charged_as_a_new_array() -> None:
+    # $lines as an argument makes no array; charged per line it counted 3,000 x 3,000 x 2 and
+    # failed a mapping of an ordinary (if long) invoice.
+    lines = [{"title": f"line {i}"} for i in range(3000)]
+    numbered = (
+        "($l := lines; $count($l.{'Description': title & ' of ' & $string($count($l)), "
+        "'Last': $count($l) = 3000}))"
+    )
+    assert E.evaluate(numbered, {"lines": lines}, timeout_ms=60_000) == 3000
+
+
 SLOW = "{% $sum([1..300].($ * 2)) %}"  # tens of milliseconds, far within its own bound
 
 

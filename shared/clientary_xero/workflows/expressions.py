@@ -105,6 +105,8 @@ def _bounded() -> Any:
 
         class BoundedJsonata(jsonata.Jsonata):  # type: ignore[name-defined]
             def __init__(self, *args: Any, **kwargs: Any) -> None:
+                # The path steps being evaluated, innermost last (see eval).
+                self._steps: list[Any] = []
                 super().__init__(*args, **kwargs)
                 # The built-ins live in a frame shared by every expression; shadow them here.
                 for name, function in _bounded_natives.items():
@@ -114,9 +116,36 @@ def _bounded() -> Any:
                 # Every node's value passes here, path steps' included (a path flattens them into
                 # one array afterwards): charging arrays here stops the growth before the copy.
                 result = super().eval(expr, input, environment)
-                if isinstance(result, list) and result:
+                if isinstance(result, list) and result and not self._passes_on(expr):
                     _charge_items(len(result))
                 return result
+
+            def _passes_on(self, expr: Any) -> bool:
+                """A plain variable (``$lines`` as an argument) hands on an array that exists,
+                making nothing: charging it would count ``$count($lines)`` in a mapping of 3,000
+                lines 3,000 times 3,000. As a path step (``$x.$x``), a filter or a group, it is
+                copied, and charged."""
+                return (
+                    getattr(expr, "type", None) == "variable"
+                    and getattr(expr, "predicate", None) is None
+                    and getattr(expr, "group", None) is None
+                    and getattr(expr, "stages", None) is None
+                    and not (self._steps and self._steps[-1] is expr)
+                )
+
+            def evaluate_step(self, expr: Any, *args: Any) -> Any:
+                self._steps.append(expr)
+                try:
+                    return super().evaluate_step(expr, *args)
+                finally:
+                    self._steps.pop()
+
+            def evaluate_tuple_step(self, expr: Any, *args: Any) -> Any:
+                self._steps.append(expr)
+                try:
+                    return super().evaluate_tuple_step(expr, *args)
+                finally:
+                    self._steps.pop()
 
             def evaluate_range_expression(self, lhs: Any, rhs: Any) -> Any:
                 if isinstance(lhs, int) and isinstance(rhs, int) and rhs - lhs + 1 > MAX_RANGE_ITEMS:
@@ -271,9 +300,37 @@ def _to_millis(timestamp: Any, picture: Any, *_: Any) -> Any:
     return None if pattern.search(timestamp) is None else _LIBRARY
 
 
+# $formatNumber's options that XPath makes one character each.
+_ONE_CHARACTER_OPTIONS = (
+    "decimal-separator",
+    "grouping-separator",
+    "exponent-separator",
+    "minus-sign",
+    "percent",
+    "per-mille",
+    "zero-digit",
+    "digit",
+    "pattern-separator",
+)
+
+
+def _format_number(number: Any, picture: Any, options: Any, *_: Any) -> Any:
+    """$formatNumber puts its separator options into Python ``re`` patterns as they are (an
+    ``exponent-separator`` of ``'(a+)+$'``, or a ``grouping-separator`` that closes the class it is
+    put in, backtracks for minutes over a picture of a's); XPath makes each one character."""
+    if not isinstance(options, dict):
+        return _LIBRARY
+    for name in _ONE_CHARACTER_OPTIONS:
+        value = options.get(name)
+        if value is not None and not (isinstance(value, str) and len(value) == 1):
+            raise ExpressionError(f"$formatNumber: the {name} must be one character, got {str(value)[:40]!r}")
+    return _LIBRARY
+
+
 _OWN: dict[str, Callable[..., Any]] = {
     "replace": _replace,
     "toMillis": _to_millis,
+    "formatNumber": _format_number,
 }
 
 

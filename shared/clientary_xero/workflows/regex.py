@@ -15,7 +15,8 @@ interrupted, so that product is bounded (``MAX_REGEX_WORK``), and every match pa
 
 The syntax is RE2's (https://github.com/google/re2/wiki/Syntax), with JavaScript's ``\\uXXXX``
 accepted too: no backreferences (``\\1``), no lookaround (``(?=…)``, ``(?<!…)``), no atomic groups
-or possessive quantifiers; ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII, as in JavaScript.
+or possessive quantifiers; ``\\d``, ``\\w`` and ``\\b`` are ASCII, as in JavaScript, and ``\\s``
+is JavaScript's (RE2's own misses the no-break space and the other Unicode spaces).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from clientary_xero.errors import ExpressionError
 # typical one compiles to 10 to 200); a 1 MB text for a pattern of 50.
 MAX_REGEX_WORK = 50_000_000
 
-_UNICODE_ESCAPE = re.compile(r"\\(u([0-9A-Fa-f]{4})|.)", re.DOTALL)
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+# JavaScript's \s (RE2's is [\t\n\f\r ]: a no-break space copied into a name would not match).
+_SPACES = r"\t\n\x{0b}\f\r \x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}"
 
 
 class Pattern:
@@ -130,12 +133,35 @@ def compile_pattern(
 
 
 def _from_javascript(source: str) -> str:
-    """JavaScript's ``\\uXXXX`` as RE2's ``\\x{XXXX}``; every other escape stays as written."""
-
-    def translate(match: re.Match[str]) -> str:
-        return f"\\x{{{match.group(2)}}}" if match.group(2) else match.group(0)
-
-    return _UNICODE_ESCAPE.sub(translate, source)
+    """JavaScript's ``\\uXXXX`` as RE2's ``\\x{XXXX}``, and ``\\s``/``\\S`` as JavaScript's
+    spaces (``\\S`` inside a class stays RE2's); every other escape stays as written."""
+    out: list[str] = []
+    in_class = False
+    position = 0
+    while position < len(source):
+        char = source[position]
+        if char == "\\" and position + 1 < len(source):
+            escaped = source[position + 1]
+            digits = source[position + 2 : position + 6]
+            if escaped == "u" and _HEX4.fullmatch(digits):
+                out.append(f"\\x{{{digits}}}")
+                position += 6
+                continue
+            if escaped == "s":
+                out.append(_SPACES if in_class else f"[{_SPACES}]")
+            elif escaped == "S" and not in_class:
+                out.append(f"[^{_SPACES}]")
+            else:
+                out.append(source[position : position + 2])
+            position += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        position += 1
+    return "".join(out)
 
 
 def replace(
