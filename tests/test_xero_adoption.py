@@ -11,6 +11,7 @@ foreign one (someone else's record with our key: the step fails, naming the diff
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -21,7 +22,7 @@ import pytest
 
 from clientary_xero.connectors.adoption import Difference, adopt, compare
 from clientary_xero.connectors.base import registry
-from clientary_xero.connectors.xero.actions.common import LineItem, line_total
+from clientary_xero.connectors.xero.actions.common import LineItem, line_total, xero_differences
 from clientary_xero.connectors.xero.client import XeroClient
 from clientary_xero.errors import PermanentError
 from clientary_xero.local.xero_sandbox import XeroSandbox
@@ -404,6 +405,28 @@ def test_line_totals_follow_xeros_rounding() -> None:
     assert line_total([LineItem(Description="x", Quantity=100, UnitAmount=10.125)], unitdp=2) == Decimal(
         "1013.00"
     )
+
+
+def test_a_line_priced_by_xero_leaves_the_total_uncompared() -> None:
+    # ItemCode without UnitAmount: Xero prices the line from the item, so our own invoice's
+    # SubTotal is not what the step's lines add up to, and must not refuse the adoption.
+    data = registry()["xero.create_invoice"].input_model.model_validate(
+        {
+            "Type": "ACCREC",
+            "Contact": {"ContactID": "0f8d1d9b-0000-4000-8000-000000000001"},
+            "LineItems": [{"Description": "Lamp", "ItemCode": "LAMP-1", "Quantity": 2}],
+        }
+    )
+    found = {
+        "Type": "ACCREC",
+        "Contact": {"ContactID": "0f8d1d9b-0000-4000-8000-000000000001"},
+        "SubTotal": 150.0,
+        "Status": "DRAFT",
+    }
+    began = types.SimpleNamespace(not_before=0.0)
+    assert xero_differences(began, data, found, ("Type", "Contact", "LineItems")) == []
+    priced = data.model_copy(update={"LineItems": [LineItem(Description="Lamp", Quantity=2, UnitAmount=10)]})
+    assert [d.field for d in xero_differences(began, priced, found, ("LineItems",))] == ["line total"]
 
 
 def test_values_compare_to_the_cent_by_day_and_case_insensitively() -> None:
