@@ -175,6 +175,39 @@ def test_our_invoice_whose_answer_was_lost_is_adopted_with_tax_discounts_and_fra
     assert len(sandbox.invoices(tenant)) == 1
 
 
+@pytest.mark.parametrize("whose", ["ours", "other"])
+def test_a_contact_named_by_contact_number_is_checked_when_xero_lists_it_without_one(
+    xero: XeroClient,
+    sandbox: XeroSandbox,
+    tenant: str,
+    contacts: dict[str, str],
+    clock: FakeClock,
+    whose: str,
+) -> None:
+    # Xero's documents name their contact by ContactID and Name (the spec's GET /Invoices example
+    # has no ContactNumber there): our own invoice must still be recognised, a foreign one not.
+    began = clock() - 60
+    given = {"ours": {"ContactNumber": "CL-42"}, "other": {"ContactID": contacts["other"]}}[whose]
+    first = run(
+        xero,
+        "xero.create_invoice",
+        {"Contact": given, "InvoiceNumber": "CL-77", "LineItems": line(80)},
+        not_before=began,
+    )
+    with sandbox._lock:
+        sandbox._tenants[tenant].invoices[first["InvoiceID"]]["Contact"].pop("ContactNumber", None)
+    clock.advance(KEY_WINDOW)
+    ours = {"Contact": {"ContactNumber": "CL-42"}, "InvoiceNumber": "CL-77", "LineItems": line(80)}
+    if whose == "ours":
+        again = run(xero, "xero.create_invoice", ours, attempt=2, not_before=began)
+        assert (again["InvoiceID"], again["created"]) == (first["InvoiceID"], False)
+    else:
+        with pytest.raises(PermanentError) as caught:
+            run(xero, "xero.create_invoice", ours, attempt=2, not_before=began)
+        assert [m.split(":")[0] for m in caught.value.messages] == ["Contact"]
+    assert len(sandbox.invoices(tenant)) == 1
+
+
 # ------------------------------------------------------------ every family
 Setup = Callable[[dict[str, Any]], dict[str, Any]]
 
