@@ -11,6 +11,7 @@ foreign one (someone else's record with our key: the step fails, naming the diff
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -21,7 +22,7 @@ import pytest
 
 from clientary_xero.connectors.adoption import Difference, adopt, compare
 from clientary_xero.connectors.base import registry
-from clientary_xero.connectors.xero.actions.common import LineItem, line_total
+from clientary_xero.connectors.xero.actions.common import LineItem, line_total, xero_differences
 from clientary_xero.connectors.xero.client import XeroClient
 from clientary_xero.errors import PermanentError
 from clientary_xero.local.xero_sandbox import XeroSandbox
@@ -171,6 +172,39 @@ def test_our_invoice_whose_answer_was_lost_is_adopted_with_tax_discounts_and_fra
     clock.advance(KEY_WINDOW)
     again = run(xero, "xero.create_invoice", ours, attempt=2, not_before=began)
     assert (again["InvoiceID"], again["created"], again["SubTotal"]) == (first["InvoiceID"], False, 4890.0)
+    assert len(sandbox.invoices(tenant)) == 1
+
+
+@pytest.mark.parametrize("whose", ["ours", "other"])
+def test_a_contact_named_by_contact_number_is_checked_when_xero_lists_it_without_one(
+    xero: XeroClient,
+    sandbox: XeroSandbox,
+    tenant: str,
+    contacts: dict[str, str],
+    clock: FakeClock,
+    whose: str,
+) -> None:
+    # Xero's documents name their contact by ContactID and Name (the spec's GET /Invoices example
+    # has no ContactNumber there): our own invoice must still be recognised, a foreign one not.
+    began = clock() - 60
+    given = {"ours": {"ContactNumber": "CL-42"}, "other": {"ContactID": contacts["other"]}}[whose]
+    first = run(
+        xero,
+        "xero.create_invoice",
+        {"Contact": given, "InvoiceNumber": "CL-77", "LineItems": line(80)},
+        not_before=began,
+    )
+    with sandbox._lock:
+        sandbox._tenants[tenant].invoices[first["InvoiceID"]]["Contact"].pop("ContactNumber", None)
+    clock.advance(KEY_WINDOW)
+    ours = {"Contact": {"ContactNumber": "CL-42"}, "InvoiceNumber": "CL-77", "LineItems": line(80)}
+    if whose == "ours":
+        again = run(xero, "xero.create_invoice", ours, attempt=2, not_before=began)
+        assert (again["InvoiceID"], again["created"]) == (first["InvoiceID"], False)
+    else:
+        with pytest.raises(PermanentError) as caught:
+            run(xero, "xero.create_invoice", ours, attempt=2, not_before=began)
+        assert [m.split(":")[0] for m in caught.value.messages] == ["Contact"]
     assert len(sandbox.invoices(tenant)) == 1
 
 
@@ -404,6 +438,28 @@ def test_line_totals_follow_xeros_rounding() -> None:
     assert line_total([LineItem(Description="x", Quantity=100, UnitAmount=10.125)], unitdp=2) == Decimal(
         "1013.00"
     )
+
+
+def test_a_line_priced_by_xero_leaves_the_total_uncompared() -> None:
+    # ItemCode without UnitAmount: Xero prices the line from the item, so our own invoice's
+    # SubTotal is not what the step's lines add up to, and must not refuse the adoption.
+    data = registry()["xero.create_invoice"].input_model.model_validate(
+        {
+            "Type": "ACCREC",
+            "Contact": {"ContactID": "0f8d1d9b-0000-4000-8000-000000000001"},
+            "LineItems": [{"Description": "Lamp", "ItemCode": "LAMP-1", "Quantity": 2}],
+        }
+    )
+    found = {
+        "Type": "ACCREC",
+        "Contact": {"ContactID": "0f8d1d9b-0000-4000-8000-000000000001"},
+        "SubTotal": 150.0,
+        "Status": "DRAFT",
+    }
+    began = types.SimpleNamespace(not_before=0.0)
+    assert xero_differences(began, data, found, ("Type", "Contact", "LineItems")) == []
+    priced = data.model_copy(update={"LineItems": [LineItem(Description="Lamp", Quantity=2, UnitAmount=10)]})
+    assert [d.field for d in xero_differences(began, priced, found, ("LineItems",))] == ["line total"]
 
 
 def test_values_compare_to_the_cent_by_day_and_case_insensitively() -> None:

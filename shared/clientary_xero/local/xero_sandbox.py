@@ -1743,7 +1743,14 @@ class XeroSandbox(httpx.BaseTransport):
             records, extra = self._page(records, params)
             if plural == "Quotes":
                 extra = {}  # GET /Quotes has page but no pagination block in its schema
-        return self._ok({**extra, plural: copy.deepcopy(records)})
+        listed = copy.deepcopy(records)
+        if plural == "BankTransfers":
+            # Xero's GET /BankTransfers names each account by AccountID and Name only (the spec's
+            # example); the Code comes back on PUT.
+            for transfer in listed:
+                for side in ("FromBankAccount", "ToBankAccount"):
+                    transfer.get(side, {}).pop("Code", None)
+        return self._ok({**extra, plural: listed})
 
     def _document_filters(
         self, plural: str, records: list[dict[str, Any]], params: dict[str, str]

@@ -81,6 +81,32 @@ def _transfer_fields(transfer: dict[str, Any], created: bool) -> dict[str, Any]:
     }
 
 
+def _with_account_codes(
+    client: Any, data: BankTransferInput, transfers: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The transfers with each account's Code filled in from the chart of accounts, when the step
+    names an account by Code: Xero's GET /BankTransfers gives AccountID and Name only, and our own
+    transfer must not look like another's for want of the Code."""
+    sides = ("FromBankAccount", "ToBankAccount")
+    by_code = any(getattr(data, side).Code and not getattr(data, side).AccountID for side in sides)
+    missing = any(not (t.get(side) or {}).get("Code") for t in transfers for side in sides)
+    if not (transfers and by_code and missing):
+        return transfers
+    accounts = client.request("GET", "/Accounts", params={"where": 'Type=="BANK"'}).get("Accounts") or []
+    codes = {str(a.get("AccountID")).lower(): a.get("Code") for a in accounts if a.get("AccountID")}
+    out = []
+    for transfer in transfers:
+        transfer = dict(transfer)
+        for side in sides:
+            account = dict(transfer.get(side) or {})
+            code = codes.get(str(account.get("AccountID")).lower())
+            if not account.get("Code") and code:
+                account["Code"] = code
+            transfer[side] = account
+        out.append(transfer)
+    return out
+
+
 @action("xero.create_bank_transfer", app="xero", input_model=BankTransferInput)
 def create_bank_transfer(ctx: ActionContext, data: BankTransferInput) -> dict[str, Any]:
     """Move money between two Xero bank accounts."""
@@ -92,7 +118,7 @@ def create_bank_transfer(ctx: ActionContext, data: BankTransferInput) -> dict[st
         recent = [t for t in found.get("BankTransfers") or [] if made_by_this_run(ctx, t)]
         existing = adopt_found(
             ctx,
-            recent,
+            _with_account_codes(client, data, recent),
             data,
             ("FromBankAccount", "ToBankAccount", "Amount", "Date", "Reference"),
             what="bank transfer",

@@ -307,7 +307,9 @@ def xero_differences(
     keys = list(keys)
     found = differences(data, record, [k for k in keys if k != "LineItems"], read=xero_value)
     lines = getattr(data, "LineItems", None) if "LineItems" in keys else None
-    if lines:
+    # A line without UnitAmount or LineAmount leaves its amount to Xero (an ItemCode's price): the
+    # total is then not the step's to give, and is not compared.
+    if lines and all(line.UnitAmount is not None or line.LineAmount is not None for line in lines):
         # One cent a line: Xero may round a line the other way than this sum does.
         slack = CENT * len(lines)
         difference = compare(
@@ -321,6 +323,29 @@ def xero_differences(
     if made is not None:
         found.append(made)
     return found
+
+
+def _with_contact_number(ctx: Any, data: BaseModel, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The candidates with their contact's ContactNumber filled in, when the step names its contact
+    by ContactNumber and a candidate's contact comes without one (Xero's documents name their
+    contact by ContactID and Name; the spec's examples show no ContactNumber there): one
+    ``GET /Contacts?where=ContactNumber==…`` tells whether that contact is ours."""
+    ref = getattr(data, "Contact", None)
+    if not isinstance(ref, ContactRef) or ref.ContactID or not ref.ContactNumber:
+        return candidates
+    if all("ContactNumber" in (c.get("Contact") or {}) for c in candidates):
+        return candidates
+    where = f"ContactNumber=={where_text(str(ref.ContactNumber))}"
+    answer = ctx.service("xero").request("GET", "/Contacts", params={"where": where})
+    contact_ids = {str(c.get("ContactID") or "").lower() for c in answer.get("Contacts") or []}
+    out = []
+    for candidate in candidates:
+        contact = dict(candidate.get("Contact") or {})
+        if "ContactNumber" not in contact and str(contact.get("ContactID") or "").lower() in contact_ids:
+            contact["ContactNumber"] = ref.ContactNumber
+            candidate = {**candidate, "Contact": contact}
+        out.append(candidate)
+    return out
 
 
 def adopt_found(
@@ -340,6 +365,7 @@ def adopt_found(
     it. ``view`` maps a record into the input's field names first (the Projects API's camelCase)."""
     keys = list(keys)
     see = view or (lambda record: record)
+    candidates = _with_contact_number(ctx, data, list(candidates))
     return adopt(
         candidates,
         lambda record: xero_differences(ctx, data, see(record), keys, unitdp=unitdp),
