@@ -209,6 +209,19 @@ def test_verify_push_rules() -> None:
     assert (verify_push("k", body, "t=abc,v1=00", tolerance_seconds=300) or "").startswith("malformed")
 
 
+@pytest.mark.parametrize(
+    "shape",
+    ["t=,{good}", "{good},t=1", "t={now},{good}", "t=-{now},v1={sig}", "t={now}.0,v1={sig}", "t=,v1={sig}"],
+)
+def test_a_push_header_with_no_single_integer_t_is_malformed_even_if_its_v1_matches(shape: str) -> None:
+    """Two t= (or none usable) make the signed time ambiguous: refused, whichever one the v1 signs."""
+    body, now = b'{"id": 1}', 1_800_000_000
+    good = sign_push("k", body, timestamp=now)
+    header = shape.format(good=good, now=now, sig=good.split("v1=")[1])
+    refused = verify_push("k", body, header, tolerance_seconds=300, now=now)
+    assert (refused or "").startswith("malformed"), header
+
+
 def test_the_local_runner_re_signs_the_sample_push_at_send_time_only(
     local_env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
