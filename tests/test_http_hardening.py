@@ -93,6 +93,25 @@ def test_a_signed_hostile_push_body_is_400_with_a_reason(
     assert nothing_enqueued(local_env)
 
 
+def test_a_signed_contract_with_amounts_too_big_for_cents_is_accepted_not_a_crash(
+    local_env: LocalEnvironment,
+) -> None:
+    """A pushed contract is the record itself: its money fields are normalised from what was sent
+    (1e308 rounded to cents raised decimal.InvalidOperation out of the handler)."""
+    local_env.put_workflow(
+        {
+            "id": "contracts",
+            "trigger": CONTRACT,
+            "steps": [{"id": "c", "action": "xero.create_or_update_contact", "input": {"Name": "X"}}],
+        }
+    )
+    raw = b'{"id": 5, "amount": 1e308, "balance": "' + b"9" * 32 + b'"}'
+    response = push_raw(local_env, raw, trigger=CONTRACT)
+    assert response["statusCode"] == 202, response["body"]
+    (run,) = local_env.state.list_runs()
+    assert run["record"]["amount"] == 1e308 and run["record"]["balance"] == "9" * 32
+
+
 @pytest.mark.parametrize(
     ("raw", "words"),
     [
