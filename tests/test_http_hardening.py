@@ -299,30 +299,22 @@ def test_one_signed_webhook_body_delivered_20_times_costs_one_xero_fetch(local_e
     assert [r for r in local_env.xero.requests[before:] if f"/Contacts/{contact['ContactID']}" in r["url"]]
 
 
-def test_a_redelivery_of_the_same_queued_message_runs_again() -> None:
-    """A crash after the seen-marker must not lose the event: the same delivery passes again."""
+def test_a_redelivery_of_the_same_queued_message_runs_again(aws: object) -> None:
+    """A crash after the seen-marker must not lose the event: the same delivery passes again
+    (the marker is the real conditional put on the State table)."""
+    from clientary_xero.storage.state import StateStore
     from clientary_xero.usecases.xero_trigger import QueuedEvent, _seen_before
 
-    class FakeState:
-        def __init__(self) -> None:
-            self.items: dict[str, dict[str, Any]] = {}
-
-        def put_item_if_absent(self, pk: str, sk: str, attributes: dict[str, Any], ttl_seconds: int) -> bool:
-            if pk in self.items:
-                return False
-            self.items[pk] = {"pk": pk, "sk": sk, "data": json.dumps(attributes)}
-            return True
-
-        def get_raw(self, key: dict[str, str]) -> dict[str, Any] | None:
-            return self.items.get(key["pk"])
-
     event = event_for("INVOICE", "UPDATE", "abc", "tenant", event_date="2026-03-01T10:00:00.000")
-    state = FakeState()
+    state = StateStore()
     first = QueuedEvent.model_validate({"event": event, "delivery_id": "d1"})
     replay = QueuedEvent.model_validate({"event": event, "delivery_id": "d2"})
     assert _seen_before(first, state) is False
     assert _seen_before(first, state) is False  # SQS redelivered d1
     assert _seen_before(replay, state) is True
+    # Another change of the record (a later eventDateUtc) is a new event.
+    later = {**event, "eventDateUtc": "2026-03-01T10:00:00.001"}
+    assert _seen_before(QueuedEvent.model_validate({"event": later, "delivery_id": "d3"}), state) is False
 
 
 # ------------------------------------------------------------------- point 7: batched fan-out
