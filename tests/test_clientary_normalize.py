@@ -107,6 +107,22 @@ def test_an_unparseable_value_is_kept_as_sent() -> None:
     assert record == {"date": "someday", "amount": "lots", "updated_at": "never"}
 
 
+@pytest.mark.parametrize("raw", [1e308, -1e308, "9" * 32, "1e400"])
+def test_an_amount_too_big_for_cents_or_a_float_is_kept_as_sent_not_an_exception(raw: object) -> None:
+    """Issue 7: a signed contract push is the record itself; 1e308 in a money field crashed the
+    route with decimal.InvalidOperation (rounding to cents needs over 28 digits)."""
+    with pytest.raises(ValueError):
+        to_number(raw, 2)
+    assert normalize_record({"amount": raw}) == {"amount": raw}
+
+
+def test_an_item_whose_amount_is_too_big_to_round_has_no_amount() -> None:
+    (item,) = normalize_invoice({"id": 1, "invoice_items": [{"quantity": 1e20, "price": 1e20}]})[
+        "invoice_items"
+    ]
+    assert item["amount"] is None and item["quantity"] == 1e20
+
+
 # ------------------------------------------------------------------------------ invoices
 def _invoice(**fields: object) -> dict[str, object]:
     return {

@@ -93,6 +93,25 @@ def test_a_signed_hostile_push_body_is_400_with_a_reason(
     assert nothing_enqueued(local_env)
 
 
+def test_a_signed_contract_with_amounts_too_big_for_cents_is_accepted_not_a_crash(
+    local_env: LocalEnvironment,
+) -> None:
+    """A pushed contract is the record itself: its money fields are normalised from what was sent
+    (1e308 rounded to cents raised decimal.InvalidOperation out of the handler)."""
+    local_env.put_workflow(
+        {
+            "id": "contracts",
+            "trigger": CONTRACT,
+            "steps": [{"id": "c", "action": "xero.create_or_update_contact", "input": {"Name": "X"}}],
+        }
+    )
+    raw = b'{"id": 5, "amount": 1e308, "balance": "' + b"9" * 32 + b'"}'
+    response = push_raw(local_env, raw, trigger=CONTRACT)
+    assert response["statusCode"] == 202, response["body"]
+    (run,) = local_env.state.list_runs()
+    assert run["record"]["amount"] == 1e308 and run["record"]["balance"] == "9" * 32
+
+
 @pytest.mark.parametrize(
     ("raw", "words"),
     [
@@ -209,6 +228,19 @@ def test_verify_push_rules() -> None:
     assert (verify_push("k", body, "t=abc,v1=00", tolerance_seconds=300) or "").startswith("malformed")
 
 
+@pytest.mark.parametrize(
+    "shape",
+    ["t=,{good}", "{good},t=1", "t={now},{good}", "t=-{now},v1={sig}", "t={now}.0,v1={sig}", "t=,v1={sig}"],
+)
+def test_a_push_header_with_no_single_integer_t_is_malformed_even_if_its_v1_matches(shape: str) -> None:
+    """Two t= (or none usable) make the signed time ambiguous: refused, whichever one the v1 signs."""
+    body, now = b'{"id": 1}', 1_800_000_000
+    good = sign_push("k", body, timestamp=now)
+    header = shape.format(good=good, now=now, sig=good.split("v1=")[1])
+    refused = verify_push("k", body, header, tolerance_seconds=300, now=now)
+    assert (refused or "").startswith("malformed"), header
+
+
 def test_the_local_runner_re_signs_the_sample_push_at_send_time_only(
     local_env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -267,30 +299,22 @@ def test_one_signed_webhook_body_delivered_20_times_costs_one_xero_fetch(local_e
     assert [r for r in local_env.xero.requests[before:] if f"/Contacts/{contact['ContactID']}" in r["url"]]
 
 
-def test_a_redelivery_of_the_same_queued_message_runs_again() -> None:
-    """A crash after the seen-marker must not lose the event: the same delivery passes again."""
+def test_a_redelivery_of_the_same_queued_message_runs_again(aws: object) -> None:
+    """A crash after the seen-marker must not lose the event: the same delivery passes again
+    (the marker is the real conditional put on the State table)."""
+    from clientary_xero.storage.state import StateStore
     from clientary_xero.usecases.xero_trigger import QueuedEvent, _seen_before
 
-    class FakeState:
-        def __init__(self) -> None:
-            self.items: dict[str, dict[str, Any]] = {}
-
-        def put_item_if_absent(self, pk: str, sk: str, attributes: dict[str, Any], ttl_seconds: int) -> bool:
-            if pk in self.items:
-                return False
-            self.items[pk] = {"pk": pk, "sk": sk, "data": json.dumps(attributes)}
-            return True
-
-        def get_raw(self, key: dict[str, str]) -> dict[str, Any] | None:
-            return self.items.get(key["pk"])
-
     event = event_for("INVOICE", "UPDATE", "abc", "tenant", event_date="2026-03-01T10:00:00.000")
-    state = FakeState()
+    state = StateStore()
     first = QueuedEvent.model_validate({"event": event, "delivery_id": "d1"})
     replay = QueuedEvent.model_validate({"event": event, "delivery_id": "d2"})
     assert _seen_before(first, state) is False
     assert _seen_before(first, state) is False  # SQS redelivered d1
     assert _seen_before(replay, state) is True
+    # Another change of the record (a later eventDateUtc) is a new event.
+    later = {**event, "eventDateUtc": "2026-03-01T10:00:00.001"}
+    assert _seen_before(QueuedEvent.model_validate({"event": later, "delivery_id": "d3"}), state) is False
 
 
 # ------------------------------------------------------------------- point 7: batched fan-out

@@ -49,16 +49,18 @@ def verify_push(
         if not legacy:
             return "the untimed sha256= form is not accepted: sign as t=<unix seconds>,v1=<hex>"
         return None if verify_hex(key, body, value) else "wrong signature"
-    timestamp = ""
+    timestamps: list[str] = []
     candidates: list[str] = []
     for part in value.split(","):
         name, _, item = part.strip().partition("=")
-        if name == "t" and not timestamp:
-            timestamp = item
+        if name == "t":
+            timestamps.append(item)
         elif name == "v1":
             candidates.append(item.lower())
+    # Exactly one t: with two, which one the signature covers would be up to the parser.
+    timestamp = timestamps[0] if len(timestamps) == 1 else ""
     if not _UNIX.fullmatch(timestamp) or not candidates:
-        return "malformed signature: expected t=<unix seconds>,v1=<hex>"
+        return "malformed signature: expected one t=<unix seconds> and v1=<hex>"
     expected = _hmac_hex(key, timestamp.encode() + b"." + body).encode()
     # Compare every candidate (no early exit), each in constant time.
     matched = False

@@ -98,7 +98,6 @@ NUMBER_KEYS = frozenset(
     {"tax", "tax2", "tax3", "quantity", "price", "rate", "hours", "worked_hours", "unbilled_hours"}
 )
 
-_CENT = Decimal("0.01")
 
 _DATE_RE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
 _TIMESTAMP_RE = re.compile(
@@ -186,8 +185,14 @@ def to_number(value: Any, places: int | None = None) -> float | None:
     if decimal is None:
         return None
     if places is not None:
-        decimal = decimal.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    return float(decimal)
+        try:
+            decimal = decimal.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        except InvalidOperation:  # over Decimal's 28 digits once rounded (1e308): no amount
+            raise ValueError(f"not a number: {value!r} has too many digits") from None
+    number = float(decimal)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"not a number: {value!r} is too large")
+    return number
 
 
 def _to_decimal(value: Any) -> Decimal | None:
@@ -334,7 +339,10 @@ def _normalize_item(item: dict[str, Any]) -> dict[str, Any]:
         out["amount"] = 0.0
     else:
         product = (_to_decimal(quantity) or Decimal(0)) * (_to_decimal(price) or Decimal(0))
-        out["amount"] = float(product.quantize(_CENT, rounding=ROUND_HALF_UP))
+        try:
+            out["amount"] = to_number(product, 2)
+        except ValueError:  # too big to round to cents (1e20 x 1e20): no amount, not an exception
+            out["amount"] = None
     return out
 
 
