@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.reliability_scenarios import SCENARIOS, Result
+from benchmarks.reliability_harness import Result
+from benchmarks.reliability_scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "RELIABILITY.md"

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from benchmarks import reliability_harness as harness
 from benchmarks import reliability_scenarios as scenarios
 
 pytestmark = pytest.mark.timeout(600)
@@ -59,7 +60,7 @@ def debug_everywhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[Capture]:
             lg.removeHandler(capture)
 
 
-def secrets_of(s: scenarios.Stack) -> set[str]:
+def secrets_of(s: harness.Stack) -> set[str]:
     """Every secret value the stack holds or the sandbox issued, with base64 forms."""
     import boto3
 
@@ -83,7 +84,7 @@ def secrets_of(s: scenarios.Stack) -> set[str]:
     return {v for v in values | encoded | basic if len(v) >= 8}
 
 
-def everything_written(s: scenarios.Stack) -> dict[str, str]:
+def everything_written(s: harness.Stack) -> dict[str, str]:
     """What the stack wrote where a person or another system can read it."""
     import boto3
 
@@ -118,7 +119,7 @@ def test_no_planted_secret_reaches_a_log_line_a_run_a_message_a_response_or_the_
     # Here, not in the fixture: pytest sets the root logger's level (log_level) as each phase starts.
     logging.getLogger().setLevel(logging.DEBUG)
 
-    def search(s: scenarios.Stack) -> None:
+    def search(s: harness.Stack) -> None:
         for run in s.runs()[:5]:
             cli.main(["runs", "show", run["run_id"]])
         cli.main(["runs", "list", "--limit", "100"])
@@ -132,13 +133,13 @@ def test_no_planted_secret_reaches_a_log_line_a_run_a_message_a_response_or_the_
             found.extend(f"{where}: {secret[:6]}…" for secret in secrets if secret in text)
         debug_everywhere.lines.clear()
 
-    scenarios.STACK_WATCHERS.append(search)
+    harness.STACK_WATCHERS.append(search)
     try:
         scenarios.token_refresh(5)  # a refresh: new tokens, rotated in Secrets Manager
         scenarios.deliveries(4)  # polls, pushes, steps through every handler
         scenarios.fuzz(100)  # hostile and validly signed requests on every route
     finally:
-        scenarios.STACK_WATCHERS.remove(search)
+        harness.STACK_WATCHERS.remove(search)
     assert len(planted) > 10  # the search had something to look for
     places = sorted({f.split(":", 1)[0] for f in found})
     assert not found, f"{len(set(found))} secrets found in {places}: {sorted(set(found))[:5]}"

@@ -10,13 +10,14 @@ until the marker goes).
 from __future__ import annotations
 
 import pytest
+from benchmarks import reliability_harness as harness
 from benchmarks import reliability_scenarios as scenarios
 from benchmarks.reliability import SMALL
 
 pytestmark = pytest.mark.timeout(600)
 
 
-def passes(result: scenarios.Result) -> None:
+def passes(result: harness.Result) -> None:
     assert result.passed, f"{result.title} [{result.size}]: " + "; ".join(result.problems)
 
 
