@@ -333,6 +333,7 @@ def drain(s: Stack, *, workers: int = 1, max_seconds: float = 3600.0) -> int:
     errors: list[BaseException] = []
 
     def work(worker: int) -> None:
+        idle = 0.01
         try:
             while time.monotonic() < deadline:
                 progressed = False
@@ -364,12 +365,15 @@ def drain(s: Stack, *, workers: int = 1, max_seconds: float = 3600.0) -> int:
                         with lock:
                             busy[0] -= 1
                 if progressed:
+                    idle = 0.01
                     continue
                 with lock:
                     others_busy = busy[0] > 0
                 if not others_busy and _pending(sqs, queues) == 0:
                     return
-                time.sleep(0.02)
+                # An idle worker backs off: its empty receives would take moto's CPU from the busy one.
+                idle = min(0.5, idle * 2)
+                time.sleep(idle)
             raise TimeoutError(f"queues not drained within {max_seconds:.0f} s")
         except BaseException as exc:  # reported to the caller's thread
             errors.append(exc)
