@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     for name in names:
         print(f"running {name} ({sizes[name]}) …", file=sys.stderr, flush=True)
-        result = SCENARIOS[name](sizes[name])
+        try:
+            result = SCENARIOS[name](sizes[name])
+        except Exception as exc:  # a scenario that breaks is a FAIL in the table, the others still run
+            result = Result(name, name, str(sizes[name]), problems=[f"raised {type(exc).__name__}: {exc}"])
         results.append(result)
         print(row(result), flush=True)
         for problem in result.problems:

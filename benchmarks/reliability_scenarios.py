@@ -487,9 +487,9 @@ def bad_records(size: int = 100, *, runaway: int = 28) -> Result:
 
 
 # ================================================================= 8. adoption, rename, disabled
-def _foreign_invoice(s: Stack, number: str) -> str:
+def _foreign_invoice(s: Stack, number: str, n: int) -> str:
     """An invoice typed by hand in Xero for another contact, with the number we are about to use."""
-    other = s.env.xero.seed_contact(s.tenant, Name="Somebody Else Pty", ContactNumber="HAND-1")
+    other = s.env.xero.seed_contact(s.tenant, Name=f"Somebody Else {n} Pty", ContactNumber=f"HAND-{n}")
     record = s.env.load_xero_record(
         "Invoices",
         {
@@ -577,7 +577,7 @@ def adoption_rename_disabled(size: int = 100) -> Result:
         for n in range(n_foreign):
             customer = c.seed_client(f"Careful Customer {n}")
             invoice = c.add_invoice(customer["id"], line, status=1)
-            foreign_ids.add(_foreign_invoice(s, f"CL-{invoice['number']}"))
+            foreign_ids.add(_foreign_invoice(s, f"CL-{invoice['number']}", n))
             foreign_runs.append(str(invoice["id"]))
         s.poll()
         drain(s)
