@@ -26,6 +26,7 @@ import copy
 import hashlib
 import json
 import math
+import random
 import re
 import secrets
 import threading
@@ -54,6 +55,8 @@ CONCURRENT_LIMIT = 5
 DAY_LIMIT = 5000
 APP_MINUTE_LIMIT = 10000
 PAGE_SIZE = 100
+# What inject_faults() can answer instead of Xero (see its docstring).
+FAULT_KINDS = ("429", "500", "503", "timeout", "lost")
 DEFAULT_SCOPES = (
     "offline_access accounting.contacts accounting.settings accounting.invoices accounting.payments"
 )
@@ -535,6 +538,9 @@ class XeroSandbox(httpx.BaseTransport):
         self._inside_faults: list[_Fault] = []
         self._app_minute: dict[str, deque[float]] = {}
         self._faults: list[_Fault] = []
+        self._token_faults: list[int] = []
+        self._chaos: tuple[float, tuple[str, ...], random.Random] = (0.0, (), random.Random(0))
+        self.fault_counts: dict[str, int] = {}
         self._log: list[dict[str, Any]] = []
         self._issued: set[str] = set()
         self.grant_counts: dict[str, int] = {
@@ -652,6 +658,32 @@ class XeroSandbox(httpx.BaseTransport):
         with self._lock:
             self._faults.append(_Fault(status, dict(headers or {}), body, count))
 
+    def fail_token_next(self, status: int = 503, count: int = 1) -> None:
+        """Answer the next ``count`` token requests (identity.xero.com) with ``status``, before the
+        grant is looked at: the refresh token is not rotated, so it still works on the next try."""
+        with self._lock:
+            self._token_faults.extend([status] * count)
+
+    def inject_faults(self, rate: float, *, kinds: tuple[str, ...] = FAULT_KINDS, seed: int = 0) -> None:
+        """From now on answer a random ``rate`` of api.xero.com calls with a fault, ``kinds`` chosen
+        evenly: ``429`` (minute limit, ``Retry-After: 1``), ``500``, ``503`` (before Xero does
+        anything), ``timeout`` (no answer; nothing done) and ``lost`` (Xero does the work, then the
+        answer is lost: a time-out after the effect). ``rate=0`` stops; ``fault_counts`` counts them."""
+        unknown = set(kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+        with self._lock:
+            self._chaos = (rate, tuple(kinds), random.Random(seed))
+
+    def _chaos_pick(self) -> str | None:
+        with self._lock:
+            rate, kinds, rng = self._chaos
+            if rate <= 0 or not kinds or rng.random() >= rate:
+                return None
+            kind = rng.choice(kinds)
+            self.fault_counts[kind] = self.fault_counts.get(kind, 0) + 1
+            return kind
+
     def fail_inside_next(self, status: int = 500, count: int = 1) -> None:
         """Make the next ``count`` calls fail *inside* Xero, after auth, limits and idempotency: like
         any answer, the error is cached under a write's Idempotency-Key, so the same key gets the
@@ -726,6 +758,9 @@ class XeroSandbox(httpx.BaseTransport):
         if request.url.path.rstrip("/") != "/connect/token" or request.method != "POST":
             return _not_found()
         with self._lock:
+            if self._token_faults:
+                status = self._token_faults.pop(0)
+                return _response(status, {"error": "temporarily_unavailable"})
             app = self._client_auth(request)
             if app is None:
                 return _oauth_error(401, "invalid_client")
@@ -848,6 +883,19 @@ class XeroSandbox(httpx.BaseTransport):
 
     # ---------------------------------------------------------------------- API
     def _api(self, request: httpx.Request) -> httpx.Response:
+        chaos = self._chaos_pick()
+        if chaos == "lost":
+            self._api_checked(request)  # Xero does the work; the answer never arrives
+            raise httpx.ReadTimeout("injected fault: the answer was lost", request=request)
+        if chaos == "timeout":
+            raise httpx.ReadTimeout("injected fault: no answer", request=request)
+        if chaos is not None:
+            status = int(chaos)
+            headers = {"Retry-After": "1", "X-Rate-Limit-Problem": "minute"} if status == 429 else {}
+            return _response(status, {"Title": "Injected fault", "Status": status}, headers)
+        return self._api_checked(request)
+
+    def _api_checked(self, request: httpx.Request) -> httpx.Response:
         with self._lock:
             fault = self._take_fault()
         if fault is not None:
