@@ -1,10 +1,6 @@
 """The reliability scenarios of issue 7, each at a small size (``make reliability`` runs them at full
 size and writes docs/RELIABILITY.md). Each scenario returns its figures and the problems it found;
 a scenario passes when it found none.
-
-The markers ``xfail(strict=True)`` name the issue 7 points a scenario needs that are fixed on other
-branches: remove a marker once its points are merged (strict: the test then reports XPASS as an error
-until the marker goes).
 """
 
 from __future__ import annotations
@@ -45,20 +41,17 @@ def test_xeros_daily_limit_parks_runs_and_the_sweeper_completes_them_after_the_r
     passes(scenarios.daily_limit(SMALL["daily_limit"]))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 points 1, 2 and 9 not merged yet")
 def test_a_poisoned_a_runaway_regex_and_a_432_kb_record_fail_alone_and_the_cursor_advances() -> None:
     # 22 a's: catastrophic backtracking that today's engine survives in about a second; the full
     # run uses the issue's 28 (about a minute today).
     passes(scenarios.bad_records(SMALL["bad_records"], runaway=22))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 points 8, 10 and 11 not merged yet")
 def test_no_foreign_record_is_adopted_a_rename_makes_no_second_contact_and_skipped_records_are_listed() -> (
     None
 ):
     passes(scenarios.adoption_rename_disabled(SMALL["adoption_rename_disabled"]))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 points 3 and 4 not merged yet")
 def test_a_thousand_fuzzed_requests_get_no_5xx_no_uncaught_exception_and_refusals_enqueue_nothing() -> None:
     passes(scenarios.fuzz(SMALL["fuzz"]))
