@@ -267,3 +267,12 @@ def test_tax_rates_match_the_spec_example_and_schema(nz: Org) -> None:
     assert validate_response("GET", str(answer.request.url), 200, answer.json()) == []
     invoice = nz.call("GET", "/Invoices").json()
     assert validate_response("GET", API + "/Invoices", 200, invoice) == []
+
+
+def test_the_local_environment_seeds_tax_rates(local_env: Any) -> None:
+    local_env.load_xero_record(
+        "TaxRates", {"TaxType": "TAX009", "TaxComponents": [{"Name": "City", "Rate": 2}]}
+    )
+    local_env.load_xero_record("TaxRates", {"TaxType": "TAX001", "Status": "ARCHIVED"})
+    rates = {r["TaxType"]: r for r in local_env.xero.tax_rates(local_env.xero_tenant_id())}
+    assert (rates["TAX009"]["EffectiveRate"], rates["TAX001"]["Status"]) == (2.0, "ARCHIVED")
