@@ -6,6 +6,8 @@ TaxType is refused with Xero's validation error."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -269,10 +271,15 @@ def test_tax_rates_match_the_spec_example_and_schema(nz: Org) -> None:
     assert validate_response("GET", API + "/Invoices", 200, invoice) == []
 
 
-def test_the_local_environment_seeds_tax_rates(local_env: Any) -> None:
-    local_env.load_xero_record(
-        "TaxRates", {"TaxType": "TAX009", "TaxComponents": [{"Name": "City", "Rate": 2}]}
-    )
-    local_env.load_xero_record("TaxRates", {"TaxType": "TAX001", "Status": "ARCHIVED"})
+def test_a_seed_file_adds_and_changes_tax_rates(local_env: Any, tmp_path: Path) -> None:
+    from clientary_xero.local.cli import _load_seed, _read_seed
+
+    path = tmp_path / "seed.json"
+    rates = [
+        {"TaxType": "TAX009", "TaxComponents": [{"Name": "City", "Rate": 2}]},
+        {"TaxType": "TAX001", "Status": "ARCHIVED"},
+    ]
+    path.write_text(json.dumps({"xero": {"TaxRates": rates}}))
+    _load_seed(local_env, _read_seed(str(path)))
     rates = {r["TaxType"]: r for r in local_env.xero.tax_rates(local_env.xero_tenant_id())}
     assert (rates["TAX009"]["EffectiveRate"], rates["TAX001"]["Status"]) == (2.0, "ARCHIVED")
