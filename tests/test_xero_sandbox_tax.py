@@ -283,3 +283,18 @@ def test_a_seed_file_adds_and_changes_tax_rates(local_env: Any, tmp_path: Path) 
     _load_seed(local_env, _read_seed(str(path)))
     rates = {r["TaxType"]: r for r in local_env.xero.tax_rates(local_env.xero_tenant_id())}
     assert (rates["TAX009"]["EffectiveRate"], rates["TAX001"]["Status"]) == (2.0, "ARCHIVED")
+
+
+def test_an_update_to_inclusive_computes_the_stored_lines_tax_again(nz: Org) -> None:
+    invoice = nz.invoice(LINES, LineAmountTypes="Exclusive")
+    answer = nz.call(
+        "POST",
+        f"/Invoices/{invoice['InvoiceID']}",
+        {"Invoices": [{"LineAmountTypes": "Inclusive"}]},
+    )
+    assert answer.status_code == 200, answer.text
+    assert totals(answer.json()["Invoices"][0]) == (2.7, 0.39, 3.09, 3.09)
+    status_only = nz.call(
+        "POST", f"/Invoices/{invoice['InvoiceID']}", {"Invoices": [{"Status": "AUTHORISED"}]}
+    )
+    assert totals(status_only.json()["Invoices"][0]) == (2.7, 0.39, 3.09, 3.09)

@@ -1495,7 +1495,7 @@ class XeroSandbox(httpx.BaseTransport):
                 for i in tenant.invoices.values()
             ):
                 errors.append("Invoice # must be unique.")
-        raw_lines = element["LineItems"] if "LineItems" in element else base.get("LineItems", [])
+        raw_lines = self._kept_lines(element, base, amount_types)
         lines, line_errors = self._lines(raw_lines, unitdp, kind == "ACCREC")
         errors.extend(line_errors)
         errors.extend(self._line_account_errors(tenant, lines))
@@ -1803,6 +1803,17 @@ class XeroSandbox(httpx.BaseTransport):
         if day is not None:
             record[key] = to_xero_date(day)
             record[f"{key}String"] = f"{day.isoformat()}T00:00:00"
+
+    @staticmethod
+    def _kept_lines(element: dict[str, Any], base: dict[str, Any], amount_types: Any) -> Any:
+        """The lines to save: the element's, else the stored ones, whose computed taxes are
+        computed again when the update changes LineAmountTypes."""
+        if "LineItems" in element:
+            return element["LineItems"]
+        lines = base.get("LineItems", [])
+        if base and amount_types != base.get("LineAmountTypes"):
+            return [{k: v for k, v in li.items() if k != "TaxAmount"} for li in lines]
+        return lines
 
     def _tax(
         self, tenant: _Tenant, lines: list[dict[str, Any]], amount_types: str, *, sales: bool
@@ -2203,7 +2214,7 @@ class XeroSandbox(httpx.BaseTransport):
             value = element.get(key)
             if value is not None and (not isinstance(value, str) or len(value) > limit):
                 errors.append(f"{key} must be a text of at most {limit} characters.")
-        raw_lines = element["LineItems"] if "LineItems" in element else base.get("LineItems", [])
+        raw_lines = self._kept_lines(element, base, amount_types)
         if isinstance(raw_lines, list) and not raw_lines:
             errors.append(f"A {kind} must have at least one line item.")
         lines, line_errors = self._lines(raw_lines, 2, quote)
