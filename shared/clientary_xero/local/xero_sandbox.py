@@ -8,7 +8,9 @@ It behaves like the service rather than answering 200 to everything (facts: refe
   ``client_credentials`` for custom connections (no refresh token, one organisation).
 * ``api.xero.com``: ``/connections``, the Accounting API (Contacts, Invoices, Organisation, Accounts
   — a seeded chart: 090/091 BANK, 200 REVENUE, 400 EXPENSE, 310/500 DIRECTCOSTS, 630 INVENTORY, … —
-  Payments, Quotes, PurchaseOrders, Items, BankTransfers, History and notes, the BalanceSheet and
+  Payments, Quotes, PurchaseOrders, Items, BankTransfers, TaxRates (a demo company's of the
+  organisation's country; every line's tax computed from them, per line, and an unknown or inactive
+  TaxType refused), History and notes, the BalanceSheet and
   ProfitAndLoss reports computed from the organisation's books) and the Projects API, with
   the tenant header, per-organisation limits (5 in flight, 60 per rolling minute, 5,000 per day,
   10,000 per app-minute) and their headers, ``Idempotency-Key`` (6 minutes; a concurrent duplicate
