@@ -139,8 +139,18 @@ def test_a_foreign_invoice_edited_after_the_run_began_is_still_not_adopted(
     assert len(sandbox.invoices(tenant)) == 1
 
 
+@pytest.mark.parametrize(
+    ("amounts", "taxed"),
+    [("Exclusive", (4890.0, 464.55, 5354.55)), ("Inclusive", (4465.75, 424.25, 4890.0))],
+)
 def test_our_invoice_whose_answer_was_lost_is_adopted_with_tax_discounts_and_fractions(
-    xero: XeroClient, sandbox: XeroSandbox, tenant: str, contacts: dict[str, str], clock: FakeClock
+    xero: XeroClient,
+    sandbox: XeroSandbox,
+    tenant: str,
+    contacts: dict[str, str],
+    clock: FakeClock,
+    amounts: str,
+    taxed: tuple[float, float, float],
 ) -> None:
     began = clock() - 60
     ours = {
@@ -149,7 +159,7 @@ def test_our_invoice_whose_answer_was_lost_is_adopted_with_tax_discounts_and_fra
         "Date": "2026-01-31",
         "DueDate": "2026-02-28",
         "CurrencyCode": "USD",
-        "LineAmountTypes": "Exclusive",
+        "LineAmountTypes": amounts,
         "LineItems": [
             {
                 "Description": "Design",
@@ -157,21 +167,19 @@ def test_our_invoice_whose_answer_was_lost_is_adopted_with_tax_discounts_and_fra
                 "UnitAmount": 33.3333,
                 "DiscountRate": 10,
                 "AccountCode": "200",
-                "TaxType": "OUTPUT",
+                "TaxType": "TAX001",
             },
-            {"Description": "Fitting", "LineAmount": 4800, "AccountCode": "200", "TaxType": "OUTPUT"},
+            {"Description": "Fitting", "LineAmount": 4800, "AccountCode": "200", "TaxType": "TAX001"},
         ],
     }
     first = run(xero, "xero.create_invoice", ours, not_before=began)  # Xero made it; the answer was lost
-    # Xero computes the tax from the tax type (the sandbox does not: put it in, as Xero would): the
-    # Total then differs from the lines, and the lines are what is compared.
-    with sandbox._lock:
-        stored = sandbox._tenants[tenant].invoices[first["InvoiceID"]]
-        stored["TotalTax"] = 733.5
-        stored["Total"] = stored["SubTotal"] + 733.5
+    # Xero computes the tax from the tax type (the demo company's TAX001, 9.5 %, per line): the
+    # Total (exclusive) or SubTotal (inclusive) then differs from the lines' sum, and the lines are
+    # what is compared.
+    assert (first["SubTotal"], first["TotalTax"], first["Total"]) == taxed
     clock.advance(KEY_WINDOW)
     again = run(xero, "xero.create_invoice", ours, attempt=2, not_before=began)
-    assert (again["InvoiceID"], again["created"], again["SubTotal"]) == (first["InvoiceID"], False, 4890.0)
+    assert (again["InvoiceID"], again["created"], again["SubTotal"]) == (first["InvoiceID"], False, taxed[0])
     assert len(sandbox.invoices(tenant)) == 1
 
 

@@ -514,11 +514,11 @@ def _stack_outputs(stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
-SEED_XERO = ("Contacts", "Invoices")  # payments are trigger records: pass them with --event
+SEED_XERO = ("Contacts", "Invoices", "TaxRates")  # payments are trigger records: pass them with --event
 
 
 def _read_seed(path: str) -> dict[str, Any]:
-    """The --seed file, checked: ``clientary`` maps collections, ``xero`` maps Contacts/Invoices,
+    """The --seed file, checked: ``clientary`` maps collections, ``xero`` maps Contacts/Invoices/TaxRates,
     each to a list of records as the service returns them."""
     from clientary_xero.errors import WorkflowInvalid
     from clientary_xero.local.clientary_sandbox import default_resources

@@ -407,12 +407,15 @@ class LocalEnvironment:
     def load_xero_record(self, collection: str, record: dict[str, Any]) -> dict[str, Any]:
         """Put a record as Xero returns it into the sandbox's organisation, ids kept.
 
-        ``collection`` is ``Contacts``, ``Invoices`` or ``Payments``. A payment gets
-        ``UpdatedDateUTC`` = now, so the next poll sees it as new.
+        ``collection`` is ``Contacts``, ``Invoices``, ``Payments`` or ``TaxRates`` (a rate added, or
+        changed by its ``TaxType``). A payment gets ``UpdatedDateUTC`` = now, so the next poll sees
+        it as new.
         """
         from clientary_xero.connectors.xero.dates import to_xero_date
 
         assert self.xero is not None, "load_xero_record needs the sandbox (not --live)"
+        if collection == "TaxRates":
+            return dict(self.xero.seed_tax_rate(self.xero_tenant_id(), **record))
         id_field = {"Contacts": "ContactID", "Invoices": "InvoiceID", "Payments": "PaymentID"}[collection]
         item = dict(record)
         item[id_field] = str(item.get(id_field) or uuid.uuid4()).lower()

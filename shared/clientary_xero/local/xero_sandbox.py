@@ -8,7 +8,9 @@ It behaves like the service rather than answering 200 to everything (facts: refe
   ``client_credentials`` for custom connections (no refresh token, one organisation).
 * ``api.xero.com``: ``/connections``, the Accounting API (Contacts, Invoices, Organisation, Accounts
   — a seeded chart: 090/091 BANK, 200 REVENUE, 400 EXPENSE, 310/500 DIRECTCOSTS, 630 INVENTORY, … —
-  Payments, Quotes, PurchaseOrders, Items, BankTransfers, History and notes, the BalanceSheet and
+  Payments, Quotes, PurchaseOrders, Items, BankTransfers, TaxRates (a demo company's of the
+  organisation's country; every line's tax computed from them, per line, and an unknown or inactive
+  TaxType refused), History and notes, the BalanceSheet and
   ProfitAndLoss reports computed from the organisation's books) and the Projects API, with
   the tenant header, per-organisation limits (5 in flight, 60 per rolling minute, 5,000 per day,
   10,000 per app-minute) and their headers, ``Idempotency-Key`` (6 minutes; a concurrent duplicate
@@ -126,6 +128,7 @@ _MORE_RESOURCES = {
     "items": "Items",
     "banktransfers": "BankTransfers",
     "accounts": "Accounts",
+    "taxrates": "TaxRates",
     "reports": "Reports",
 }
 # The per-element error flag each schema declares (Quote, PurchaseOrder, Item, BankTransfer have none).
@@ -154,6 +157,80 @@ _CHART = (
     ("820", "Sales Tax", "CURRLIAB", "GST"),
     ("960", "Retained Earnings", "EQUITY", "RETAINEDEARNINGS"),
 )
+# The tax rates of a Xero demo company per country (GET /TaxRates): (TaxType, Name, ReportTaxType,
+# components as (name, rate %), applies to (Assets, Equity, Expenses, Liabilities, Revenue)). NZ is
+# the spec's own GET /TaxRates example; AU and GB are Xero's standard codes for those countries; US
+# orgs have the 0 % system rates plus their own sales taxes (TAX001, …): the spec's bank-transaction
+# example (a 20.00 Inclusive SPEND on account 400 with TAX001 -> TaxAmount 1.74) fits a 9.5 % rate
+# that applies to expenses too, seeded as state + city tax.
+_ALL, _SALES, _PURCHASES, _NEITHER = (
+    (True, True, True, True, True),
+    (True, True, False, True, True),
+    (True, True, True, True, False),
+    (False, False, False, True, False),
+)
+_TaxSeed = tuple[str, str, str, tuple[tuple[str, str], ...], tuple[bool, bool, bool, bool, bool]]
+_TAX_RATES: dict[str, tuple[_TaxSeed, ...]] = {
+    "US": (
+        ("NONE", "Tax Exempt", "NONE", (("Tax Exempt", "0"),), _ALL),
+        ("INPUT", "Tax on Purchases", "INPUT", (("Tax", "0"),), _PURCHASES),
+        ("OUTPUT", "Tax on Sales", "OUTPUT", (("Tax", "0"),), _SALES),
+        ("GSTONIMPORTS", "Sales Tax on Imports", "GSTONIMPORTS", (("Tax", "0"),), _NEITHER),
+        ("TAX001", "Sales Tax", "OUTPUT", (("State Tax", "6.25"), ("City Tax", "3.25")), _ALL),
+    ),
+    "NZ": (
+        ("INPUT2", "15% GST on Expenses", "INPUT", (("GST", "15"),), _PURCHASES),
+        ("OUTPUT2", "15% GST on Income", "OUTPUT", (("GST", "15"),), _SALES),
+        ("GSTONIMPORTS", "GST on Imports", "GSTONIMPORTS", (("GST", "0"),), _NEITHER),
+        ("NONE", "No GST", "NONE", (("GST", "0"),), _ALL),
+        ("ZERORATED", "Zero Rated", "OUTPUT", (("GST", "0"),), (False, False, False, True, True)),
+    ),
+    "AU": (
+        ("OUTPUT", "GST on Income", "OUTPUT", (("GST", "10"),), _SALES),
+        ("INPUT", "GST on Expenses", "INPUT", (("GST", "10"),), _PURCHASES),
+        ("CAPEXINPUT", "GST on Capital", "INPUT", (("GST", "10"),), _PURCHASES),
+        ("EXEMPTOUTPUT", "GST Free Income", "EXEMPTOUTPUT", (("GST", "0"),), _SALES),
+        ("EXEMPTEXPENSES", "GST Free Expenses", "EXEMPTEXPENSES", (("GST", "0"),), _PURCHASES),
+        ("INPUTTAXED", "Input Taxed", "INPUTTAXED", (("GST", "0"),), _ALL),
+        ("BASEXCLUDED", "BAS Excluded", "BASEXCLUDED", (("GST", "0"),), _ALL),
+        ("GSTONIMPORTS", "GST on Imports", "GSTONIMPORTS", (("GST", "0"),), _NEITHER),
+    ),
+    "GB": (
+        ("OUTPUT2", "20% (VAT on Income)", "OUTPUT", (("VAT", "20"),), _SALES),
+        ("INPUT2", "20% (VAT on Expenses)", "INPUT", (("VAT", "20"),), _PURCHASES),
+        ("RROUTPUT", "5% (VAT on Income)", "OUTPUT", (("VAT", "5"),), _SALES),
+        ("RRINPUT", "5% (VAT on Expenses)", "INPUT", (("VAT", "5"),), _PURCHASES),
+        ("ZERORATEDOUTPUT", "Zero Rated Income", "ZERORATEDOUTPUT", (("VAT", "0"),), _SALES),
+        ("ZERORATEDINPUT", "Zero Rated Expenses", "ZERORATEDINPUT", (("VAT", "0"),), _PURCHASES),
+        ("EXEMPTOUTPUT", "Exempt Income", "EXEMPTOUTPUT", (("VAT", "0"),), _SALES),
+        ("EXEMPTINPUT", "Exempt Expenses", "EXEMPTINPUT", (("VAT", "0"),), _PURCHASES),
+        ("NONE", "No VAT", "NONE", (("VAT", "0"),), _ALL),
+    ),
+}
+# The tax type a new organisation gives its revenue and expense accounts (and so a line without
+# TaxType or account): (sales, purchases, other accounts).
+_DEFAULT_TAX = {
+    "US": ("OUTPUT", "INPUT", "NONE"),
+    "NZ": ("OUTPUT2", "INPUT2", "NONE"),
+    "AU": ("OUTPUT", "INPUT", "BASEXCLUDED"),
+    "GB": ("OUTPUT2", "INPUT2", "NONE"),
+}
+_COUNTRY_OF_CURRENCY = {"NZD": "NZ", "AUD": "AU", "GBP": "GB"}
+_APPLIES = (
+    "CanApplyToAssets",
+    "CanApplyToEquity",
+    "CanApplyToExpenses",
+    "CanApplyToLiabilities",
+    "CanApplyToRevenue",
+)
+# The CanApplyTo… flag a line's account class asks of its tax rate.
+_APPLIES_BY_CLASS = {
+    "ASSET": "CanApplyToAssets",
+    "EQUITY": "CanApplyToEquity",
+    "EXPENSE": "CanApplyToExpenses",
+    "LIABILITY": "CanApplyToLiabilities",
+    "REVENUE": "CanApplyToRevenue",
+}
 _CLASS_OF = {
     **dict.fromkeys(_ASSET_TYPES, "ASSET"),
     **dict.fromkeys(_LIABILITY_TYPES, "LIABILITY"),
@@ -224,6 +301,8 @@ class _Tenant:
     bank_transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # record id -> notes
+    country: str = "US"
+    tax_rates: dict[str, dict[str, Any]] = field(default_factory=dict)  # TaxType -> rate
     next_quote: int = 1
     next_purchase_order: int = 1
     minute: deque[float] = field(default_factory=deque)
@@ -569,10 +648,18 @@ class XeroSandbox(httpx.BaseTransport):
             self._apps[client_id] = _App(client_id, client_secret, custom_tenant_id)
             self._issued.add(client_secret)
 
-    def create_tenant(self, name: str = "Demo Company (US)", *, currency: str = "USD") -> str:
+    def create_tenant(
+        self, name: str = "Demo Company (US)", *, currency: str = "USD", country: str | None = None
+    ) -> str:
+        """A new organisation: a demo company's chart of accounts and tax rates of its ``country``
+        (US, NZ, AU or GB; by default the currency's, else US)."""
+        country = (country or _COUNTRY_OF_CURRENCY.get(currency, "US")).upper()
+        if country not in _TAX_RATES:
+            raise ValueError(f"country {country!r}: the sandbox knows the tax rates of {sorted(_TAX_RATES)}")
         with self._lock:
             tenant_id = str(uuid.uuid4())
-            tenant = _Tenant(tenant_id, name, currency, self._now())
+            tenant = _Tenant(tenant_id, name, currency, self._now(), country=country)
+            self._seed_tax_rates(tenant)
             self._seed_accounts(tenant)
             self._tenants[tenant_id] = tenant
             return tenant_id
@@ -1096,7 +1183,7 @@ class XeroSandbox(httpx.BaseTransport):
                                     "Name": tenant.name,
                                     "BaseCurrency": tenant.currency,
                                     "OrganisationType": "COMPANY",
-                                    "CountryCode": "US",
+                                    "CountryCode": tenant.country,
                                     "IsDemoCompany": True,
                                 }
                             ]
@@ -1458,21 +1545,15 @@ class XeroSandbox(httpx.BaseTransport):
                 for i in tenant.invoices.values()
             ):
                 errors.append("Invoice # must be unique.")
-        raw_lines = element["LineItems"] if "LineItems" in element else base.get("LineItems", [])
+        raw_lines = self._kept_lines(element, base, amount_types)
         lines, line_errors = self._lines(raw_lines, unitdp, kind == "ACCREC")
         errors.extend(line_errors)
         errors.extend(self._line_account_errors(tenant, lines))
+        errors.extend(self._tax(tenant, lines, str(amount_types), sales=kind != "ACCPAY"))
         if errors:
             return {}, errors
         assert contact is not None and kind is not None
-        line_total = sum((_decimal(li["LineAmount"]) or Decimal(0) for li in lines), Decimal(0))
-        tax = sum((_decimal(li["TaxAmount"]) or Decimal(0) for li in lines), Decimal(0))
-        if amount_types == "NoTax":
-            tax = Decimal(0)
-        if amount_types == "Inclusive":
-            total, subtotal = line_total, line_total - tax
-        else:
-            subtotal, total = line_total, line_total + tax
+        subtotal, tax, total = self._totals(lines, str(amount_types))
         paid = _decimal(base.get("AmountPaid", 0)) or Decimal(0)
         if not number:
             if kind == "ACCREC":
@@ -1574,10 +1655,13 @@ class XeroSandbox(httpx.BaseTransport):
                 "Quantity": _num(quantity),
                 "UnitAmount": _num(unit),
                 "LineAmount": _num(_money(amount)),
-                "TaxAmount": _num(_money(tax or Decimal(0))),
-                "TaxType": item.get("TaxType", "NONE"),
                 "Tracking": item.get("Tracking", []),
             }
+            # Given ones only: _tax fills in the rest from the organisation's tax rates.
+            if item.get("TaxType") not in (None, ""):
+                line["TaxType"] = item["TaxType"]
+            if tax is not None:
+                line["TaxAmount"] = _num(_money(tax))
             for key in ("AccountCode", "AccountID", "ItemCode"):
                 if item.get(key):
                     line[key] = item[key]
@@ -1593,6 +1677,11 @@ class XeroSandbox(httpx.BaseTransport):
     def _today(self) -> date:
         return datetime.fromtimestamp(self._now(), UTC).date()
 
+    @staticmethod
+    def _account_tax(tenant: _Tenant, kind: str) -> str:
+        sales, purchases, other = _DEFAULT_TAX[tenant.country]
+        return {"REVENUE": sales, "EXPENSE": purchases}.get(_CLASS_OF[kind], other)
+
     def _seed_accounts(self, tenant: _Tenant) -> None:
         for code, name, kind, system in _CHART:
             account_id = str(uuid.uuid4())
@@ -1603,7 +1692,7 @@ class XeroSandbox(httpx.BaseTransport):
                 "Type": kind,
                 "Status": "ACTIVE",
                 "Class": _CLASS_OF[kind],
-                "TaxType": "NONE",
+                "TaxType": self._account_tax(tenant, kind),
                 "EnablePaymentsToAccount": False,
                 "ShowInExpenseClaims": kind == "EXPENSE",
                 "HasAttachments": False,
@@ -1618,6 +1707,59 @@ class XeroSandbox(httpx.BaseTransport):
             if system:
                 account["SystemAccount"] = system
             tenant.accounts[account_id] = account
+
+    @staticmethod
+    def _tax_rate(fields: dict[str, Any]) -> dict[str, Any]:
+        """A TaxRate as Xero lists it; its rate is the sum of its components unless given."""
+        components = [
+            {"IsCompound": False, "IsNonRecoverable": False, **c} for c in fields.get("TaxComponents") or []
+        ]
+        total = sum((Decimal(str(c.get("Rate") or 0)) for c in components), Decimal(0))
+        rate = {
+            "Name": fields.get("Name", fields["TaxType"]),
+            "TaxType": fields["TaxType"],
+            "ReportTaxType": fields.get("ReportTaxType", "OUTPUT"),
+            **{flag: fields.get(flag, True) for flag in _APPLIES},
+            "DisplayTaxRate": float(fields.get("DisplayTaxRate", total)),
+            "EffectiveRate": float(fields.get("EffectiveRate", total)),
+            "Status": fields.get("Status", "ACTIVE"),
+            "TaxComponents": [{**c, "Rate": float(c.get("Rate") or 0)} for c in components],
+        }
+        return rate
+
+    def _seed_tax_rates(self, tenant: _Tenant) -> None:
+        for tax_type, name, report, components, applies in _TAX_RATES[tenant.country]:
+            tenant.tax_rates[tax_type] = self._tax_rate(
+                {
+                    "TaxType": tax_type,
+                    "Name": name,
+                    "ReportTaxType": report,
+                    "TaxComponents": [{"Name": n, "Rate": Decimal(r)} for n, r in components],
+                    **dict(zip(_APPLIES, applies, strict=True)),
+                }
+            )
+
+    def seed_tax_rate(self, tenant_id: str, **fields: Any) -> dict[str, Any]:
+        """Add a tax rate to an organisation, or change one by its ``TaxType`` (the given fields over
+        the existing ones; ``Status="ARCHIVED"`` retires it): e.g. ``TaxType="TAX002", Name="County
+        Tax", TaxComponents=[{"Name": "County", "Rate": 1.5}]``."""
+        if not fields.get("TaxType"):
+            raise ValueError("a tax rate needs its TaxType")
+        with self._lock:
+            tenant = self._tenants[tenant_id]
+            merged = {**tenant.tax_rates.get(fields["TaxType"], {}), **fields}
+            if "TaxComponents" in fields:  # new components: the rates follow them unless given
+                for key in ("DisplayTaxRate", "EffectiveRate"):
+                    if key not in fields:
+                        merged.pop(key, None)
+            rate = self._tax_rate(merged)
+            if rate["Status"] not in ("ACTIVE", "DELETED", "ARCHIVED", "PENDING"):
+                raise ValueError(f"TaxRate Status {rate['Status']!r} is not one of Xero's")
+            tenant.tax_rates[rate["TaxType"]] = rate
+            return copy.deepcopy(rate)
+
+    def tax_rates(self, tenant_id: str) -> list[dict[str, Any]]:
+        return self._snapshot(tenant_id, "tax_rates")
 
     def _snapshot(self, tenant_id: str, table: str) -> list[dict[str, Any]]:
         """A copy of one of an organisation's tables, for tests and the demo to inspect."""
@@ -1671,6 +1813,7 @@ class XeroSandbox(httpx.BaseTransport):
             "Items": (tenant.items, "Code"),
             "BankTransfers": (tenant.bank_transfers, None),
             "Accounts": (tenant.accounts, "Code"),
+            "TaxRates": (tenant.tax_rates, "TaxType"),
         }[plural]
         if _UUID.match(ident):
             return store.get(ident.lower())
@@ -1712,9 +1855,69 @@ class XeroSandbox(httpx.BaseTransport):
             record[f"{key}String"] = f"{day.isoformat()}T00:00:00"
 
     @staticmethod
+    def _kept_lines(element: dict[str, Any], base: dict[str, Any], amount_types: Any) -> Any:
+        """The lines to save: the element's, else the stored ones, whose computed taxes are
+        computed again when the update changes LineAmountTypes."""
+        if "LineItems" in element:
+            return element["LineItems"]
+        lines = base.get("LineItems", [])
+        if base and amount_types != base.get("LineAmountTypes"):
+            return [{k: v for k, v in li.items() if k != "TaxAmount"} for li in lines]
+        return lines
+
+    def _tax(
+        self, tenant: _Tenant, lines: list[dict[str, Any]], amount_types: str, *, sales: bool
+    ) -> list[str]:
+        """Give each line its TaxType (its own, else its account's, else the organisation's default
+        for sales or purchases) and TaxAmount from that rate, rounded per line as Xero does:
+        Exclusive ``LineAmount * rate``, Inclusive ``LineAmount * rate / (1 + rate)``, NoTax 0. A
+        TaxAmount the line gives is kept (Xero lets a line's tax be adjusted). The errors name each
+        tax type that is unknown, not ACTIVE, or not for the line's kind of account."""
+        errors: list[str] = []
+        kind = amount_types.upper()
+        sales_default, purchases_default, _ = _DEFAULT_TAX[tenant.country]
+        for line in lines:
+            ref = (
+                {"AccountID": line["AccountID"]}
+                if line.get("AccountID")
+                else {"Code": line.get("AccountCode")}
+            )
+            account = self._account(tenant, ref)
+            tax_type = str(
+                line.get("TaxType")
+                or (account or {}).get("TaxType")
+                or (sales_default if sales else purchases_default)
+            )
+            line["TaxType"] = tax_type
+            rate = tenant.tax_rates.get(tax_type)
+            if account is not None:
+                flag = _APPLIES_BY_CLASS[account["Class"]]
+            else:
+                flag = "CanApplyToRevenue" if sales else "CanApplyToExpenses"
+            if rate is None or rate["Status"] != "ACTIVE" or not rate.get(flag):
+                # Xero's wording as developers report it (reference/xero-api.md does not quote it).
+                errors.append(
+                    f"The TaxType code '{tax_type}' does not exist or cannot be used for this type of "
+                    "transaction."
+                )
+                continue
+            if kind == "NOTAX":
+                line["TaxAmount"] = 0.0
+                continue
+            if "TaxAmount" in line:
+                continue
+            share = Decimal(str(rate["EffectiveRate"])) / Decimal(100)
+            amount = _decimal(line["LineAmount"]) or Decimal(0)
+            tax = amount * share / (1 + share) if kind == "INCLUSIVE" else amount * share
+            line["TaxAmount"] = _num(_money(tax))
+        return errors
+
+    @staticmethod
     def _totals(lines: list[dict[str, Any]], amount_types: str) -> tuple[Decimal, Decimal, Decimal]:
+        """SubTotal, TotalTax and Total from the lines' (rounded) amounts and taxes: the one place
+        every document's totals come from."""
         line_total = sum((_decimal(li["LineAmount"]) or Decimal(0) for li in lines), Decimal(0))
-        tax = sum((_decimal(li["TaxAmount"]) or Decimal(0) for li in lines), Decimal(0))
+        tax = sum((_decimal(li.get("TaxAmount")) or Decimal(0) for li in lines), Decimal(0))
         kind = amount_types.upper()
         if kind == "NOTAX":
             tax = Decimal(0)
@@ -1779,6 +1982,7 @@ class XeroSandbox(httpx.BaseTransport):
                 "Items": tenant.items,
                 "BankTransfers": tenant.bank_transfers,
                 "Accounts": tenant.accounts,
+                "TaxRates": tenant.tax_rates,
             }[plural].values()
         )
         if plural in ("Quotes", "PurchaseOrders"):
@@ -2060,12 +2264,13 @@ class XeroSandbox(httpx.BaseTransport):
             value = element.get(key)
             if value is not None and (not isinstance(value, str) or len(value) > limit):
                 errors.append(f"{key} must be a text of at most {limit} characters.")
-        raw_lines = element["LineItems"] if "LineItems" in element else base.get("LineItems", [])
+        raw_lines = self._kept_lines(element, base, amount_types)
         if isinstance(raw_lines, list) and not raw_lines:
             errors.append(f"A {kind} must have at least one line item.")
         lines, line_errors = self._lines(raw_lines, 2, quote)
         errors.extend(line_errors)
         errors.extend(self._line_account_errors(tenant, lines))
+        errors.extend(self._tax(tenant, lines, str(amount_types), sales=quote))
         if errors:
             return {}, errors
         assert contact is not None
