@@ -2356,6 +2356,11 @@ class XeroSandbox(httpx.BaseTransport):
         return f"{day.day} {day:%b %Y}"
 
     @staticmethod
+    def _us_day(day: date) -> str:
+        """A report attribute's date, as Xero writes it: ``4/30/2019``."""
+        return f"{day.month}/{day.day}/{day.year}"
+
+    @staticmethod
     def _cell(value: str, account_id: str | None = None) -> dict[str, Any]:
         cell: dict[str, Any] = {"Value": value}
         if account_id:
@@ -2417,8 +2422,11 @@ class XeroSandbox(httpx.BaseTransport):
                 {"RowType": "Section", "Title": title, "Rows": [*rows, self._total_row(total, values)]}
             ], values
 
-        def line(title: str, values: list[Decimal]) -> dict[str, Any]:
-            return {"RowType": "Section", "Title": "", "Rows": [self._total_row(title, values, "Row")]}
+        # As Xero's BalanceSheet example: a sum of sections ("Total Assets") is a SummaryRow in an
+        # untitled section, a difference ("Net Assets") a plain Row. The spec has no ProfitAndLoss
+        # example; its Gross Profit and Net Profit follow the Net Assets convention.
+        def line(title: str, values: list[Decimal], kind: str = "Row") -> dict[str, Any]:
+            return {"RowType": "Section", "Title": "", "Rows": [self._total_row(title, values, kind)]}
 
         rows: list[dict[str, Any]]
         report: dict[str, Any]
@@ -2450,23 +2458,53 @@ class XeroSandbox(httpx.BaseTransport):
                 "Fixed Assets", ("FIXED", "NONCURRENT"), cols, Decimal(1), "Total Fixed Assets"
             )
             assets = [a + b + c for a, b, c in zip(bank_total, current_total, fixed_total, strict=True)]
-            rows += [*bank, *current, *fixed, line("Total Assets", assets)]
+            rows += [*bank, *current, *fixed, line("Total Assets", assets, "SummaryRow")]
             rows.append({"RowType": "Section", "Title": "Liabilities", "Rows": []})
             liab, liab_total = section(
                 "Current Liabilities", _LIABILITY_TYPES, cols, Decimal(-1), "Total Current Liabilities"
             )
-            rows += [*liab, line("Total Liabilities", liab_total)]
+            rows += [*liab, line("Total Liabilities", liab_total, "SummaryRow")]
             net = [a - b for a, b in zip(assets, liab_total, strict=True)]
             rows.append(line("Net Assets", net))
-            equity_rows = self._account_rows(of(("EQUITY",)), cols, Decimal(-1))
-            earnings = [-v for v in profit_sums]
-            equity_rows.append(
-                {
-                    "RowType": "Row",
-                    "Cells": [self._cell("Current Year Earnings")]
-                    + [self._cell(f"{_money(v):.2f}") for v in earnings],
-                }
-            )
+            # The sandbox's organisation keeps a calendar financial year: profit of earlier years
+            # is Retained Earnings, this year's "Current Year Earnings" — a computed line Xero
+            # marks with the nil account id and each column's span (M/D/YYYY), as in its example.
+            years = [date(end.year, 1, 1) for end in ends]
+            current_sums = [
+                sum(
+                    (c.get(a["AccountID"], Decimal(0)) for a in of(_INCOME_TYPES + _EXPENSE_TYPES)),
+                    Decimal(0),
+                )
+                for c in (sums(start, end) for start, end in zip(years, ends, strict=True))
+            ]
+            retained = next((a for a in accounts if a.get("SystemAccount") == "RETAINEDEARNINGS"), None)
+            equity_cols = cols
+            if retained is not None:
+                equity_cols = [
+                    {**c, retained["AccountID"]: c.get(retained["AccountID"], Decimal(0)) + total - now}
+                    for c, total, now in zip(cols, profit_sums, current_sums, strict=True)
+                ]
+            equity_rows = self._account_rows(of(("EQUITY",)), equity_cols, Decimal(-1))
+            for row in equity_rows:
+                if (
+                    retained is not None
+                    and row["Cells"][0]["Attributes"][0]["Value"] == retained["AccountID"]
+                ):
+                    for cell, start in zip(row["Cells"][1:], years, strict=True):
+                        cell["Attributes"] += [
+                            {"Value": "", "Id": "fromDate"},
+                            {"Value": self._us_day(start - timedelta(days=1)), "Id": "toDate"},
+                        ]
+            nil = "00000000-0000-0000-0000-000000000000"
+            earnings_cells = [self._cell("Current Year Earnings", nil)]
+            for value, start, end in zip(current_sums, years, ends, strict=True):
+                cell = self._cell(f"{_money(-value):.2f}", nil)
+                cell["Attributes"] += [
+                    {"Value": self._us_day(start), "Id": "fromDate"},
+                    {"Value": self._us_day(end), "Id": "toDate"},
+                ]
+                earnings_cells.append(cell)
+            equity_rows.insert(0, {"RowType": "Row", "Cells": earnings_cells})
             equity_total = self._sum_rows(equity_rows, len(cols))
             rows.append(
                 {
@@ -2475,8 +2513,8 @@ class XeroSandbox(httpx.BaseTransport):
                     "Rows": [*equity_rows, self._total_row("Total Equity", equity_total)],
                 }
             )
+            # No ReportID: Xero's examples send none for these two reports.
             report = {
-                "ReportID": "BalanceSheet",
                 "ReportName": "Balance Sheet",
                 "ReportType": "BalanceSheet",
                 "ReportTitles": ["Balance Sheet", tenant.name, f"As at {at.day} {at:%B %Y}"],
@@ -2516,7 +2554,6 @@ class XeroSandbox(httpx.BaseTransport):
             net = [g + o - e for g, o, e in zip(gross, other_total, expenses_total, strict=True)]
             rows += [*income, *costs, line("Gross Profit", gross), *other, *expenses, line("Net Profit", net)]
             report = {
-                "ReportID": "ProfitAndLoss",
                 "ReportName": "Profit and Loss",
                 "ReportType": "ProfitAndLoss",
                 "ReportTitles": [
