@@ -280,14 +280,12 @@ def _forbidden(detail: str = "AuthenticationUnsuccessful") -> httpx.Response:
 
 
 def _not_found() -> httpx.Response:
-    return _response(
+    # Xero answers an unknown id or path with a bare sentence, not JSON, whatever the Accept header
+    # (XeroAPI/Xero-OpenAPI#163, Xero-NetStandard#490, Xero-Java#32): a client must not parse it.
+    return httpx.Response(
         404,
-        {
-            "Type": None,
-            "Title": "NotFound",
-            "Status": 404,
-            "Detail": "The resource you're looking for cannot be found",
-        },
+        headers={"Content-Type": "text/html; charset=utf-8"},
+        content=b"The resource you're looking for cannot be found",
     )
 
 
@@ -531,6 +529,8 @@ class XeroSandbox(httpx.BaseTransport):
         self._refresh: dict[str, _RefreshToken] = {}
         self._codes: dict[str, _Code] = {}
         self._connections: dict[tuple[str, str], dict[str, Any]] = {}  # (grant, tenant) -> connection
+        # (app, tenant) -> when the app was first connected to it: a reconnection keeps it.
+        self._first_connected: dict[tuple[str, str], str] = {}
         self._idempotency: dict[tuple[str, str], _IdempotentCall] = {}
         self._inside_faults: list[_Fault] = []
         self._app_minute: dict[str, deque[float]] = {}
@@ -817,16 +817,19 @@ class XeroSandbox(httpx.BaseTransport):
     def _new_grant(self, client_id: str, tenant_ids: list[str], scopes: str) -> _Grant:
         grant = _Grant(str(uuid.uuid4()), client_id, list(tenant_ids), scopes, str(uuid.uuid4()))
         self._grants[grant.grant_id] = grant
+        # As identity's example: UTC without a zone, seven fractional digits. createdDateUtc is the
+        # first connection of the tenant to the app, updatedDateUtc the latest (the spec's words).
         stamp = datetime.fromtimestamp(self._now(), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0")
         for tenant_id in tenant_ids:
             tenant = self._tenants[tenant_id]
+            created = self._first_connected.setdefault((client_id, tenant_id), stamp)
             self._connections[(grant.grant_id, tenant_id)] = {
                 "id": str(uuid.uuid4()),
                 "authEventId": grant.auth_event_id,
                 "tenantId": tenant_id,
                 "tenantType": "ORGANISATION",
                 "tenantName": tenant.name,
-                "createdDateUtc": stamp,
+                "createdDateUtc": created,
                 "updatedDateUtc": stamp,
             }
         return grant
@@ -916,7 +919,9 @@ class XeroSandbox(httpx.BaseTransport):
             tenant.day_index, tenant.day_count = day_index, 0
         problem, retry_after = None, 0
         if tenant.in_flight >= self.concurrent_limit:
-            problem, retry_after = "concurrent", 1
+            # Xero documents the 5-in-flight limit but no X-Rate-Limit-Problem value (only minute,
+            # day, appminute) nor a Retry-After for it: this 429 names nothing rather than invent one.
+            problem, retry_after = "", 0
         elif len(tenant.minute) >= self.minute_limit:
             problem, retry_after = "minute", max(1, math.ceil(tenant.minute[0] + 60 - now))
         elif tenant.day_count >= self.day_limit:
@@ -936,10 +941,15 @@ class XeroSandbox(httpx.BaseTransport):
         }
         if problem is None:
             return None, headers
+        named = {"Retry-After": str(retry_after), "X-Rate-Limit-Problem": problem} if problem else {}
         rejected = _response(
             429,
-            {"Title": "Too Many Requests", "Status": 429, "Detail": f"Rate limit exceeded: {problem}"},
-            {**headers, "Retry-After": str(retry_after), "X-Rate-Limit-Problem": problem},
+            {
+                "Title": "Too Many Requests",
+                "Status": 429,
+                "Detail": f"Rate limit exceeded: {problem or 'unnamed'}",
+            },
+            {**headers, **named},
         )
         return rejected, headers
 
