@@ -61,7 +61,7 @@ def _line(section: str, row: dict[str, Any], columns: list[str]) -> tuple[dict[s
     account = _account_attribute(cells)
     numbers = [report_number(c.get("Value")) for c in cells[1:]]
     titles = columns if len(columns) == len(numbers) else [f"Column {i + 1}" for i in range(len(numbers))]
-    line = {
+    line: dict[str, Any] = {
         "section": section,
         "account": str(cells[0].get("Value") or ""),
         "account_id": None if account is None or account == _NIL_ACCOUNT else account,
@@ -81,15 +81,15 @@ def flatten_report(report: dict[str, Any]) -> dict[str, Any]:
             columns = [str(c.get("Value") or "") for c in (row.get("Cells") or [])[1:]]
         elif kind == "Section":
             for child in row.get("Rows") or []:
-                line = _line(str(row.get("Title") or ""), child, columns)
-                if line is not None:
-                    lines.append(line)
+                found = _line(str(row.get("Title") or ""), child, columns)
+                if found is not None:
+                    lines.append(found)
         elif kind in ("Row", "SummaryRow"):
-            line = _line("", row, columns)
-            if line is not None:
-                lines.append(line)
+            found = _line("", row, columns)
+            if found is not None:
+                lines.append(found)
     totals: dict[str, float | None] = {}
-    for line, names_account in lines:
-        if not names_account and line["account"] and line["account"] not in totals:
-            totals[line["account"]] = line["value"]
-    return {"Columns": columns, "Lines": [line for line, _ in lines], "Totals": totals}
+    for entry, names_account in lines:
+        if not names_account and entry["account"] and entry["account"] not in totals:
+            totals[entry["account"]] = entry["value"]
+    return {"Columns": columns, "Lines": [entry for entry, _ in lines], "Totals": totals}
