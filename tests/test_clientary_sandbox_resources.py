@@ -113,6 +113,32 @@ def test_projects_list_active_and_billable_unless_filter_all(
     assert "client_id" not in project and project["client"] is None
 
 
+def test_a_project_in_the_documented_shape_keeps_its_nested_client(
+    http: httpx.Client, sandbox: ClientarySandbox
+) -> None:
+    from clientary_xero.connectors.clientary.normalize import normalize_project
+
+    # The docs' project: the whole client nested, no top-level client_id (as test-workflow loads it).
+    client = {"id": 9001, "name": "ACME Corp", "number": "C-1", "currency_code": "EUR"}
+    documented = {
+        "id": 300_900,
+        "number": "PROJ101",
+        "name": "ACME Corp Project",
+        "status": 1,
+        "client": client,
+    }
+    sandbox.load_record("projects", documented)
+    served = http.get("/projects/300900").json()
+    assert "client_id" not in served and served["client"] == client
+    assert normalize_project(served)["client_id"] == 9001  # the record production would run on
+    listed = http.get("/projects").json()["projects"]
+    assert [p["client"] for p in listed] == [client]
+    # A project the API made knows its client by id and embeds the live client.
+    acme = sandbox.seed_client("Acme Live")
+    made = http.post("/projects", json={"project": {"name": "Live", "rate": 100, "client_id": acme["id"]}})
+    assert made.json()["client"]["name"] == "Acme Live" and "client_id" not in made.json()
+
+
 def test_leads_are_newest_first_unless_sorted_oldest(
     http: httpx.Client,
     sandbox: ClientarySandbox,

@@ -897,10 +897,13 @@ def _project_filter(
 
 
 def _render_project(sandbox: ClientarySandbox, record: Record) -> Record:
-    # The docs' project JSON embeds the whole client and has no top-level client_id.
+    # The docs' project JSON embeds the whole client and has no top-level client_id. A project the
+    # API made or changed knows its client by client_id (stored, never shown); one loaded in the
+    # documented shape (a sample, a recording) has only the nested client: keep that as given.
     out = {k: v for k, v in record.items() if k != "client_id"}
-    client = sandbox._records["clients"].get(record.get("client_id") or -1)
-    out["client"] = sandbox._render("clients", client) if client else None
+    if "client_id" in record:
+        client = sandbox._records["clients"].get(record.get("client_id") or -1)
+        out["client"] = sandbox._render("clients", client) if client else None
     hours = [h for h in sandbox._records.get("hours", {}).values() if h.get("project_id") == record["id"]]
     worked = sum((_decimal(h.get("hours")) or Decimal(0) for h in hours), Decimal(0))
     unbilled = sum(

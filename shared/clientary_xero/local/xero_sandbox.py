@@ -362,14 +362,12 @@ def _forbidden(detail: str = "AuthenticationUnsuccessful") -> httpx.Response:
 
 
 def _not_found() -> httpx.Response:
-    return _response(
+    # Xero answers an unknown id or path with a bare sentence, not JSON, whatever the Accept header
+    # (XeroAPI/Xero-OpenAPI#163, Xero-NetStandard#490, Xero-Java#32): a client must not parse it.
+    return httpx.Response(
         404,
-        {
-            "Type": None,
-            "Title": "NotFound",
-            "Status": 404,
-            "Detail": "The resource you're looking for cannot be found",
-        },
+        headers={"Content-Type": "text/html; charset=utf-8"},
+        content=b"The resource you're looking for cannot be found",
     )
 
 
@@ -613,6 +611,8 @@ class XeroSandbox(httpx.BaseTransport):
         self._refresh: dict[str, _RefreshToken] = {}
         self._codes: dict[str, _Code] = {}
         self._connections: dict[tuple[str, str], dict[str, Any]] = {}  # (grant, tenant) -> connection
+        # (app, tenant) -> when the app was first connected to it: a reconnection keeps it.
+        self._first_connected: dict[tuple[str, str], str] = {}
         self._idempotency: dict[tuple[str, str], _IdempotentCall] = {}
         self._inside_faults: list[_Fault] = []
         self._app_minute: dict[str, deque[float]] = {}
@@ -939,16 +939,19 @@ class XeroSandbox(httpx.BaseTransport):
     def _new_grant(self, client_id: str, tenant_ids: list[str], scopes: str) -> _Grant:
         grant = _Grant(str(uuid.uuid4()), client_id, list(tenant_ids), scopes, str(uuid.uuid4()))
         self._grants[grant.grant_id] = grant
+        # As identity's example: UTC without a zone, seven fractional digits. createdDateUtc is the
+        # first connection of the tenant to the app, updatedDateUtc the latest (the spec's words).
         stamp = datetime.fromtimestamp(self._now(), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0")
         for tenant_id in tenant_ids:
             tenant = self._tenants[tenant_id]
+            created = self._first_connected.setdefault((client_id, tenant_id), stamp)
             self._connections[(grant.grant_id, tenant_id)] = {
                 "id": str(uuid.uuid4()),
                 "authEventId": grant.auth_event_id,
                 "tenantId": tenant_id,
                 "tenantType": "ORGANISATION",
                 "tenantName": tenant.name,
-                "createdDateUtc": stamp,
+                "createdDateUtc": created,
                 "updatedDateUtc": stamp,
             }
         return grant
@@ -1051,7 +1054,9 @@ class XeroSandbox(httpx.BaseTransport):
             tenant.day_index, tenant.day_count = day_index, 0
         problem, retry_after = None, 0
         if tenant.in_flight >= self.concurrent_limit:
-            problem, retry_after = "concurrent", 1
+            # Xero documents the 5-in-flight limit but no X-Rate-Limit-Problem value (only minute,
+            # day, appminute) nor a Retry-After for it: this 429 names nothing rather than invent one.
+            problem, retry_after = "", 0
         elif len(tenant.minute) >= self.minute_limit:
             problem, retry_after = "minute", max(1, math.ceil(tenant.minute[0] + 60 - now))
         elif tenant.day_count >= self.day_limit:
@@ -1071,10 +1076,15 @@ class XeroSandbox(httpx.BaseTransport):
         }
         if problem is None:
             return None, headers
+        named = {"Retry-After": str(retry_after), "X-Rate-Limit-Problem": problem} if problem else {}
         rejected = _response(
             429,
-            {"Title": "Too Many Requests", "Status": 429, "Detail": f"Rate limit exceeded: {problem}"},
-            {**headers, "Retry-After": str(retry_after), "X-Rate-Limit-Problem": problem},
+            {
+                "Title": "Too Many Requests",
+                "Status": 429,
+                "Detail": f"Rate limit exceeded: {problem or 'unnamed'}",
+            },
+            {**headers, **named},
         )
         return rejected, headers
 
@@ -2609,6 +2619,11 @@ class XeroSandbox(httpx.BaseTransport):
         return f"{day.day} {day:%b %Y}"
 
     @staticmethod
+    def _us_day(day: date) -> str:
+        """A report attribute's date, as Xero writes it: ``4/30/2019``."""
+        return f"{day.month}/{day.day}/{day.year}"
+
+    @staticmethod
     def _cell(value: str, account_id: str | None = None) -> dict[str, Any]:
         cell: dict[str, Any] = {"Value": value}
         if account_id:
@@ -2670,8 +2685,11 @@ class XeroSandbox(httpx.BaseTransport):
                 {"RowType": "Section", "Title": title, "Rows": [*rows, self._total_row(total, values)]}
             ], values
 
-        def line(title: str, values: list[Decimal]) -> dict[str, Any]:
-            return {"RowType": "Section", "Title": "", "Rows": [self._total_row(title, values, "Row")]}
+        # As Xero's BalanceSheet example: a sum of sections ("Total Assets") is a SummaryRow in an
+        # untitled section, a difference ("Net Assets") a plain Row. The spec has no ProfitAndLoss
+        # example; its Gross Profit and Net Profit follow the Net Assets convention.
+        def line(title: str, values: list[Decimal], kind: str = "Row") -> dict[str, Any]:
+            return {"RowType": "Section", "Title": "", "Rows": [self._total_row(title, values, kind)]}
 
         rows: list[dict[str, Any]]
         report: dict[str, Any]
@@ -2703,23 +2721,53 @@ class XeroSandbox(httpx.BaseTransport):
                 "Fixed Assets", ("FIXED", "NONCURRENT"), cols, Decimal(1), "Total Fixed Assets"
             )
             assets = [a + b + c for a, b, c in zip(bank_total, current_total, fixed_total, strict=True)]
-            rows += [*bank, *current, *fixed, line("Total Assets", assets)]
+            rows += [*bank, *current, *fixed, line("Total Assets", assets, "SummaryRow")]
             rows.append({"RowType": "Section", "Title": "Liabilities", "Rows": []})
             liab, liab_total = section(
                 "Current Liabilities", _LIABILITY_TYPES, cols, Decimal(-1), "Total Current Liabilities"
             )
-            rows += [*liab, line("Total Liabilities", liab_total)]
+            rows += [*liab, line("Total Liabilities", liab_total, "SummaryRow")]
             net = [a - b for a, b in zip(assets, liab_total, strict=True)]
             rows.append(line("Net Assets", net))
-            equity_rows = self._account_rows(of(("EQUITY",)), cols, Decimal(-1))
-            earnings = [-v for v in profit_sums]
-            equity_rows.append(
-                {
-                    "RowType": "Row",
-                    "Cells": [self._cell("Current Year Earnings")]
-                    + [self._cell(f"{_money(v):.2f}") for v in earnings],
-                }
-            )
+            # The sandbox's organisation keeps a calendar financial year: profit of earlier years
+            # is Retained Earnings, this year's "Current Year Earnings" — a computed line Xero
+            # marks with the nil account id and each column's span (M/D/YYYY), as in its example.
+            years = [date(end.year, 1, 1) for end in ends]
+            current_sums = [
+                sum(
+                    (c.get(a["AccountID"], Decimal(0)) for a in of(_INCOME_TYPES + _EXPENSE_TYPES)),
+                    Decimal(0),
+                )
+                for c in (sums(start, end) for start, end in zip(years, ends, strict=True))
+            ]
+            retained = next((a for a in accounts if a.get("SystemAccount") == "RETAINEDEARNINGS"), None)
+            equity_cols = cols
+            if retained is not None:
+                equity_cols = [
+                    {**c, retained["AccountID"]: c.get(retained["AccountID"], Decimal(0)) + total - now}
+                    for c, total, now in zip(cols, profit_sums, current_sums, strict=True)
+                ]
+            equity_rows = self._account_rows(of(("EQUITY",)), equity_cols, Decimal(-1))
+            for row in equity_rows:
+                if (
+                    retained is not None
+                    and row["Cells"][0]["Attributes"][0]["Value"] == retained["AccountID"]
+                ):
+                    for cell, start in zip(row["Cells"][1:], years, strict=True):
+                        cell["Attributes"] += [
+                            {"Value": "", "Id": "fromDate"},
+                            {"Value": self._us_day(start - timedelta(days=1)), "Id": "toDate"},
+                        ]
+            nil = "00000000-0000-0000-0000-000000000000"
+            earnings_cells = [self._cell("Current Year Earnings", nil)]
+            for value, start, end in zip(current_sums, years, ends, strict=True):
+                cell = self._cell(f"{_money(-value):.2f}", nil)
+                cell["Attributes"] += [
+                    {"Value": self._us_day(start), "Id": "fromDate"},
+                    {"Value": self._us_day(end), "Id": "toDate"},
+                ]
+                earnings_cells.append(cell)
+            equity_rows.insert(0, {"RowType": "Row", "Cells": earnings_cells})
             equity_total = self._sum_rows(equity_rows, len(cols))
             rows.append(
                 {
@@ -2728,8 +2776,8 @@ class XeroSandbox(httpx.BaseTransport):
                     "Rows": [*equity_rows, self._total_row("Total Equity", equity_total)],
                 }
             )
+            # No ReportID: Xero's examples send none for these two reports.
             report = {
-                "ReportID": "BalanceSheet",
                 "ReportName": "Balance Sheet",
                 "ReportType": "BalanceSheet",
                 "ReportTitles": ["Balance Sheet", tenant.name, f"As at {at.day} {at:%B %Y}"],
@@ -2769,7 +2817,6 @@ class XeroSandbox(httpx.BaseTransport):
             net = [g + o - e for g, o, e in zip(gross, other_total, expenses_total, strict=True)]
             rows += [*income, *costs, line("Gross Profit", gross), *other, *expenses, line("Net Profit", net)]
             report = {
-                "ReportID": "ProfitAndLoss",
                 "ReportName": "Profit and Loss",
                 "ReportType": "ProfitAndLoss",
                 "ReportTitles": [

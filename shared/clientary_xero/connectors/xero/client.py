@@ -43,6 +43,9 @@ BASE_URLS: dict[str, str] = {
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_IDEMPOTENCY_KEY = 128
 DEFAULT_RETRY_SECONDS = 30
+# The X-Rate-Limit-Problem values Xero documents (appminute per one third-party doc only).
+XERO_LIMIT_NAMES = frozenset({"minute", "day", "appminute"})
+UNNAMED_LIMIT_RETRY_SECONDS = 5
 # How long Xero keeps an Idempotency-Key (and the answer cached under it), plus a margin.
 IDEMPOTENCY_WINDOW_SECONDS = 6 * 60 + 30
 
@@ -170,6 +173,12 @@ def _idempotency_header(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
+def _limit_name(value: str | None) -> str | None:
+    """``X-Rate-Limit-Problem`` when it is one of the values Xero documents (reference §4.1)."""
+    name = (value or "").strip().lower()
+    return name if name in XERO_LIMIT_NAMES else None
+
+
 def _int_header(value: str | None, default: int) -> int:
     try:
         return max(0, int(float(value))) if value is not None else default
@@ -281,7 +290,7 @@ class XeroClient:
         if permit is None or self.budget is None:
             return
         if response.status_code == 429:
-            limit = response.headers.get("X-Rate-Limit-Problem")
+            limit = _limit_name(response.headers.get("X-Rate-Limit-Problem"))
             retry_after = _int_header(response.headers.get("Retry-After"), 60)
             self.budget.blocked(permit.scope, limit, retry_after)
             return
@@ -332,10 +341,19 @@ class XeroClient:
         messages = xero_messages(body)
         detail = ": " + "; ".join(messages) if messages else ""
         if status == 429:
-            limit = response.headers.get("X-Rate-Limit-Problem")
-            delay = _int_header(response.headers.get("Retry-After"), 60)
+            named = response.headers.get("X-Rate-Limit-Problem")
+            limit = _limit_name(named)
+            if limit is None:
+                # Xero names minute, day and appminute limits only; its 5-calls-in-flight limit has
+                # no documented value (nor Retry-After): a short wait, as for our own in-flight cap.
+                delay = _int_header(response.headers.get("Retry-After"), UNNAMED_LIMIT_RETRY_SECONDS)
+                what = f"a limit Xero calls {named!r}" if named else "Xero named no limit"
+                reason = f"{what}, perhaps its 5 calls in flight"
+            else:
+                delay = _int_header(response.headers.get("Retry-After"), 60)
+                reason = limit
             raise RetryableError(
-                f"Xero rate limit reached ({limit or 'unknown limit'}); retry in {delay} s",
+                f"Xero rate limit reached ({reason}); retry in {delay} s",
                 delay_seconds=delay,
                 status=status,
                 service="xero",

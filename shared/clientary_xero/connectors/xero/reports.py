@@ -12,6 +12,11 @@ Assets" instead, so ``flatten_report`` gives:
   ``Total Assets``, ``Net Assets``, ``Gross Profit``, ``Net Profit``) — the first one wins if a
   label repeats.
 
+Xero marks a computed equity line (``Current Year Earnings``) with the nil account id
+``00000000-0000-0000-0000-000000000000`` and ``fromDate``/``toDate`` attributes: it is a line, not
+a total, but no account either, so its ``account_id`` is ``None`` (a workflow that reads the
+account by that id would get a 404).
+
 In JSONata: ``steps.bs.Totals.'Total Assets'`` or ``steps.bs.Lines[account='Sales'].value``.
 """
 
@@ -37,7 +42,10 @@ def report_number(value: Any) -> float | None:
     return -number if negative else number
 
 
-def _account_id(cells: list[dict[str, Any]]) -> str | None:
+_NIL_ACCOUNT = "00000000-0000-0000-0000-000000000000"
+
+
+def _account_attribute(cells: list[dict[str, Any]]) -> str | None:
     for cell in cells:
         for attribute in cell.get("Attributes") or []:
             if isinstance(attribute, dict) and str(attribute.get("Id", "")).lower() == "account":
@@ -45,40 +53,43 @@ def _account_id(cells: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _line(section: str, row: dict[str, Any], columns: list[str]) -> dict[str, Any] | None:
+def _line(section: str, row: dict[str, Any], columns: list[str]) -> tuple[dict[str, Any], bool] | None:
+    """The flat line and whether the row names an account at all (totals name none)."""
     cells = [c for c in row.get("Cells") or [] if isinstance(c, dict)]
     if not cells:
         return None
+    account = _account_attribute(cells)
     numbers = [report_number(c.get("Value")) for c in cells[1:]]
     titles = columns if len(columns) == len(numbers) else [f"Column {i + 1}" for i in range(len(numbers))]
-    return {
+    line: dict[str, Any] = {
         "section": section,
         "account": str(cells[0].get("Value") or ""),
-        "account_id": _account_id(cells),
+        "account_id": None if account is None or account == _NIL_ACCOUNT else account,
         "row_type": row.get("RowType"),
         "values": dict(zip(titles, numbers, strict=True)),
         "value": numbers[0] if numbers else None,
     }
+    return line, account is not None
 
 
 def flatten_report(report: dict[str, Any]) -> dict[str, Any]:
     columns: list[str] = []
-    lines: list[dict[str, Any]] = []
+    lines: list[tuple[dict[str, Any], bool]] = []
     for row in report.get("Rows") or []:
         kind = row.get("RowType")
         if kind == "Header":
             columns = [str(c.get("Value") or "") for c in (row.get("Cells") or [])[1:]]
         elif kind == "Section":
             for child in row.get("Rows") or []:
-                line = _line(str(row.get("Title") or ""), child, columns)
-                if line is not None:
-                    lines.append(line)
+                found = _line(str(row.get("Title") or ""), child, columns)
+                if found is not None:
+                    lines.append(found)
         elif kind in ("Row", "SummaryRow"):
-            line = _line("", row, columns)
-            if line is not None:
-                lines.append(line)
+            found = _line("", row, columns)
+            if found is not None:
+                lines.append(found)
     totals: dict[str, float | None] = {}
-    for line in lines:
-        if line["account_id"] is None and line["account"] and line["account"] not in totals:
-            totals[line["account"]] = line["value"]
-    return {"Columns": columns, "Lines": lines, "Totals": totals}
+    for entry, names_account in lines:
+        if not names_account and entry["account"] and entry["account"] not in totals:
+            totals[entry["account"]] = entry["value"]
+    return {"Columns": columns, "Lines": [entry for entry, _ in lines], "Totals": totals}
