@@ -432,6 +432,26 @@ def replay_failed(s: Stack, runs: list[dict[str, Any]]) -> tuple[int, list[str]]
     return done, refused
 
 
+def redrive(s: Stack) -> int:
+    """What "Start DLQ redrive" in the SQS console does: every message of each action queue's DLQ
+    back to its source queue, body as it was. Returns the number moved."""
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    r = s.env.resources
+    moved = 0
+    for dlq, source in ((r.xero_dlq_url, r.xero_queue_url), (r.clientary_dlq_url, r.clientary_queue_url)):
+        while dlq and source:
+            messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                sqs.send_message(QueueUrl=source, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+                moved += 1
+    return moved
+
+
 def statuses(runs: list[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(Counter(str(r.get("status")) for r in runs).items()))
 
