@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,14 +94,24 @@ def test_crash_between_the_xero_call_and_the_checkpoint_gives_no_duplicate(
         real_finish(self, run_id, step_id, **kwargs)
 
     monkeypatch.setattr(StateStore, "finish_step", crash_once)
-    import time as _time
 
-    env.drain(on_batch=lambda batch: _time.sleep(1.1) if batch["failed"] else None)
+    def outlive_the_dead_workers_lease(batch: dict[str, Any]) -> None:
+        # The crashed worker's lease (1 s here) must end before a retry may take the step over.
+        # Wait for the lease as stored, not a fixed time: a claim needs int(now) > lease_until.
+        if batch["failed"]:
+            (run,) = env.state.list_runs()
+            step = env.state.get_step(run["run_id"], "invoice") or {}
+            while int(time.time()) <= int(step.get("lease_until") or 0):
+                time.sleep(0.1)
+
+    batches = env.drain(on_batch=outlive_the_dead_workers_lease)
     assert crashed == ["invoice"]
     assert len(xero_invoices(env)) == 1
     run = only_run(env)
-    assert run["status"] == "SUCCEEDED"
     steps = {s["step_id"]: s for s in env.state.get_steps(run["run_id"])}
+    # On a failure, say what happened to the step's messages (the batches, the step, the DLQ).
+    why = f"batches={batches} steps={steps} dlq={env.dlq_messages('xero')}"
+    assert run["status"] == "SUCCEEDED", why
     assert steps["invoice"]["attempts"] >= 2
     assert steps["invoice"]["output"]["InvoiceID"] == xero_invoices(env)[0]["InvoiceID"]
 
