@@ -3,8 +3,8 @@
 ``_route_request`` splits the path (``/api.xro/2.0/{Resource}[/{id}[/History]]`` or the Projects
 API) and dispatches by resource and method; ``_write`` runs every element of a PUT/POST through its
 resource's save, with ``summarizeErrors`` (all-or-nothing 400 by default, else per-element
-``ValidationErrors``). A check per endpoint (such as the app's scopes) belongs here, where the
-resource and method are known.
+``ValidationErrors``). A check per endpoint (such as the app's scopes) belongs with this dispatch,
+where resource and method are known; the access token is looked up before, in core.py's pipeline.
 """
 
 from __future__ import annotations
