@@ -45,6 +45,7 @@ from urllib.parse import parse_qsl, unquote
 import httpx
 
 from clientary_xero.connectors.xero.dates import to_xero_date
+from clientary_xero.local.xero_seeding import SeedingMixin
 
 ACCESS_TOKEN_SECONDS = 1800
 REFRESH_GRACE_SECONDS = 1800
@@ -303,6 +304,7 @@ class _Tenant:
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # record id -> notes
     country: str = "US"
     tax_rates: dict[str, dict[str, Any]] = field(default_factory=dict)  # TaxType -> rate
+    tracking_categories: dict[str, dict[str, Any]] = field(default_factory=dict)  # seeded only
     next_quote: int = 1
     next_purchase_order: int = 1
     minute: deque[float] = field(default_factory=deque)
@@ -581,7 +583,7 @@ def _fit_echo(plural: str, echo: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------ sandbox
-class XeroSandbox(httpx.BaseTransport):
+class XeroSandbox(SeedingMixin, httpx.BaseTransport):
     """Xero (identity + Accounting API) in memory. Install it with ``connectors.http.use_transport``."""
 
     def __init__(
@@ -1172,6 +1174,8 @@ class XeroSandbox(httpx.BaseTransport):
                     return self._history(tenant, resource, ident, method, request.content)
                 if len(parts) > 2:
                     return _not_found()
+                if resource == "trackingcategories" and len(parts) <= 2:  # xero_seeding.py
+                    return self._tracking_categories_route(tenant, ident, method, params)
                 if resource in _MORE_RESOURCES:
                     return self._more_route(tenant, resource, ident, method, request.content, params)
                 if resource == "contacts":
