@@ -447,3 +447,18 @@ def test_a_bad_seed_record_is_refused_naming_collection_and_index(
         f"error: {seed}: xero.PurchaseOrders[1]: The Contact with Name Nobody Ltd could not be found." in err
     )
     assert "run " not in out  # nothing ran
+
+
+def test_the_readme_seed_example_seeds(sandbox: XeroSandbox) -> None:
+    import yaml
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**The `--seed` file**") :]
+    block = re.search(r"```yaml\n(.*?)```", section, flags=re.S)
+    assert block, "the README's --seed section has no YAML example"
+    document = yaml.safe_load(block.group(1))
+    org = Org(sandbox)
+    seeded = sandbox.seed_many(org.tenant, document["xero"])
+    assert len(seeded) >= 5 and all(len(records) >= 1 for records in seeded.values())
+    invoice = org.get("/Invoices/INV-77").json()["Invoices"][0]
+    assert invoice["AmountDue"] == invoice["Total"] - sum(p["Amount"] for p in seeded["Payments"])
