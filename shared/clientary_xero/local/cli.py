@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         metavar="FILE",
         help="records to put into the sandboxes first (JSON or YAML): "
-        '{"clientary": {"invoices": [{…}], …}, "xero": {"Contacts": [{…}], "Invoices": [{…}]}}',
+        '{"clientary": {"invoices": [{…}], …}, "xero": {"Contacts": [{…}], "PurchaseOrders": [{…}], …}}',
     )
     t.add_argument("--max-wait", type=float, default=120.0, help="seconds to wait for retries (default 120)")
     t.set_defaults(func=cmd_test_workflow)
@@ -297,7 +297,8 @@ def cmd_test_workflow(args: argparse.Namespace) -> int:
 
     document = {**workflow.to_document(), "enabled": True}
     with LocalEnvironment(live=args.live, record=args.record, live_secrets=secrets) as env:
-        _load_seed(env, seed)
+        if not _load_seed(env, seed, args.seed):
+            return EXIT_INVALID
         if not args.live and spec.collection in env.clientary.resources:  # not contracts (issue #4)
             env.clientary.load_record(spec.collection, record)
         env.put_workflow(document)
@@ -514,14 +515,12 @@ def _stack_outputs(stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
-SEED_XERO = ("Contacts", "Invoices", "TaxRates")  # payments are trigger records: pass them with --event
-
-
 def _read_seed(path: str) -> dict[str, Any]:
-    """The --seed file, checked: ``clientary`` maps collections, ``xero`` maps Contacts/Invoices/TaxRates,
-    each to a list of records as the service returns them."""
+    """The --seed file, checked: ``clientary`` maps collections, ``xero`` maps Xero's collection
+    names (``xero_sandbox.seeding.SEED_ORDER``), each to a list of records as the service returns them."""
     from clientary_xero.errors import WorkflowInvalid
     from clientary_xero.local.clientary_sandbox import default_resources
+    from clientary_xero.local.xero_sandbox.seeding import SEED_ORDER
     from clientary_xero.workflows.loader import read_document
 
     try:
@@ -530,7 +529,7 @@ def _read_seed(path: str) -> dict[str, Any]:
         raise ValueError(f"cannot read the seed {path}: {exc}") from None
     if not isinstance(seed, dict) or set(seed) - {"clientary", "xero"}:
         raise ValueError(f"{path}: the seed is an object with 'clientary' and/or 'xero'")
-    allowed = {"clientary": tuple(spec.name for spec in default_resources()), "xero": SEED_XERO}
+    allowed = {"clientary": tuple(spec.name for spec in default_resources()), "xero": SEED_ORDER}
     for service, collections in seed.items():
         if not isinstance(collections, dict):
             raise ValueError(f"{path}: '{service}' maps collection names to lists of records")
@@ -545,16 +544,21 @@ def _read_seed(path: str) -> dict[str, Any]:
     return seed
 
 
-def _load_seed(env: Any, seed: dict[str, Any]) -> None:
+def _load_seed(env: Any, seed: dict[str, Any], path: str | None = None) -> bool:
+    """Fill the sandboxes; False (with the error printed) when Xero refuses a record."""
     for collection, records in (seed.get("clientary") or {}).items():
         for record in records:
             env.clientary.load_record(collection, record)
-    for collection, records in (seed.get("xero") or {}).items():
-        for record in records:
-            env.load_xero_record(collection, record)
+    if seed.get("xero"):
+        try:  # in dependency order, through the sandbox's validation: see local/xero_sandbox/seeding.py
+            env.seed_xero(seed["xero"])
+        except ValueError as exc:
+            print(f"error: {path or 'the seed'}: xero.{exc}", file=sys.stderr)
+            return False
     if seed:
         counts = [f"{len(r)} {s}.{c}" for s, cols in seed.items() for c, r in cols.items()]
         print(f"seeded the sandboxes: {', '.join(counts)}")
+    return True
 
 
 def _test_xero_workflow(
@@ -586,7 +590,8 @@ def _test_xero_workflow(
         secrets = read
     document = {**workflow.to_document(), "enabled": True}
     with LocalEnvironment(live=args.live, record=args.record, live_secrets=secrets) as env:
-        _load_seed(env, seed)
+        if not _load_seed(env, seed, args.seed):
+            return EXIT_INVALID
         env.put_workflow(document)
         if spec.name == "xero.new_payment":
             env.poll_xero_payments()  # the first poll records where to start

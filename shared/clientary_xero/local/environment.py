@@ -404,6 +404,12 @@ class LocalEnvironment:
         """The 15-minute schedule of the xero.new_payment poll firing once."""
         return self.invoke_trigger("xero.new_payment", scheduled_event())
 
+    def seed_xero(self, collections: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        """Seed the sandbox's organisation by Xero's collection names, through its validation
+        (``XeroSandbox.seed_many``): ``ValueError`` names a refused record's collection and index."""
+        assert self.xero is not None, "seed_xero needs the sandbox (not --live)"
+        return self.xero.seed_many(self.xero_tenant_id(), collections)
+
     def load_xero_record(self, collection: str, record: dict[str, Any]) -> dict[str, Any]:
         """Put a record as Xero returns it into the sandbox's organisation, ids kept.
 

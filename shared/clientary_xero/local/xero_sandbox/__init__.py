@@ -26,7 +26,8 @@ idempotency), ``routing`` (path → resource, the PUT/POST envelope), ``query`` 
 language), ``listing`` (look-ups, filters, order, paging), one module per resource family
 (``contacts``, ``invoices``, ``lines`` for line items, tax and totals, ``documents`` for quotes and
 purchase orders, ``payments``, ``items``, ``banking``, ``history``, ``reports``, ``projects``),
-``accounts_tax`` (the seeded chart and tax rates), ``model`` (constants, records), ``responses``
+``tracking`` (tracking categories), ``accounts_tax`` (the seeded chart and tax rates), ``seeding``
+(``seed``/``seed_many``: every collection, through the API's save paths), ``model`` (constants, records), ``responses``
 (Xero's answers and error envelopes, money helpers) and ``base`` (the state the mixins share).
 """
 

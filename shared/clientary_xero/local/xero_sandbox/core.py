@@ -53,9 +53,10 @@ from clientary_xero.local.xero_sandbox.responses import (
     _unauthorized,
 )
 from clientary_xero.local.xero_sandbox.routing import RoutingMixin
+from clientary_xero.local.xero_sandbox.seeding import SeedingMixin
 
 
-class XeroSandbox(RoutingMixin, AuthMixin, LimitsMixin, httpx.BaseTransport):
+class XeroSandbox(SeedingMixin, RoutingMixin, AuthMixin, LimitsMixin, httpx.BaseTransport):
     """Xero (identity + Accounting API) in memory. Install it with ``connectors.http.use_transport``."""
 
     def __init__(

@@ -138,6 +138,7 @@ class _Tenant:
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # record id -> notes
     country: str = "US"
     tax_rates: dict[str, dict[str, Any]] = field(default_factory=dict)  # TaxType -> rate
+    tracking_categories: dict[str, dict[str, Any]] = field(default_factory=dict)  # seeded only
     next_quote: int = 1
     next_purchase_order: int = 1
     minute: deque[float] = field(default_factory=deque)

@@ -40,7 +40,7 @@ class ProjectsMixin(_SandboxBase):
         if request.method == "GET":
             records = list(tenant.projects.values())
             if params.get("contactid"):
-                records = [p for p in records if p["contactId"] == params["contactid"].lower()]
+                records = [p for p in records if p.get("contactId") == params["contactid"].lower()]
             if params.get("states"):
                 states = {s.strip().upper() for s in params["states"].split(",")}
                 records = [p for p in records if p["status"] in states]

@@ -41,6 +41,7 @@ from clientary_xero.local.xero_sandbox.responses import (
     _Reject,
     _response,
 )
+from clientary_xero.local.xero_sandbox.tracking import TrackingMixin
 
 
 def _fit_echo(plural: str, echo: dict[str, Any]) -> None:
@@ -69,6 +70,7 @@ class RoutingMixin(
     HistoryMixin,
     ReportsMixin,
     ProjectsMixin,
+    TrackingMixin,
 ):
     """Dispatch of an admitted call to its resource; the PUT/POST envelope."""
 
@@ -90,6 +92,8 @@ class RoutingMixin(
                     return self._history(tenant, resource, ident, method, request.content)
                 if len(parts) > 2:
                     return _not_found()
+                if resource == "trackingcategories":
+                    return self._tracking_categories_route(tenant, ident, method, params)
                 if resource in _MORE_RESOURCES:
                     return self._more_route(tenant, resource, ident, method, request.content, params)
                 if resource == "contacts":
