@@ -14,7 +14,8 @@ It behaves like the service rather than answering 200 to everything (facts: refe
   ProfitAndLoss reports computed from the organisation's books) and the Projects API, with
   the tenant header, per-organisation limits (5 in flight, 60 per rolling minute, 5,000 per day,
   10,000 per app-minute) and their headers, ``Idempotency-Key`` (6 minutes; a concurrent duplicate
-  waits for the first), ``summarizeErrors``, Xero's validation messages and error envelopes.
+  waits for the first), ``summarizeErrors``, Xero's validation messages and error envelopes, and
+  the token's scopes per endpoint (``xero_scopes.py``: 401 ``AuthorizationUnsuccessful``).
 * any other host: ``httpx.ConnectError``, as if the network were down.
 
 Thread-safe: one re-entrant lock guards every piece of state; ``latency`` is slept outside it, so
@@ -45,6 +46,7 @@ from urllib.parse import parse_qsl, unquote
 import httpx
 
 from clientary_xero.connectors.xero.dates import to_xero_date
+from clientary_xero.local import xero_scopes
 
 ACCESS_TOKEN_SECONDS = 1800
 REFRESH_GRACE_SECONDS = 1800
@@ -59,9 +61,7 @@ APP_MINUTE_LIMIT = 10000
 PAGE_SIZE = 100
 # What inject_faults() can answer instead of Xero (see its docstring).
 FAULT_KINDS = ("429", "500", "503", "timeout", "lost")
-DEFAULT_SCOPES = (
-    "offline_access accounting.contacts accounting.settings accounting.invoices accounting.payments"
-)
+DEFAULT_SCOPES = xero_scopes.DEFAULT_SCOPES  # the product's own default: every action works
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -263,6 +263,7 @@ class _AccessToken:
     tenant_ids: list[str]
     expires_at: float
     grant_id: str | None = None  # None for custom connections (client_credentials)
+    scopes: str | None = None  # a custom connection's (None: all); OAuth tokens use their grant's
 
 
 @dataclass
@@ -713,6 +714,7 @@ class XeroSandbox(httpx.BaseTransport):
             if auth == "client_credentials":
                 app.custom_tenant_id = tenant
                 access = self._new_access(client_id, [tenant], None)
+                self._access[access].scopes = scopes or None
                 secret.update(access_token=access, expires_at=int(now + ACCESS_TOKEN_SECONDS))
             elif auth == "oauth":
                 grant = self._new_grant(client_id, [tenant], scopes)
@@ -861,6 +863,7 @@ class XeroSandbox(httpx.BaseTransport):
                 if app.custom_tenant_id is None:
                     return _oauth_error(400, "unauthorized_client")
                 access = self._new_access(app.client_id, [app.custom_tenant_id], None)
+                self._access[access].scopes = form.get("scope") or None
                 self.grant_counts["client_credentials"] += 1
                 return self._token_response(access, None, ACCESS_TOKEN_SECONDS, form.get("scope", ""))
             return _oauth_error(400, "unsupported_grant_type")
@@ -1001,6 +1004,11 @@ class XeroSandbox(httpx.BaseTransport):
             return self._timed(lambda: self._get_connections(token))
         if not path.startswith(("/api.xro/2.0/", _PROJECTS_PREFIX)):
             return _not_found()
+        with self._lock:
+            granted = self._grants[token.grant_id].scopes if token.grant_id else token.scopes
+        refused = xero_scopes.refusal(granted, request.method, path)
+        if refused is not None:
+            return refused
         tenant_id = request.headers.get("xero-tenant-id", "").strip().lower()
         if not tenant_id:
             if token.grant_id is not None:  # only custom connections may omit the tenant
