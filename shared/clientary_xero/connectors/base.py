@@ -60,13 +60,20 @@ class ActionSpec:
     input_model: type[BaseModel]
     run: Callable[[ActionContext, Any], dict[str, Any]]
     description: str = ""
+    # The service's OAuth scopes the action needs (Xero's granular names; connectors/xero/scopes.py).
+    scopes: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, ActionSpec] = {}
 
 
 def action(
-    name: str, *, app: str, input_model: type[BaseModel], description: str = ""
+    name: str,
+    *,
+    app: str,
+    input_model: type[BaseModel],
+    description: str = "",
+    scopes: tuple[str, ...] = (),
 ) -> Callable[
     [Callable[[ActionContext, Any], dict[str, Any]]], Callable[[ActionContext, Any], dict[str, Any]]
 ]:
@@ -75,7 +82,9 @@ def action(
     ) -> Callable[[ActionContext, Any], dict[str, Any]]:
         if name in _REGISTRY:
             raise RuntimeError(f"action {name!r} registered twice")
-        _REGISTRY[name] = ActionSpec(name, app, input_model, fn, description or (fn.__doc__ or "").strip())
+        _REGISTRY[name] = ActionSpec(
+            name, app, input_model, fn, description or (fn.__doc__ or "").strip(), tuple(scopes)
+        )
         return fn
 
     return register

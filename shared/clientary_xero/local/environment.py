@@ -129,12 +129,15 @@ class LocalEnvironment:
         max_attempts: int = 5,
         live_secrets: dict[str, Any] | None = None,
         fast_forward: bool = True,
+        xero_scopes: str | None = None,
     ) -> None:
         self.live = live
         self.record_path = Path(record) if record else None
         self.max_attempts = max_attempts
         self.live_secrets = live_secrets or {}
         self.fast_forward = fast_forward
+        # The scopes the sandbox grants the Xero connection (None: the product's default ones).
+        self.xero_scopes = xero_scopes
         self.xero: Any = None
         self.clientary: Any = None
         self.resources: LocalResources | None = None
@@ -169,11 +172,11 @@ class LocalEnvironment:
             transport: httpx.BaseTransport | None = httpx.HTTPTransport(retries=0)
         else:
             from clientary_xero.local.clientary_sandbox import ClientarySandbox
-            from clientary_xero.local.xero_sandbox import XeroSandbox
+            from clientary_xero.local.xero_sandbox import DEFAULT_SCOPES, XeroSandbox
 
             self.xero = XeroSandbox()
             self.clientary = ClientarySandbox()
-            xero_secret = self.xero.bootstrap_secret()
+            xero_secret = self.xero.bootstrap_secret(scopes=self.xero_scopes or DEFAULT_SCOPES)
             clientary_secret = self.clientary.bootstrap_secret()
             transport = RoutingTransport(
                 [

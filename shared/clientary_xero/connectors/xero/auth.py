@@ -117,6 +117,11 @@ class XeroTokenProvider:
             )
         return tenant
 
+    def granted_scopes(self) -> set[str] | None:
+        """The scopes Xero granted the connection, as its secret records them (None: not recorded)."""
+        scopes = str(self._cached().get("scopes") or "").split()
+        return set(scopes) or None
+
     def auth_kind(self, secret: dict[str, Any] | None = None) -> str:
         secret = secret if secret is not None else (self._secret or self._load())
         return str(secret.get("auth") or "oauth")

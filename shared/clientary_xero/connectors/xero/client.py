@@ -5,7 +5,8 @@
   can't create a second record (Xero keeps a key for 6 minutes; reference/xero-api.md §4.2).
 * ``summarizeErrors=false`` on the bulk endpoints that accept it, so a batch answers 200 with a
   status per element instead of an all-or-nothing 400 that hides what was created (§4.3).
-* 401 TokenExpired → one forced token refresh and one retry.
+* 401 TokenExpired → one forced token refresh and one retry. 401 AuthorizationUnsuccessful (a
+  fresh token without the scope) → ``XeroScopeMissing`` at once: a refresh cannot add a scope.
 * 429 → ``RetryableError`` with ``Retry-After`` and ``X-Rate-Limit-Problem``; 5xx, time-outs and
   transport errors → ``RetryableError``; other 4xx → ``PermanentError`` with Xero's own messages.
 * The rate-limit headers of the last answer are kept on the client (``rate_limits``).
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from clientary_xero.connectors.http import new_client
+from clientary_xero.connectors.xero.scopes import scope_refused
 from clientary_xero.errors import PermanentError, RetryableError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -269,12 +271,15 @@ class XeroClient:
                     self.budget.release(permit)
             self._note_limits(response)
             self._learn(permit, response)
-            if response.status_code == 401 and attempt == 1 and self._token_expired(response):
+            detail = self._detail(response) if response.status_code == 401 else None
+            if detail == "TokenExpired" and attempt == 1:
                 logger.info(
                     "Xero said TokenExpired; renewing the token once and retrying %s %s", method, path
                 )
                 self.tokens.force_refresh(token)
                 continue
+            if detail == "AuthorizationUnsuccessful":
+                raise scope_refused(method, path, api, self.tokens.granted_scopes())
             return self._result(method, path, response)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -299,12 +304,14 @@ class XeroClient:
             self.budget.observe(permit, int(remaining))
 
     @staticmethod
-    def _token_expired(response: httpx.Response) -> bool:
+    def _detail(response: httpx.Response) -> str | None:
+        """The ``Detail`` of Xero's 401: ``TokenExpired`` or ``AuthorizationUnsuccessful`` (§4.3)."""
         try:
             body = response.json()
         except ValueError:
-            return False
-        return isinstance(body, dict) and body.get("Detail") == "TokenExpired"
+            return None
+        detail = body.get("Detail") if isinstance(body, dict) else None
+        return detail if isinstance(detail, str) else None
 
     def _note_limits(self, response: httpx.Response) -> None:
         seen: dict[str, int] = {}

@@ -14,7 +14,8 @@ It behaves like the service rather than answering 200 to everything (facts: refe
   ProfitAndLoss reports computed from the organisation's books) and the Projects API, with
   the tenant header, per-organisation limits (5 in flight, 60 per rolling minute, 5,000 per day,
   10,000 per app-minute) and their headers, ``Idempotency-Key`` (6 minutes; a concurrent duplicate
-  waits for the first), ``summarizeErrors``, Xero's validation messages and error envelopes.
+  waits for the first), ``summarizeErrors``, Xero's validation messages and error envelopes, and
+  the token's scopes per endpoint (``scopes``: 401 ``AuthorizationUnsuccessful``).
 * any other host: ``httpx.ConnectError``, as if the network were down.
 
 Thread-safe: one re-entrant lock guards every piece of state; ``latency`` is slept outside it, so
@@ -27,8 +28,9 @@ language), ``listing`` (look-ups, filters, order, paging), one module per resour
 (``contacts``, ``invoices``, ``lines`` for line items, tax and totals, ``documents`` for quotes and
 purchase orders, ``payments``, ``items``, ``banking``, ``history``, ``reports``, ``projects``),
 ``tracking`` (tracking categories), ``accounts_tax`` (the seeded chart and tax rates), ``seeding``
-(``seed``/``seed_many``: every collection, through the API's save paths), ``model`` (constants, records), ``responses``
-(Xero's answers and error envelopes, money helpers) and ``base`` (the state the mixins share).
+(``seed``/``seed_many``: every collection, through the API's save paths), ``scopes`` (which scopes
+grant each endpoint), ``model`` (constants, records), ``responses`` (Xero's answers and error
+envelopes, money helpers) and ``base`` (the state the mixins share).
 """
 
 from clientary_xero.local.xero_sandbox.core import XeroSandbox

@@ -58,6 +58,7 @@ class AuthMixin(_SandboxBase):
                 if app.custom_tenant_id is None:
                     return _oauth_error(400, "unauthorized_client")
                 access = self._new_access(app.client_id, [app.custom_tenant_id], None)
+                self._access[access].scopes = form.get("scope") or None
                 self.grant_counts["client_credentials"] += 1
                 return self._token_response(access, None, ACCESS_TOKEN_SECONDS, form.get("scope", ""))
             return _oauth_error(400, "unsupported_grant_type")

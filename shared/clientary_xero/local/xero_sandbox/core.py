@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from clientary_xero.local.xero_sandbox import scopes as scope_rules
 from clientary_xero.local.xero_sandbox.accounts_tax import _COUNTRY_OF_CURRENCY, _TAX_RATES
 from clientary_xero.local.xero_sandbox.auth import AuthMixin
 from clientary_xero.local.xero_sandbox.limits import LimitsMixin
@@ -185,6 +186,7 @@ class XeroSandbox(SeedingMixin, RoutingMixin, AuthMixin, LimitsMixin, httpx.Base
             if auth == "client_credentials":
                 app.custom_tenant_id = tenant
                 access = self._new_access(client_id, [tenant], None)
+                self._access[access].scopes = scopes or None
                 secret.update(access_token=access, expires_at=int(now + ACCESS_TOKEN_SECONDS))
             elif auth == "oauth":
                 grant = self._new_grant(client_id, [tenant], scopes)
@@ -333,6 +335,11 @@ class XeroSandbox(SeedingMixin, RoutingMixin, AuthMixin, LimitsMixin, httpx.Base
             return self._timed(lambda: self._get_connections(token))
         if not path.startswith(("/api.xro/2.0/", _PROJECTS_PREFIX)):
             return _not_found()
+        with self._lock:
+            granted = self._grants[token.grant_id].scopes if token.grant_id else token.scopes
+        refused = scope_rules.refusal(granted, request.method, path)
+        if refused is not None:
+            return refused
         tenant_id = request.headers.get("xero-tenant-id", "").strip().lower()
         if not tenant_id:
             if token.grant_id is not None:  # only custom connections may omit the tenant

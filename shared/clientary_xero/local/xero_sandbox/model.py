@@ -13,6 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from clientary_xero.local.xero_sandbox import scopes as scope_rules
+
 ACCESS_TOKEN_SECONDS = 1800
 REFRESH_GRACE_SECONDS = 1800
 REFRESH_TOKEN_SECONDS = 60 * 86400
@@ -26,9 +28,7 @@ APP_MINUTE_LIMIT = 10000
 PAGE_SIZE = 100
 # What inject_faults() can answer instead of Xero (see its docstring).
 FAULT_KINDS = ("429", "500", "503", "timeout", "lost")
-DEFAULT_SCOPES = (
-    "offline_access accounting.contacts accounting.settings accounting.invoices accounting.payments"
-)
+DEFAULT_SCOPES = scope_rules.DEFAULT_SCOPES  # the product's own default: every action works
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -98,6 +98,7 @@ class _AccessToken:
     tenant_ids: list[str]
     expires_at: float
     grant_id: str | None = None  # None for custom connections (client_credentials)
+    scopes: str | None = None  # a custom connection's (None: all); OAuth tokens use their grant's
 
 
 @dataclass

@@ -107,7 +107,12 @@ def _with_account_codes(
     return out
 
 
-@action("xero.create_bank_transfer", app="xero", input_model=BankTransferInput)
+@action(
+    "xero.create_bank_transfer",
+    app="xero",
+    input_model=BankTransferInput,
+    scopes=("accounting.banktransactions", "accounting.settings.read"),
+)
 def create_bank_transfer(ctx: ActionContext, data: BankTransferInput) -> dict[str, Any]:
     """Move money between two Xero bank accounts."""
     client = ctx.service("xero")

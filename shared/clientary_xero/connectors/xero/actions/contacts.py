@@ -96,7 +96,9 @@ def _name_taken(error: PermanentError) -> bool:
     return any("must be unique across all active contacts" in m for m in error.messages)
 
 
-@action("xero.create_or_update_contact", app="xero", input_model=ContactInput)
+@action(
+    "xero.create_or_update_contact", app="xero", input_model=ContactInput, scopes=("accounting.contacts",)
+)
 def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str, Any]:
     """Create a Xero contact, or update the one linked to (or carrying) the same ContactNumber."""
     client = ctx.service("xero")
@@ -227,7 +229,7 @@ def contact_fields(contact: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@action("xero.find_contact", app="xero", input_model=FindContactInput)
+@action("xero.find_contact", app="xero", input_model=FindContactInput, scopes=("accounting.contacts.read",))
 def find_contact(ctx: ActionContext, data: FindContactInput) -> dict[str, Any]:
     """Find a Xero contact by ContactID, ContactNumber, Name, EmailAddress or SearchTerm."""
     from clientary_xero.connectors.xero.client import XeroNotFound

@@ -97,7 +97,12 @@ def quote_fields(quote: dict[str, Any], created: bool) -> dict[str, Any]:
     }
 
 
-@action("xero.create_quote", app="xero", input_model=QuoteInput)
+@action(
+    "xero.create_quote",
+    app="xero",
+    input_model=QuoteInput,
+    scopes=("accounting.invoices", "accounting.contacts.read"),
+)
 def create_quote(ctx: ActionContext, data: QuoteInput) -> dict[str, Any]:
     """Create a quote for an existing Xero contact."""
     from clientary_xero.connectors.xero.client import checked_elements
@@ -208,7 +213,12 @@ def _orders_on_day(client: Any, number: str, day: date | None) -> list[dict[str,
     return found
 
 
-@action("xero.create_purchase_order", app="xero", input_model=PurchaseOrderInput)
+@action(
+    "xero.create_purchase_order",
+    app="xero",
+    input_model=PurchaseOrderInput,
+    scopes=("accounting.invoices", "accounting.contacts.read"),
+)
 def create_purchase_order(ctx: ActionContext, data: PurchaseOrderInput) -> dict[str, Any]:
     """Create a purchase order for an existing Xero contact."""
     from clientary_xero.connectors.xero.client import checked_elements
@@ -312,7 +322,12 @@ def _orders_numbered(client: Any, data: FindPurchaseOrderInput) -> list[dict[str
     )
 
 
-@action("xero.find_purchase_order", app="xero", input_model=FindPurchaseOrderInput)
+@action(
+    "xero.find_purchase_order",
+    app="xero",
+    input_model=FindPurchaseOrderInput,
+    scopes=("accounting.invoices.read",),
+)
 def find_purchase_order(ctx: ActionContext, data: FindPurchaseOrderInput) -> dict[str, Any]:
     """Find a Xero purchase order by id or number, or by status and date range."""
     client = ctx.service("xero")

@@ -133,7 +133,7 @@ def _adopted_item(ctx: ActionContext, item: StockItem, found: dict[str, Any]) ->
     )
 
 
-@action("xero.add_stock_items", app="xero", input_model=StockItemsInput)
+@action("xero.add_stock_items", app="xero", input_model=StockItemsInput, scopes=("accounting.settings",))
 def add_stock_items(ctx: ActionContext, data: StockItemsInput) -> dict[str, Any]:
     """Create (or update) inventory items in Xero, tracked ones included."""
     from clientary_xero.connectors.xero.client import checked_elements

@@ -167,7 +167,12 @@ def _find_existing_invoice(ctx: ActionContext, client: Any, data: InvoiceInput) 
     )
 
 
-@action("xero.create_invoice", app="xero", input_model=InvoiceInput)
+@action(
+    "xero.create_invoice",
+    app="xero",
+    input_model=InvoiceInput,
+    scopes=("accounting.invoices", "accounting.contacts.read"),
+)
 def create_invoice(ctx: ActionContext, data: InvoiceInput) -> dict[str, Any]:
     """Create a sales invoice (ACCREC) or bill (ACCPAY) in Xero."""
     from clientary_xero.connectors.xero.client import checked_elements
@@ -232,7 +237,7 @@ def invoice_fields(invoice: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@action("xero.find_invoice", app="xero", input_model=FindInvoiceInput)
+@action("xero.find_invoice", app="xero", input_model=FindInvoiceInput, scopes=("accounting.invoices.read",))
 def find_invoice(ctx: ActionContext, data: FindInvoiceInput) -> dict[str, Any]:
     """Find a Xero invoice or bill by InvoiceID, InvoiceNumber, Reference, ContactID or Status."""
     from clientary_xero.connectors.xero.client import XeroNotFound
@@ -308,7 +313,7 @@ class InvoiceNoteInput(_Input):
         return self
 
 
-@action("xero.add_note_to_invoice", app="xero", input_model=InvoiceNoteInput)
+@action("xero.add_note_to_invoice", app="xero", input_model=InvoiceNoteInput, scopes=("accounting.invoices",))
 def add_note_to_invoice(ctx: ActionContext, data: InvoiceNoteInput) -> dict[str, Any]:
     """Add a note to an invoice's History & Notes (split into 250-character notes unless refused)."""
     client = ctx.service("xero")
@@ -395,7 +400,7 @@ def payment_fields(payment: dict[str, Any], created: bool) -> dict[str, Any]:
     }
 
 
-@action("xero.create_payment", app="xero", input_model=PaymentInput)
+@action("xero.create_payment", app="xero", input_model=PaymentInput, scopes=("accounting.payments",))
 def create_payment(ctx: ActionContext, data: PaymentInput) -> dict[str, Any]:
     """Record a payment against an AUTHORISED Xero invoice."""
     from clientary_xero.connectors.xero.client import checked_elements

@@ -87,7 +87,7 @@ def _as_input(project: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@action("xero.create_project", app="xero", input_model=ProjectInput)
+@action("xero.create_project", app="xero", input_model=ProjectInput, scopes=("projects",))
 def create_project(ctx: ActionContext, data: ProjectInput) -> dict[str, Any]:
     """Create a project (Xero Projects) for a contact."""
     client = ctx.service("xero")

@@ -90,7 +90,12 @@ def _report_output(answer: Any, name: str) -> dict[str, Any]:
     }
 
 
-@action("xero.get_balance_sheet", app="xero", input_model=BalanceSheetInput)
+@action(
+    "xero.get_balance_sheet",
+    app="xero",
+    input_model=BalanceSheetInput,
+    scopes=("accounting.reports.balancesheet.read",),
+)
 def get_balance_sheet(ctx: ActionContext, data: BalanceSheetInput) -> dict[str, Any]:
     """Read Xero's Balance Sheet: Xero's rows plus a flat list of lines and totals."""
     params = data.params(
@@ -100,7 +105,12 @@ def get_balance_sheet(ctx: ActionContext, data: BalanceSheetInput) -> dict[str, 
     return _report_output(answer, "BalanceSheet")
 
 
-@action("xero.get_profit_and_loss", app="xero", input_model=ProfitAndLossInput)
+@action(
+    "xero.get_profit_and_loss",
+    app="xero",
+    input_model=ProfitAndLossInput,
+    scopes=("accounting.reports.profitandloss.read",),
+)
 def get_profit_and_loss(ctx: ActionContext, data: ProfitAndLossInput) -> dict[str, Any]:
     """Read Xero's Profit and Loss: Xero's rows plus a flat list of lines and totals."""
     params = data.params(
