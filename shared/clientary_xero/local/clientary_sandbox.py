@@ -152,8 +152,15 @@ class ClientarySandbox(httpx.BaseTransport):
         resources: Iterable[ResourceSpec] | None = None,
         fiscal_year_start_month: int = 1,
         task_create_path: str = "/tasks",
+        ignore_payment_dates: bool = False,
+        nest_invoice_client: bool = True,
     ) -> None:
         self.subdomain = subdomain
+        # Undocumented behaviour the product checks at run time (README "Unverified against a live
+        # Clientary account"): a payment create may drop received_on (today's date instead), and an
+        # invoice may come without its nested client (client_id only, as the docs' example shows).
+        self.ignore_payment_dates = ignore_payment_dates
+        self.nest_invoice_client = nest_invoice_client
         # Which spelling creates a task: the docs say POST /task, every known client POST /tasks;
         # the other one answers 404 (the action falls back from /tasks to /task).
         if task_create_path not in ("/tasks", "/task"):
@@ -750,7 +757,7 @@ def _render_invoice(sandbox: ClientarySandbox, record: Record) -> Record:
         if key == "client":
             continue
         out[key] = value
-        if key == "client_id":
+        if key == "client_id" and sandbox.nest_invoice_client:
             out["client"] = embedded
     return out
 
@@ -953,6 +960,8 @@ PAYMENT_ATTRIBUTES = ("amount", "note", "received_on", "invoice_id")
 
 
 def _finish_payment(sandbox: ClientarySandbox, record: Record) -> None:
+    if sandbox.ignore_payment_dates:
+        record["received_on"] = None  # as if Clientary ignored it: the payment gets today's date
     _today(sandbox, record, "received_on", dash=True)
     if record.get("amount") is not None and float(record["amount"]) <= 0:
         raise SandboxValidation({"amount": ["must be greater than 0"]})

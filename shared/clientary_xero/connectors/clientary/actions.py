@@ -24,6 +24,16 @@ expense's or time entry's ``description``, a payment's ``note``). Then:
    differs (copied, or edited since) fails the step with what differs;
 3. only when neither finds anything is the POST sent.
 
+The marker is needed because a create's answer can be lost (a time-out, a 5xx after the write, a
+Lambda that died): then no id was linked, and the marker is the only way the retry can tell its
+own record from anyone else's. That Clientary stores the text unchanged is not documented, so
+every create checks its answer: a record that comes back without the marker gets a ``warnings``
+entry in the step output (and a warning log line): this record is safe (its id is linked), but a
+later create whose answer is lost could not be found and might be made twice. Likewise a payment
+whose answer carries another ``received_on`` than the one sent (Clientary does not document that
+field on create and may use today) still succeeds, once, with a warning saying which date
+Clientary recorded. See README "Unverified against a live Clientary account".
+
 ``clientary.update_expense`` is a PUT of the same fields: repeating it leaves the same expense, so
 it is simply sent again.
 
@@ -65,6 +75,25 @@ def _with_marker(text: str | None, tag: str) -> str:
 
 def _has_marker(record: dict[str, Any], field: str, tag: str) -> bool:
     return tag in str(record.get(field) or "")
+
+
+def _marker_kept(record: dict[str, Any], field: str, tag: str, what: str, created: bool) -> list[str]:
+    """A warning when a record this step just created came back without its retry marker."""
+    if not created or _has_marker(record, field, tag):
+        return []
+    warning = (
+        f"Clientary returned the new {what} {record.get('id')} without this step's retry marker "
+        f"{tag} in its {field}: Clientary may not keep that text as sent (undocumented), so a retry "
+        f"after a lost answer could not find a record made by a create like this one and might make "
+        f"it twice; this {what} is safe (its id is linked to the step)"
+    )
+    logger.warning("%s", warning)
+    return [warning]
+
+
+def _with_warnings(output: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    # Only when there is something to say: ``warnings`` in a step output means "look at this".
+    return {**output, "warnings": warnings} if warnings else output
 
 
 class _Input(BaseModel):
@@ -221,7 +250,7 @@ def create_client(ctx: ActionContext, data: CreateClientInput) -> dict[str, Any]
     output["created"] = created
     if data.contact is not None:
         output["contact"] = _add_contact(ctx, int(record["id"]), data.contact)
-    return output
+    return _with_warnings(output, _marker_kept(record, "description", tag, "client", created))
 
 
 def _add_contact(ctx: ActionContext, client_id: int, contact: ContactInput) -> dict[str, Any]:
@@ -280,7 +309,8 @@ def create_expense(ctx: ActionContext, data: CreateExpenseInput) -> dict[str, An
         data=data,
         keys=("amount", "incurred_on"),
     )
-    return {**normalize_expense(record), "created": created}
+    warnings = _marker_kept(record, "description", tag, "expense", created)
+    return _with_warnings({**normalize_expense(record), "created": created}, warnings)
 
 
 class UpdateExpenseInput(_Input):
@@ -356,7 +386,8 @@ def create_task(ctx: ActionContext, data: CreateTaskInput) -> dict[str, Any]:
         data=data,
         keys=("title",),
     )
-    return {**normalize_task(record), "created": created}
+    warnings = _marker_kept(record, "description", tag, "task", created)
+    return _with_warnings({**normalize_task(record), "created": created}, warnings)
 
 
 # ------------------------------------------------------------------------------------ time entries
@@ -400,7 +431,8 @@ def create_time_entry(ctx: ActionContext, data: CreateTimeEntryInput) -> dict[st
         data=data,
         keys=("title", "hours", "date"),
     )
-    return {**normalize_time_entry(record), "created": created}
+    warnings = _marker_kept(record, "description", tag, "time entry", created)
+    return _with_warnings({**normalize_time_entry(record), "created": created}, warnings)
 
 
 # ---------------------------------------------------------------------------------------- payments
@@ -419,7 +451,9 @@ class CreateInvoicePaymentInput(_Input):
         description="Free text; the action appends its retry marker [cx:…] here.",
     )
     received_on: Day | None = Field(
-        default=None, description="Payment date (undocumented by Clientary; it uses today without it)."
+        default=None,
+        description="Payment date (undocumented by Clientary; it uses today without it). If "
+        "Clientary's answer carries another date, the output's warnings say so.",
     )
 
     @model_validator(mode="after")
@@ -471,4 +505,33 @@ def create_invoice_payment(ctx: ActionContext, data: CreateInvoicePaymentInput) 
         data=data,
         keys=("amount",),
     )
-    return {**normalize_payment(record), "invoice_id": invoice_id, "created": created}
+    output = {**normalize_payment(record), "invoice_id": invoice_id, "created": created}
+    warnings = _marker_kept(record, "note", tag, "payment", created)
+    if data.received_on is not None:
+        warnings += _date_kept(output, data.received_on, invoice_id)
+    return _with_warnings(output, warnings)
+
+
+def _date_kept(payment: dict[str, Any], sent: Day, invoice_id: int) -> list[str]:
+    """A warning when Clientary's payment carries another date than the ``received_on`` sent.
+
+    Clientary documents no payment date on create; without it a payment is dated the day it is
+    recorded. The payment exists either way, so the step succeeds (a second create would be a
+    second payment): the warning says what to fix by hand."""
+    recorded = payment.get("received_on")
+    if recorded == sent.isoformat():
+        return []
+    if recorded:
+        warning = (
+            f"Clientary recorded the payment {payment.get('id')} on invoice {invoice_id} on "
+            f"{recorded}, not {sent.isoformat()} as sent: it may ignore received_on (undocumented "
+            "on create) and use the day it was recorded; fix the date in Clientary"
+        )
+    else:
+        warning = (
+            f"Clientary's answer for the payment {payment.get('id')} on invoice {invoice_id} carries "
+            f"no received_on, so the date sent ({sent.isoformat()}) could not be checked; check it "
+            "in Clientary"
+        )
+    logger.warning("%s", warning)
+    return [warning]
