@@ -94,6 +94,53 @@ def test_a_retried_payment_whose_date_was_ignored_is_found_not_made_twice(local_
     assert any("not 2024-03-01 as sent" in w for w in output["warnings"])
 
 
+def _answers_dated_today(sandbox: Any, field: str) -> Callable[[httpx.Request], httpx.Response]:
+    """The sandbox's transport, but a create's answer carries today's date in ``field`` (as if
+    Clientary ignored the date sent)."""
+    serve = sandbox.handle_request
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        response: httpx.Response = serve(request)
+        if request.method != "POST" or not response.is_success:
+            return response
+        body = json.loads(response.read())
+        if field in body:
+            body[field] = sandbox.date_text(sandbox.now().date())
+        return httpx.Response(response.status_code, json=body)
+
+    return handle
+
+
+DATED = [
+    (
+        "clientary.create_time_entry",
+        {"project_id": 2_120_001, "title": "Work", "hours": 2},
+        "date",
+        "time entry",
+    ),
+    ("clientary.create_expense", {"amount": 12}, "incurred_on", "expense"),
+]
+
+
+@pytest.mark.parametrize(("action", "data", "field", "what"), DATED, ids=[d[0] for d in DATED])
+def test_a_time_entry_or_expense_date_clientary_ignored_gives_a_warning(
+    local_env: Any, monkeypatch: pytest.MonkeyPatch, action: str, data: dict[str, Any], field: str, what: str
+) -> None:
+    env = local_env
+    env.clientary.load_record("projects", {"id": 2_120_001, "name": "P", "status": 1, "rate": 100})
+    monkeypatch.setattr(env.clientary, "handle_request", _answers_dated_today(env.clientary, field))
+    run = _run(env, [{"id": "s", "action": action, "input": {**data, field: SENT_DAY}}])
+
+    assert run["status"] == "SUCCEEDED", run.get("error")
+    output = _output(env, run, "s")
+    (warning,) = output["warnings"]
+    assert warning == (
+        f"Clientary recorded the {what} {output['id']} on {output[field]}, not {SENT_DAY} as sent: it "
+        f"may ignore {field} (undocumented on create) and use the day it was recorded; fix the date "
+        "in Clientary"
+    )
+
+
 # ------------------------------------------------------------------ 3. the retry marker
 CREATES = [
     ("clientary.create_client", {"name": "New Co"}, "client", "description"),

@@ -309,8 +309,11 @@ def create_expense(ctx: ActionContext, data: CreateExpenseInput) -> dict[str, An
         data=data,
         keys=("amount", "incurred_on"),
     )
+    output = {**normalize_expense(record), "created": created}
     warnings = _marker_kept(record, "description", tag, "expense", created)
-    return _with_warnings({**normalize_expense(record), "created": created}, warnings)
+    if data.incurred_on is not None:
+        warnings += _date_kept(output, "incurred_on", data.incurred_on, "expense")
+    return _with_warnings(output, warnings)
 
 
 class UpdateExpenseInput(_Input):
@@ -431,8 +434,11 @@ def create_time_entry(ctx: ActionContext, data: CreateTimeEntryInput) -> dict[st
         data=data,
         keys=("title", "hours", "date"),
     )
+    output = {**normalize_time_entry(record), "created": created}
     warnings = _marker_kept(record, "description", tag, "time entry", created)
-    return _with_warnings({**normalize_time_entry(record), "created": created}, warnings)
+    if data.date is not None:
+        warnings += _date_kept(output, "date", data.date, "time entry")
+    return _with_warnings(output, warnings)
 
 
 # ---------------------------------------------------------------------------------------- payments
@@ -508,30 +514,33 @@ def create_invoice_payment(ctx: ActionContext, data: CreateInvoicePaymentInput) 
     output = {**normalize_payment(record), "invoice_id": invoice_id, "created": created}
     warnings = _marker_kept(record, "note", tag, "payment", created)
     if data.received_on is not None:
-        warnings += _date_kept(output, data.received_on, invoice_id)
+        warnings += _date_kept(output, "received_on", data.received_on, "payment", invoice_id)
     return _with_warnings(output, warnings)
 
 
-def _date_kept(payment: dict[str, Any], sent: Day, invoice_id: int) -> list[str]:
-    """A warning when Clientary's payment carries another date than the ``received_on`` sent.
+def _date_kept(
+    output: dict[str, Any], field: str, sent: Day, what: str, invoice_id: int | None = None
+) -> list[str]:
+    """A warning when Clientary's answer carries another date in ``field`` than the one sent.
 
-    Clientary documents no payment date on create; without it a payment is dated the day it is
-    recorded. The payment exists either way, so the step succeeds (a second create would be a
-    second payment): the warning says what to fix by hand."""
-    recorded = payment.get("received_on")
+    Clientary documents no date on a payment create (``received_on``) and none on a time entry's
+    (``date``; an expense's ``incurred_on`` only third parties send); a record whose date Clientary
+    ignores is dated the day it is recorded. It exists either way, so the step succeeds (a second
+    create would be a second record): the warning says what to fix by hand."""
+    recorded = output.get(field)
     if recorded == sent.isoformat():
         return []
+    named = f"{what} {output.get('id')}" + (f" on invoice {invoice_id}" if invoice_id is not None else "")
     if recorded:
         warning = (
-            f"Clientary recorded the payment {payment.get('id')} on invoice {invoice_id} on "
-            f"{recorded}, not {sent.isoformat()} as sent: it may ignore received_on (undocumented "
-            "on create) and use the day it was recorded; fix the date in Clientary"
+            f"Clientary recorded the {named} on {recorded}, not {sent.isoformat()} as sent: it may "
+            f"ignore {field} (undocumented on create) and use the day it was recorded; fix the date "
+            "in Clientary"
         )
     else:
         warning = (
-            f"Clientary's answer for the payment {payment.get('id')} on invoice {invoice_id} carries "
-            f"no received_on, so the date sent ({sent.isoformat()}) could not be checked; check it "
-            "in Clientary"
+            f"Clientary's answer for the {named} carries no {field}, so the date sent "
+            f"({sent.isoformat()}) could not be checked; check it in Clientary"
         )
     logger.warning("%s", warning)
     return [warning]
