@@ -330,3 +330,32 @@ def test_a_backfill_completes_the_client_too(aws: None) -> None:
     assert by_id[made["id"]]["client"] == {"id": customer["id"], "name": "Harbor Lane Bakery"}
     assert by_id[orphan["id"]]["client"] is None
     assert list(getattr(records, "warnings", {})) == [str(orphan["id"])]
+
+
+# ------------------------------------------------------------------ the README's list
+def test_the_readmes_probe_shows_a_field_clientary_sent(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pathlib import Path
+
+    from clientary_xero.local.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Unverified against a live Clientary account") :]
+    section = section[: section.index("\n## ")]
+    for point in ("`received_on`", "nested `client`", "`[cx:…]`", "`created_at`"):
+        assert point in section, point
+    block = section[section.index("```yaml\n") + len("```yaml\n") :]
+    block = block[: block.index("```")]
+    workflow = tmp_path / "probe.yaml"
+    workflow.write_text(
+        "id: probe\ntrigger: clientary.new_project\nsteps:\n"
+        + "".join(f"  {line}\n" for line in block.splitlines())
+    )
+    code = main(
+        ["test-workflow", str(workflow), "--event", str(root / "examples" / "events" / "project.json")]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert re.search(r'"SearchTerm": "\d{4}-\d\d-\d\dT', out), out  # the sandbox sends created_at
