@@ -319,6 +319,38 @@ def test_an_invoice_whose_client_is_gone_says_so_in_the_run(local_env: Any) -> N
     ]
 
 
+def test_a_client_the_token_may_not_read_does_not_stop_the_poll(aws: None) -> None:
+    clock = FakeClock()
+    sandbox, client = sandbox_and_client(clock, nest_invoice_client=False)
+    serve = sandbox.handle_request
+
+    def forbid_clients(request: httpx.Request) -> httpx.Response:
+        if re.fullmatch(r"/api/v2/clients/\d+", request.url.path):
+            return httpx.Response(403, json={"error": "You are not permitted to view clients"})
+        return serve(request)
+
+    sandbox.handle_request = forbid_clients  # type: ignore[method-assign]
+    state = state_store()
+    source = SOURCES["clientary.new_invoice"]
+    source.poll(client, state, now=clock()).commit()
+    clock.advance(minutes=5)
+    customer = sandbox.seed_client("Harbor Lane Bakery")
+    made = [
+        sandbox.add_invoice(customer["id"], [{"title": "W", "quantity": 1, "price": 1}]) for _ in range(2)
+    ]
+    clock.advance(minutes=5)
+    batch = source.poll(client, state, now=clock())
+
+    assert [r["id"] for r in batch] == [m["id"] for m in made]  # both delivered, client null
+    assert all(r["client"] is None for r in batch)
+    assert batch.warnings[str(made[0]["id"])] == [
+        f"Clientary invoice {made[0]['id']} has no nested client and its client_id {customer['id']} "
+        "could not be read: the Clientary API token lacks permission (403) "
+        f"(GET /clients/{customer['id']}): You are not permitted to view clients: invoice.client is null"
+    ]
+    assert str(made[1]["id"]) in batch.warnings
+
+
 def test_a_backfill_completes_the_client_too(aws: None) -> None:
     clock = FakeClock()
     sandbox, client = sandbox_and_client(clock, nest_invoice_client=False)

@@ -38,8 +38,11 @@ def complete_invoice_client(client: Any, invoice: dict[str, Any], cache: dict[An
     """Give ``invoice`` its nested ``client`` ({id, name}) when Clientary sent only ``client_id``.
 
     One ``GET /clients/:id`` per client (``cache``), never per field. Without either, or when the
-    client is not found, ``client`` is null and the warning returned says so."""
+    client cannot be read (not found, not permitted), ``client`` is null and the warning returned
+    says so: one invoice's client must not stop a poll. A retryable failure (429, 5xx) propagates:
+    the poll is tried again, the cursor unmoved."""
     from clientary_xero.connectors.clientary.client import ClientaryNotFound
+    from clientary_xero.errors import PermanentError
 
     nested = invoice.get("client")
     if isinstance(nested, dict) and nested.get("id") is not None:
@@ -58,13 +61,15 @@ def complete_invoice_client(client: Any, invoice: dict[str, Any], cache: dict[An
         try:
             cache[key] = pollers.fetch_record(client, "clients", key)
         except ClientaryNotFound:
-            cache[key] = None
+            cache[key] = "is not a client in Clientary"
+        except PermanentError as exc:
+            cache[key] = f"could not be read: {exc}"
         logger.info("invoice %s has no nested client: read client %s", invoice.get("id"), key)
     found = cache[key]
     if not isinstance(found, dict):
         return [
             f"Clientary invoice {invoice.get('id')} has no nested client and its client_id {key} "
-            "is not a client in Clientary: invoice.client is null"
+            f"{found}: invoice.client is null"
         ]
     invoice["client"] = {field: found.get(field) for field in INVOICE_CLIENT_FIELDS}
     return []
