@@ -32,7 +32,8 @@ entry in the step output (and a warning log line): this record is safe (its id i
 later create whose answer is lost could not be found and might be made twice. Likewise a payment
 whose answer carries another ``received_on`` than the one sent (Clientary does not document that
 field on create and may use today) still succeeds, once, with a warning saying which date
-Clientary recorded. See README "Unverified against a live Clientary account".
+Clientary recorded; so do a time entry's ``date`` and an expense's ``incurred_on``. See README
+"Unverified against a live Clientary account".
 
 ``clientary.update_expense`` is a PUT of the same fields: repeating it leaves the same expense, so
 it is simply sent again.
