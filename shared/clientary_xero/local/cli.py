@@ -362,6 +362,8 @@ def print_run(run: dict[str, Any], steps: list[dict[str, Any]], *, verbose: bool
         f"\nrun {run['run_id']}  workflow {run.get('workflow_id')}  {run.get('trigger')} "
         f"record {run.get('record_id')}  →  {run.get('status')}"
     )
+    for warning in (run.get("trigger_meta") or {}).get("warnings") or []:
+        print(f"  warning: {warning}")  # e.g. an invoice that names no client
     if run.get("status") == "WAITING":  # issue #3: parked for Xero's daily limit
         print(f"  waiting: {run.get('wait_reason', '')}")
         print(f"  resumes at {run.get('resume_at', '?')} (the parked-run sweeper runs every 15 minutes)")
@@ -688,7 +690,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     intake = Intake.from_settings()
     started = duplicates = 0
     retry: list[str] = []
-    events = [record_event(name, record, "backfill", getattr(records, "problems", {})) for record in records]
+    events = [
+        record_event(
+            name, record, "backfill", getattr(records, "problems", {}), getattr(records, "warnings", {})
+        )
+        for record in records
+    ]
     # Pages of records (first steps go out 10 a call); one record's failure is its own FAILED run.
     for chunk in range(0, len(events), BACKFILL_CHUNK):
         for outcome in intake.start_runs_many(events[chunk : chunk + BACKFILL_CHUNK]):

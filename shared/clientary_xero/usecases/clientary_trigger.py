@@ -102,9 +102,14 @@ def handle_push(
         # Push-only (contracts): Clientary has no endpoint to re-read it, so the signed body is the
         # record; the HMAC signature is what vouches for it. Otherwise the body is only a hint.
         client = None if source.push_only else clientary or _clientary_client(secrets)
-        record, problem = source.pushed(client, body, record_id)
+        record, problem, warnings = source.pushed(client, body, record_id)
         event = TriggerEvent(
-            trigger=trigger, record=record, record_id=record_id, delivery="push", problem=problem
+            trigger=trigger,
+            record=record,
+            record_id=record_id,
+            delivery="push",
+            problem=problem,
+            meta={"warnings": warnings} if warnings else {},
         )
         starts = (intake or Intake.from_settings()).start_runs(event)
     except NotFound:
@@ -157,7 +162,9 @@ def handle_schedule(
     intake = intake or Intake.from_settings()
     client = clientary or _clientary_client(secrets or SecretStore())
     batch = source.poll(client, intake.state)
-    events = [record_event(trigger, record, "poll", batch.problems) for record in batch.records]
+    events = [
+        record_event(trigger, record, "poll", batch.problems, batch.warnings) for record in batch.records
+    ]
     started: list[dict[str, Any]] = []
     retry_later: list[dict[str, str]] = []
     for outcome in intake.start_runs_many(events):
@@ -184,17 +191,24 @@ def handle_schedule(
 
 
 def record_event(
-    trigger: str, record: dict[str, Any], delivery: str, problems: dict[str, str] | None = None
+    trigger: str,
+    record: dict[str, Any],
+    delivery: str,
+    problems: dict[str, str] | None = None,
+    warnings: dict[str, list[str]] | None = None,
 ) -> TriggerEvent:
     """A polled or backfilled Clientary record as the intake's event (``problems``: id -> why the
-    record could not be normalised; such a record gets a FAILED run)."""
+    record could not be normalised, such a record gets a FAILED run; ``warnings``: id -> what its
+    run's ``trigger.warnings`` says, e.g. an invoice that names no client)."""
     record_id = str(record["id"])
+    said = (warnings or {}).get(record_id)
     return TriggerEvent(
         trigger=trigger,
         record=record,
         record_id=record_id,
         delivery=delivery,
         problem=(problems or {}).get(record_id),
+        meta={"warnings": list(said)} if said else {},
     )
 
 

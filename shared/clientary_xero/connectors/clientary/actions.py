@@ -24,6 +24,17 @@ expense's or time entry's ``description``, a payment's ``note``). Then:
    differs (copied, or edited since) fails the step with what differs;
 3. only when neither finds anything is the POST sent.
 
+The marker is needed because a create's answer can be lost (a time-out, a 5xx after the write, a
+Lambda that died): then no id was linked, and the marker is the only way the retry can tell its
+own record from anyone else's. That Clientary stores the text unchanged is not documented, so
+every create checks its answer: a record that comes back without the marker gets a ``warnings``
+entry in the step output (and a warning log line): this record is safe (its id is linked), but a
+later create whose answer is lost could not be found and might be made twice. Likewise a payment
+whose answer carries another ``received_on`` than the one sent (Clientary does not document that
+field on create and may use today) still succeeds, once, with a warning saying which date
+Clientary recorded; so do a time entry's ``date`` and an expense's ``incurred_on``. See README
+"Unverified against a live Clientary account".
+
 ``clientary.update_expense`` is a PUT of the same fields: repeating it leaves the same expense, so
 it is simply sent again.
 
@@ -65,6 +76,25 @@ def _with_marker(text: str | None, tag: str) -> str:
 
 def _has_marker(record: dict[str, Any], field: str, tag: str) -> bool:
     return tag in str(record.get(field) or "")
+
+
+def _marker_kept(record: dict[str, Any], field: str, tag: str, what: str, created: bool) -> list[str]:
+    """A warning when a record this step just created came back without its retry marker."""
+    if not created or _has_marker(record, field, tag):
+        return []
+    warning = (
+        f"Clientary returned the new {what} {record.get('id')} without this step's retry marker "
+        f"{tag} in its {field}: Clientary may not keep that text as sent (undocumented), so a retry "
+        f"after a lost answer could not find a record made by a create like this one and might make "
+        f"it twice; this {what} is safe (its id is linked to the step)"
+    )
+    logger.warning("%s", warning)
+    return [warning]
+
+
+def _with_warnings(output: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    # Only when there is something to say: ``warnings`` in a step output means "look at this".
+    return {**output, "warnings": warnings} if warnings else output
 
 
 class _Input(BaseModel):
@@ -221,7 +251,7 @@ def create_client(ctx: ActionContext, data: CreateClientInput) -> dict[str, Any]
     output["created"] = created
     if data.contact is not None:
         output["contact"] = _add_contact(ctx, int(record["id"]), data.contact)
-    return output
+    return _with_warnings(output, _marker_kept(record, "description", tag, "client", created))
 
 
 def _add_contact(ctx: ActionContext, client_id: int, contact: ContactInput) -> dict[str, Any]:
@@ -280,7 +310,11 @@ def create_expense(ctx: ActionContext, data: CreateExpenseInput) -> dict[str, An
         data=data,
         keys=("amount", "incurred_on"),
     )
-    return {**normalize_expense(record), "created": created}
+    output = {**normalize_expense(record), "created": created}
+    warnings = _marker_kept(record, "description", tag, "expense", created)
+    if data.incurred_on is not None:
+        warnings += _date_kept(output, "incurred_on", data.incurred_on, "expense")
+    return _with_warnings(output, warnings)
 
 
 class UpdateExpenseInput(_Input):
@@ -356,7 +390,8 @@ def create_task(ctx: ActionContext, data: CreateTaskInput) -> dict[str, Any]:
         data=data,
         keys=("title",),
     )
-    return {**normalize_task(record), "created": created}
+    warnings = _marker_kept(record, "description", tag, "task", created)
+    return _with_warnings({**normalize_task(record), "created": created}, warnings)
 
 
 # ------------------------------------------------------------------------------------ time entries
@@ -400,7 +435,11 @@ def create_time_entry(ctx: ActionContext, data: CreateTimeEntryInput) -> dict[st
         data=data,
         keys=("title", "hours", "date"),
     )
-    return {**normalize_time_entry(record), "created": created}
+    output = {**normalize_time_entry(record), "created": created}
+    warnings = _marker_kept(record, "description", tag, "time entry", created)
+    if data.date is not None:
+        warnings += _date_kept(output, "date", data.date, "time entry")
+    return _with_warnings(output, warnings)
 
 
 # ---------------------------------------------------------------------------------------- payments
@@ -419,7 +458,9 @@ class CreateInvoicePaymentInput(_Input):
         description="Free text; the action appends its retry marker [cx:…] here.",
     )
     received_on: Day | None = Field(
-        default=None, description="Payment date (undocumented by Clientary; it uses today without it)."
+        default=None,
+        description="Payment date (undocumented by Clientary; it uses today without it). If "
+        "Clientary's answer carries another date, the output's warnings say so.",
     )
 
     @model_validator(mode="after")
@@ -471,4 +512,36 @@ def create_invoice_payment(ctx: ActionContext, data: CreateInvoicePaymentInput) 
         data=data,
         keys=("amount",),
     )
-    return {**normalize_payment(record), "invoice_id": invoice_id, "created": created}
+    output = {**normalize_payment(record), "invoice_id": invoice_id, "created": created}
+    warnings = _marker_kept(record, "note", tag, "payment", created)
+    if data.received_on is not None:
+        warnings += _date_kept(output, "received_on", data.received_on, "payment", invoice_id)
+    return _with_warnings(output, warnings)
+
+
+def _date_kept(
+    output: dict[str, Any], field: str, sent: Day, what: str, invoice_id: int | None = None
+) -> list[str]:
+    """A warning when Clientary's answer carries another date in ``field`` than the one sent.
+
+    Clientary documents no date on a payment create (``received_on``) and none on a time entry's
+    (``date``; an expense's ``incurred_on`` only third parties send); a record whose date Clientary
+    ignores is dated the day it is recorded. It exists either way, so the step succeeds (a second
+    create would be a second record): the warning says what to fix by hand."""
+    recorded = output.get(field)
+    if recorded == sent.isoformat():
+        return []
+    named = f"{what} {output.get('id')}" + (f" on invoice {invoice_id}" if invoice_id is not None else "")
+    if recorded:
+        warning = (
+            f"Clientary recorded the {named} on {recorded}, not {sent.isoformat()} as sent: it may "
+            f"ignore {field} (undocumented on create) and use the day it was recorded; fix the date "
+            "in Clientary"
+        )
+    else:
+        warning = (
+            f"Clientary's answer for the {named} carries no {field}, so the date sent "
+            f"({sent.isoformat()}) could not be checked; check it in Clientary"
+        )
+    logger.warning("%s", warning)
+    return [warning]

@@ -120,6 +120,8 @@ class PollBatch(list[dict[str, Any]]):
         self.stamps = dict(stamps or {})
         # record id -> why it could not be normalised (the record is in the batch raw).
         self.problems = dict(problems or {})
+        # record id -> what the run should say about the record (``triggers.ClientarySource``).
+        self.warnings: dict[str, list[str]] = {}
         self.held: set[str] = set()
 
     @property
@@ -684,6 +686,7 @@ class Records(list[dict[str, Any]]):
     def __init__(self, records: list[dict[str, Any]], *, problems: dict[str, str] | None = None) -> None:
         super().__init__(records)
         self.problems = dict(problems or {})
+        self.warnings: dict[str, list[str]] = {}  # record id -> what its run should say
 
 
 def normalized_or_raw(

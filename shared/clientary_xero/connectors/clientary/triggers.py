@@ -4,11 +4,17 @@ and how to list history for a backfill.
 Every trigger but ``clientary.new_contract`` polls (Clientary publishes no webhooks). Clientary's
 API has no contracts endpoint, so New Contract is push-only: nothing to poll, nothing to re-read;
 the signed push body is the record.
+
+A source may *complete* its records with reads once they are normalised: an invoice without the
+nested ``client`` gets it from ``GET /clients/:id`` (``complete_invoice_client``), so a workflow
+sees the same record whether or not Clientary nests it. What completing could not do is a warning
+per record id (``batch.warnings``): the run's ``trigger.warnings`` says it, next to a log line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +22,57 @@ from typing import Any
 from clientary_xero.connectors.clientary import normalize as N
 from clientary_xero.connectors.clientary import pollers
 
+logger = logging.getLogger(__name__)
+
 Normalizer = Callable[[Any], dict[str, Any]]
+# Fills in, with reads, what a normalised record lacks: (client, record, cache) -> warnings. The
+# cache lives for one poll, push or backfill, so each related record is read at most once.
+Completer = Callable[[Any, dict[str, Any], dict[Any, Any]], list[str]]
+
+# The invoice's nested client as Clientary's invoices show it (third-party references; the docs'
+# own example has only client_id): the fallback builds exactly this shape.
+INVOICE_CLIENT_FIELDS = ("id", "name")
+
+
+def complete_invoice_client(client: Any, invoice: dict[str, Any], cache: dict[Any, Any]) -> list[str]:
+    """Give ``invoice`` its nested ``client`` ({id, name}) when Clientary sent only ``client_id``.
+
+    One ``GET /clients/:id`` per client (``cache``), never per field. Without either, or when the
+    client cannot be read (not found, not permitted), ``client`` is null and the warning returned
+    says so: one invoice's client must not stop a poll. A retryable failure (429, 5xx) propagates:
+    the poll is tried again, the cursor unmoved."""
+    from clientary_xero.connectors.clientary.client import ClientaryNotFound
+    from clientary_xero.errors import PermanentError
+
+    nested = invoice.get("client")
+    if isinstance(nested, dict) and nested.get("id") is not None:
+        return []
+    client_id = invoice.get("client_id")
+    invoice["client"] = None
+    if client_id is None or client_id == "":
+        return [
+            f"Clientary invoice {invoice.get('id')} names no client (neither a nested client nor "
+            "client_id): invoice.client is null"
+        ]
+    key = str(client_id).strip()
+    if not key.isdigit():
+        return [f"Clientary invoice {invoice.get('id')} has a client_id that is not an id: {key[:40]!r}"]
+    if key not in cache:
+        try:
+            cache[key] = pollers.fetch_record(client, "clients", key)
+        except ClientaryNotFound:
+            cache[key] = "is not a client in Clientary"
+        except PermanentError as exc:
+            cache[key] = f"could not be read: {exc}"
+        logger.info("invoice %s has no nested client: read client %s", invoice.get("id"), key)
+    found = cache[key]
+    if not isinstance(found, dict):
+        return [
+            f"Clientary invoice {invoice.get('id')} has no nested client and its client_id {key} "
+            f"{found}: invoice.client is null"
+        ]
+    invoice["client"] = {field: found.get(field) for field in INVOICE_CLIENT_FIELDS}
+    return []
 
 
 @dataclass(frozen=True)
@@ -28,6 +84,7 @@ class ClientarySource:
     poll_fn: Callable[..., pollers.PollBatch] | None
     normalize: Normalizer = N.normalize_record
     listing: pollers.Listing | None = None
+    complete: Completer | None = None
 
     @property
     def pollable(self) -> bool:
@@ -38,30 +95,65 @@ class ClientarySource:
         return self.fetch_raw is None
 
     def fetch(self, client: Any, record_id: str) -> dict[str, Any]:
-        """One record re-read from Clientary, normalised."""
+        """One record re-read from Clientary, normalised (and completed)."""
         if self.fetch_raw is None:
             raise ValueError(f"{self.trigger} is push-only: Clientary has no endpoint to re-read it")
-        return self.normalize(self.fetch_raw(client, record_id))
+        record = self.normalize(self.fetch_raw(client, record_id))
+        self.completed(client, [record], {})
+        return record
 
-    def pushed(self, client: Any, body: dict[str, Any], record_id: str) -> tuple[dict[str, Any], str | None]:
-        """The record a push names (re-read, or the body itself when push-only), normalised, and
-        the problem when an odd record breaks normalisation: then it is kept raw and the intake
-        gives it a FAILED run saying why, as a poll does (never a 500)."""
+    def pushed(
+        self, client: Any, body: dict[str, Any], record_id: str
+    ) -> tuple[dict[str, Any], str | None, list[str]]:
+        """The record a push names (re-read, or the body itself when push-only), normalised and
+        completed; the problem when an odd record breaks normalisation (then it is kept raw and
+        the intake gives it a FAILED run saying why, as a poll does: never a 500); its warnings."""
         raw = {**body, "id": int(record_id)} if self.fetch_raw is None else self.fetch_raw(client, record_id)
         problems: dict[str, str] = {}
         record = pollers.normalized_or_raw(self.normalize, raw, record_id, problems)
-        return record, problems.get(record_id)
+        warnings, _ = self.completed(client, [record], problems)
+        return record, problems.get(record_id), warnings.get(record_id, [])
 
     def poll(self, client: Any, state: Any, *, now: datetime | None = None) -> pollers.PollBatch:
         if self.poll_fn is None:
             raise ValueError(f"{self.trigger} is push-only: Clientary has nothing to poll for it")
-        return self.poll_fn(client, state, now=now or datetime.now(UTC), trigger=self.trigger)
+        batch = self.poll_fn(client, state, now=now or datetime.now(UTC), trigger=self.trigger)
+        warnings, reads = self.completed(client, batch, batch.problems)
+        batch.warnings.update(warnings)
+        batch.requests += reads
+        return batch
 
     def backfill(self, client: Any, *, since: datetime) -> list[dict[str, Any]]:
-        """Every record created since ``since``, normalised, oldest first."""
+        """Every record created since ``since``, normalised (and completed), oldest first."""
         if self.listing is None:
             raise ValueError(f"{self.trigger} is push-only: Clientary has no history to read for it")
-        return pollers.list_created_since(client, since=since, listing=self.listing, normalize=self.normalize)
+        records = pollers.list_created_since(
+            client, since=since, listing=self.listing, normalize=self.normalize
+        )
+        warnings, _ = self.completed(client, records, getattr(records, "problems", {}))
+        if isinstance(records, pollers.Records):
+            records.warnings.update(warnings)
+        return records
+
+    def completed(
+        self, client: Any, records: Iterable[dict[str, Any]], problems: dict[str, str]
+    ) -> tuple[dict[str, list[str]], int]:
+        """Complete each normalised record in place (raw ones, in ``problems``, are left as they
+        are): record id -> warnings, and how many reads it took."""
+        if self.complete is None:
+            return {}, 0
+        cache: dict[Any, Any] = {}
+        warnings: dict[str, list[str]] = {}
+        for record in records:
+            key = str(record.get("id"))
+            if key in problems:
+                continue
+            said = self.complete(client, record, cache)
+            if said:
+                warnings[key] = said
+                for warning in said:
+                    logger.warning("%s: %s", self.trigger, warning)
+        return warnings, len(cache)
 
 
 def _poller(listing: pollers.Listing, normalize: Normalizer) -> Callable[..., pollers.PollBatch]:
@@ -101,6 +193,7 @@ SOURCES: dict[str, ClientarySource] = {
         pollers.poll_new_invoices,
         N.normalize_invoice,
         _INVOICE_HISTORY,
+        complete_invoice_client,
     ),
     "clientary.new_client": _source("clientary.new_client", "clients", N.normalize_client),
     "clientary.new_lead": _source("clientary.new_lead", "leads", N.normalize_lead),

@@ -35,8 +35,15 @@ class ClientarySandbox(SeedingMixin, FaultsMixin, RoutingMixin):
         resources: Iterable[ResourceSpec] | None = None,
         fiscal_year_start_month: int = 1,
         task_create_path: str = "/tasks",
+        ignore_payment_dates: bool = False,
+        nest_invoice_client: bool = True,
     ) -> None:
         self.subdomain = subdomain
+        # Undocumented behaviour the product checks at run time (README "Unverified against a live
+        # Clientary account"): a payment create may drop received_on (today's date instead), and an
+        # invoice may come without its nested client (client_id only, as the docs' example shows).
+        self.ignore_payment_dates = ignore_payment_dates
+        self.nest_invoice_client = nest_invoice_client
         # Which spelling creates a task: the docs say POST /task, every known client POST /tasks;
         # the other one answers 404 (the action falls back from /tasks to /task).
         if task_create_path not in ("/tasks", "/task"):

@@ -230,6 +230,8 @@ PAYMENT_ATTRIBUTES = ("amount", "note", "received_on", "invoice_id")
 
 
 def _finish_payment(sandbox: SandboxState, record: Record) -> None:
+    if sandbox.ignore_payment_dates:
+        record["received_on"] = None  # as if Clientary ignored it: the payment gets today's date
     _today(sandbox, record, "received_on", dash=True)
     if record.get("amount") is not None and float(record["amount"]) <= 0:
         raise SandboxValidation({"amount": ["must be greater than 0"]})

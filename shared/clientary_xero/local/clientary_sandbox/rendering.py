@@ -50,7 +50,7 @@ def _render_invoice(sandbox: SandboxState, record: Record) -> Record:
         if key == "client":
             continue
         out[key] = value
-        if key == "client_id":
+        if key == "client_id" and sandbox.nest_invoice_client:
             out["client"] = embedded
     return out
 

@@ -30,6 +30,8 @@ class SandboxState(httpx.BaseTransport):
 
     subdomain: str
     task_create_path: str
+    ignore_payment_dates: bool
+    nest_invoice_client: bool
     api_token: str
     clock: Clock
     tz: timezone
