@@ -1354,6 +1354,8 @@ class XeroSandbox(httpx.BaseTransport):
                 _fit_echo(plural, echo)
                 results.append(echo)
                 failed.append(echo)
+            elif plural == "BankTransfers":  # not a BankTransfer field (spec, Xero's example)
+                results.append(copy.deepcopy(saved))
             else:
                 results.append({**copy.deepcopy(saved), "StatusAttributeString": "OK"})
         if failed and summarize:
