@@ -422,11 +422,11 @@ def test_the_facts_are_still_the_reference_s() -> None:
         "hours": "### 2.9 Hours",
         "tasks": "### 2.10 Tasks",
     }
-    for fact in WRAPPERS:
-        section = _section(sections[fact.resource])
-        assert f'{{"{fact.wrapper}": ' in section, f"§ {fact.resource} does not show the {fact.wrapper!r} key"
-        for name, _ in fact.fields:
-            assert f"`{name}`" in section or f'"{name}"' in section, (fact.resource, name)
+    for wrap in WRAPPERS:
+        section = _section(sections[wrap.resource])
+        assert f'{{"{wrap.wrapper}": ' in section, f"§ {wrap.resource} does not show the {wrap.wrapper!r} key"
+        for name, _ in wrap.fields:
+            assert f"`{name}`" in section or f'"{name}"' in section, (wrap.resource, name)
     gotchas = _section("### Data-format gotchas")
     for example in ('"2011/07/26"', '"2017-07-22"', '"2012-11-08T21:20:47Z"', '"2013-02-06T21:23:21-08:00"'):
         assert example in gotchas

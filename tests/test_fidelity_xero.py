@@ -733,7 +733,7 @@ def _with_examples(
         step_id="s",
         idempotency_key="run-1:s:0",
         attempt=attempt,
-        links=_NoLinks(),  # type: ignore[arg-type]
+        links=_NoLinks(),
         factories={"xero": lambda: answers},
     )
     return _run(ctx, name, fields), answers.calls
@@ -908,7 +908,7 @@ def test_xeros_history_through_add_note() -> None:
         attempt=2,
         links=_NoLinks(),
         factories={"xero": lambda: answers},
-    )  # type: ignore[arg-type]
+    )
     out = _run(
         ctx,
         "xero.add_note_to_invoice",
