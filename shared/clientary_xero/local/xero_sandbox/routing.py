@@ -179,6 +179,8 @@ class RoutingMixin(
                 _fit_echo(plural, echo)
                 results.append(echo)
                 failed.append(echo)
+            elif plural == "BankTransfers":  # not a BankTransfer field (spec, Xero's example)
+                results.append(copy.deepcopy(saved))
             else:
                 results.append({**copy.deepcopy(saved), "StatusAttributeString": "OK"})
         if failed and summarize:
