@@ -65,8 +65,9 @@ template: sam-venv ## cfn-lint, sam validate --lint
 	$(CFN_LINT) template.yaml
 	$(SAM) validate --lint --region us-east-1
 
-build: sam-venv ## sam build (needs python3.12 on PATH; found automatically)
+build: sam-venv ## sam build (needs python3.12 on PATH; found automatically), then check the layer is compiled
 	PATH="$(dir $(PY312)):$$PATH" $(SAM) build --region us-east-1
+	$(PY312) tests/check_built_layer.py .aws-sam/build/SharedLayer/python
 
 test: venv sam-venv ## every test and check: lint, types, pytest, template checks, sam build
 	$(MAKE) --no-print-directory lint typecheck unit template build
