@@ -71,9 +71,11 @@ def test_the_layer_makefile_ships_the_package_compiled_and_none_of_the_source_tr
     artifacts = tmp_path / "artifacts"
 
     # When the layer's build target runs as sam build runs it
+    make = shutil.which("make")
+    assert make is not None
     subprocess.run(  # noqa: S603 - fixed arguments
         [
-            "make",
+            make,
             "--no-print-directory",
             "-s",
             "-C",
