@@ -18,7 +18,7 @@ export SAM_CLI_TELEMETRY := 0
 # The stamp names the versions, so changing a pin reinstalls and nothing else does.
 SAM_STAMP := $(SAM_VENV)/.installed-sam$(SAM_CLI_VERSION)-cfnlint$(CFN_LINT_VERSION)
 
-.PHONY: help demo test lint typecheck unit template build venv sam-venv schema clean reliability
+.PHONY: help demo test lint typecheck unit template build venv sam-venv schema clean reliability bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -58,6 +58,9 @@ unit: venv ## all pytest tests
 reliability: venv ## the reliability scenarios at full size (minutes; not part of test): table + docs/RELIABILITY.md
 	$(PY) -m benchmarks.reliability
 
+bench: venv ## issue 8's benchmark (minutes; not part of test): table + PASS/FAIL per goal + docs/BENCHMARKS.md
+	$(PY) benchmarks/bench.py
+
 schema: venv ## regenerate schemas/workflow.schema.json from the models
 	$(VENV)/bin/clientary-xero workflows schema > schemas/workflow.schema.json
 
@@ -65,8 +68,9 @@ template: sam-venv ## cfn-lint, sam validate --lint
 	$(CFN_LINT) template.yaml
 	$(SAM) validate --lint --region us-east-1
 
-build: sam-venv ## sam build (needs python3.12 on PATH; found automatically)
+build: sam-venv ## sam build (needs python3.12 on PATH; found automatically), then check the layer is compiled
 	PATH="$(dir $(PY312)):$$PATH" $(SAM) build --region us-east-1
+	$(PY312) tests/check_built_layer.py .aws-sam/build/SharedLayer/python
 
 test: venv sam-venv ## every test and check: lint, types, pytest, template checks, sam build
 	$(MAKE) --no-print-directory lint typecheck unit template build

@@ -417,7 +417,9 @@ def test_layer_is_built_for_python312_from_shared(template: dict[str, Any]) -> N
     layers = resources_of(template, "AWS::Serverless::LayerVersion")
     assert set(layers) == {"SharedLayer"}
     layer = layers["SharedLayer"]
-    assert (layer.get("Metadata") or {}).get("BuildMethod") == "python3.12"
+    # Built by shared/Makefile (it compiles the layer; tests/test_built_layer.py checks it).
+    assert (layer.get("Metadata") or {}).get("BuildMethod") == "makefile"
+    assert "\nbuild-SharedLayer:" in (ROOT / "shared" / "Makefile").read_text()
     assert props(layer)["ContentUri"].rstrip("/") == "shared"
     assert (ROOT / "shared" / "requirements.txt").is_file()
     assert (ROOT / "shared" / "clientary_xero" / "__init__.py").is_file()

@@ -10,13 +10,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
-from aws_lambda_powertools.utilities.data_classes.event_bridge_event import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clientary_xero.settings import get_settings
 from clientary_xero.usecases.clientary_trigger import handle_push, handle_schedule
-from clientary_xero.usecases.http_request import RequestRefused, read_request
+from clientary_xero.usecases.http_request import RequestRefused, read_request, request_id
 
 logger = Logger()
 # The layer logs through logging.getLogger(__name__): same JSON format, same correlation id.
@@ -28,8 +26,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     trigger = get_settings().trigger
     logger.append_keys(trigger=trigger)
     if "requestContext" in event:
-        request = APIGatewayProxyEventV2(event)
-        logger.set_correlation_id(request.request_context.request_id)
+        logger.set_correlation_id(request_id(event))
         try:
             # Method, size (413 before any secret read), base64 and encoding: one place for all routes.
             http = read_request(event, methods=("POST",))
@@ -42,7 +39,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info("push handled", extra={"status": response.status})
         return response.to_api_gateway()
     if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":
-        scheduled = EventBridgeEvent(event)
-        logger.set_correlation_id(scheduled.get_id)
+        logger.set_correlation_id(event.get("id"))  # EventBridge's event id
         return handle_schedule(trigger=trigger)
     raise ValueError("unsupported event: expected an HTTP API request or an EventBridge scheduled event")

@@ -9,10 +9,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from clientary_xero.usecases.http_request import RequestRefused, read_request
+from clientary_xero.usecases.http_request import RequestRefused, read_request, request_id
 from clientary_xero.usecases.xero_connect import handle_request, parse_cookies
 
 logger = Logger()
@@ -21,8 +20,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = APIGatewayProxyEventV2(event)
-    logger.set_correlation_id(request.request_context.request_id)
+    logger.set_correlation_id(request_id(event))
     try:
         # A query or path that is not UTF-8 (an unpaired surrogate) is a 400 here, not a crash later.
         http = read_request(event, methods=("GET",))

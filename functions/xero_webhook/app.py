@@ -11,10 +11,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from clientary_xero.usecases.http_request import RequestRefused, read_request
+from clientary_xero.usecases.http_request import RequestRefused, read_request, request_id
 from clientary_xero.usecases.xero_webhook import handle_webhook
 
 logger = Logger()
@@ -23,8 +22,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = APIGatewayProxyEventV2(event)
-    logger.set_correlation_id(request.request_context.request_id)
+    logger.set_correlation_id(request_id(event))
     try:
         # The signature covers the exact bytes Xero sent: read_request undoes API Gateway's base64
         # (refusing what is not base64) and refuses a body over 256 KB before the key is read.

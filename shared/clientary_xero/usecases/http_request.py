@@ -69,6 +69,15 @@ def _body(event: dict[str, Any], max_bytes: int) -> bytes:
     return body
 
 
+def request_id(event: dict[str, Any]) -> str | None:
+    """API Gateway's id of the request (the logs' correlation id). Read from the event as it is:
+    wrapping it in Powertools' event class would import all of its ~40 event classes (~50 ms of a
+    cold start) for one field."""
+    context = event.get("requestContext")
+    value = context.get("requestId") if isinstance(context, dict) else None
+    return str(value) if value else None
+
+
 def read_request(
     event: dict[str, Any], *, methods: tuple[str, ...], max_bytes: int = MAX_BODY_BYTES
 ) -> HttpRequest:

@@ -3,10 +3,18 @@
 Inputs use Xero's own field names (PascalCase) so a mapping reads like Xero's documentation; unknown
 fields are refused (Xero would silently ignore a misspelt one). A contact is found through the id
 link or ``ContactNumber`` before one is created, so the same client always updates the same contact.
+
+The id link also remembers what was last written (``input_sha256``, a hash of the validated input)
+and a small snapshot of Xero's answer (the fields of the step's output). A linked contact whose
+input is unchanged since that write is not sent again: the step outputs the snapshot with
+``unchanged: true`` and makes no Xero call. An edit made in Xero by a person is therefore kept until
+the input changes; a link without a hash (written before hashes were stored) writes once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from typing import Any, Literal
 
@@ -81,15 +89,35 @@ class ContactInput(_Input):
     )
 
 
-def _contact_output(contact: dict[str, Any], created: bool) -> dict[str, Any]:
-    return {
-        "ContactID": contact.get("ContactID"),
-        "Name": contact.get("Name"),
-        "ContactNumber": contact.get("ContactNumber"),
-        "EmailAddress": contact.get("EmailAddress"),
-        "ContactStatus": contact.get("ContactStatus"),
-        "created": created,
-    }
+# The fields of Xero's answer a step outputs; the link keeps them as its snapshot.
+SNAPSHOT_FIELDS = ("ContactID", "Name", "ContactNumber", "EmailAddress", "ContactStatus")
+# Part of the hashed text: a change to what a write sends (new defaults, a new body) bumps it, so
+# every link written under the old version writes once more.
+INPUT_HASH_VERSION = 1
+
+
+def _contact_output(contact: dict[str, Any], created: bool, unchanged: bool = False) -> dict[str, Any]:
+    return {**{key: contact.get(key) for key in SNAPSHOT_FIELDS}, "created": created, "unchanged": unchanged}
+
+
+def input_digest(fields: dict[str, Any]) -> str:
+    """The hash of a contact step's validated input: equal inputs, equal hashes (key order aside)."""
+    text = json.dumps(
+        {"v": INPUT_HASH_VERSION, "fields": fields}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _link_target(contact: dict[str, Any], tenant: str, digest: str) -> dict[str, Any]:
+    snapshot = {key: contact.get(key) for key in SNAPSHOT_FIELDS if key != "ContactID"}
+    return {"ContactID": contact["ContactID"], "tenant": tenant, "input_sha256": digest, "contact": snapshot}
+
+
+def _unchanged(link: dict[str, Any] | None, digest: str) -> dict[str, Any] | None:
+    """The step's output from the link when it holds this very input's last write, else None."""
+    if not link or link.get("input_sha256") != digest or not isinstance(link.get("contact"), dict):
+        return None
+    return _contact_output({**link["contact"], "ContactID": link["ContactID"]}, False, unchanged=True)
 
 
 def _name_taken(error: PermanentError) -> bool:
@@ -110,27 +138,31 @@ def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str
     if not number:
         contact, created = _write_contact(ctx, client, fields, None)
         return _contact_output(contact, created)
-    contact_id = _linked(ctx, number, tenant)
-    if contact_id is not None:
+    digest = input_digest(fields)
+    skipped = _unchanged(_link(ctx, number, tenant), digest)
+    if skipped is not None:
+        return skipped
+    # find → write → link under the link key's lock. Two steps of one client (two invoices at once)
+    # would otherwise both find nothing and both create; Xero does not keep ContactNumber unique,
+    # and a client renamed between them escapes the name check too. The second writer re-checks
+    # under the lock: it updates what the first made, or writes nothing when the first wrote the
+    # same input. The lock also keeps the link's hash that of the last write Xero received.
+    with ctx.links.lock_link(CONTACT_LINK, number):
+        link = _link(ctx, number, tenant)
+        skipped = _unchanged(link, digest)
+        if skipped is not None:
+            return skipped
+        contact_id = str(link["ContactID"]) if link else _find_by_number(client, number)
         contact, created = _write_contact(ctx, client, fields, contact_id)
-    else:
-        # No link yet: find → create → link under the link key's lock. Two steps of one client
-        # (two invoices at once) would otherwise both find nothing and both create; Xero does not
-        # keep ContactNumber unique, and a client renamed between them escapes the name check too.
-        # The second writer re-checks under the lock and updates what the first made.
-        with ctx.links.lock_link(CONTACT_LINK, number):
-            contact_id = _linked(ctx, number, tenant) or _find_by_number(client, number)
-            contact, created = _write_contact(ctx, client, fields, contact_id)
-            ctx.links.put_link(CONTACT_LINK, number, {"ContactID": contact["ContactID"], "tenant": tenant})
-        return _contact_output(contact, created)
-    ctx.links.put_link(CONTACT_LINK, number, {"ContactID": contact["ContactID"], "tenant": tenant})
+        ctx.links.put_link(CONTACT_LINK, number, _link_target(contact, tenant, digest))
     return _contact_output(contact, created)
 
 
-def _linked(ctx: ActionContext, number: str, tenant: str) -> str | None:
+def _link(ctx: ActionContext, number: str, tenant: str) -> dict[str, Any] | None:
+    """The contact's id link, if it was made for this organisation."""
     link = ctx.links.get_link(CONTACT_LINK, number)
     if link and link.get("ContactID") and link.get("tenant", tenant) == tenant:
-        return str(link["ContactID"])
+        return link
     return None
 
 
