@@ -800,6 +800,7 @@ def test_xeros_contacts_through_find_and_create() -> None:
         "EmailAddress": "bruce@banner.com",
         "ContactStatus": "ACTIVE",
         "created": True,
+        "unchanged": False,
     }
 
 
