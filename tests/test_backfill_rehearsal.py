@@ -303,3 +303,25 @@ def test_an_interrupted_backfill_started_again_sends_nothing_twice(
 def numbers_of(env: Any, run: dict[str, Any]) -> str:
     """The Xero invoice number a run of the sample workflow writes."""
     return f"CL-{run['record']['number']}"
+
+
+def test_a_backfill_interrupted_on_the_stack_says_how_to_resume_and_resumes(
+    local_env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clientary_xero.local.cli import main
+
+    env = local_env
+    env.put_workflow(sample_workflow())
+    invoices = add_invoices(env, 3)
+    monkeypatch.setattr("clientary_xero.usecases.backfill.CHUNK", 1)
+    argv = ["backfill", "new_invoice", "--since", "2000-01-01", "--yes"]
+    with monkeypatch.context() as patch:
+        _interrupt_while_starting(env, patch)  # Ctrl-C while the second record's message goes out
+        assert main(argv) == 130
+    assert "interrupted: run the same command again" in capsys.readouterr().err
+
+    assert main(argv) == 0
+    assert "1 run(s) started, 2 record/workflow pair(s) seen before" in capsys.readouterr().out
+    env.drain()
+    in_xero = env.xero.invoices(env.xero_tenant_id())
+    assert sorted(i["InvoiceNumber"] for i in in_xero) == sorted(f"CL-{i['number']}" for i in invoices)

@@ -702,7 +702,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if records and not args.yes and not _confirm_backfill(name, len(records), args.stack):
         return EXIT_INVALID if not _interactive() else EXIT_FAILED
     try:
-        result = B.start_runs(B.events_for(name, records), on_chunk=_backfill_progress)
+        result = B.start_runs(B.events_for(name, records), chunk=B.CHUNK, on_chunk=_backfill_progress)
     except KeyboardInterrupt:
         print(
             "\ninterrupted: run the same command again; what was started is seen before, the rest starts",
@@ -711,6 +711,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         return 130
     p = result.progress
     print(f"{p.started} run(s) started, {p.seen_before} record/workflow pair(s) seen before")
+    if p.started:
+        print("the runs go on in the stack: `clientary-xero runs list` shows where they are")
     if result.retry:
         print(
             f"{len(result.retry)} record(s) could not be started now (run the backfill again): "
@@ -745,7 +747,10 @@ def _confirm_backfill(trigger: str, count: int, stack: str) -> bool:
         "Their steps write to Xero and Clientary. [y/N] "
     )
     sys.stderr.flush()
-    answer = sys.stdin.readline().strip().lower()
+    try:
+        answer = sys.stdin.readline().strip().lower()
+    except KeyboardInterrupt:
+        answer = ""
     if answer in ("y", "yes"):
         return True
     print("nothing started", file=sys.stderr)
@@ -814,13 +819,17 @@ def _rehearse_backfill(args: argparse.Namespace, trigger: str, since: Any) -> in
             f"rehearsing: backfill {trigger} since {args.since} → workflow {workflow.id} "
             "(sandboxes, simulated clock)"
         )
-        rehearsal = rehearse(
-            env,
-            trigger,
-            since,
-            on_chunk=lambda p, _: print(progress_line(p), file=sys.stderr),
-            max_seconds=args.max_wait,
-        )
+        try:
+            rehearsal = rehearse(
+                env,
+                trigger,
+                since,
+                on_chunk=lambda p, _: print(progress_line(p), file=sys.stderr),
+                max_seconds=args.max_wait,
+            )
+        except KeyboardInterrupt:
+            print("\ninterrupted: a rehearsal keeps nothing (it lives in this process)", file=sys.stderr)
+            return 130
         for line in report(rehearsal):
             print(line)
         state = env.state

@@ -19,6 +19,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 
 class SimClock:
@@ -46,7 +47,7 @@ def simulated_clocks(sim: SimClock) -> Iterator[None]:
     from clientary_xero.storage.ratelimit import RateBudget
     from clientary_xero.storage.state import StateStore
 
-    patched = [
+    patched: list[tuple[Any, dict[str, Any]]] = [
         (RateBudget.__init__, {"clock": sim.time, "sleep": sim.sleep}),
         # The token lock's waits stay real: they are short in-Lambda waits, and a simulated sleep
         # would move every thread's clock, expiring the lease of the worker that is refreshing (so
