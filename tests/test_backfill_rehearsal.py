@@ -103,7 +103,7 @@ def test_backfill_refuses_to_start_runs_without_yes_when_no_terminal_can_confirm
     assert main(["backfill", "new_invoice", "--since", "2000-01-01", "--yes"]) == 0
     captured = capsys.readouterr()
     assert "3 run(s) started, 0 record/workflow pair(s) seen before" in captured.out
-    assert "backfill: 3/3 records read and handed over, 3 run(s) started" in captured.err  # progress
+    assert "backfill: 3 records read, 3 handed to the workflows, 3 run(s) started" in captured.err  # progress
     assert "records/s" in captured.err
     assert sorted(run["record_id"] for run in env.state.list_runs()) == sorted(str(i["id"]) for i in invoices)
 

@@ -774,7 +774,7 @@ def progress_line(progress: Any) -> str:
     eta = progress.eta_seconds
     tail = "done" if progress.handed >= progress.read else f"ETA {_duration(eta)}" if eta is not None else ""
     return (
-        f"backfill: {progress.handed}/{progress.read} records read and handed over, "
+        f"backfill: {progress.read} records read, {progress.handed} handed to the workflows, "
         f"{progress.started} run(s) started, {progress.seen_before} seen before, "
         f"{progress.rate:.1f} records/s, {tail}"
     )
