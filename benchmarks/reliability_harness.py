@@ -21,7 +21,6 @@ import contextlib
 import copy
 import importlib.util
 import json
-import math
 import sys
 import threading
 import time
@@ -31,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from clientary_xero.local.simclock import SimClock, simulated_clocks
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_WORKFLOW = ROOT / "shared" / "clientary_xero" / "local" / "samples" / "invoice_to_xero.yaml"
@@ -78,50 +79,8 @@ class InjectedCrash(BaseException):
 
 
 # ------------------------------------------------------------------------------------ the clock
-class SimClock:
-    """Real time plus an offset that ``sleep``/``advance`` move forward (never backwards)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-        self._lock = threading.Lock()
-
-    def time(self) -> float:
-        return time.time() + self.offset
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.offset += max(0.0, float(seconds))
-
-
-@contextlib.contextmanager
-def _simulated_clocks(sim: SimClock) -> Iterator[None]:
-    """Make every budget, token provider and State store built meanwhile read ``sim``."""
-    from clientary_xero.connectors.xero.auth import XeroTokenProvider
-    from clientary_xero.storage.ratelimit import RateBudget
-    from clientary_xero.storage.state import StateStore
-
-    patched = [
-        (RateBudget.__init__, {"clock": sim.time, "sleep": sim.sleep}),
-        # The token lock's waits stay real: they are short in-Lambda waits, and a simulated sleep
-        # would move every thread's clock, expiring the lease of the worker that is refreshing (so
-        # a second one refreshes too: a harness artefact, not the product's behaviour).
-        (XeroTokenProvider.__init__, {"clock": sim.time}),
-        (StateStore.__init__, {"clock": sim.time}),
-    ]
-    saved = [(fn, dict(fn.__kwdefaults__ or {})) for fn, _ in patched]
-    try:
-        for fn, values in patched:
-            assert fn.__kwdefaults__ is not None
-            for name, value in values.items():
-                if name in fn.__kwdefaults__:
-                    fn.__kwdefaults__[name] = value
-        yield
-    finally:
-        for fn, old in saved:
-            fn.__kwdefaults__ = old
+# ``SimClock`` and ``simulated_clocks`` live in the layer's local/ room (local/simclock.py):
+# ``backfill --local`` rehearses on the same clock.
 
 
 @dataclass
@@ -250,7 +209,7 @@ def stack(
 
     sim = SimClock()
     log = SqsLog()
-    with _simulated_clocks(sim), _atomic_moto(log), LocalEnvironment(max_attempts=max_attempts) as env:
+    with simulated_clocks(sim), _atomic_moto(log), LocalEnvironment(max_attempts=max_attempts) as env:
         # The budget may wait for the minute window as long as it takes: its sleep jumps the clock.
         env._set_env({"XERO_BUDGET_WAIT_SECONDS": "120", "STEP_LEASE_SECONDS": str(LEASE_SECONDS)})
         reset_settings()
@@ -401,28 +360,9 @@ def _release_delayed(s: Stack, queues: list[tuple[str, str]]) -> bool:
     is the product's "come back when the lease (or the minute) ends", and leases and Xero's windows
     run on the simulated clock, so jumping it keeps them consistent; waiting out SQS's real delay
     instead made a duplicate step message re-sent for a 90 s lease cost 90 s of wall time."""
-    from moto.core.utils import unix_time_millis
-    from moto.sqs.models import sqs_backends
+    from clientary_xero.local.simclock import release_waiting
 
-    now = unix_time_millis()
-    longest = 0.0
-    released = 0
-    names = {url.rsplit("/", 1)[-1] for _, url in queues}
-    for regions in sqs_backends.values():
-        backend = regions.get("us-east-1")
-        if backend is None:
-            continue
-        for name, queue in backend.queues.items():
-            if name not in names:
-                continue
-            for message in list(queue._messages):
-                if message.delayed:
-                    longest = max(longest, (message.delayed_until - now) / 1000.0)
-                    message.delayed_until = 0
-                    released += 1
-    if released:
-        s.sim.advance(math.ceil(longest))
-    return released > 0
+    return release_waiting([url for _, url in queues], s.sim)
 
 
 def _pending(sqs: Any, queues: list[tuple[str, str]]) -> int:

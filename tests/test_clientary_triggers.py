@@ -485,9 +485,9 @@ def test_backfill_command_runs_history_once(local_env: Any, capsys: pytest.Captu
 
     assert main(["backfill", "new_lead", "--since", "2000-01-01", "--dry-run"]) == 0
     assert f"  {old['id']}  created " in capsys.readouterr().out
-    assert main(["backfill", "clientary.new_lead", "--since", "2000-01-01"]) == 0
+    assert main(["backfill", "clientary.new_lead", "--since", "2000-01-01", "--yes"]) == 0
     assert "1 run(s) started, 0 record/workflow pair(s) seen before" in capsys.readouterr().out
-    assert main(["backfill", "clientary.new_lead", "--since", "2000-01-01"]) == 0
+    assert main(["backfill", "clientary.new_lead", "--since", "2000-01-01", "--yes"]) == 0
     assert "0 run(s) started, 1 record/workflow pair(s) seen before" in capsys.readouterr().out
     env.drain()
     assert [t["title"] for t in env.clientary.all_records("tasks")] == [f"New: {old['id']}"]

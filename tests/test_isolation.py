@@ -457,7 +457,7 @@ def test_backfill_isolates_a_poisoned_record_and_starts_skipped_ones_after_re_en
     assert env.poll(TRIGGER)["new_records"] == 0  # the cursor moved on, the records are kept
 
     env.put_workflow(poll_workflow(filter=poison))  # enabled again
-    assert main(["backfill", "new_invoice", "--since", "2000-01-01"]) == 0
+    assert main(["backfill", "new_invoice", "--since", "2000-01-01", "--yes"]) == 0
     out = capsys.readouterr().out
     assert f"  {good['id']}  follow-up  QUEUED" in out
     assert f"  {poisoned['id']}  follow-up  FAILED" in out and "filter: " in out

@@ -640,79 +640,211 @@ def _add_backfill_parser(sub: Any) -> None:
             "trigger's workflows for older records, backfill them: every record created since DATE is "
             "read from Clientary and handed to the trigger's workflows like a polled one. A record "
             "that already started a workflow (polled, pushed or backfilled before) does not start it "
-            "again, so a backfill can be repeated or overlap the polls."
+            "again, so a backfill can be repeated, interrupted and started again, or overlap the polls. "
+            "It asks before starting anything (--yes does not). --local rehearses it in-process on the "
+            "sandboxes (--workflow, --seed) and prints the runs, the Xero calls and the quota they take."
         ),
     )
     b.add_argument("trigger", help="a Clientary trigger, e.g. clientary.new_invoice (or new_invoice)")
     b.add_argument("--since", required=True, metavar="DATE", help="YYYY-MM-DD (UTC midnight)")
     b.add_argument("--dry-run", action="store_true", help="list the records; start nothing")
+    b.add_argument("-y", "--yes", action="store_true", help="start the runs without asking")
+    b.add_argument(
+        "--local",
+        action="store_true",
+        help="rehearse on the sandboxes, in-process (simulated clock): nothing reaches your stack",
+    )
+    b.add_argument("--workflow", metavar="FILE", help="with --local: the workflow to rehearse (YAML or JSON)")
+    b.add_argument(
+        "--seed",
+        metavar="FILE",
+        help="with --local: the sandboxes' records, as for test-workflow --seed "
+        "(clientary: the records to backfill; xero: the organisation's state)",
+    )
+    b.add_argument(
+        "--record", metavar="FILE", help="with --local: write every outgoing request as JSON lines"
+    )
+    b.add_argument(
+        "--max-wait", type=float, default=3600.0, help="with --local: real seconds to drain (default 3600)"
+    )
     _stack_arg(b)
     b.set_defaults(func=cmd_backfill)
 
 
-BACKFILL_CHUNK = 100  # records handed to the intake at once (its first-step messages batch by 10)
-
-
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from clientary_xero.errors import PermanentError
+    from clientary_xero.usecases import backfill as B
 
-    from clientary_xero.workflows.triggers import get_trigger
-
-    name = args.trigger if "." in args.trigger else f"clientary.{args.trigger}"
-    spec = get_trigger(name)
-    if spec is None or spec.source != "clientary":
-        print(f"error: {args.trigger!r} is not a Clientary trigger", file=sys.stderr)
-        return EXIT_INVALID
-    if spec.delivery == "push":
-        print(f"error: {name} is push-only (Clientary has no endpoint to read its history)", file=sys.stderr)
-        return EXIT_INVALID
     try:
-        since = datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        print(f"error: --since {args.since!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        spec = B.backfill_trigger(args.trigger)
+        since = B.parse_since(args.since)
+    except PermanentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-
-    from clientary_xero.connectors.clientary.client import build_clientary_client
-    from clientary_xero.connectors.clientary.triggers import SOURCES
-    from clientary_xero.engine.intake import Intake
-    from clientary_xero.settings import get_settings
-    from clientary_xero.storage.secrets import SecretStore
-    from clientary_xero.usecases.clientary_trigger import record_event
+    if args.local:
+        return _rehearse_backfill(args, spec.name, since)
+    extra = [f"--{name}" for name in ("workflow", "seed", "record") if getattr(args, name)]
+    if extra:
+        print(
+            f"error: {', '.join(extra)} go(es) with --local (a rehearsal on the sandboxes)", file=sys.stderr
+        )
+        return EXIT_INVALID
 
     _use_stack(args.stack)
-    with build_clientary_client(SecretStore(), get_settings()) as client:
-        records = SOURCES[name].backfill(client, since=since)
+    name = spec.name
+    print(f"reading {name} records created since {args.since} from Clientary…", file=sys.stderr)
+    records = B.read_history(name, since)
     print(f"{name}: {len(records)} {spec.resource} record(s) created since {args.since}")
     if args.dry_run:
         for record in records:
             print(f"  {record['id']}  created {record.get('created_at') or '?'}")
         return EXIT_OK
-    intake = Intake.from_settings()
-    started = duplicates = 0
-    retry: list[str] = []
-    events = [
-        record_event(
-            name, record, "backfill", getattr(records, "problems", {}), getattr(records, "warnings", {})
+    if records and not args.yes and not _confirm_backfill(name, len(records), args.stack):
+        return EXIT_INVALID if not _interactive() else EXIT_FAILED
+    try:
+        result = B.start_runs(B.events_for(name, records), chunk=B.CHUNK, on_chunk=_backfill_progress)
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: run the same command again; what was started is seen before, the rest starts",
+            file=sys.stderr,
         )
-        for record in records
-    ]
-    # Pages of records (first steps go out 10 a call); one record's failure is its own FAILED run.
-    for chunk in range(0, len(events), BACKFILL_CHUNK):
-        for outcome in intake.start_runs_many(events[chunk : chunk + BACKFILL_CHUNK]):
-            for start in outcome.starts:
-                started += start.created
-                duplicates += not start.created
-                seen = "" if start.created else " (seen before)"
-                detail = f": {start.detail}" if start.status in ("FAILED", "SKIPPED") and start.detail else ""
-                print(f"  {outcome.event.record_id}  {start.workflow_id}  {start.status}{seen}{detail}")
-            if outcome.retry is not None:
-                retry.append(outcome.event.record_id)
-                print(f"  {outcome.event.record_id}  not started, try again: {outcome.retry}")
-    print(f"{started} run(s) started, {duplicates} record/workflow pair(s) seen before")
-    if retry:
-        print(f"{len(retry)} record(s) could not be started now (run the backfill again): {', '.join(retry)}")
+        return 130
+    p = result.progress
+    print(f"{p.started} run(s) started, {p.seen_before} record/workflow pair(s) seen before")
+    if p.started:
+        print("the runs go on in the stack: `clientary-xero runs list` shows where they are")
+    if result.retry:
+        print(
+            f"{len(result.retry)} record(s) could not be started now (run the backfill again): "
+            f"{', '.join(result.retry)}"
+        )
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _interactive() -> bool:
+    return bool(sys.stdin is not None and sys.stdin.isatty())
+
+
+def _confirm_backfill(trigger: str, count: int, stack: str) -> bool:
+    """Ask on the terminal before a backfill writes; refuse (with the way out) without one."""
+    from clientary_xero.storage.workflows import WorkflowStore
+
+    if not _interactive():
+        print(
+            f"error: the backfill would start runs for {count} record(s) on stack {stack!r}; stdin is not "
+            "a terminal to confirm it: pass --yes to start them (or --dry-run to list them)",
+            file=sys.stderr,
+        )
+        return False
+    stored = WorkflowStore().for_trigger(trigger)
+    enabled = [w.id for w in stored if w.enabled]
+    names = (
+        ", ".join(enabled) if enabled else f"none enabled ({len(stored)} disabled: their runs are SKIPPED)"
+    )
+    sys.stderr.write(
+        f"start the workflows of {trigger} ({names}) for {count} record(s) on stack {stack!r}? "
+        "Their steps write to Xero and Clientary. [y/N] "
+    )
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline().strip().lower()
+    except KeyboardInterrupt:
+        answer = ""
+    if answer in ("y", "yes"):
+        return True
+    print("nothing started", file=sys.stderr)
+    return False
+
+
+def _backfill_progress(progress: Any, outcomes: list[Any]) -> None:
+    """Each record's decision on stdout (as before), the running totals on stderr."""
+    for outcome in outcomes:
+        for start in outcome.starts:
+            seen = "" if start.created else " (seen before)"
+            detail = f": {start.detail}" if start.status in ("FAILED", "SKIPPED") and start.detail else ""
+            print(f"  {outcome.event.record_id}  {start.workflow_id}  {start.status}{seen}{detail}")
+        if outcome.retry is not None:
+            print(f"  {outcome.event.record_id}  not started, try again: {outcome.retry}")
+    sys.stdout.flush()
+    print(progress_line(progress), file=sys.stderr)
+
+
+def progress_line(progress: Any) -> str:
+    eta = progress.eta_seconds
+    tail = "done" if progress.handed >= progress.read else f"ETA {_duration(eta)}" if eta is not None else ""
+    return (
+        f"backfill: {progress.read} records read, {progress.handed} handed to the workflows, "
+        f"{progress.started} run(s) started, {progress.seen_before} seen before, "
+        f"{progress.rate:.1f} records/s, {tail}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def _rehearse_backfill(args: argparse.Namespace, trigger: str, since: Any) -> int:
+    from clientary_xero.local.rehearsal import rehearsal_environment, rehearse, report
+    from clientary_xero.workflows.loader import read_document
+    from clientary_xero.workflows.validate import parse_workflow
+
+    if not args.workflow or not args.seed:
+        print(
+            "error: --local needs --workflow FILE and --seed FILE (the records to backfill)", file=sys.stderr
+        )
+        return EXIT_INVALID
+    try:
+        document = read_document(args.workflow)
+    except OSError as exc:
+        return _cannot_read("the workflow", args.workflow, exc)
+    workflow = parse_workflow(document)
+    if workflow.trigger != trigger:
+        print(
+            f"error: {args.workflow}: the workflow's trigger is {workflow.trigger}, the backfill's {trigger}",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    try:
+        seed = _read_seed(args.seed)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    with rehearsal_environment(record=args.record) as env:
+        if not _load_seed(env, seed, args.seed):
+            return EXIT_INVALID
+        env.put_workflow({**workflow.to_document(), "enabled": True})
+        print(
+            f"rehearsing: backfill {trigger} since {args.since} → workflow {workflow.id} "
+            "(sandboxes, simulated clock)"
+        )
+        try:
+            rehearsal = rehearse(
+                env,
+                trigger,
+                since,
+                on_chunk=lambda p, _: print(progress_line(p), file=sys.stderr),
+                max_seconds=args.max_wait,
+            )
+        except KeyboardInterrupt:
+            print("\ninterrupted: a rehearsal keeps nothing (it lives in this process)", file=sys.stderr)
+            return 130
+        for line in report(rehearsal):
+            print(line)
+        state = env.state
+        failed = [
+            run
+            for run_id in rehearsal.result.run_ids
+            if (run := state.get_run(run_id)) and run.get("status") == "FAILED"
+        ]
+        for run in failed[:10]:
+            print(f"  FAILED {run['record_id']}: {(run.get('error') or {}).get('message', '')}")
+        if len(failed) > 10:
+            print(f"  … and {len(failed) - 10} more (the same command with test-workflow shows one in full)")
+    if args.record:
+        print(f"recorded requests: {args.record}")
+    return EXIT_FAILED if failed or rehearsal.result.retry else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

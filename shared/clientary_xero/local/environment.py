@@ -130,6 +130,7 @@ class LocalEnvironment:
         live_secrets: dict[str, Any] | None = None,
         fast_forward: bool = True,
         xero_scopes: str | None = None,
+        sim: Any = None,
     ) -> None:
         self.live = live
         self.record_path = Path(record) if record else None
@@ -138,6 +139,9 @@ class LocalEnvironment:
         self.fast_forward = fast_forward
         # The scopes the sandbox grants the Xero connection (None: the product's default ones).
         self.xero_scopes = xero_scopes
+        # A ``local.simclock.SimClock`` (under ``simulated_clocks``): the sandbox reads it and
+        # drain() lets delayed messages' waits pass on it instead of in real time.
+        self.sim = sim
         self.xero: Any = None
         self.clientary: Any = None
         self.resources: LocalResources | None = None
@@ -174,7 +178,7 @@ class LocalEnvironment:
             from clientary_xero.local.clientary_sandbox import ClientarySandbox
             from clientary_xero.local.xero_sandbox import DEFAULT_SCOPES, XeroSandbox
 
-            self.xero = XeroSandbox()
+            self.xero = XeroSandbox(clock=self.sim.time) if self.sim is not None else XeroSandbox()
             self.clientary = ClientarySandbox()
             xero_secret = self.xero.bootstrap_secret(scopes=self.xero_scopes or DEFAULT_SCOPES)
             clientary_secret = self.clientary.bootstrap_secret()
@@ -365,6 +369,11 @@ class LocalEnvironment:
                     waiting[app] = []
             if pending == 0:
                 return results
+            if self.sim is not None:
+                from clientary_xero.local.simclock import release_waiting
+
+                if release_waiting(list(queues.values()), self.sim):
+                    continue
             if self.fast_forward:
                 self.lift_rate_blocks()  # issue #3: a 429's minute block passes at once too
             time.sleep(0.05 if self.fast_forward else 0.5)
