@@ -296,22 +296,20 @@ class Intake:
         run_id = R.run_id_for(stored.id, event.trigger, event.record_id, event.version)
         if not stored.enabled:
             return self._skip(stored, event, run_id), None
-        existing = self.state.get_run(run_id)
-        if existing is not None:
-            if existing.get("status") == R.SKIPPED:
-                return self._start_skipped(stored, existing, event)
-            return self._resume_intake(existing)
-
+        # Create first, read only when the run exists (a redelivery): a new record, the common
+        # case, then costs one conditional put instead of a read and a put.
         run = self._new_run(stored, event, run_id)
         decision = decide(stored.workflow, stored.problems, run, **self._bounds())
         run.update(decision.fields(run["created_at"]))
         created, too_big = self._create(run)
         if not created:
-            # A concurrent delivery created it first; make sure it is enqueued.
-            again = self.state.get_run(run_id)
-            if again is None:
+            # Delivered before (or by a concurrent delivery): finish its intake if need be.
+            existing = self.state.get_run(run_id)
+            if existing is None:
                 return RunStart(stored.id, run_id, R.QUEUED, False), None
-            return self._resume_intake(again)
+            if existing.get("status") == R.SKIPPED:
+                return self._start_skipped(stored, existing, event)
+            return self._resume_intake(existing)
         if too_big:
             return RunStart(stored.id, run_id, R.FAILED, True, too_big), None
         start = RunStart(stored.id, run_id, decision.status, True, decision.detail)

@@ -127,9 +127,11 @@ class StepRunner:
         # Set on re-sent copies of a message (rate waits): real attempts used before, waits so far.
         carried = max(0, int(message.get("retries", 0)))
         waits = max(0, int(message.get("waits", 0)))
-        run = self.state.get_run(run_id)
+        # The run and its steps in one read; the outputs serve the rendering and the advance.
+        run, steps = self.state.get_run_and_steps(run_id)
         if run is None:
             return StepOutcome(run_id, step_id, "SKIPPED", "run not found (expired or never created)")
+        outputs = _succeeded(steps)
         if message.get("dead_lettered") and int(run.get("generation", 0)) == generation + 1:
             return self._redriven_again(run, step_id)
         if int(run.get("generation", 0)) != generation:
@@ -160,7 +162,7 @@ class StepRunner:
             )
         except Conflict:
             # Already succeeded (a duplicate message, or a crash after the checkpoint): only advance.
-            return self._advance(run, workflow, step_id, duplicate=True)
+            return self._advance(run, workflow, step_id, duplicate=True, outputs=outputs)
         except LockBusy as exc:
             return self._lease_busy(
                 run, step_id, generation, exc, retries=receive_count + carried - 1, waits=waits
@@ -175,7 +177,6 @@ class StepRunner:
         attempt = int(claimed.get("attempts", 1))
         rendered: Any = None
         try:
-            outputs = self._outputs(run_id)
             context = R.build_context(run, outputs)
             rendered = expressions.render(
                 step.input,
@@ -249,7 +250,7 @@ class StepRunner:
         except Conflict:
             # Our lease expired and another worker took the step over; it owns the checkpoint.
             return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
-        return self._advance(run, workflow, step_id, duplicate=False)
+        return self._advance(run, workflow, step_id, duplicate=False, outputs={**outputs, step_id: output})
 
     # ------------------------------------------------------------------
     def _rate_wait(self, run: dict[str, Any], step_id: str, generation: int, wait: RateWait) -> StepOutcome:
@@ -374,20 +375,24 @@ class StepRunner:
             next_step=step_id,
         )
 
-    def _outputs(self, run_id: str) -> dict[str, Any]:
-        return {
-            s["step_id"]: s.get("output")
-            for s in self.state.get_steps(run_id)
-            if s.get("status") == R.SUCCEEDED
-        }
-
     def _advance(
-        self, run: dict[str, Any], workflow: Workflow, step_id: str, *, duplicate: bool
+        self,
+        run: dict[str, Any],
+        workflow: Workflow,
+        step_id: str,
+        *,
+        duplicate: bool,
+        outputs: dict[str, Any],
     ) -> StepOutcome:
         run_id = run["run_id"]
-        fresh = self.state.get_run(run_id) or run
+        fresh = run
+        if step_id not in outputs:
+            # The step succeeded after this execution read the run (another worker's checkpoint
+            # between our read and our claim): read again, for its output and the run's decisions.
+            again, steps = self.state.get_run_and_steps(run_id)
+            fresh, outputs = again or run, _succeeded(steps)
         decisions = dict(fresh.get("decisions") or {})
-        context = R.build_context(fresh, self._outputs(run_id))
+        context = R.build_context(fresh, outputs)
         bounds = {
             "timeout_ms": self.settings.expression_timeout_ms,
             "max_depth": self.settings.expression_max_depth,
@@ -569,6 +574,11 @@ def _resume(state: StateStore, queue: StepQueue, parked: dict[str, Any]) -> dict
         )
     state.delete_parked(parked["marker"])
     return {"run_id": message["run_id"], "step_id": message["step_id"]}
+
+
+def _succeeded(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The outputs of a run's succeeded steps, by step id."""
+    return {s["step_id"]: s.get("output") for s in steps if s.get("status") == R.SUCCEEDED}
 
 
 def _seq(workflow: Workflow, step_id: str) -> int:

@@ -230,6 +230,30 @@ class StateStore:
         response = self._call(self._t.get_item, Key={"pk": f"RUN#{run_id}", "sk": "RUN"}, ConsistentRead=True)
         return self._load(response.get("Item"), RUN_FIELDS_JSON)
 
+    def get_run_and_steps(self, run_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The run and its steps with one strongly consistent Query (they share the partition key):
+        what a step execution needs, in one round trip instead of a GetItem and a Query."""
+        run: dict[str, Any] | None = None
+        steps: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": f"RUN#{run_id}"},
+            "ConsistentRead": True,
+        }
+        while True:  # a page holds 1 MB: a run with many big steps takes several
+            response = self._call(self._t.query, **kwargs)
+            for item in response.get("Items", []):
+                if item.get("sk") == "RUN":
+                    run = self._load(item, RUN_FIELDS_JSON)
+                elif str(item.get("sk", "")).startswith("STEP#"):
+                    step = self._load(item, STEP_FIELDS_JSON)
+                    if step:
+                        steps.append(step)
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return run, sorted(steps, key=lambda s: (s.get("seq", 0), s.get("started_at", 0)))
+
     def update_run(
         self,
         run_id: str,
