@@ -71,7 +71,7 @@ from clientary_xero.errors import (
 from clientary_xero.settings import Settings, get_settings
 from clientary_xero.storage.queue import StepQueue
 from clientary_xero.storage.ratelimit import BudgetExceeded
-from clientary_xero.storage.state import StateStore
+from clientary_xero.storage.state import RunChange, StateStore
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
 from clientary_xero.workflows.validate import pydantic_problems
@@ -152,6 +152,14 @@ class StepRunner:
             )
 
         owner = uuid.uuid4().hex
+        # The run's QUEUED/WAITING → RUNNING rides along with the claim (one transaction).
+        start_run = None
+        if run.get("status") in (R.QUEUED, R.WAITING):
+            start_run = RunChange(
+                {"status": R.RUNNING, "updated_at": R.now_iso()},
+                remove=("resume_at", "wait_reason") if run.get("status") == R.WAITING else (),
+            )
+        known = next((s for s in steps if s.get("step_id") == step_id), {})
         try:
             claimed = self.state.claim_step(
                 run_id,
@@ -159,6 +167,8 @@ class StepRunner:
                 owner=owner,
                 lease_seconds=self.settings.step_lease_seconds,
                 seq=_seq(workflow, step_id),
+                start_run=start_run,
+                attempts_before=int(known.get("attempts") or 0),
             )
         except Conflict:
             # Already succeeded (a duplicate message, or a crash after the checkpoint): only advance.
@@ -168,12 +178,6 @@ class StepRunner:
                 run, step_id, generation, exc, retries=receive_count + carried - 1, waits=waits
             )
 
-        if run.get("status") in (R.QUEUED, R.WAITING):
-            self.state.update_run(
-                run_id,
-                {"status": R.RUNNING, "updated_at": R.now_iso()},
-                remove=("resume_at", "wait_reason") if run.get("status") == R.WAITING else (),
-            )
         attempt = int(claimed.get("attempts", 1))
         rendered: Any = None
         try:
@@ -243,14 +247,16 @@ class StepRunner:
             )
             raise retry from None
 
-        try:
-            self.state.finish_step(
-                run_id, step_id, owner=owner, status=R.SUCCEEDED, input=rendered, output=output
-            )
-        except Conflict:
-            # Our lease expired and another worker took the step over; it owns the checkpoint.
-            return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
-        return self._advance(run, workflow, step_id, duplicate=False, outputs={**outputs, step_id: output})
+        # The checkpoint is written with the run's move to the next step (one transaction).
+        checkpoint = {"owner": owner, "input": rendered, "output": output}
+        return self._advance(
+            run,
+            workflow,
+            step_id,
+            duplicate=False,
+            outputs={**outputs, step_id: output},
+            checkpoint=checkpoint,
+        )
 
     # ------------------------------------------------------------------
     def _rate_wait(self, run: dict[str, Any], step_id: str, generation: int, wait: RateWait) -> StepOutcome:
@@ -383,7 +389,10 @@ class StepRunner:
         *,
         duplicate: bool,
         outputs: dict[str, Any],
+        checkpoint: dict[str, Any] | None = None,
     ) -> StepOutcome:
+        """Choose the next step, move the run on and enqueue it. ``checkpoint`` (``finish_step``'s
+        owner, input, output): the step's SUCCEEDED checkpoint, still to write with the run's move."""
         run_id = run["run_id"]
         fresh = run
         if step_id not in outputs:
@@ -406,29 +415,53 @@ class StepRunner:
                     expressions.expression_source(cond) or "", context, **bounds
                 ),
             )
-        except PermanentError as exc:
+        except Exception as exc:  # the step did succeed: its checkpoint first, whatever comes next
+            if not self._checkpoint(run_id, step_id, checkpoint, None):
+                return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
+            if not isinstance(exc, PermanentError):
+                raise
             return self._fail_run(fresh, step_id, None, exc.to_dict())
         now = R.now_iso()
         if nxt is None:
+            done = None
             if fresh.get("status") != R.SUCCEEDED:
-                self.state.update_run(
-                    run_id,
+                done = RunChange(
                     {
                         "status": R.SUCCEEDED,
                         "decisions": decisions,
                         "updated_at": now,
                         "finished_at": now,
                         "current_step": step_id,
-                    },
+                    }
                 )
+            if not self._checkpoint(run_id, step_id, checkpoint, done):
+                return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
             return StepOutcome(run_id, step_id, "SUCCEEDED", "duplicate message" if duplicate else "", None)
         # Move the run on and enqueue the next step; a duplicate enqueue is harmless (the claim dedupes).
-        self.state.update_run(run_id, {"current_step": nxt.id, "decisions": decisions, "updated_at": now})
+        moved = RunChange({"current_step": nxt.id, "decisions": decisions, "updated_at": now})
+        if not self._checkpoint(run_id, step_id, checkpoint, moved):
+            return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
         self.queue.send(
             app_for_step(fresh["workflow"], nxt.id),
             {"run_id": run_id, "step_id": nxt.id, "generation": int(fresh.get("generation", 0))},
         )
         return StepOutcome(run_id, step_id, "SUCCEEDED", "duplicate message" if duplicate else "", nxt.id)
+
+    def _checkpoint(
+        self, run_id: str, step_id: str, checkpoint: dict[str, Any] | None, change: RunChange | None
+    ) -> bool:
+        """Write the step's SUCCEEDED checkpoint (if still due) and the run's ``change``, in one
+        transaction when both are. False: our lease expired and another worker took the step over;
+        it owns the checkpoint (and the run's move)."""
+        if checkpoint is None:
+            if change is not None:
+                self.state.update_run(run_id, change.fields, remove=change.remove)
+            return True
+        try:
+            self.state.finish_step(run_id, step_id, status=R.SUCCEEDED, then_run=change, **checkpoint)
+        except Conflict:
+            return False
+        return True
 
     def _fail_run(
         self, run: dict[str, Any], step_id: str, rendered: Any, error: dict[str, Any]
