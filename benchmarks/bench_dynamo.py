@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Measured at the branch point of issue 8 (main at e165837), with this module.
-BASELINE = {"idle, new contact": 28, "idle, linked contact": 24, "backlog": 120}
+BASELINE = {"idle, new contact": 34, "idle, linked contact": 26, "backlog": 28.0}
 TARGET = {"idle, new contact": 10, "idle, linked contact": 10, "backlog": 15}
 BACKLOG = 100
 

@@ -46,7 +46,7 @@ from clientary_xero.errors import (
 )
 from clientary_xero.settings import Settings, get_settings
 from clientary_xero.storage.queue import StepQueue
-from clientary_xero.storage.state import ItemTooLarge, StateStore, kilobytes
+from clientary_xero.storage.state import ItemTooLarge, RunChange, StateStore, kilobytes
 from clientary_xero.storage.workflows import StoredWorkflow, WorkflowStore
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
@@ -404,13 +404,14 @@ class Intake:
                 for item in items:
                     item.outcome.retry = failure
                 continue
-            for item in items:
-                try:
-                    self.state.update_run(item.run_id, {"enqueued": True, "updated_at": R.now_iso()})
-                except ClientaryXeroError as exc:
-                    # The message is out: the run will run; only the flag is stale, which at worst
-                    # makes a later delivery send a duplicate message.
-                    logger.warning("could not mark a run enqueued: %s", exc, extra={"run_id": item.run_id})
+            # The marks of a poll page go in transactions of 100 (one round trip, not one a run).
+            mark = RunChange({"enqueued": True, "updated_at": R.now_iso()})
+            for run_id, problem in self.state.update_runs([(item.run_id, mark) for item in items]):
+                # The message is out: the run will run; only the flag is stale, which at worst
+                # makes a later delivery send a duplicate message.
+                logger.warning(
+                    "could not mark a run enqueued: %s", describe(problem), extra={"run_id": run_id}
+                )
 
 
 def begin_skipped(

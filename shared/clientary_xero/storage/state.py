@@ -53,6 +53,8 @@ RUN_ITEM_HEADROOM = 16 * 1024
 # A payload written by an update (a step's input/output, a run's record) goes to S3 above this size:
 # an update cannot see how big the rest of the item is.
 OFFLOAD_BYTES = 64 * 1024
+# TransactWriteItems takes at most 100 items.
+TRANSACTION_ITEMS = 100
 
 
 @dataclass(frozen=True)
@@ -301,6 +303,28 @@ class StateStore:
         remove: tuple[str, ...] = (),
     ) -> None:
         self._call(self._t.update_item, **self._run_update(run_id, RunChange(fields, expect_status, remove)))
+
+    def update_runs(self, changes: list[tuple[str, RunChange]]) -> list[tuple[str, Exception]]:
+        """Several runs' updates (a poll page's "enqueued" marks): one ``TransactWriteItems`` per
+        100, and one by one for a transaction that is refused (a run written meanwhile by its first
+        step, a condition). Returns the runs whose update failed, with the error; never raises."""
+        failed: list[tuple[str, Exception]] = []
+        for start in range(0, len(changes), TRANSACTION_ITEMS):
+            chunk = changes[start : start + TRANSACTION_ITEMS]
+            if len(chunk) > 1:
+                try:
+                    if self._transact([self._run_update(rid, change) for rid, change in chunk]) is None:
+                        continue
+                except Exception:  # noqa: S110 - made one by one below, each failure reported
+                    pass
+            for run_id, change in chunk:
+                try:
+                    self.update_run(
+                        run_id, change.fields, expect_status=change.expect_status, remove=change.remove
+                    )
+                except Exception as exc:
+                    failed.append((run_id, exc))
+        return failed
 
     def _run_update(self, run_id: str, change: RunChange) -> dict[str, Any]:
         """``update_item``'s arguments for ``update_run``."""

@@ -47,6 +47,8 @@ BATCH_GET_KEYS = 100
 # (table, trigger) -> (monotonic expiry, loaded workflows): per container, shared by invocations.
 _cache: dict[tuple[str, str], tuple[float, list[StoredWorkflow]]] = {}
 _cache_lock = threading.Lock()
+# The cache's clock (a seam for tests: an expiry without waiting).
+_monotonic = time.monotonic
 
 
 def clear_cache() -> None:
@@ -90,7 +92,7 @@ class WorkflowStore:
     def for_trigger(self, trigger: str) -> list[StoredWorkflow]:
         """The workflows of a trigger, valid or not, by id (cached: see the module docstring)."""
         key = (self.table_name, trigger)
-        now = time.monotonic()
+        now = _monotonic()
         with _cache_lock:
             hit = _cache.get(key)
         if hit is not None and hit[0] > now:
