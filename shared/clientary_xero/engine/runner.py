@@ -1,7 +1,9 @@
 """The step runner: one queue message = one step of one run.
 
-load run → claim the step (lease + attempt count) → render input → validate it against the
-action's model → call the action → checkpoint the output → choose the next step → enqueue it.
+load run and steps (one Query) → claim the step (lease + attempt count; the run's move to RUNNING
+in the same transaction) → render input → validate it against the action's model → call the
+action → choose the next step → checkpoint the output with the run's move (one transaction) →
+enqueue it.
 
 Guarantees:
 * a step that SUCCEEDED never executes again (the claim refuses; a duplicate message only

@@ -8,6 +8,13 @@ DynamoDB refuses items over 400 KB. With a payload bucket configured (``storage/
 run whose item would not fit has its biggest payloads (the record first) put in S3 and the item
 holds ``<attribute>_ref``; a step's input, output or error over ``OFFLOAD_BYTES`` goes there too.
 Reads load them back: ``get_run``, ``list_runs``, ``get_step(s)`` return whole runs and steps.
+
+Round trips (issue 8): a step execution reads its run and steps with one Query
+(``get_run_and_steps``: they share the partition key); a step's claim and its checkpoint carry the
+run's update (``RunChange``) in one ``TransactWriteItems``, and fall back to the two writes one
+after the other when the transaction is refused (the step changed since it was read, a concurrent
+write); ``update_runs`` marks a poll page's runs in transactions of 100. A transactional write
+costs DynamoDB twice the write units of a plain one: fewer requests, not fewer units.
 """
 
 from __future__ import annotations
