@@ -255,6 +255,7 @@ def test_a_second_redriven_copy_working_from_a_stale_read_leaves_the_resumed_ste
     # When the second copy acts on what it read before the first resumed the run (still FAILED)
     late = StepRunner.from_settings()
     monkeypatch.setattr(late.state, "get_run", lambda run_id: dict(failed))
+    monkeypatch.setattr(late.state, "get_run_and_steps", lambda run_id: (dict(failed), []))
     outcome = late.execute(redriven)
 
     # Then it resumes nothing, and the worker keeps its lease (so its checkpoint counts)

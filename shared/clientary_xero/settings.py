@@ -75,6 +75,10 @@ class Settings(BaseModel):
     # Seconds a Lambda container reuses a webhook key or the Clientary token it read: an unsigned
     # flood then costs one Secrets Manager read per container per minute, not one per request.
     secret_cache_seconds: float = 60.0
+    # --- DynamoDB round trips (issue 8)
+    # Seconds a trigger Lambda container reuses the workflows it read for a trigger: a poll page
+    # or a burst of pushes reads the Workflows table once; an edit takes effect within this time.
+    workflow_cache_seconds: float = 5.0
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

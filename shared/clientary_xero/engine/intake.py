@@ -46,7 +46,7 @@ from clientary_xero.errors import (
 )
 from clientary_xero.settings import Settings, get_settings
 from clientary_xero.storage.queue import StepQueue
-from clientary_xero.storage.state import ItemTooLarge, StateStore, kilobytes
+from clientary_xero.storage.state import ItemTooLarge, RunChange, StateStore, kilobytes
 from clientary_xero.storage.workflows import StoredWorkflow, WorkflowStore
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
@@ -296,22 +296,20 @@ class Intake:
         run_id = R.run_id_for(stored.id, event.trigger, event.record_id, event.version)
         if not stored.enabled:
             return self._skip(stored, event, run_id), None
-        existing = self.state.get_run(run_id)
-        if existing is not None:
-            if existing.get("status") == R.SKIPPED:
-                return self._start_skipped(stored, existing, event)
-            return self._resume_intake(existing)
-
+        # Create first, read only when the run exists (a redelivery): a new record, the common
+        # case, then costs one conditional put instead of a read and a put.
         run = self._new_run(stored, event, run_id)
         decision = decide(stored.workflow, stored.problems, run, **self._bounds())
         run.update(decision.fields(run["created_at"]))
         created, too_big = self._create(run)
         if not created:
-            # A concurrent delivery created it first; make sure it is enqueued.
-            again = self.state.get_run(run_id)
-            if again is None:
+            # Delivered before (or by a concurrent delivery): finish its intake if need be.
+            existing = self.state.get_run(run_id)
+            if existing is None:
                 return RunStart(stored.id, run_id, R.QUEUED, False), None
-            return self._resume_intake(again)
+            if existing.get("status") == R.SKIPPED:
+                return self._start_skipped(stored, existing, event)
+            return self._resume_intake(existing)
         if too_big:
             return RunStart(stored.id, run_id, R.FAILED, True, too_big), None
         start = RunStart(stored.id, run_id, decision.status, True, decision.detail)
@@ -406,13 +404,14 @@ class Intake:
                 for item in items:
                     item.outcome.retry = failure
                 continue
-            for item in items:
-                try:
-                    self.state.update_run(item.run_id, {"enqueued": True, "updated_at": R.now_iso()})
-                except ClientaryXeroError as exc:
-                    # The message is out: the run will run; only the flag is stale, which at worst
-                    # makes a later delivery send a duplicate message.
-                    logger.warning("could not mark a run enqueued: %s", exc, extra={"run_id": item.run_id})
+            # The marks of a poll page go in transactions of 100 (one round trip, not one a run).
+            mark = RunChange({"enqueued": True, "updated_at": R.now_iso()})
+            for run_id, problem in self.state.update_runs([(item.run_id, mark) for item in items]):
+                # The message is out: the run will run; only the flag is stale, which at worst
+                # makes a later delivery send a duplicate message.
+                logger.warning(
+                    "could not mark a run enqueued: %s", describe(problem), extra={"run_id": run_id}
+                )
 
 
 def begin_skipped(

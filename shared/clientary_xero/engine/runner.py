@@ -1,7 +1,9 @@
 """The step runner: one queue message = one step of one run.
 
-load run → claim the step (lease + attempt count) → render input → validate it against the
-action's model → call the action → checkpoint the output → choose the next step → enqueue it.
+load run and steps (one Query) → claim the step (lease + attempt count; the run's move to RUNNING
+in the same transaction) → render input → validate it against the action's model → call the
+action → choose the next step → checkpoint the output with the run's move (one transaction) →
+enqueue it.
 
 Guarantees:
 * a step that SUCCEEDED never executes again (the claim refuses; a duplicate message only
@@ -71,7 +73,7 @@ from clientary_xero.errors import (
 from clientary_xero.settings import Settings, get_settings
 from clientary_xero.storage.queue import StepQueue
 from clientary_xero.storage.ratelimit import BudgetExceeded
-from clientary_xero.storage.state import StateStore
+from clientary_xero.storage.state import RunChange, StateStore
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
 from clientary_xero.workflows.validate import pydantic_problems
@@ -127,9 +129,11 @@ class StepRunner:
         # Set on re-sent copies of a message (rate waits): real attempts used before, waits so far.
         carried = max(0, int(message.get("retries", 0)))
         waits = max(0, int(message.get("waits", 0)))
-        run = self.state.get_run(run_id)
+        # The run and its steps in one read; the outputs serve the rendering and the advance.
+        run, steps = self.state.get_run_and_steps(run_id)
         if run is None:
             return StepOutcome(run_id, step_id, "SKIPPED", "run not found (expired or never created)")
+        outputs = _succeeded(steps)
         if message.get("dead_lettered") and int(run.get("generation", 0)) == generation + 1:
             return self._redriven_again(run, step_id)
         if int(run.get("generation", 0)) != generation:
@@ -150,6 +154,14 @@ class StepRunner:
             )
 
         owner = uuid.uuid4().hex
+        # The run's QUEUED/WAITING → RUNNING rides along with the claim (one transaction).
+        start_run = None
+        if run.get("status") in (R.QUEUED, R.WAITING):
+            start_run = RunChange(
+                {"status": R.RUNNING, "updated_at": R.now_iso()},
+                remove=("resume_at", "wait_reason") if run.get("status") == R.WAITING else (),
+            )
+        known = next((s for s in steps if s.get("step_id") == step_id), {})
         try:
             claimed = self.state.claim_step(
                 run_id,
@@ -157,25 +169,20 @@ class StepRunner:
                 owner=owner,
                 lease_seconds=self.settings.step_lease_seconds,
                 seq=_seq(workflow, step_id),
+                start_run=start_run,
+                attempts_before=int(known.get("attempts") or 0),
             )
         except Conflict:
             # Already succeeded (a duplicate message, or a crash after the checkpoint): only advance.
-            return self._advance(run, workflow, step_id, duplicate=True)
+            return self._advance(run, workflow, step_id, duplicate=True, outputs=outputs)
         except LockBusy as exc:
             return self._lease_busy(
                 run, step_id, generation, exc, retries=receive_count + carried - 1, waits=waits
             )
 
-        if run.get("status") in (R.QUEUED, R.WAITING):
-            self.state.update_run(
-                run_id,
-                {"status": R.RUNNING, "updated_at": R.now_iso()},
-                remove=("resume_at", "wait_reason") if run.get("status") == R.WAITING else (),
-            )
         attempt = int(claimed.get("attempts", 1))
         rendered: Any = None
         try:
-            outputs = self._outputs(run_id)
             context = R.build_context(run, outputs)
             rendered = expressions.render(
                 step.input,
@@ -242,14 +249,16 @@ class StepRunner:
             )
             raise retry from None
 
-        try:
-            self.state.finish_step(
-                run_id, step_id, owner=owner, status=R.SUCCEEDED, input=rendered, output=output
-            )
-        except Conflict:
-            # Our lease expired and another worker took the step over; it owns the checkpoint.
-            return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
-        return self._advance(run, workflow, step_id, duplicate=False)
+        # The checkpoint is written with the run's move to the next step (one transaction).
+        checkpoint = {"owner": owner, "input": rendered, "output": output}
+        return self._advance(
+            run,
+            workflow,
+            step_id,
+            duplicate=False,
+            outputs={**outputs, step_id: output},
+            checkpoint=checkpoint,
+        )
 
     # ------------------------------------------------------------------
     def _rate_wait(self, run: dict[str, Any], step_id: str, generation: int, wait: RateWait) -> StepOutcome:
@@ -374,20 +383,27 @@ class StepRunner:
             next_step=step_id,
         )
 
-    def _outputs(self, run_id: str) -> dict[str, Any]:
-        return {
-            s["step_id"]: s.get("output")
-            for s in self.state.get_steps(run_id)
-            if s.get("status") == R.SUCCEEDED
-        }
-
     def _advance(
-        self, run: dict[str, Any], workflow: Workflow, step_id: str, *, duplicate: bool
+        self,
+        run: dict[str, Any],
+        workflow: Workflow,
+        step_id: str,
+        *,
+        duplicate: bool,
+        outputs: dict[str, Any],
+        checkpoint: dict[str, Any] | None = None,
     ) -> StepOutcome:
+        """Choose the next step, move the run on and enqueue it. ``checkpoint`` (``finish_step``'s
+        owner, input, output): the step's SUCCEEDED checkpoint, still to write with the run's move."""
         run_id = run["run_id"]
-        fresh = self.state.get_run(run_id) or run
+        fresh = run
+        if step_id not in outputs:
+            # The step succeeded after this execution read the run (another worker's checkpoint
+            # between our read and our claim): read again, for its output and the run's decisions.
+            again, steps = self.state.get_run_and_steps(run_id)
+            fresh, outputs = again or run, _succeeded(steps)
         decisions = dict(fresh.get("decisions") or {})
-        context = R.build_context(fresh, self._outputs(run_id))
+        context = R.build_context(fresh, outputs)
         bounds = {
             "timeout_ms": self.settings.expression_timeout_ms,
             "max_depth": self.settings.expression_max_depth,
@@ -401,29 +417,53 @@ class StepRunner:
                     expressions.expression_source(cond) or "", context, **bounds
                 ),
             )
-        except PermanentError as exc:
+        except Exception as exc:  # the step did succeed: its checkpoint first, whatever comes next
+            if not self._checkpoint(run_id, step_id, checkpoint, None):
+                return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
+            if not isinstance(exc, PermanentError):
+                raise
             return self._fail_run(fresh, step_id, None, exc.to_dict())
         now = R.now_iso()
         if nxt is None:
+            done = None
             if fresh.get("status") != R.SUCCEEDED:
-                self.state.update_run(
-                    run_id,
+                done = RunChange(
                     {
                         "status": R.SUCCEEDED,
                         "decisions": decisions,
                         "updated_at": now,
                         "finished_at": now,
                         "current_step": step_id,
-                    },
+                    }
                 )
+            if not self._checkpoint(run_id, step_id, checkpoint, done):
+                return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
             return StepOutcome(run_id, step_id, "SUCCEEDED", "duplicate message" if duplicate else "", None)
         # Move the run on and enqueue the next step; a duplicate enqueue is harmless (the claim dedupes).
-        self.state.update_run(run_id, {"current_step": nxt.id, "decisions": decisions, "updated_at": now})
+        moved = RunChange({"current_step": nxt.id, "decisions": decisions, "updated_at": now})
+        if not self._checkpoint(run_id, step_id, checkpoint, moved):
+            return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
         self.queue.send(
             app_for_step(fresh["workflow"], nxt.id),
             {"run_id": run_id, "step_id": nxt.id, "generation": int(fresh.get("generation", 0))},
         )
         return StepOutcome(run_id, step_id, "SUCCEEDED", "duplicate message" if duplicate else "", nxt.id)
+
+    def _checkpoint(
+        self, run_id: str, step_id: str, checkpoint: dict[str, Any] | None, change: RunChange | None
+    ) -> bool:
+        """Write the step's SUCCEEDED checkpoint (if still due) and the run's ``change``, in one
+        transaction when both are. False: our lease expired and another worker took the step over;
+        it owns the checkpoint (and the run's move)."""
+        if checkpoint is None:
+            if change is not None:
+                self.state.update_run(run_id, change.fields, remove=change.remove)
+            return True
+        try:
+            self.state.finish_step(run_id, step_id, status=R.SUCCEEDED, then_run=change, **checkpoint)
+        except Conflict:
+            return False
+        return True
 
     def _fail_run(
         self, run: dict[str, Any], step_id: str, rendered: Any, error: dict[str, Any]
@@ -569,6 +609,11 @@ def _resume(state: StateStore, queue: StepQueue, parked: dict[str, Any]) -> dict
         )
     state.delete_parked(parked["marker"])
     return {"run_id": message["run_id"], "step_id": message["step_id"]}
+
+
+def _succeeded(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The outputs of a run's succeeded steps, by step id."""
+    return {s["step_id"]: s.get("output") for s in steps if s.get("status") == R.SUCCEEDED}
 
 
 def _seq(workflow: Workflow, step_id: str) -> int:

@@ -17,16 +17,27 @@ def client(service: str) -> Any:
 
 
 @cache
-def table(name: str) -> Any:
+def resource() -> Any:
+    """The DynamoDB resource (for calls on several tables' items: ``batch_get_item``)."""
     import boto3
 
-    return boto3.resource("dynamodb", region_name=get_settings().region).Table(name)
+    return boto3.resource("dynamodb", region_name=get_settings().region)
+
+
+@cache
+def table(name: str) -> Any:
+    return resource().Table(name)
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests and the local runner switch moto backends)."""
+    """Forget cached clients and what was read through them (tests and the local runner switch
+    moto backends)."""
+    from clientary_xero.storage.workflows import clear_cache
+
     client.cache_clear()
+    resource.cache_clear()
     table.cache_clear()
+    clear_cache()
 
 
 def error_code(exc: BaseException) -> str:

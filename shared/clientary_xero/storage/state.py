@@ -8,6 +8,13 @@ DynamoDB refuses items over 400 KB. With a payload bucket configured (``storage/
 run whose item would not fit has its biggest payloads (the record first) put in S3 and the item
 holds ``<attribute>_ref``; a step's input, output or error over ``OFFLOAD_BYTES`` goes there too.
 Reads load them back: ``get_run``, ``list_runs``, ``get_step(s)`` return whole runs and steps.
+
+Round trips (issue 8): a step execution reads its run and steps with one Query
+(``get_run_and_steps``: they share the partition key); a step's claim and its checkpoint carry the
+run's update (``RunChange``) in one ``TransactWriteItems``, and fall back to the two writes one
+after the other when the transaction is refused (the step changed since it was read, a concurrent
+write); ``update_runs`` marks a poll page's runs in transactions of 100. A transactional write
+costs DynamoDB twice the write units of a plain one: fewer requests, not fewer units.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from clientary_xero.errors import Conflict, LockBusy, PermanentError, RetryableError
@@ -52,6 +60,17 @@ RUN_ITEM_HEADROOM = 16 * 1024
 # A payload written by an update (a step's input/output, a run's record) goes to S3 above this size:
 # an update cannot see how big the rest of the item is.
 OFFLOAD_BYTES = 64 * 1024
+# TransactWriteItems takes at most 100 items.
+TRANSACTION_ITEMS = 100
+
+
+@dataclass(frozen=True)
+class RunChange:
+    """An update of a run item that rides along with a step's write (one transaction)."""
+
+    fields: dict[str, Any]
+    expect_status: str | list[str] | None = None
+    remove: tuple[str, ...] = ()
 
 
 class ItemTooLarge(PermanentError):
@@ -195,6 +214,34 @@ class StateStore:
                 ) from None
             raise
 
+    def _transact(self, updates: list[dict[str, Any]]) -> list[str] | None:
+        """Several ``update_item``s of this table as one ``TransactWriteItems``: all or none, one
+        round trip. None when done; else the cancellation code of each update ("None" for those
+        that were fine, "ConditionalCheckFailed", "TransactionConflict", …)."""
+        # The resource's client serializes the values itself (boto3's DynamoDB transformation), as
+        # the table's calls do.
+        items = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": u["Key"],
+                    "UpdateExpression": u["UpdateExpression"],
+                    "ConditionExpression": u["ConditionExpression"],
+                    "ExpressionAttributeNames": u["ExpressionAttributeNames"],
+                    "ExpressionAttributeValues": u["ExpressionAttributeValues"],
+                }
+            }
+            for u in updates
+        ]
+        try:
+            self._call(self._t.meta.client.transact_write_items, TransactItems=items)
+        except Exception as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+            return [str(r.get("Code", "None")) for r in reasons] or ["Unknown"] * len(updates)
+        return None
+
     # ---------------------------------------------------------------- runs
     def create_run(self, run: dict[str, Any]) -> bool:
         """Put a run if its id is new. Returns False when it already exists (the dedupe).
@@ -230,6 +277,30 @@ class StateStore:
         response = self._call(self._t.get_item, Key={"pk": f"RUN#{run_id}", "sk": "RUN"}, ConsistentRead=True)
         return self._load(response.get("Item"), RUN_FIELDS_JSON)
 
+    def get_run_and_steps(self, run_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The run and its steps with one strongly consistent Query (they share the partition key):
+        what a step execution needs, in one round trip instead of a GetItem and a Query."""
+        run: dict[str, Any] | None = None
+        steps: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": f"RUN#{run_id}"},
+            "ConsistentRead": True,
+        }
+        while True:  # a page holds 1 MB: a run with many big steps takes several
+            response = self._call(self._t.query, **kwargs)
+            for item in response.get("Items", []):
+                if item.get("sk") == "RUN":
+                    run = self._load(item, RUN_FIELDS_JSON)
+                elif str(item.get("sk", "")).startswith("STEP#"):
+                    step = self._load(item, STEP_FIELDS_JSON)
+                    if step:
+                        steps.append(step)
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return run, sorted(steps, key=lambda s: (s.get("seq", 0), s.get("started_at", 0)))
+
     def update_run(
         self,
         run_id: str,
@@ -238,6 +309,33 @@ class StateStore:
         expect_status: str | list[str] | None = None,
         remove: tuple[str, ...] = (),
     ) -> None:
+        self._call(self._t.update_item, **self._run_update(run_id, RunChange(fields, expect_status, remove)))
+
+    def update_runs(self, changes: list[tuple[str, RunChange]]) -> list[tuple[str, Exception]]:
+        """Several runs' updates (a poll page's "enqueued" marks): one ``TransactWriteItems`` per
+        100, and one by one for a transaction that is refused (a run written meanwhile by its first
+        step, a condition). Returns the runs whose update failed, with the error; never raises."""
+        failed: list[tuple[str, Exception]] = []
+        for start in range(0, len(changes), TRANSACTION_ITEMS):
+            chunk = changes[start : start + TRANSACTION_ITEMS]
+            if len(chunk) > 1:
+                try:
+                    if self._transact([self._run_update(rid, change) for rid, change in chunk]) is None:
+                        continue
+                except Exception:  # noqa: S110 - made one by one below, each failure reported
+                    pass
+            for run_id, change in chunk:
+                try:
+                    self.update_run(
+                        run_id, change.fields, expect_status=change.expect_status, remove=change.remove
+                    )
+                except Exception as exc:
+                    failed.append((run_id, exc))
+        return failed
+
+    def _run_update(self, run_id: str, change: RunChange) -> dict[str, Any]:
+        """``update_item``'s arguments for ``update_run``."""
+        fields, expect_status, remove = change.fields, change.expect_status, change.remove
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets: list[str] = []
@@ -262,14 +360,13 @@ class StateStore:
             for j, status in enumerate(statuses):
                 values[f":s{j}"] = status
             condition += " AND #status IN (" + ", ".join(f":s{j}" for j in range(len(statuses))) + ")"
-        self._call(
-            self._t.update_item,
-            Key={"pk": f"RUN#{run_id}", "sk": "RUN"},
-            UpdateExpression=expression,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        return {
+            "Key": {"pk": f"RUN#{run_id}", "sk": "RUN"},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
 
     def list_runs(self, *, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
         """Newest first."""
@@ -312,43 +409,60 @@ class StateStore:
         return sorted((s for s in steps if s), key=lambda s: (s.get("seq", 0), s.get("started_at", 0)))
 
     def claim_step(
-        self, run_id: str, step_id: str, *, owner: str, lease_seconds: int, seq: int
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        owner: str,
+        lease_seconds: int,
+        seq: int,
+        start_run: RunChange | None = None,
+        attempts_before: int = 0,
     ) -> dict[str, Any]:
         """Take the step's lease and count an attempt.
 
         Raises ``Conflict`` when the step already succeeded and ``LockBusy`` while another worker's
-        lease is live. Returns the step item after the update.
-        """
+        lease is live. Returns the step item after the update (with ``start_run``: its attempts).
+
+        ``start_run``: the run's update that goes with the claim (QUEUED → RUNNING), written in the
+        same transaction, provided the step still has ``attempts_before`` attempts (what the caller
+        read: so the attempt number is known without reading the item back). If the step changed
+        since, or the transaction meets a concurrent write, the claim and the run's update are made
+        one after the other, as without ``start_run``."""
         now = self.clock()
+        claim = self._claim_update(
+            run_id, step_id, owner=owner, lease_seconds=lease_seconds, seq=seq, now=now
+        )
+        if start_run is not None:
+            claim["ConditionExpression"] = f"({claim['ConditionExpression']}) AND " + (
+                "(attribute_not_exists(attempts) OR attempts = :before)"
+                if attempts_before == 0
+                else "attempts = :before"
+            )
+            claim["ExpressionAttributeValues"][":before"] = attempts_before
+            if self._transact([claim, self._run_update(run_id, start_run)]) is None:
+                return {
+                    "run_id": run_id,
+                    "step_id": step_id,
+                    "status": "RUNNING",
+                    "attempts": attempts_before + 1,
+                }
+        claimed = self._claim(run_id, step_id, lease_seconds=lease_seconds, seq=seq, owner=owner, now=now)
+        if start_run is not None:
+            self.update_run(
+                run_id, start_run.fields, expect_status=start_run.expect_status, remove=start_run.remove
+            )
+        return claimed
+
+    def _claim(
+        self, run_id: str, step_id: str, *, owner: str, lease_seconds: int, seq: int, now: float
+    ) -> dict[str, Any]:
         try:
             response = self._call(
                 self._t.update_item,
-                Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
-                UpdateExpression=(
-                    "SET #status = :running, lease_owner = :owner, lease_until = :until, "
-                    "attempts = if_not_exists(attempts, :zero) + :one, "
-                    "started_at = if_not_exists(started_at, :now), "
-                    "updated_at = :now, step_id = :step, run_id = :run, seq = :seq, #ttl = :ttl"
+                **self._claim_update(
+                    run_id, step_id, owner=owner, lease_seconds=lease_seconds, seq=seq, now=now
                 ),
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR (#status <> :succeeded AND "
-                    "(attribute_not_exists(lease_until) OR lease_until < :nowi))"
-                ),
-                ExpressionAttributeNames={"#status": "status", "#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":running": "RUNNING",
-                    ":owner": owner,
-                    ":until": int(now) + lease_seconds,
-                    ":zero": 0,
-                    ":one": 1,
-                    ":now": int(now),
-                    ":nowi": int(now),
-                    ":succeeded": "SUCCEEDED",
-                    ":step": step_id,
-                    ":run": run_id,
-                    ":seq": seq,
-                    ":ttl": self._ttl(),
-                },
                 ReturnValues="ALL_NEW",
             )
         except Conflict:
@@ -360,6 +474,39 @@ class StateStore:
             raise LockBusy(f"step {run_id}/{step_id}", delay_seconds=max(1, until - int(now) + 1)) from None
         return self._load(response["Attributes"], STEP_FIELDS_JSON) or {}
 
+    def _claim_update(
+        self, run_id: str, step_id: str, *, owner: str, lease_seconds: int, seq: int, now: float
+    ) -> dict[str, Any]:
+        """``update_item``'s arguments for a claim."""
+        return {
+            "Key": {"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
+            "UpdateExpression": (
+                "SET #status = :running, lease_owner = :owner, lease_until = :until, "
+                "attempts = if_not_exists(attempts, :zero) + :one, "
+                "started_at = if_not_exists(started_at, :now), "
+                "updated_at = :now, step_id = :step, run_id = :run, seq = :seq, #ttl = :ttl"
+            ),
+            "ConditionExpression": (
+                "attribute_not_exists(pk) OR (#status <> :succeeded AND "
+                "(attribute_not_exists(lease_until) OR lease_until < :nowi))"
+            ),
+            "ExpressionAttributeNames": {"#status": "status", "#ttl": "ttl"},
+            "ExpressionAttributeValues": {
+                ":running": "RUNNING",
+                ":owner": owner,
+                ":until": int(now) + lease_seconds,
+                ":zero": 0,
+                ":one": 1,
+                ":now": int(now),
+                ":nowi": int(now),
+                ":succeeded": "SUCCEEDED",
+                ":step": step_id,
+                ":run": run_id,
+                ":seq": seq,
+                ":ttl": self._ttl(),
+            },
+        }
+
     def finish_step(
         self,
         run_id: str,
@@ -370,8 +517,41 @@ class StateStore:
         input: Any = None,
         output: Any = None,
         error: Any = None,
+        then_run: RunChange | None = None,
     ) -> None:
-        """Checkpoint a step; only the lease owner may. ``status`` is SUCCEEDED, FAILED or RETRYING."""
+        """Checkpoint a step; only the lease owner may (``Conflict`` otherwise). ``status`` is
+        SUCCEEDED, FAILED or RETRYING.
+
+        ``then_run``: the run's update that follows the checkpoint (the next step, or SUCCEEDED),
+        written in the same transaction; if that meets a concurrent write or the run's condition,
+        the two are made one after the other, as without ``then_run``."""
+        update = self._finish_update(
+            run_id, step_id, owner=owner, status=status, input=input, output=output, error=error
+        )
+        if then_run is not None:
+            refused = self._transact([update, self._run_update(run_id, then_run)])
+            if refused is None:
+                return
+            if refused[0] == "ConditionalCheckFailed":
+                raise Conflict("the step's lease is another worker's")
+        self._call(self._t.update_item, **update)
+        if then_run is not None:
+            self.update_run(
+                run_id, then_run.fields, expect_status=then_run.expect_status, remove=then_run.remove
+            )
+
+    def _finish_update(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        owner: str,
+        status: str,
+        input: Any,
+        output: Any,
+        error: Any,
+    ) -> dict[str, Any]:
+        """``update_item``'s arguments for ``finish_step``."""
         fields: dict[str, Any] = {"status": status, "updated_at": int(self.clock())}
         if input is not None:
             fields["input"] = _dump(input)
@@ -391,14 +571,13 @@ class StateStore:
         drop = list(dict.fromkeys([*drop, *removed]))
         names.update({f"#d{j}": name for j, name in enumerate(drop)})
         remove = (" REMOVE " + ", ".join(f"#d{j}" for j in range(len(drop)))) if drop else ""
-        self._call(
-            self._t.update_item,
-            Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
-            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))) + remove,
-            ConditionExpression="lease_owner = :owner",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        return {
+            "Key": {"pk": f"RUN#{run_id}", "sk": f"STEP#{step_id}"},
+            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))) + remove,
+            "ConditionExpression": "lease_owner = :owner",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
 
     def reset_step(self, run_id: str, step_id: str) -> None:
         """Make a FAILED step runnable again (replay). A SUCCEEDED step is never reset.

@@ -3,17 +3,25 @@
 Items are human-edited (console or CLI), so loading never trusts them: ``for_trigger`` returns each
 item with either its parsed workflow or the problems that make it invalid, and the caller reports
 an invalid one on its run while every other workflow keeps running.
+
+``for_trigger`` costs two requests (the GSI query, then one strongly consistent ``BatchGetItem``
+for the items it names) and its answer is kept in the container for ``workflow_cache_seconds``
+(default 5): a poll page or a burst of pushes reads the table once, and an edit takes effect within
+that time (at once for edits this process makes, ``put``/``delete``). The cache holds what was
+loaded, invalid workflows and their problems included, so an invalid edit is still reported on
+each run.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from clientary_xero.errors import RetryableError, WorkflowInvalid
 from clientary_xero.settings import get_settings
-from clientary_xero.storage.aws import error_code, table
+from clientary_xero.storage.aws import error_code, resource, table
 from clientary_xero.workflows.loader import from_item, to_item
 from clientary_xero.workflows.model import Workflow
 from clientary_xero.workflows.validate import parse_workflow
@@ -33,9 +41,27 @@ class StoredWorkflow:
         return bool(self.document.get("enabled", True))
 
 
+# BatchGetItem takes at most 100 keys.
+BATCH_GET_KEYS = 100
+
+# (table, trigger) -> (monotonic expiry, loaded workflows): per container, shared by invocations.
+_cache: dict[tuple[str, str], tuple[float, list[StoredWorkflow]]] = {}
+_cache_lock = threading.Lock()
+# The cache's clock (a seam for tests: an expiry without waiting).
+_monotonic = time.monotonic
+
+
+def clear_cache() -> None:
+    """Forget every cached ``for_trigger`` answer (tests and the local runner switch backends)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 class WorkflowStore:
-    def __init__(self, table_name: str | None = None) -> None:
-        self.table_name = table_name or get_settings().workflows_table
+    def __init__(self, table_name: str | None = None, *, cache_seconds: float | None = None) -> None:
+        settings = get_settings()
+        self.table_name = table_name or settings.workflows_table
+        self.cache_seconds = settings.workflow_cache_seconds if cache_seconds is None else cache_seconds
 
     @property
     def _t(self) -> Any:
@@ -47,6 +73,7 @@ class WorkflowStore:
         item["updated_at"] = int(time.time())
         item["updated_by"] = updated_by
         self._call(self._t.put_item, Item=item)
+        self._forget()
 
     def get(self, workflow_id: str) -> StoredWorkflow | None:
         response = self._call(self._t.get_item, Key={"id": workflow_id}, ConsistentRead=True)
@@ -55,8 +82,28 @@ class WorkflowStore:
 
     def delete(self, workflow_id: str) -> None:
         self._call(self._t.delete_item, Key={"id": workflow_id})
+        self._forget()
+
+    def _forget(self) -> None:
+        with _cache_lock:
+            for key in [k for k in _cache if k[0] == self.table_name]:
+                del _cache[key]
 
     def for_trigger(self, trigger: str) -> list[StoredWorkflow]:
+        """The workflows of a trigger, valid or not, by id (cached: see the module docstring)."""
+        key = (self.table_name, trigger)
+        now = _monotonic()
+        with _cache_lock:
+            hit = _cache.get(key)
+        if hit is not None and hit[0] > now:
+            return list(hit[1])
+        loaded = self._load_for_trigger(trigger)
+        if self.cache_seconds > 0:
+            with _cache_lock:
+                _cache[key] = (now + self.cache_seconds, loaded)
+        return list(loaded)
+
+    def _load_for_trigger(self, trigger: str) -> list[StoredWorkflow]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "IndexName": "by-trigger",
@@ -70,14 +117,34 @@ class WorkflowStore:
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        # The GSI is eventually consistent and only has the keys' projection guarantees: read each
-        # item strongly so a just-saved edit is what runs.
+        # The GSI is eventually consistent and only has the keys' projection guarantees: read the
+        # items strongly so a just-saved edit is what runs (one BatchGetItem for up to 100).
         loaded = []
-        for item in items:
-            stored = self.get(str(item["id"]))
-            if stored is not None and stored.document.get("trigger") == trigger:
+        for item in self._get_many(sorted({str(i["id"]) for i in items})):
+            stored = _load(item)
+            if stored.document.get("trigger") == trigger:
                 loaded.append(stored)
         return sorted(loaded, key=lambda s: s.id)
+
+    def _get_many(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The items of ``ids`` (strongly consistent), in no particular order; missing ones left out."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), BATCH_GET_KEYS):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [{"id": i} for i in ids[start : start + BATCH_GET_KEYS]],
+                    "ConsistentRead": True,
+                }
+            }
+            for _ in range(10):  # unprocessed keys (throttling) are asked for again
+                response = self._call(resource().batch_get_item, RequestItems=request)
+                found.extend(response.get("Responses", {}).get(self.table_name, []))
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            else:
+                raise RetryableError("DynamoDB did not answer for every workflow (busy)", delay_seconds=5)
+        return found
 
     def list(self) -> list[StoredWorkflow]:
         items: list[dict[str, Any]] = []

@@ -1,0 +1,187 @@
+"""DynamoDB round trips per synced invoice (issue 8 point 4), counted, not timed.
+
+The counts come from benchmarks/bench_dynamo.py: every DynamoDB request a Lambda handler makes,
+by operation and by the code site that made it. The rate budget's own requests
+(storage/ratelimit.py, redesigned separately in issue 8 point 3) are left out of the engine's
+figures here; the benchmark shows the totals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from benchmarks import bench_dynamo
+from benchmarks.reliability_harness import drain, seed_invoices, stack, statuses
+
+from clientary_xero.errors import Conflict
+from clientary_xero.storage import workflows as workflow_storage
+from clientary_xero.storage.state import RunChange, StateStore
+from tests.test_engine import Harness, workflow
+
+pytestmark = pytest.mark.timeout(600)
+
+BUDGET = "storage.ratelimit:"
+
+
+def besides_the_budget(counter: bench_dynamo.DynamoCounter) -> dict[str, int]:
+    return {site: n for site, n in counter.by_site().items() if not site.startswith(BUDGET)}
+
+
+@pytest.fixture(scope="module")
+def idle() -> list[bench_dynamo.Measured]:
+    """One invoice of a new client pushed and synced, then one more of the same client."""
+    return bench_dynamo.idle()
+
+
+def test_one_invoice_of_a_linked_contact_costs_at_most_ten_dynamodb_calls(
+    idle: list[bench_dynamo.Measured],
+) -> None:
+    _, linked = idle
+    calls = besides_the_budget(linked.counter)
+    assert linked.runs == {"SUCCEEDED": 2}
+    # Before issue 8: 22 (the run and its steps read twice per step, the workflows read again, a
+    # read before each run is created, a write per checkpoint and one per move of the run).
+    assert sum(calls.values()) <= 10, calls
+
+
+def test_one_invoice_of_a_new_contact_costs_at_most_fifteen_dynamodb_calls(
+    idle: list[bench_dynamo.Measured],
+) -> None:
+    new, _ = idle
+    calls = besides_the_budget(new.counter)
+    # Before: 25. Of these 15, five are the contact's link: read, lock, re-read, link, unlock.
+    assert sum(calls.values()) <= 15, calls
+
+
+def test_each_step_execution_reads_its_run_and_steps_once_and_writes_twice(
+    idle: list[bench_dynamo.Measured],
+) -> None:
+    _, linked = idle
+    runner = {
+        (operation, method): n
+        for (operation, method, caller), n in linked.counter.calls.items()
+        if caller.startswith("engine.runner:")
+    }
+    # Two steps: one Query each (run + steps), one claim each (the first with the run's move to
+    # RUNNING), one checkpoint each carrying the run's move on.
+    assert runner == {
+        ("Query", "get_run_and_steps"): 2,
+        ("TransactWriteItems", "claim_step"): 1,
+        ("UpdateItem", "claim_step"): 1,
+        ("TransactWriteItems", "finish_step"): 2,
+    }
+
+
+def test_a_backlog_costs_at_most_eleven_dynamodb_calls_an_invoice_besides_the_budget() -> None:
+    size = 12
+    with stack() as s, bench_dynamo.counting_dynamodb() as counter:
+        counter.counting = False
+        s.poll()
+        seed_invoices(s, size, clients=3)
+        counter.counting = True
+        s.poll()
+        drain(s, workers=2)
+        counter.counting = False
+        assert statuses(s.runs()) == {"SUCCEEDED": size}
+        assert s.census()["duplicate_contacts"] == 0
+    calls = besides_the_budget(counter)
+    # Before: 22 an invoice. The workflows are read once for the poll page, the "enqueued" marks
+    # go in one transaction.
+    assert sum(calls.values()) / size <= 11, calls
+
+
+# ------------------------------------------------------------------------- the workflow cache
+@pytest.fixture
+def h(aws: Any) -> Iterator[Harness]:
+    from tests.engine_helpers import echo_action
+
+    with echo_action() as echo:
+        yield Harness(aws, echo)
+
+
+def test_the_cache_holds_workflows_for_its_time_and_a_console_edit_takes_effect_after(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    clock = [1000.0]
+    monkeypatch.setattr(workflow_storage, "_monotonic", lambda: clock[0])
+    h.put(workflow())
+    reads: list[str] = []
+    original = workflow_storage.WorkflowStore._load_for_trigger
+
+    def counted(self: Any, trigger: str) -> Any:
+        reads.append(trigger)
+        return original(self, trigger)
+
+    monkeypatch.setattr(workflow_storage.WorkflowStore, "_load_for_trigger", counted)
+    assert h.deliver(record_id=1)[0].status == "QUEUED"
+    # An edit in the console (straight into the table): the container does not see it yet …
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(h.resources.workflows_table)
+    broken = workflow()
+    broken["steps"][0]["action"] = "xero.no_such_action"
+    table.put_item(Item=broken)
+    assert h.deliver(record_id=2)[0].status == "QUEUED"
+    assert len(reads) == 1
+    # … and does once the cache time has passed: the invalid workflow is reported on the run.
+    clock[0] += h.workflows.cache_seconds + 0.1
+    (start,) = h.deliver(record_id=3)
+    assert len(reads) == 2 and start.status == "FAILED"
+    run = h.state.get_run(start.run_id)
+    assert run is not None and "unknown action 'xero.no_such_action'" in run["error"]["messages"][0]
+    # The cached invalid workflow keeps being reported on each run, without reading again.
+    (again,) = h.deliver(record_id=4)
+    assert again.status == "FAILED" and len(reads) == 2
+
+
+def test_an_edit_saved_by_this_process_takes_effect_at_once(h: Harness) -> None:
+    h.put(workflow())
+    assert h.deliver(record_id=1)[0].status == "QUEUED"
+    h.put(workflow(enabled=False))
+    assert h.deliver(record_id=2)[0].status == "SKIPPED"
+
+
+# ------------------------------------------------------------------- transactions that are refused
+def test_a_claim_whose_step_changed_since_it_was_read_falls_back_and_counts_the_attempt(aws: Any) -> None:
+    state = StateStore()
+    state.create_run({"run_id": "r1", "created_at": "2026-01-01T00:00:00Z", "status": "QUEUED"})
+    # An earlier worker claimed the step and died; its lease is over.
+    state.claim_step("r1", "a", owner="dead", lease_seconds=-10, seq=0)
+    # This worker read the step before that claim (attempts 0): the transaction is refused …
+    claimed = state.claim_step(
+        "r1", "a", owner="me", lease_seconds=60, seq=0, start_run=RunChange({"status": "RUNNING"})
+    )
+    # … and the claim is made as without it: the attempt number is the real one, the run moved.
+    assert claimed["attempts"] == 2 and claimed["lease_owner"] == "me"
+    run = state.get_run("r1")
+    assert run is not None and run["status"] == "RUNNING"
+
+
+def test_a_checkpoint_with_a_lost_lease_writes_neither_the_step_nor_the_run(aws: Any) -> None:
+    state = StateStore()
+    state.create_run({"run_id": "r1", "created_at": "2026-01-01T00:00:00Z", "status": "RUNNING"})
+    state.claim_step("r1", "a", owner="other", lease_seconds=60, seq=0)
+    with pytest.raises(Conflict):
+        state.finish_step(
+            "r1",
+            "a",
+            owner="me",
+            status="SUCCEEDED",
+            output={"x": 1},
+            then_run=RunChange({"status": "SUCCEEDED"}),
+        )
+    run, steps = state.get_run_and_steps("r1")
+    assert run is not None and run["status"] == "RUNNING"
+    assert [(s["status"], s.get("output")) for s in steps] == [("RUNNING", None)]
+
+
+def test_the_enqueued_marks_of_a_poll_page_survive_a_run_that_is_gone(aws: Any) -> None:
+    state = StateStore()
+    for run_id in ("r1", "r2"):
+        state.create_run({"run_id": run_id, "created_at": "2026-01-01T00:00:00Z", "status": "QUEUED"})
+    mark = RunChange({"enqueued": True})
+    failed = state.update_runs([("r1", mark), ("gone", mark), ("r2", mark)])
+    assert [run_id for run_id, _ in failed] == ["gone"]
+    assert all((state.get_run(r) or {}).get("enqueued") is True for r in ("r1", "r2"))
