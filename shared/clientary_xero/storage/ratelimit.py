@@ -416,7 +416,9 @@ class RateBudget:
             if instants[0] - self._now_ms() > self._wait_ms(deadline):
                 if near:  # the guess was wrong: the slot is not needed for a while
                     self.release(Permit(scope, owner, now))
-                raise self._far(scope, instants)
+                    if turn is not None and turn.calls:  # and the turn's earlier calls need instants
+                        instants += self._more_instants(scope, turn.calls)
+                raise self._far(scope, sorted(instants))
             if turn is not None:
                 turn.pending.extend((scope, at) for at in instants[1:])
             permit = Permit(
@@ -427,6 +429,17 @@ class RateBudget:
                 return permit
             # The instant turned out near, but the write took no slot: take one at the instant.
             return self._wait_and_take_slot(scope, owner, instants[0], deadline, None, permit)
+
+    def _more_instants(self, scope: str, count: int) -> list[int]:
+        """``count`` more instants behind the schedule (no slot); none if the schedule turned idle."""
+        now = self._now_ms()
+        try:
+            tat = int(self._admit(scope, "", now, count=count, busy=True, slot=False)["tat"])
+        except Conflict:
+            return []  # the step is then re-sent once more for the calls it lacks
+        self._seen_tat[scope] = tat
+        start = tat - count * self.interval_ms
+        return [max(now, start + i * self.interval_ms - self.tolerance_ms) for i in range(count)]
 
     def _wait_and_take_slot(
         self,
