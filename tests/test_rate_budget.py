@@ -186,8 +186,8 @@ def test_long_calls_are_held_to_five_in_flight(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Ten workers, calls of 8 s: the minute's pace alone would have about eight in flight; the
-    # slots hold them to five. (A caller that finds five in flight past its wait is re-sent after 1-3 s, as before
-    # reservations: nobody knows when a call ends.)
+    # slots hold them to five. (A caller that finds five in flight past its wait is re-sent after
+    # 1-3 s, as before reservations: nobody knows when a call ends.)
     xero, log, _ = twenty_workers(aws, make_provider, monkeypatch, latency=8.0, workers=10, steps=2)
     assert log.statuses == {200: 20}
     assert xero.max_in_flight == 5

@@ -32,8 +32,9 @@ Rate limits (issue #3) are waits, not failures:
 * the shared Xero budget (storage/ratelimit.py) said "not now" (``BudgetExceeded``: no call was
   made): the step's attempt is refunded, the message is **re-sent** with ``DelaySeconds`` (≤ 900;
   a longer wait just waits again) and the current one acknowledged. The copy carries the instants
-  the budget reserved for the step (``reservation``), so on arrival it calls without queueing again. SQS counts every receive toward
-  ``maxReceiveCount``, so failing the record would burn an attempt per wait; a fresh copy starts
+  the budget reserved for the step (``reservation``), so on arrival it calls without queueing
+  again. SQS counts every receive toward ``maxReceiveCount``, so failing the record would burn an
+  attempt per wait; a fresh copy starts
   at zero. The copy carries ``retries`` (real attempts used by earlier copies) so a step that both
   fails and waits still gets exactly ``max_attempts`` real attempts; when a copy uses the last one
   the runner moves it to the DLQ itself (SQS would not: the copy's own receive count is lower).
