@@ -292,3 +292,35 @@ def test_the_sweeper_works_through_every_page_of_due_markers(engine: Engine) -> 
     resumed = resume_parked(engine.state, engine.queue, limit=1)
     assert resumed == [{"run_id": engine.start.run_id, "step_id": "s"}]
     assert engine.state.due_parked(engine.now) == []
+
+
+def test_a_rate_wait_carries_its_reserved_instant_and_is_admitted_on_arrival(engine: Engine) -> None:
+    from clientary_xero.storage.ratelimit import RateBudget
+
+    def sleep(seconds: float) -> None:
+        engine.now += seconds
+
+    def budget() -> RateBudget:  # each caller its own, as each Lambda has
+        return RateBudget(
+            engine.state, clock=lambda: engine.now, sleep=sleep, per_minute=5, burst=1, wait_seconds=2
+        )
+
+    def call_xero(ctx: ActionContext, data: NoInput) -> dict[str, Any]:
+        shared = budget()
+        shared.release(shared.acquire("tenant"))
+        return {"ok": True}
+
+    base.registry()["test.limited"] = ActionSpec("test.limited", "xero", NoInput, call_xero)
+    budget().acquire("tenant")  # another Lambda's call: the next instant is 12.2 s away (61 s / 5)
+    assert engine.runner.execute(engine.message, receive_count=1).status == "DELAYED"
+    ((_, copy, delay),) = engine.sqs.take()
+    reserved = copy["reservation"]["instants"]
+    assert copy["reservation"]["scope"] == "tenant" and reserved == [int(engine.now * 1000) + 12_200]
+    assert delay == 11  # due a second early; the last second is slept in the Lambda
+    with pytest.raises(BudgetExceeded) as newer:
+        budget().acquire("tenant")  # a newcomer meanwhile queues behind the reservation
+    assert newer.value.reservation is not None and newer.value.reservation.instants[0] > reserved[0]
+    engine.now += delay
+    outcome = engine.runner.execute(copy, receive_count=1)
+    assert outcome.status == "SUCCEEDED"  # honoured: not sent back behind the newcomer
+    assert engine.sqs.take() == [] and engine.now * 1000 >= reserved[0]

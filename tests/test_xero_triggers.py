@@ -154,11 +154,13 @@ def test_waiting_for_the_rate_budget_resends_the_event_instead_of_spending_a_rec
     env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from clientary_xero.connectors.xero.webhooks import event_for
-    from clientary_xero.storage.ratelimit import BudgetExceeded
+    from clientary_xero.storage.ratelimit import BudgetExceeded, Reservation
     from clientary_xero.usecases import xero_trigger
 
+    held = Reservation(env.xero_tenant_id(), (int(time.time() * 1000) + 3000,))
+
     def budget_full(queued: Any, **kwargs: Any) -> dict[str, Any]:
-        raise BudgetExceeded("five calls in flight", delay_seconds=3, limit="concurrent")
+        raise BudgetExceeded("five calls in flight", delay_seconds=3, limit="concurrent", reservation=held)
 
     monkeypatch.setattr(xero_trigger, "handle_event", budget_full)
     event = event_for("CONTACT", "CREATE", "717f2bfc-c6d4-41fd-b238-3f2f0c0cf777", env.xero_tenant_id())
@@ -172,6 +174,11 @@ def test_waiting_for_the_rate_budget_resends_the_event_instead_of_spending_a_rec
         QueueUrl=env.resources.xero_event_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
     )["Attributes"]
     assert attrs["ApproximateNumberOfMessagesDelayed"] == "1"
+    # The copy keeps the instant the budget reserved for it (honoured on arrival).
+    copy = boto3.client("sqs", region_name="us-east-1").receive_message(
+        QueueUrl=env.resources.xero_event_queue_url, WaitTimeSeconds=4, VisibilityTimeout=0
+    )["Messages"][0]
+    assert json.loads(copy["Body"])["reservation"] == held.to_message()
     monkeypatch.undo()
     time.sleep(3.1)
     env.put_workflow(workflow("xero.contact_created"))

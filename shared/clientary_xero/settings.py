@@ -60,8 +60,9 @@ class Settings(BaseModel):
     # waited for rate budget) is moved there by the runner, as SQS would move the original.
     xero_dlq_url: str = ""
     clientary_dlq_url: str = ""
-    # Seconds a call may wait inside the Lambda for a slot in the shared Xero budget; beyond that
-    # the step message is re-sent with a delay (not counted as an attempt). Short: the action
+    # Seconds a call may wait inside the Lambda for its instant (or a slot) in the shared Xero
+    # budget; beyond that the step message is re-sent, due at its reserved instant and carrying
+    # the reservation (not counted as an attempt). Short: the action
     # Lambda runs a batch of 5 steps, each maybe several calls, within its 30 s timeout.
     xero_budget_wait_seconds: float = 2.0
     # Rate waits one step may take before they count as attempts after all (a safety bound).

@@ -33,8 +33,10 @@ never burn receives into the DLQ; once the step succeeded, the copies are acknow
 Rate limits (issue #3) are waits, not failures:
 * the shared Xero budget (storage/ratelimit.py) said "not now" (``BudgetExceeded``: no call was
   made): the step's attempt is refunded, the message is **re-sent** with ``DelaySeconds`` (≤ 900;
-  a longer wait just waits again) and the current one acknowledged. SQS counts every receive toward
-  ``maxReceiveCount``, so failing the record would burn an attempt per wait; a fresh copy starts
+  a longer wait just waits again) and the current one acknowledged. The copy carries the instants
+  the budget reserved for the step (``reservation``), so on arrival it calls without queueing
+  again. SQS counts every receive toward ``maxReceiveCount``, so failing the record would burn an
+  attempt per wait; a fresh copy starts
   at zero. The copy carries ``retries`` (real attempts used by earlier copies) so a step that both
   fails and waits still gets exactly ``max_attempts`` real attempts; when a copy uses the last one
   the runner moves it to the DLQ itself (SQS would not: the copy's own receive count is lower).
@@ -72,7 +74,7 @@ from clientary_xero.errors import (
 )
 from clientary_xero.settings import Settings, get_settings
 from clientary_xero.storage.queue import StepQueue
-from clientary_xero.storage.ratelimit import BudgetExceeded
+from clientary_xero.storage.ratelimit import BudgetExceeded, rate_turn
 from clientary_xero.storage.state import RunChange, StateStore
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
@@ -211,7 +213,9 @@ class StepRunner:
                 services=self.services,
                 factories=self.factories,
             )
-            output = spec.run(actx, model)
+            # A re-sent step brings the Xero instants it reserved (storage/ratelimit.py): honoured.
+            with rate_turn(message.get("reservation")):
+                output = spec.run(actx, model)
         except PermanentError as exc:
             error = exc.to_dict()
             self.state.finish_step(run_id, step_id, owner=owner, status=R.FAILED, input=rendered, error=error)
@@ -277,6 +281,8 @@ class StepRunner:
             "retries": wait.retries,
             "waits": wait.waits,
         }
+        if isinstance(exc, BudgetExceeded) and exc.reservation is not None:
+            message["reservation"] = exc.reservation.to_message()  # honoured on arrival, not re-queued
         if exc.limit == "day":
             resume_at = self.state.clock() + exc.delay_seconds
             self.state.put_parked(message, app=app, resume_at=resume_at)

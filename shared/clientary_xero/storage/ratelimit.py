@@ -5,74 +5,93 @@ Xero allows, per organisation (tenant): 5 calls in flight, 60 per rolling minute
 organisation at once, so the budget lives in DynamoDB, one item per tenant::
 
     pk = RATE#xero#<tenant>   sk = BUDGET
+    tat      theoretical arrival time (ms): the instant the next caller may have
+    since    when the current busy period began (ms), prev_tat: the tat before it
     slots    {owner: lease_until_ms}   calls in flight, each a lease that expires on its own
-    recent   [admitted_ms, …]          admissions, oldest first (at most the minute limit)
     minute_blocked_until / day_blocked_until (ms)   learnt from a 429's Retry-After
 
-**Admission is one conditional update**, atomic in DynamoDB whatever the number of concurrent
-Lambdas: ``SET slots.<owner> = lease, recent = list_append(recent, [now])`` under the condition
-``size(slots) < 5 AND size(recent) < 60`` and no block in force. So the item can never hold more
-than 5 slots or 60 admissions, and a call is made only with its slot and admission written. The
-condition counts entries that have gone stale (an expired lease, an admission older than the
-window) too, so the budget errs on the safe side; when the condition fails, the worker reads the
-item and, if stale entries are what holds it back, removes them — each removal conditional on what
-it read (the lease unchanged; each of the oldest admissions still older than the window), so two
-workers tidying at once cannot remove a live entry — and tries again. No version counter: workers
-that race for different slots do not make each other retry. Release removes only the worker's
-own slot (``REMOVE slots.<owner>``).
+**Reservations, not retries (GCRA).** The minute limit is a schedule: one instant every
+``interval`` = 61 s ÷ (60 - burst + 1) (1.034 s with the default burst of 2), and up to ``burst``
+calls back to back after a quiet spell (the tolerance τ = (burst - 1) x interval). A caller takes
+the next instant with **one conditional write** that moves ``tat`` on: ``SET tat = tat + :interval``
+when the schedule is busy (``tat > now``; the write returns the new ``tat``, so the caller learns
+*its own* instant: ``max(now, old tat - τ)``), or ``SET tat = now + interval`` when it is idle
+(``tat ≤ now``). Which of the two to try is guessed from the ``tat`` this worker saw last; a wrong
+guess fails its condition, and the worker reads the item and takes the other. Instants are at
+least ``interval`` apart except for the burst, so any 61 s holds at most ``60 x interval - τ ≥ 61 s``
+worth, i.e. at most 60 instants: the window is kept without storing a list of admissions.
+
+A caller whose instant is near (≤ ``wait_seconds``) sleeps in the Lambda until it. One whose
+instant is further raises ``BudgetExceeded`` carrying a ``Reservation`` (the instant, or instants:
+see below); the engine re-sends the step message **once**, delayed to arrive just before that
+instant (``EARLY_SECONDS``), with the reservation in the message (engine/runner.py). On arrival the
+reservation is honoured: no new instant is taken, the caller sleeps the last second and calls. So
+twenty waiters get twenty different instants and wake one after the other, instead of all waking
+together, trying again and being sent back again. A reservation that comes back more than a
+window late (a message stuck behind a long outage) is void and a new instant is taken: honouring
+it could put more than 60 calls into one window.
+
+**A step with several calls.** A step may call Xero more than once (a lookup, then a write). Its
+execution is a *turn* (``rate_turn``, opened by the runner around the action): if a later call of
+the turn finds its instant far, the reservation covers the turn's earlier calls too (``n`` instants
+in one write: ``tat + n x interval``), because the re-sent step makes them again. A turn honours
+its instants in order, so a step is re-sent once however many calls it makes (unless it makes more
+calls on the second run than the first, e.g. a find-before-create after a lost answer: then once
+more).
+
+**In flight.** The 5-in-flight limit shares the item and, when the instant is near, the same
+write: ``SET slots.<owner> = lease`` under ``size(slots) < 5``. A caller whose instant is far takes
+no slot until it comes back (then one conditional write takes it: ``SET slots.<owner>``). Release
+removes only the worker's own slot (``REMOVE slots.<owner>``): one more write per call. It cannot
+be folded into the next admission without letting a finished call hold its slot until the Lambda
+calls again, which starves the limit when twenty Lambdas are busy with their own bookkeeping. The
+condition counts expired slots too (erring on the safe side); when it fails the worker reads the
+item and removes expired ones (each removal conditional on the lease it read, so two workers
+tidying at once cannot remove a live one), else waits with jittered back-off (nobody knows when a
+call ends).
 
 **A dead Lambda cannot leak a slot.** A slot is a lease (``lease_seconds``, default 75 s: longer
 than any function that calls Xero may run, 60 s, so no call, however slowly its answer trickles in —
 httpx's 20 s time-out bounds each read, not the whole call — outlives its slot and lets a sixth call
 in). A worker killed mid-call leaves its slot until the lease ends; then the next worker that finds
-the budget full removes it. Release is best effort for the same reason: if it fails (DynamoDB
-throttled), the lease still expires.
+the budget full removes it. Release is best effort for the same reason. A dead Lambda's reserved
+instant is simply not used: the schedule under-uses the minute, never over-uses it.
 
-**An admission that lands late is not used.** The admission time is taken before the write; if
-the write lands late (boto3 retrying a throttled request), the call would happen later than the
-time the window counts it at, and our window could end before Xero's. So an admission whose write
-took longer than ``late_admission_ms`` (1 s) gives its slot back and admits again — at most
-twice, and not past the wait bound: then the late one is used, and at worst Xero answers 429. The
-late entry stays in the window (erring on the safe side).
-
-**Clock skew.** Leases and windows use each worker's wall clock (Lambda hosts are NTP-synced to
-within milliseconds). The window is 61 s rather than 60: the extra second covers skew between
-workers and the time between our admission and Xero counting the call, so our window never ends
-before Xero's does. A lease that another worker's clock sees as expired a little early only matters
-after the 75 s lease, beyond any call's duration.
+**Clock skew and lateness.** Instants and leases use each worker's wall clock (Lambda hosts are
+NTP-synced to within milliseconds). The window is 61 s rather than Xero's 60: the extra second
+covers skew between workers and the time between our instant and Xero counting the call. A call is
+never made before its instant; a call made late (a slow write, a late SQS delivery) only shifts it,
+and the schedule's spacing protects the calls around it. The write is stamped with the time taken
+before it; if it lands late the instant it returns is already past and the call goes at once.
 
 **Learning from Xero.** Other deployments of the app, or another integration with the same
-organisation, use the same limits. Every answer's ``X-MinLimit-Remaining`` is compared with our
-own count; when Xero has counted more calls than we admitted, the difference is added as
-admissions at "now", so the budget slows down for a minute. A 429 ``minute`` blocks the tenant until
-its ``Retry-After``; a 429 ``day`` blocks it until the daily reset, and every worker that asks in
-the meantime is told to park its run without calling Xero.
-
-**Bounded waiting.** ``acquire`` waits at most ``wait_seconds`` inside the Lambda: until the window
-frees when that time is known, otherwise polling with jittered exponential back-off (100 ms to 1 s),
-so twenty waiters do not become a storm of reads on one item. If the budget will not free up in
-that time it raises ``BudgetExceeded`` (a ``RetryableError`` that says which limit and how long):
-the engine then re-sends the step message with that delay instead of counting an attempt (see
-engine/runner.py).
+organisation, use the same limits. Every answer's ``X-MinLimit-Remaining`` tells how many calls
+Xero counted in its last minute; when that is more than this budget's own instants can explain (an
+upper bound from ``tat``, ``since`` and ``prev_tat``), the difference is added to the schedule
+(``tat`` moves on by that many intervals), so the budget slows down for those calls. When the
+schedule is busy its own calls explain any count, so then only a 429 teaches: a 429 ``minute``
+blocks the tenant until its ``Retry-After``; a 429 ``day`` blocks it until the daily reset, and
+every worker that asks in the meantime is told to park its run without calling Xero.
 
 **When DynamoDB throttles.** boto3 already retries throttled requests with back-off. If admission
 still fails, the call is not made (fail closed: calling Xero blind would only earn a 429) and the
 step retries later like any retryable error. A failed release or observation is logged and
-ignored: the lease and the window repair themselves. One item per organisation is a hot key only
-in name: at most 60 admitted calls a minute, each costing one to a few small requests, against
-DynamoDB's 1,000 writes per second per partition.
+ignored: the lease and the schedule repair themselves. One item per organisation is a hot key only
+in name: at most 60 admitted calls a minute, each costing two small writes, against DynamoDB's
+1,000 writes per second per partition.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import math
 import random
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from clientary_xero.errors import Conflict, RetryableError
@@ -83,22 +102,78 @@ logger = logging.getLogger(__name__)
 CONCURRENT_LIMIT = 5
 MINUTE_LIMIT = 60
 WINDOW_SECONDS = 61.0
+# Calls that may go back to back after a quiet spell (a step's lookup and write); each one more
+# slows the sustained pace by one call in 61 s (see the module docstring).
+BURST = 2
 LEASE_SECONDS = 75.0
-# An admission whose write took longer than this is given back (see the module docstring): the
-# window's extra second (61 s against Xero's 60) covers a write that lands up to this late.
-LATE_ADMISSION_MS = 1000
-# How often one acquire retakes a late admission before it uses the late one after all.
-MAX_RETAKES = 2
 WAIT_SECONDS = 5.0
 POLL_SECONDS = 0.1
 MAX_POLL_SECONDS = 1.0
+# A re-sent message is due this long before its instant and sleeps the rest in the Lambda: SQS and
+# Lambda's poller deliver late, never early, so arriving a little early keeps the call on time.
+EARLY_SECONDS = 1.0
+# Xero's own window (X-MinLimit-Remaining counts the last 60 s).
+XERO_WINDOW_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Instants reserved for one organisation, carried by a re-sent message (``to_message``)."""
+
+    scope: str
+    instants: tuple[int, ...]  # ms, ascending
+
+    def to_message(self) -> dict[str, Any]:
+        return {"scope": self.scope, "instants": list(self.instants)}
+
+    @classmethod
+    def from_message(cls, data: Any) -> Reservation | None:
+        """The reservation a message carries; anything malformed is no reservation (a new one is taken)."""
+        if not isinstance(data, dict) or not isinstance(data.get("scope"), str):
+            return None
+        instants = data.get("instants")
+        if not isinstance(instants, list) or not instants or len(instants) > 50:
+            return None
+        try:
+            values = tuple(sorted(int(v) for v in instants))
+        except (TypeError, ValueError):
+            return None
+        return cls(data["scope"], values)
 
 
 class BudgetExceeded(RetryableError):
-    """The shared budget says wait; no call was made. ``limit``: concurrent, minute or day."""
+    """The shared budget says wait; no call was made. ``limit``: concurrent, minute or day.
 
-    def __init__(self, message: str, *, delay_seconds: int, limit: str) -> None:
+    ``reservation``: the instants this caller holds (send them with the re-sent message)."""
+
+    def __init__(
+        self, message: str, *, delay_seconds: int, limit: str, reservation: Reservation | None = None
+    ) -> None:
         super().__init__(message, delay_seconds=delay_seconds, service="xero", limit=limit)
+        self.reservation = reservation
+
+
+@dataclass
+class _Turn:
+    """One step execution's calls (see "A step with several calls")."""
+
+    pending: list[tuple[str, int]] = field(default_factory=list)  # (scope, instant) to honour
+    calls: int = 0  # calls admitted in this turn
+
+
+_turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("rate_turn", default=None)
+
+
+@contextlib.contextmanager
+def rate_turn(reservation: Any = None) -> Iterator[None]:
+    """Run one step's calls as a turn, honouring the reservation its message carries (if any)."""
+    held = Reservation.from_message(reservation)
+    turn = _Turn(pending=[(held.scope, at) for at in held.instants] if held else [])
+    token = _turn.set(turn)
+    try:
+        yield
+    finally:
+        _turn.reset(token)
 
 
 @dataclass(frozen=True)
@@ -108,8 +183,10 @@ class Permit:
     scope: str
     owner: str
     admitted_ms: int
-    # Admissions in the window when this one was admitted (itself included).
-    count: int
+    # The schedule as the admission left it (for ``observe``).
+    tat_ms: int = 0
+    since_ms: int = 0
+    prev_tat_ms: int = 0
 
 
 @dataclass
@@ -117,21 +194,18 @@ class _View:
     exists: bool
     slots: dict[str, int]  # live ones only
     expired: dict[str, int]
-    recent: list[int]  # as stored (append order)
+    tat: int
     minute_blocked_until: int
     day_blocked_until: int
 
-    def live_recent(self, cutoff: int) -> list[int]:
-        return sorted(v for v in self.recent if v > cutoff)
 
-    def stale_prefix(self, cutoff: int) -> int:
-        """How many of the oldest admissions (from the front of the list) left the window."""
-        count = 0
-        for value in self.recent:
-            if value > cutoff:
-                break
-            count += 1
-        return count
+_NO_BLOCKS = (
+    "(attribute_not_exists(minute_blocked_until) OR minute_blocked_until <= :now) "
+    "AND (attribute_not_exists(day_blocked_until) OR day_blocked_until <= :now)"
+)
+
+
+_SLOT_FREE = f"attribute_exists(slots) AND size(slots) < :concurrent AND {_NO_BLOCKS}"
 
 
 class RateBudget:
@@ -144,10 +218,11 @@ class RateBudget:
         concurrent: int = CONCURRENT_LIMIT,
         per_minute: int = MINUTE_LIMIT,
         window_seconds: float = WINDOW_SECONDS,
+        burst: int = BURST,
         lease_seconds: float = LEASE_SECONDS,
         wait_seconds: float = WAIT_SECONDS,
         poll_seconds: float = POLL_SECONDS,
-        late_admission_ms: int = LATE_ADMISSION_MS,
+        early_seconds: float = EARLY_SECONDS,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         service: str = "xero",
@@ -156,73 +231,34 @@ class RateBudget:
         self.concurrent = concurrent
         self.per_minute = per_minute
         self.window_ms = int(window_seconds * 1000)
+        self.burst = max(1, min(burst, per_minute))
+        # Rounded up, so per_minute instants always span more than the window.
+        self.interval_ms = math.ceil(self.window_ms / (per_minute - self.burst + 1))
+        self.tolerance_ms = (self.burst - 1) * self.interval_ms
         self.lease_ms = int(lease_seconds * 1000)
         self.wait_seconds = wait_seconds
         self.poll_seconds = poll_seconds
-        self.late_admission_ms = late_admission_ms
+        self.early_ms = int(min(early_seconds, wait_seconds) * 1000)
         self.clock = clock
         self.sleep = sleep
         self.service = service
+        # The tat this worker saw last, per scope: which form of the admission to try first.
+        self._seen_tat: dict[str, int] = {}
 
     # ------------------------------------------------------------------ public
     def acquire(self, scope: str) -> Permit:
-        """Wait (bounded) for a slot and a place in the minute; raises ``BudgetExceeded``."""
-        owner = uuid.uuid4().hex
+        """An instant and a slot for one call, waiting (bounded) in the Lambda; else ``BudgetExceeded``."""
+        turn = _turn.get()
         deadline = self.clock() + self.wait_seconds
-        polls = 0
-        retakes = 0
-        while True:
-            now = self._now_ms()
-            try:
-                count = self._admit(scope, owner, now)
-            except Conflict:
-                pass  # full, blocked, untidy or not created yet: look at it
-            else:
-                permit = Permit(scope, owner, now, count)
-                late = self._now_ms() - now > self.late_admission_ms
-                if not late or retakes >= MAX_RETAKES or self.clock() >= deadline:
-                    # Writes that keep landing late (DynamoDB throttling) would otherwise retake
-                    # forever, each late entry using up the minute: then the last one is used, and
-                    # at worst Xero answers 429, which waits out its Retry-After like any other.
-                    return permit
-                logger.info("a rate admission landed late; taking a fresh one")
-                self.release(permit)
-                owner = uuid.uuid4().hex
-                retakes += 1
-                continue
-            view = self._read(scope, now)
-            if not view.exists:
-                self._create(scope, now)
-                continue
-            if view.day_blocked_until > now:
-                raise BudgetExceeded(
-                    f"Xero's daily limit for this organisation is used up; it resets in "
-                    f"{_seconds(view.day_blocked_until - now)} s",
-                    delay_seconds=_seconds(view.day_blocked_until - now),
-                    limit="day",
-                )
-            if self._tidy(scope, view, now):
-                continue  # expired slots or old admissions were in the way: admit again at once
-            limit, wait_ms = self._verdict(view, now)
-            if limit is None:
-                continue  # a slot freed between the admission and the read
-            remaining = deadline - self.clock()
-            if wait_ms / 1000 > remaining:
-                delay = _seconds(wait_ms) if limit == "minute" else random.randint(1, 3)  # noqa: S311
-                raise BudgetExceeded(
-                    f"Xero's {limit} limit for this organisation is reached; retry in {delay} s",
-                    delay_seconds=delay,
-                    limit=limit,
-                )
-            if limit == "concurrent":
-                # Nobody knows when a call ends: poll with jittered exponential back-off, so many
-                # waiters do not turn into a storm of reads on one item.
-                ceiling = min(MAX_POLL_SECONDS, self.poll_seconds * 2**polls)
-                pause = random.uniform(self.poll_seconds / 2, ceiling)  # noqa: S311
-                polls += 1
-            else:  # the window frees at a known time
-                pause = wait_ms / 1000 + random.uniform(0, self.poll_seconds)  # noqa: S311
-            self.sleep(min(pause, max(0.001, deadline - self.clock())))
+        owner = uuid.uuid4().hex
+        held = self._honoured(turn, scope)
+        if held is not None:
+            permit = self._wait_and_take_slot(scope, owner, held, deadline, turn)
+        else:
+            permit = self._reserve(scope, owner, deadline, turn)
+        if turn is not None:
+            turn.calls += 1
+        return permit
 
     def release(self, permit: Permit) -> None:
         """Give the slot back. Best effort: if this fails, the lease expires on its own."""
@@ -238,37 +274,47 @@ class RateBudget:
         except Exception as exc:
             logger.warning("could not release a rate slot (%s); its lease will expire", type(exc).__name__)
 
+    def own_calls_bound(self, permit: Permit, now: int) -> int:
+        """At most how many of this budget's instants fall in Xero's last minute, from the schedule."""
+        start = now - XERO_WINDOW_MS
+        t, tau = self.interval_ms, self.tolerance_ms
+        if permit.since_ms >= start:
+            # This busy period: each instant moved tat on by one interval; those up to now count.
+            current = min(
+                max(1, round((permit.tat_ms - permit.since_ms) / t)),
+                (now - permit.since_ms + tau) // t + 1,
+            )
+            # The busy period before it ended (its last instant) at prev_tat - interval.
+            last_before = permit.prev_tat_ms - t
+            before = (last_before - start + tau) // t + 1 if last_before >= start else 0
+        else:
+            current, before = (now - start + tau) // t + 1, 0
+        return int(min(self.per_minute, current + before))
+
     def observe(self, permit: Permit, minute_remaining: int | None) -> None:
         """Learn from ``X-MinLimit-Remaining``: count calls Xero saw that this budget did not admit."""
-        if minute_remaining is None or self.per_minute - minute_remaining <= permit.count:
+        if minute_remaining is None:
             return
-        for _ in range(3):
-            now = self._now_ms()
-            try:
-                view = self._read(permit.scope, now)
-                live = len(view.live_recent(now - self.window_ms))
-                missing = min(self.per_minute - minute_remaining, self.per_minute) - live
-                if missing <= 0:
-                    return
-                # Appended only if nobody admitted or tidied meanwhile (else look again).
-                self.store.update_raw(
-                    self._key(permit.scope),
-                    UpdateExpression="SET recent = list_append(recent, :pads)",
-                    ConditionExpression="size(recent) = :n",
-                    ExpressionAttributeValues={":pads": [now] * missing, ":n": len(view.recent)},
-                )
+        now = self._now_ms()
+        missing = (self.per_minute - minute_remaining) - self.own_calls_bound(permit, now)
+        if missing <= 0:
+            return
+        push = missing * self.interval_ms
+        try:
+            for busy in (permit.tat_ms > now, permit.tat_ms <= now):
+                try:
+                    self._write_tat(permit.scope, now, push, busy=busy)
+                except Conflict:
+                    continue  # the schedule turned busy (or idle) meanwhile: the other form
                 logger.info("Xero counted %d calls this budget did not admit; slowing down", missing)
                 return
-            except Conflict:
-                continue
-            except Exception as exc:
-                logger.warning("could not record Xero's remaining minute budget (%s)", type(exc).__name__)
-                return
+        except Exception as exc:
+            logger.warning("could not record Xero's remaining minute budget (%s)", type(exc).__name__)
 
     def blocked(self, scope: str, limit: str | None, retry_after: int) -> None:
         """Xero answered 429: hold every worker back until ``Retry-After`` (minute or day)."""
-        field = {"minute": "minute_blocked_until", "day": "day_blocked_until"}.get(limit or "")
-        if field is None:
+        field_name = {"minute": "minute_blocked_until", "day": "day_blocked_until"}.get(limit or "")
+        if field_name is None:
             return
         until = self._now_ms() + max(1, retry_after) * 1000
         try:
@@ -276,7 +322,7 @@ class RateBudget:
                 self._key(scope),
                 UpdateExpression="SET #f = :until, #ttl = :ttl",
                 ConditionExpression="attribute_not_exists(#f) OR #f < :until",
-                ExpressionAttributeNames={"#f": field, "#ttl": "ttl"},
+                ExpressionAttributeNames={"#f": field_name, "#ttl": "ttl"},
                 ExpressionAttributeValues={":until": until, ":ttl": until // 1000 + 86400},
             )
         except Conflict:
@@ -300,7 +346,8 @@ class RateBudget:
         view = self._read(scope, now)
         return {
             "in_flight": len(view.slots),
-            "last_window": len(view.live_recent(now - self.window_ms)),
+            # Seconds until the next free instant (0: a call may go now).
+            "next_free_in": max(0.0, (view.tat - self.tolerance_ms - now) / 1000),
             "minute_blocked_until": view.minute_blocked_until / 1000 or None,
             "day_blocked_until": view.day_blocked_until / 1000 or None,
         }
@@ -312,62 +359,274 @@ class RateBudget:
     def _key(self, scope: str) -> dict[str, str]:
         return {"pk": f"RATE#{self.service}#{scope}", "sk": "BUDGET"}
 
-    def _admit(self, scope: str, owner: str, now: int) -> int:
-        """The admission: one conditional update, atomic in DynamoDB. Returns the window's count.
+    def _honoured(self, turn: _Turn | None, scope: str) -> int | None:
+        """The next instant the turn's message reserved for ``scope``, unless it is void (too late)."""
+        if turn is None:
+            return None
+        for i, (held_scope, at) in enumerate(turn.pending):
+            if held_scope == scope:
+                del turn.pending[i]
+                if self._now_ms() - at > self.window_ms:
+                    logger.info("a reserved rate instant came back too late; taking a new one")
+                    turn.pending = [(s, a) for s, a in turn.pending if s != scope]
+                    return None
+                return at
+        return None
 
-        The condition counts every stored slot and admission, expired ones included; ``_tidy``
-        removes those when they are in the way, so the limits are never exceeded, only (briefly)
-        under-used."""
+    def _reserve(self, scope: str, owner: str, deadline: float, turn: _Turn | None) -> Permit:
+        """Take the next instant (and, when it is near, a slot) with one conditional write."""
+        polls = misses = 0
+        while True:
+            now = self._now_ms()
+            seen = self._seen_tat.get(scope, 0)
+            busy = seen > now
+            near = max(now, seen - self.tolerance_ms) - now <= self._wait_ms(deadline)
+            # Far: the re-sent step makes this turn's earlier calls again, so reserve for them too.
+            count = 1 if near or turn is None else 1 + turn.calls
+            try:
+                attrs = self._admit(scope, owner, now, count=count, busy=busy, slot=near)
+            except Conflict:
+                view = self._read(scope, now)
+                if not view.exists:
+                    self._create(scope, now)
+                    continue
+                self._raise_if_blocked(view, now, deadline, None)
+                if view.minute_blocked_until > now:
+                    self._pause(view.minute_blocked_until - now, deadline)
+                    continue
+                if (view.tat > now) != busy:
+                    self._seen_tat[scope] = view.tat  # the other form
+                    continue
+                if near and len(view.slots) + len(view.expired) >= self.concurrent:
+                    if self._tidy(scope, view):
+                        continue
+                    self._wait_for_slot(deadline, polls, None)
+                    polls += 1
+                    continue
+                self._seen_tat[scope] = view.tat  # changed between the write and the read
+                misses += 1
+                if misses > 10:  # many workers racing for the same form: let them pass
+                    self._wait_for_slot(deadline, polls, None)
+                    polls += 1
+                continue
+            tat = int(attrs["tat"])
+            self._seen_tat[scope] = tat
+            start = tat - count * self.interval_ms if busy else now
+            instants = [max(now, start + i * self.interval_ms - self.tolerance_ms) for i in range(count)]
+            if instants[0] - self._now_ms() > self._wait_ms(deadline):
+                if near:  # the guess was wrong: the slot is not needed for a while
+                    self.release(Permit(scope, owner, now))
+                    if turn is not None and turn.calls:  # and the turn's earlier calls need instants
+                        instants += self._more_instants(scope, turn.calls)
+                raise self._far(scope, sorted(instants))
+            if turn is not None:
+                turn.pending.extend((scope, at) for at in instants[1:])
+            permit = Permit(
+                scope, owner, instants[0], tat, int(attrs.get("since", now)), int(attrs.get("prev_tat", 0))
+            )
+            if near:
+                self._sleep_until(instants[0])
+                return permit
+            # The instant turned out near, but the write took no slot: take one at the instant.
+            return self._wait_and_take_slot(scope, owner, instants[0], deadline, None, permit)
+
+    def _more_instants(self, scope: str, count: int) -> list[int]:
+        """``count`` more instants behind the schedule (no slot); none if the schedule turned idle."""
+        now = self._now_ms()
+        try:
+            tat = int(self._admit(scope, "", now, count=count, busy=True, slot=False)["tat"])
+        except Conflict:
+            return []  # the step is then re-sent once more for the calls it lacks
+        self._seen_tat[scope] = tat
+        start = tat - count * self.interval_ms
+        return [max(now, start + i * self.interval_ms - self.tolerance_ms) for i in range(count)]
+
+    def _wait_and_take_slot(
+        self,
+        scope: str,
+        owner: str,
+        instant: int,
+        deadline: float,
+        turn: _Turn | None,
+        permit: Permit | None = None,
+    ) -> Permit:
+        """A reserved instant: wait for it (if near), then take a slot (one conditional write)."""
+        reservation = Reservation(
+            scope, (instant, *(a for s, a in (turn.pending if turn else []) if s == scope))
+        )
+        if instant - self._now_ms() > self._wait_ms(deadline):
+            if turn is not None:  # it goes with the message again, as it came
+                turn.pending = [(s, a) for s, a in turn.pending if s != scope]
+            raise self._far(scope, list(reservation.instants))
+        self._sleep_until(instant)
+        polls = 0
+        while True:
+            now = self._now_ms()
+            try:
+                attrs = (
+                    self.store.update_raw(
+                        self._key(scope),
+                        UpdateExpression="SET slots.#o = :lease, #ttl = :ttl",
+                        ConditionExpression=_SLOT_FREE,
+                        ExpressionAttributeNames={"#o": owner, "#ttl": "ttl"},
+                        ExpressionAttributeValues={
+                            ":lease": now + self.lease_ms,
+                            ":now": now,
+                            ":concurrent": self.concurrent,
+                            ":ttl": now // 1000 + 86400 * 2,
+                        },
+                        ReturnValues="ALL_NEW",
+                    ).get("Attributes")
+                    or {}
+                )
+            except Conflict:
+                view = self._read(scope, now)
+                if not view.exists:
+                    self._create(scope, now)
+                    continue
+                self._raise_if_blocked(view, now, deadline, reservation)
+                if view.minute_blocked_until > now:
+                    self._pause(view.minute_blocked_until - now, deadline)
+                    continue
+                if len(view.slots) + len(view.expired) >= self.concurrent:
+                    if self._tidy(scope, view):
+                        continue
+                    self._wait_for_slot(deadline, polls, reservation)
+                    polls += 1
+                continue
+            if permit is not None:
+                return permit
+            return Permit(
+                scope,
+                owner,
+                instant,
+                int(attrs.get("tat", 0)),
+                int(attrs.get("since", 0)),
+                int(attrs.get("prev_tat", 0)),
+            )
+
+    def _admit(
+        self, scope: str, owner: str, now: int, *, count: int, busy: bool, slot: bool
+    ) -> dict[str, Any]:
+        """The admission: one conditional update, atomic in DynamoDB. Returns the item as written."""
+        names: dict[str, str] = {"#ttl": "ttl"}
+        values: dict[str, Any] = {":now": now, ":ttl": now // 1000 + 86400 * 2}
+        if busy:
+            sets = ["tat = tat + :step"]
+            condition = f"tat > :now AND {_NO_BLOCKS}"
+            values[":step"] = count * self.interval_ms
+            removes = ""
+        else:
+            # A new busy period: remember where it starts and where the last one ended (observe).
+            sets = ["prev_tat = if_not_exists(tat, :zero)", "tat = :tat", "since = :now"]
+            condition = (
+                f"attribute_exists(slots) AND (attribute_not_exists(tat) OR tat <= :now) AND {_NO_BLOCKS}"
+            )
+            values.update({":tat": now + count * self.interval_ms, ":zero": 0})
+            removes = " REMOVE recent"  # the admissions list of the budget before reservations
+        if slot:
+            sets.append("slots.#o = :lease")
+            condition += " AND size(slots) < :concurrent"
+            names["#o"] = owner
+            values.update({":lease": now + self.lease_ms, ":concurrent": self.concurrent})
         response = self.store.update_raw(
             self._key(scope),
-            UpdateExpression="SET slots.#o = :lease, recent = list_append(recent, :now), #ttl = :ttl",
-            ConditionExpression=(
-                "attribute_exists(slots) AND size(slots) < :concurrent AND size(recent) < :per_minute "
-                "AND (attribute_not_exists(minute_blocked_until) OR minute_blocked_until <= :nowi) "
-                "AND (attribute_not_exists(day_blocked_until) OR day_blocked_until <= :nowi)"
-            ),
-            ExpressionAttributeNames={"#o": owner, "#ttl": "ttl"},
-            ExpressionAttributeValues={
-                ":lease": now + self.lease_ms,
-                ":now": [now],
-                ":nowi": now,
-                ":concurrent": self.concurrent,
-                ":per_minute": self.per_minute,
-                ":ttl": now // 1000 + 86400 * 2,
-            },
-            ReturnValues="UPDATED_NEW",
+            UpdateExpression="SET " + ", ".join([*sets, "#ttl = :ttl"]) + removes,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
         )
-        recent = (response.get("Attributes") or {}).get("recent") or []
-        return len([v for v in recent if int(v) > now - self.window_ms])
+        attrs: dict[str, Any] = response.get("Attributes") or {}
+        return attrs
+
+    def _write_tat(self, scope: str, now: int, push: int, *, busy: bool) -> None:
+        """Move the schedule on by ``push`` ms (calls Xero counted that this budget did not make)."""
+        if busy:
+            expression, condition = "SET tat = tat + :push", "tat > :now"
+            values = {":push": push, ":now": now}
+        else:
+            expression = "SET tat = :tat"
+            condition = "attribute_exists(slots) AND (attribute_not_exists(tat) OR tat <= :now)"
+            values = {":tat": now + push, ":now": now}
+        self.store.update_raw(
+            self._key(scope),
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
+
+    def _far(self, scope: str, instants: list[int]) -> BudgetExceeded:
+        wait_ms = instants[0] - self._now_ms()
+        delay = max(1, math.floor((wait_ms - self.early_ms) / 1000))
+        return BudgetExceeded(
+            f"Xero's minute limit for this organisation is reserved ahead; this call's turn is in "
+            f"{_seconds(wait_ms)} s",
+            delay_seconds=delay,
+            limit="minute",
+            reservation=Reservation(scope, tuple(instants)),
+        )
+
+    def _raise_if_blocked(self, view: _View, now: int, deadline: float, held: Reservation | None) -> None:
+        if view.day_blocked_until > now:
+            raise BudgetExceeded(
+                f"Xero's daily limit for this organisation is used up; it resets in "
+                f"{_seconds(view.day_blocked_until - now)} s",
+                delay_seconds=_seconds(view.day_blocked_until - now),
+                limit="day",
+            )
+        wait_ms = view.minute_blocked_until - now
+        if wait_ms > 0 and wait_ms / 1000 > deadline - self.clock():
+            raise BudgetExceeded(
+                f"Xero's minute limit for this organisation is reached; retry in {_seconds(wait_ms)} s",
+                delay_seconds=_seconds(wait_ms),
+                limit="minute",
+                reservation=held,  # honoured after the block, not queued behind newer callers
+            )
+
+    def _wait_for_slot(self, deadline: float, polls: int, held: Reservation | None) -> None:
+        """Five calls in flight: nobody knows when one ends. Poll with jittered exponential
+        back-off (so many waiters do not turn into a storm of reads on one item), or leave."""
+        if deadline - self.clock() < self.poll_seconds / 2:
+            delay = random.randint(1, 3)  # noqa: S311
+            raise BudgetExceeded(
+                f"Xero's concurrent limit for this organisation is reached; retry in {delay} s",
+                delay_seconds=delay,
+                limit="concurrent",
+                reservation=held,
+            )
+        ceiling = min(MAX_POLL_SECONDS, self.poll_seconds * 2**polls)
+        pause = random.uniform(self.poll_seconds / 2, ceiling)  # noqa: S311
+        self.sleep(min(pause, max(0.001, deadline - self.clock())))
+
+    def _pause(self, wait_ms: int, deadline: float) -> None:
+        self.sleep(min(wait_ms / 1000 + 0.001, max(0.001, deadline - self.clock())))
+
+    def _sleep_until(self, instant: int) -> None:
+        wait_ms = instant - self._now_ms()
+        if wait_ms > 0:
+            self.sleep(wait_ms / 1000)
+
+    def _wait_ms(self, deadline: float) -> int:
+        return max(0, int((deadline - self.clock()) * 1000))
 
     def _create(self, scope: str, now: int) -> None:
         with contextlib.suppress(Conflict):  # another worker created it first
             self.store.update_raw(
                 self._key(scope),
-                UpdateExpression="SET slots = :empty_map, recent = :empty_list, #ttl = :ttl",
+                UpdateExpression="SET slots = :empty_map, #ttl = :ttl",
                 ConditionExpression="attribute_not_exists(slots)",
                 ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":empty_map": {},
-                    ":empty_list": [],
-                    ":ttl": now // 1000 + 86400 * 2,
-                },
+                ExpressionAttributeValues={":empty_map": {}, ":ttl": now // 1000 + 86400 * 2},
             )
 
-    def _tidy(self, scope: str, view: _View, now: int) -> bool:
-        """Drop expired slots and admissions that left the window, if they hold the budget full.
-
-        Each removal is conditional on what was read, so two workers tidying at once cannot remove
-        a live entry: expired slots only if their lease is unchanged, the oldest admissions only
-        while each of them is still older than the window. Returns True if something was removed."""
-        cutoff = now - self.window_ms
-        stale = view.stale_prefix(cutoff)
-        slots_full = len(view.slots) + len(view.expired) >= self.concurrent and view.expired
-        window_full = len(view.recent) >= self.per_minute and stale
-        if not (slots_full or window_full):
+    def _tidy(self, scope: str, view: _View) -> bool:
+        """Drop expired slots when they hold the budget full, each only if its lease is unchanged
+        (two workers tidying at once cannot remove a live one). True if something was removed."""
+        if not view.expired:
             return False
         names: dict[str, str] = {}
-        values: dict[str, Any] = {":cutoff": cutoff} if stale else {}
+        values: dict[str, Any] = {}
         removes: list[str] = []
         conditions: list[str] = []
         for i, (owner, lease) in enumerate(view.expired.items()):
@@ -375,35 +634,20 @@ class RateBudget:
             values[f":l{i}"] = lease
             removes.append(f"slots.#x{i}")
             conditions.append(f"slots.#x{i} = :l{i}")
-        for j in range(stale):
-            removes.append(f"recent[{j}]")
-            conditions.append(f"recent[{j}] <= :cutoff")
         with contextlib.suppress(Conflict):  # someone tidied (or admitted) meanwhile; read again
             self.store.update_raw(
                 self._key(scope),
                 UpdateExpression="REMOVE " + ", ".join(removes),
                 ConditionExpression=" AND ".join(conditions),
-                **({"ExpressionAttributeNames": names} if names else {}),
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         return True
 
-    def _verdict(self, view: _View, now: int) -> tuple[str | None, int]:
-        """What holds the admission back, as its condition sees the item (stored entries, expired
-        ones included: ``_tidy`` has removed those it could), and for how long."""
-        if view.minute_blocked_until > now:
-            return "minute", view.minute_blocked_until - now
-        if len(view.slots) + len(view.expired) >= self.concurrent:
-            return "concurrent", int(self.poll_seconds * 1000)
-        if len(view.recent) >= self.per_minute:
-            # The oldest admission (the front of the list) must leave the window first.
-            return "minute", max(1, view.recent[0] + self.window_ms - now + 1)
-        return None, 0
-
     def _read(self, scope: str, now: int) -> _View:
         item = self.store.get_raw(self._key(scope))
         if item is None:
-            return _View(False, {}, {}, [], 0, 0)
+            return _View(False, {}, {}, 0, 0, 0)
         slots: dict[str, int] = {}
         expired: dict[str, int] = {}
         for owner, lease in (item.get("slots") or {}).items():
@@ -412,7 +656,7 @@ class RateBudget:
             exists="slots" in item,
             slots=slots,
             expired=expired,
-            recent=[int(v) for v in item.get("recent") or []],
+            tat=int(item.get("tat", 0)),
             minute_blocked_until=int(item.get("minute_blocked_until", 0)),
             day_blocked_until=int(item.get("day_blocked_until", 0)),
         )

@@ -22,6 +22,8 @@ class StepMessage(BaseModel):
     # attempts earlier copies used, and the waits so far.
     retries: int = 0
     waits: int = 0
+    # The Xero instants the rate budget reserved for this step (storage/ratelimit.py Reservation).
+    reservation: dict[str, Any] | None = None
     # Set on the copy the runner moves to the DLQ when a step gives up (engine/runner.py): a DLQ
     # redrive of it resumes a run that failed on retryable errors.
     dead_lettered: bool = False

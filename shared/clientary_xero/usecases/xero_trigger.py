@@ -49,6 +49,8 @@ class QueuedEvent(BaseModel):
     received_at: str = ""
     # Set by the webhook route per message; kept when this message is re-sent after a rate wait.
     delivery_id: str = ""
+    # On a copy re-sent after a rate wait: the Xero instants reserved for it (storage/ratelimit.py).
+    reservation: dict[str, Any] | None = None
 
 
 class SqsAttributes(BaseModel):
@@ -138,15 +140,18 @@ def run_queued_event(
     queued: QueuedEvent, *, receipt_handle: str, xero: Any | None = None, queue: Any | None = None
 ) -> dict[str, Any]:
     """``handle_event`` for one SQS record, with the retry policy of the Xero event queue."""
-    from clientary_xero.storage.ratelimit import BudgetExceeded
+    from clientary_xero.storage.ratelimit import BudgetExceeded, rate_turn
     from clientary_xero.usecases.xero_webhook import EVENT_QUEUE, event_queue
 
     queue = queue or event_queue()
     try:
-        return handle_event(queued, xero=xero)
+        with rate_turn(queued.reservation):  # a re-sent event's reserved instants are honoured
+            return handle_event(queued, xero=xero)
     except BudgetExceeded as exc:
         delay = min(900, max(1, exc.delay_seconds))  # SQS DelaySeconds ≤ 15 minutes; a day wait loops
-        queue.send(EVENT_QUEUE, queued.model_dump(mode="json"), delay_seconds=delay)
+        reservation = exc.reservation.to_message() if exc.reservation else None
+        body = queued.model_copy(update={"reservation": reservation}).model_dump(mode="json")
+        queue.send(EVENT_QUEUE, body, delay_seconds=delay)
         return {
             "trigger": queued.event.trigger,
             "record_id": queued.event.resourceId,
