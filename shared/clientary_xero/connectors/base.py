@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -90,9 +91,24 @@ def action(
     return register
 
 
+# The module that registers each connector's actions, by the prefix of their names ("xero.…").
+_CONNECTORS = {
+    "clientary": "clientary_xero.connectors.clientary.actions",  # issue #4
+    "xero": "clientary_xero.connectors.xero.actions",
+}
+
+
 def registry() -> dict[str, ActionSpec]:
     """Every known action. Importing the action modules is cheap (models only; clients load lazily)."""
-    from clientary_xero.connectors.clientary import actions as _clientary  # noqa: F401  (issue #4)
-    from clientary_xero.connectors.xero import actions as _xero  # noqa: F401
-
+    for module in _CONNECTORS.values():
+        import_module(module)
     return _REGISTRY
+
+
+def find_action(name: str) -> ActionSpec | None:
+    """The action called ``name``, or None. Imports only its own connector's actions: a Xero step's
+    first invocation (or a push checking a workflow of Xero steps) builds no Clientary models."""
+    module = _CONNECTORS.get(name.partition(".")[0])
+    if module is not None:
+        import_module(module)
+    return _REGISTRY.get(name)
