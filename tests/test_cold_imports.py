@@ -87,3 +87,22 @@ def test_find_action_knows_every_action_and_nothing_else() -> None:
     assert find_action("xero.no_such_action") is None
     assert find_action("nowhere.create") is None
     assert find_action("") is None
+
+
+def test_a_contact_step_builds_no_invoice_quote_or_report_models() -> None:
+    code = (
+        "from clientary_xero.connectors.base import find_action\nfind_action('xero.create_or_update_contact')"
+    )
+    loaded = _modules_after(code, "clientary_xero.connectors.xero.actions.")
+    assert loaded == [
+        "clientary_xero.connectors.xero.actions.common",
+        "clientary_xero.connectors.xero.actions.contacts",
+    ]
+
+
+def test_the_xero_action_index_names_the_module_of_every_xero_action() -> None:
+    from clientary_xero.connectors.base import registry
+    from clientary_xero.connectors.xero import actions
+
+    xero = {name: spec.run.__module__ for name, spec in registry().items() if name.startswith("xero.")}
+    assert {name: f"{actions.__name__}.{module}" for name, module in actions.ACTION_MODULES.items()} == xero

@@ -101,14 +101,19 @@ _CONNECTORS = {
 def registry() -> dict[str, ActionSpec]:
     """Every known action. Importing the action modules is cheap (models only; clients load lazily)."""
     for module in _CONNECTORS.values():
-        import_module(module)
+        load_all = getattr(import_module(module), "load_all", None)  # a package of modules (Xero's)
+        if load_all is not None:
+            load_all()
     return _REGISTRY
 
 
 def find_action(name: str) -> ActionSpec | None:
-    """The action called ``name``, or None. Imports only its own connector's actions: a Xero step's
-    first invocation (or a push checking a workflow of Xero steps) builds no Clientary models."""
+    """The action called ``name``, or None. Imports only the module that defines it: a Xero step's
+    first invocation (or a push checking a workflow of Xero steps) builds no Clientary models, and a
+    contact step none of invoices, quotes or reports."""
     module = _CONNECTORS.get(name.partition(".")[0])
     if module is not None:
-        import_module(module)
+        load_action = getattr(import_module(module), "load_action", None)
+        if load_action is not None:
+            load_action(name)
     return _REGISTRY.get(name)
