@@ -106,3 +106,8 @@ def test_the_xero_action_index_names_the_module_of_every_xero_action() -> None:
 
     xero = {name: spec.run.__module__ for name, spec in registry().items() if name.startswith("xero.")}
     assert {name: f"{actions.__name__}.{module}" for name, module in actions.ACTION_MODULES.items()} == xero
+
+
+def test_the_action_handler_imports_no_powertools_batch_utility() -> None:
+    code = f"sys.path.insert(0, {str(ROOT / 'functions' / 'step_actions')!r}); import app"
+    assert _modules_after(code, "aws_lambda_powertools.utilities.batch") == []
