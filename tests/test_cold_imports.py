@@ -111,3 +111,13 @@ def test_the_xero_action_index_names_the_module_of_every_xero_action() -> None:
 def test_the_action_handler_imports_no_powertools_batch_utility() -> None:
     code = f"sys.path.insert(0, {str(ROOT / 'functions' / 'step_actions')!r}); import app"
     assert _modules_after(code, "aws_lambda_powertools.utilities.batch") == []
+
+
+def test_every_table_shares_one_dynamodb_client(aws: object) -> None:
+    from clientary_xero.settings import get_settings
+    from clientary_xero.storage.aws import table
+
+    settings = get_settings()
+    workflows, state = table(settings.workflows_table), table(settings.state_table)
+    assert workflows.name != state.name
+    assert workflows.meta.client is state.meta.client

@@ -17,15 +17,23 @@ def client(service: str) -> Any:
 
 
 @cache
-def table(name: str) -> Any:
+def _dynamodb() -> Any:
     import boto3
 
-    return boto3.resource("dynamodb", region_name=get_settings().region).Table(name)
+    return boto3.resource("dynamodb", region_name=get_settings().region)
+
+
+@cache
+def table(name: str) -> Any:
+    # One resource (and so one DynamoDB client) for every table: a push reads the Workflows and
+    # writes the State table, and each further client costs a first invocation its set-up.
+    return _dynamodb().Table(name)
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests and the local runner switch moto backends)."""
     client.cache_clear()
+    _dynamodb.cache_clear()
     table.cache_clear()
 
 
