@@ -22,6 +22,10 @@ Rows measured so far (the rest of the issue's table prints "not yet measured"):
   the cold import of two handlers from it with and without those files.
 
     .venv/bin/python benchmarks/bench.py [--repeats 5] [--no-write]
+    .venv/bin/python benchmarks/bench.py --only first-invocation [--function step_actions]
+
+``--only first-invocation`` measures the floor and the first invocations only (after the rehearsal,
+which makes their state) and writes nothing; ``--function`` (repeatable) narrows them further.
 """
 
 from __future__ import annotations
@@ -430,7 +434,17 @@ def main() -> None:
     parser.add_argument(
         "--keep-dump", type=Path, help="also save the rehearsal's stack dump and step event here"
     )
+    parser.add_argument(
+        "--only",
+        choices=["first-invocation"],
+        help="measure only these rows (the floor with them) and write nothing",
+    )
+    parser.add_argument(
+        "--function", action="append", help="with --only first-invocation: only this handler (repeatable)"
+    )
     args = parser.parse_args()
+    if args.only:
+        args.no_write = True
     started = time.perf_counter()
     report = Report()
     layer = str(SHARED)
@@ -448,7 +462,11 @@ def main() -> None:
         state_table = rehearsal.dump["env"]["STATE_TABLE"]
 
         print("cold imports …", file=sys.stderr, flush=True)
-        imports = {f: median_cpu({**base, "mode": "import", "function": f}, args.repeats) for f in FUNCTIONS}
+        imports = (
+            {}
+            if args.only
+            else {f: median_cpu({**base, "mode": "import", "function": f}, args.repeats) for f in FUNCTIONS}
+        )
         # moto imports botocore before the clock starts: the boto3 import is measured on its own,
         # in fresh interpreters, and added to the floor and to each first invocation.
         boto3_import = median_cpu({**base, "mode": "boto3"}, args.repeats)
@@ -466,6 +484,8 @@ def main() -> None:
 
         print("first invocations …", file=sys.stderr, flush=True)
         for case in cases(rehearsal):
+            if args.function and case.function not in args.function:
+                continue
             spec = {
                 **base,
                 "mode": "first",
@@ -490,6 +510,9 @@ def main() -> None:
                     f"{ratio:.2f}x the floor",
                     f"≤ {FIRST_INVOCATION_TARGET}x",
                 )
+    if args.only:
+        print(report.markdown([f"# {args.only} only ({args.repeats} repeats)"]))
+        return
 
     for label, (api, token) in rehearsal.calls.items():
         report.row(

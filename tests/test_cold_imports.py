@@ -35,3 +35,89 @@ def test_the_request_id_is_read_from_the_event_and_a_malformed_context_has_none(
     assert request_id({"requestContext": {"requestId": "VwXy1gAAoAMEcQx="}}) == "VwXy1gAAoAMEcQx="
     assert request_id({"requestContext": "not an object"}) is None
     assert request_id({}) is None
+
+
+def _modules_after(code: str, prefix: str) -> list[str]:
+    """Modules starting with ``prefix`` loaded after running ``code`` in a fresh interpreter."""
+    loaded = f"print(sorted(m for m in sys.modules if m.startswith({prefix!r})))"
+    script = f"import sys; sys.path.insert(0, sys.argv[1])\n{code}\n{loaded}"
+    done = subprocess.run(  # noqa: S603 - fixed arguments
+        [sys.executable, "-c", script, str(ROOT / "shared")], capture_output=True, text=True, check=True
+    )
+    return eval(done.stdout.strip())  # noqa: S307 - our own child's list of names
+
+
+def test_a_xero_client_built_for_its_tenant_id_imports_no_httpx() -> None:
+    # A linked, unchanged contact step builds the Xero client only to read the tenant id: httpx
+    # (and authlib) wait for the first request.
+    code = (
+        "from clientary_xero.connectors.xero.client import XeroClient\n"
+        "import clientary_xero.connectors.xero.auth, clientary_xero.connectors.xero.actions\n"
+        "class Tokens:\n"
+        "    def tenant_id(self): return 'tenant'\n"
+        "assert XeroClient(Tokens()).tokens.tenant_id() == 'tenant'"
+    )
+    assert _modules_after(code, "httpx") == []
+    assert _modules_after(code, "authlib") == []
+
+
+def test_a_request_still_brings_httpx_with_the_default_timeout() -> None:
+    from clientary_xero.connectors.http import new_client
+
+    with new_client() as client:
+        assert (client.timeout.read, client.timeout.connect) == (20.0, 5.0)
+
+
+def test_a_xero_step_and_a_xero_workflow_check_build_no_clientary_actions() -> None:
+    code = (
+        "from clientary_xero.connectors.base import find_action\n"
+        "from clientary_xero.workflows.validate import parse_workflow\n"
+        "assert find_action('xero.create_or_update_contact').app == 'xero'\n"
+        "parse_workflow({'id': 'w', 'name': 'w', 'trigger': 'clientary.new_contract', 'steps': [\n"
+        "    {'id': 'c', 'action': 'xero.create_or_update_contact', 'input': {'Name': 'A'}}]})"
+    )
+    assert _modules_after(code, "clientary_xero.connectors.clientary.actions") == []
+
+
+def test_find_action_knows_every_action_and_nothing_else() -> None:
+    from clientary_xero.connectors.base import find_action, registry
+
+    for name, spec in registry().items():
+        assert find_action(name) is spec
+    assert find_action("xero.no_such_action") is None
+    assert find_action("nowhere.create") is None
+    assert find_action("") is None
+
+
+def test_a_contact_step_builds_no_invoice_quote_or_report_models() -> None:
+    code = (
+        "from clientary_xero.connectors.base import find_action\nfind_action('xero.create_or_update_contact')"
+    )
+    loaded = _modules_after(code, "clientary_xero.connectors.xero.actions.")
+    assert loaded == [
+        "clientary_xero.connectors.xero.actions.common",
+        "clientary_xero.connectors.xero.actions.contacts",
+    ]
+
+
+def test_the_xero_action_index_names_the_module_of_every_xero_action() -> None:
+    from clientary_xero.connectors.base import registry
+    from clientary_xero.connectors.xero import actions
+
+    xero = {name: spec.run.__module__ for name, spec in registry().items() if name.startswith("xero.")}
+    assert {name: f"{actions.__name__}.{module}" for name, module in actions.ACTION_MODULES.items()} == xero
+
+
+def test_the_action_handler_imports_no_powertools_batch_utility() -> None:
+    code = f"sys.path.insert(0, {str(ROOT / 'functions' / 'step_actions')!r}); import app"
+    assert _modules_after(code, "aws_lambda_powertools.utilities.batch") == []
+
+
+def test_every_table_shares_one_dynamodb_client(aws: object) -> None:
+    from clientary_xero.settings import get_settings
+    from clientary_xero.storage.aws import table
+
+    settings = get_settings()
+    workflows, state = table(settings.workflows_table), table(settings.state_table)
+    assert workflows.name != state.name
+    assert workflows.meta.client is state.meta.client

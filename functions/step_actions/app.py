@@ -13,18 +13,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clientary_xero.settings import get_settings
+from clientary_xero.usecases.sqs_batch import process_partial_response
 from clientary_xero.usecases.steps import StepRecord, outcome_fields, run_step
 
 logger = Logger()
 # The layer logs through logging.getLogger(__name__): same JSON format, same correlation id.
 copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero"})
-
-
-processor = BatchProcessor(event_type=EventType.SQS, model=StepRecord, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: StepRecord) -> dict[str, Any]:
@@ -47,6 +44,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # Without it a retry could not delay its own message (Retry-After): refuse loudly.
         raise RuntimeError("STEP_APP is not set: it names this function's action queue (xero or clientary)")
     logger.append_keys(app=get_settings().step_app)
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    # Powertools' BatchProcessor's answers, without its ~40 modules (usecases/sqs_batch.py).
+    return process_partial_response(event, record_handler, StepRecord)

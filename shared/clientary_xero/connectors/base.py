@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -90,9 +91,29 @@ def action(
     return register
 
 
+# The module that registers each connector's actions, by the prefix of their names ("xero.…").
+_CONNECTORS = {
+    "clientary": "clientary_xero.connectors.clientary.actions",  # issue #4
+    "xero": "clientary_xero.connectors.xero.actions",
+}
+
+
 def registry() -> dict[str, ActionSpec]:
     """Every known action. Importing the action modules is cheap (models only; clients load lazily)."""
-    from clientary_xero.connectors.clientary import actions as _clientary  # noqa: F401  (issue #4)
-    from clientary_xero.connectors.xero import actions as _xero  # noqa: F401
-
+    for module in _CONNECTORS.values():
+        load_all = getattr(import_module(module), "load_all", None)  # a package of modules (Xero's)
+        if load_all is not None:
+            load_all()
     return _REGISTRY
+
+
+def find_action(name: str) -> ActionSpec | None:
+    """The action called ``name``, or None. Imports only the module that defines it: a Xero step's
+    first invocation (or a push checking a workflow of Xero steps) builds no Clientary models, and a
+    contact step none of invoices, quotes or reports."""
+    module = _CONNECTORS.get(name.partition(".")[0])
+    if module is not None:
+        load_action = getattr(import_module(module), "load_action", None)
+        if load_action is not None:
+            load_action(name)
+    return _REGISTRY.get(name)

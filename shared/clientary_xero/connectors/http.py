@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 _transport: httpx.BaseTransport | None = None
 
-DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+def default_timeout() -> httpx.Timeout:
+    """20 s a request, 5 s to connect. A function, so httpx is imported by the first request, not
+    by a handler that builds a client only to read its tenant id (a skipped contact step)."""
+    import httpx
+
+    return httpx.Timeout(20.0, connect=5.0)
 
 
 def get_transport() -> httpx.BaseTransport | None:
@@ -38,8 +46,10 @@ def use_transport(transport: httpx.BaseTransport | None) -> Iterator[None]:
 
 def new_client(**kwargs: object) -> httpx.Client:
     """An httpx client on the installed transport (or the network)."""
+    import httpx
+
     transport = get_transport()
     if transport is not None:
         kwargs.setdefault("transport", transport)
-    kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+    kwargs.setdefault("timeout", default_timeout())
     return httpx.Client(**kwargs)  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from clientary_xero.connectors.base import registry
+from clientary_xero.connectors.base import find_action
 from clientary_xero.engine import runs as R
 from clientary_xero.engine.plan import next_step
 from clientary_xero.errors import (
@@ -506,7 +506,7 @@ def app_for_step(document: dict[str, Any], step_id: str) -> str:
     workflow = Workflow.model_validate(document)
     for step in iter_steps(workflow.steps):
         if step.id == step_id:
-            spec = registry().get(step.action)
+            spec = find_action(step.action)
             if spec is None:
                 raise PermanentError(f"unknown action {step.action!r}")
             return spec.app

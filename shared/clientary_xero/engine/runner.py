@@ -60,7 +60,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from clientary_xero.connectors.base import ActionContext, registry
+from clientary_xero.connectors.base import ActionContext, find_action
 from clientary_xero.engine import runs as R
 from clientary_xero.engine.intake import app_for_step
 from clientary_xero.engine.plan import find_step, next_step
@@ -192,7 +192,7 @@ class StepRunner:
                 timeout_ms=self.settings.expression_timeout_ms,
                 max_depth=self.settings.expression_max_depth,
             )
-            spec = registry().get(step.action)
+            spec = find_action(step.action)
             if spec is None:
                 raise ValidationFailed(f"unknown action {step.action!r}")
             try:

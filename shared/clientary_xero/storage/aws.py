@@ -26,6 +26,8 @@ def resource() -> Any:
 
 @cache
 def table(name: str) -> Any:
+    # One resource (and so one DynamoDB client) for every table: a push reads the Workflows and
+    # writes the State table, and each further client costs a first invocation its set-up.
     return resource().Table(name)
 
 

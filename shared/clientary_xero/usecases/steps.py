@@ -34,7 +34,7 @@ class SqsAttributes(BaseModel):
 
 
 class StepRecord(BaseModel):
-    """One SQS record of an action queue, parsed by Powertools' BatchProcessor (``model=``).
+    """One SQS record of an action queue, parsed as Powertools' BatchProcessor would (usecases/sqs_batch.py).
 
     The fields a step needs, validated like Powertools' ``SqsRecordModel`` would; that model's
     package imports every event model Powertools has (~75 ms of each cold start), this does not.

@@ -104,9 +104,8 @@ def _as_far_as_readable(document: dict[str, Any]) -> Workflow:
 
 def check(workflow: Workflow) -> list[str]:
     """Problems that need the whole definition. Fields left None (``_as_far_as_readable``) are skipped."""
-    from clientary_xero.connectors.base import registry
+    from clientary_xero.connectors.base import find_action
 
-    actions = registry()
     assign_branch_ids(workflow.steps)
     problems: list[str] = []
     if workflow.trigger is not None and workflow.trigger not in TRIGGERS:
@@ -129,7 +128,7 @@ def check(workflow: Workflow) -> list[str]:
                     problems.append(f"{label}: duplicate id {node.id!r} (first used at {seen_ids[node.id]})")
                 elif node.id is not None:
                     seen_ids[node.id] = place
-                spec = actions.get(node.action) if node.action is not None else None
+                spec = find_action(node.action) if node.action is not None else None
                 if spec is None and node.action is not None:
                     problems.append(f"{label}.action: unknown action {node.action!r}")
                 elif spec is not None and node.input is not None:

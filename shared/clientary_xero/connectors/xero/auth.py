@@ -38,9 +38,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
-from clientary_xero.connectors.http import DEFAULT_TIMEOUT, get_transport
+from clientary_xero.connectors.http import default_timeout, get_transport
 from clientary_xero.errors import LockBusy, PermanentError, ReauthorizationRequired, RetryableError
 from clientary_xero.storage.secrets import SecretStore
 from clientary_xero.storage.state import StateStore
@@ -231,14 +229,15 @@ class XeroTokenProvider:
         )
 
     def _token_request(self, secret: dict[str, Any], grant_type: str) -> dict[str, Any]:
-        from authlib.integrations.httpx_client import OAuth2Client, OAuthError  # deferred: cold start
+        import httpx  # deferred with authlib: a step that makes no Xero call imports neither
+        from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 
         client = OAuth2Client(
             client_id=str(secret["client_id"]),
             client_secret=str(secret["client_secret"]),
             token_endpoint_auth_method="client_secret_basic",  # noqa: S106 (a method name)
             transport=get_transport(),
-            timeout=DEFAULT_TIMEOUT,
+            timeout=default_timeout(),
         )
         try:
             with client:

@@ -20,13 +20,13 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
-
 from clientary_xero.connectors.http import new_client
 from clientary_xero.connectors.xero.scopes import scope_refused
 from clientary_xero.errors import PermanentError, RetryableError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
     from clientary_xero.connectors.xero.auth import XeroTokenProvider
     from clientary_xero.settings import Settings
     from clientary_xero.storage.ratelimit import Permit, RateBudget
@@ -232,6 +232,8 @@ class XeroClient:
         api: Api = "accounting",
     ) -> Any:
         """Call Xero; returns the parsed JSON (``{}`` for an empty answer) or raises the project's errors."""
+        import httpx  # here, not at the top: a client built only for its tenant id imports no httpx
+
         method = method.upper()
         if api not in BASE_URLS:
             raise ValueError(f"unknown Xero API {api!r}")

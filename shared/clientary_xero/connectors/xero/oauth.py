@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from clientary_xero.connectors.http import DEFAULT_TIMEOUT, get_transport, new_client
+from clientary_xero.connectors.http import default_timeout, get_transport, new_client
 from clientary_xero.connectors.xero.auth import TOKEN_URL
 from clientary_xero.errors import PermanentError, RetryableError
 
@@ -33,7 +33,7 @@ def _oauth_client(client_id: str, client_secret: str, **kwargs: Any) -> Any:
         client_secret=client_secret,
         token_endpoint_auth_method="client_secret_basic",  # noqa: S106 (a method name)
         transport=get_transport(),
-        timeout=DEFAULT_TIMEOUT,
+        timeout=default_timeout(),
         **kwargs,
     )
 
