@@ -42,6 +42,8 @@ $(SAM_STAMP): | check-python
 
 sam-venv: $(SAM_STAMP) ## SAM CLI and cfn-lint in their own virtualenv (.sam-venv)
 
+PYTEST_WORKERS ?= 2
+
 demo: venv ## run the main job locally: sample workflow + sample invoices through the engine and sandboxes
 	$(VENV)/bin/clientary-xero demo
 
@@ -52,8 +54,8 @@ lint: venv ## ruff
 typecheck: venv ## mypy on the layer
 	$(VENV)/bin/mypy
 
-unit: venv ## all pytest tests
-	$(VENV)/bin/pytest -q
+unit: venv ## all pytest tests, on PYTEST_WORKERS processes (pytest-xdist; 2 by default)
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS)
 
 reliability: venv ## the reliability scenarios at full size (minutes; not part of test): table + docs/RELIABILITY.md
 	$(PY) -m benchmarks.reliability
