@@ -90,6 +90,30 @@ def action(
     return register
 
 
+# Actions whose steps can share one call (engine/batching.py): action name → a writer that takes the
+# (context, input) of each step and the batch call's idempotency key, and returns each step's output
+# or the exception that step alone would have raised, in order. The writer raises ``PermanentError``
+# only when Xero refused the whole call before writing anything (each step then runs alone), and any
+# other exception when the outcome is unknown (each step is retried, finding what was written).
+BatchWriter = Callable[[list[tuple[ActionContext, Any]], str], list[dict[str, Any] | Exception]]
+_BATCHED: dict[str, BatchWriter] = {}
+
+
+def batched(name: str) -> Callable[[BatchWriter], BatchWriter]:
+    """Register the many-steps writer of action ``name`` (see ``BatchWriter``)."""
+
+    def register(fn: BatchWriter) -> BatchWriter:
+        _BATCHED[name] = fn
+        return fn
+
+    return register
+
+
+def batch_writers() -> dict[str, BatchWriter]:
+    registry()
+    return _BATCHED
+
+
 def registry() -> dict[str, ActionSpec]:
     """Every known action. Importing the action modules is cheap (models only; clients load lazily)."""
     from clientary_xero.connectors.clientary import actions as _clientary  # noqa: F401  (issue #4)

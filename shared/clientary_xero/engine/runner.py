@@ -51,12 +51,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from clientary_xero.connectors.base import ActionContext, registry
+from clientary_xero.connectors.base import ActionContext, ActionSpec, registry
 from clientary_xero.engine import runs as R
 from clientary_xero.engine.intake import app_for_step
 from clientary_xero.engine.plan import find_step, next_step
@@ -107,6 +108,18 @@ class StepOutcome:
     error: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class ActionCall:
+    """A step paused at its action's call (``StepRunner.steps``): engine/batching.py makes it."""
+
+    spec: ActionSpec
+    ctx: ActionContext
+    input: Any
+
+
+StepExecution = Generator[ActionCall, Any, StepOutcome]
+
+
 @dataclass
 class StepRunner:
     state: StateStore
@@ -122,6 +135,15 @@ class StepRunner:
         return cls(state, StepQueue(), get_settings(), default_factories(state))
 
     def execute(self, message: dict[str, Any], *, receive_count: int = 1) -> StepOutcome:
+        """Run one step to its outcome (its action called alone)."""
+        from clientary_xero.engine.batching import run_alone
+
+        return run_alone(self.steps(message, receive_count=receive_count))
+
+    def steps(self, message: dict[str, Any], *, receive_count: int = 1) -> StepExecution:
+        """The step's execution, paused at its action's call (engine/batching.py): it yields one
+        ``ActionCall`` and takes the action's output (``send``) or its exception (``throw``), then
+        checkpoints and advances as a call inside it would; ends with the ``StepOutcome``."""
         run_id, step_id = str(message["run_id"]), str(message["step_id"])
         generation = int(message.get("generation", 0))
         # Set on re-sent copies of a message (rate waits): real attempts used before, waits so far.
@@ -204,7 +226,7 @@ class StepRunner:
                 services=self.services,
                 factories=self.factories,
             )
-            output = spec.run(actx, model)
+            output = yield ActionCall(spec, actx, model)
         except PermanentError as exc:
             error = exc.to_dict()
             self.state.finish_step(run_id, step_id, owner=owner, status=R.FAILED, input=rendered, error=error)

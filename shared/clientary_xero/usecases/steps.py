@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Json
@@ -78,6 +79,28 @@ def run_step(
     except RetryableError as exc:
         runner.queue.delay(app, receipt_handle, exc.delay_seconds)
         raise
+
+
+def run_steps(
+    messages: list[tuple[StepMessage, int, str]],
+    *,
+    app: str,
+    runner: StepRunner | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> list[StepOutcome | Exception]:
+    """Execute the steps of one SQS batch, ``(message, receive count, receipt handle)`` each, the
+    first attempts of the same Xero write sharing one call (engine/batching.py). Each result is
+    the step's outcome, or the exception ``run_step`` would have raised (its message's next
+    delivery already delayed), in order."""
+    from clientary_xero.engine.batching import run_batch
+
+    runner = runner or get_runner()
+    executions = [runner.steps(m.model_dump(), receive_count=count) for m, count, _ in messages]
+    results = run_batch(executions, on_step=on_step)
+    for (_, _, handle), result in zip(messages, results, strict=True):
+        if isinstance(result, RetryableError):
+            runner.queue.delay(app, handle, result.delay_seconds)
+    return results
 
 
 def resume_parked_steps(*, now: float | None = None) -> dict[str, Any]:

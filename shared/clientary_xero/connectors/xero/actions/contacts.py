@@ -7,12 +7,13 @@ link or ``ContactNumber`` before one is created, so the same client always updat
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from clientary_xero.connectors.base import ActionContext, action
+from clientary_xero.connectors.base import ActionContext, action, batched
 from clientary_xero.connectors.xero.actions.common import (
     FindInput,
     Guid,
@@ -23,7 +24,7 @@ from clientary_xero.connectors.xero.actions.common import (
     total_of,
     where_text,
 )
-from clientary_xero.errors import PermanentError
+from clientary_xero.errors import LockBusy, PermanentError
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +178,105 @@ def _adopt_by_name(
     body = {"Contacts": [{"ContactID": candidates[0]["ContactID"], **fields}]}
     answer = client.request("POST", "/Contacts", json=body, idempotency_key=f"{ctx.idempotency_key}:adopt")
     return checked_elements(answer, "Contacts")[0]
+
+
+@batched("xero.create_or_update_contact")
+def write_contacts(
+    calls: list[tuple[ActionContext, ContactInput]], key: str
+) -> list[dict[str, Any] | Exception]:
+    """The first attempts of several contact steps as one ``POST /Contacts`` (engine/batching.py).
+
+    As ``create_or_update_contact`` does for one step: linked contacts are updated, the others
+    found by ContactNumber (one lookup for all of them, under each number's link lock) and
+    updated, or created and linked. Steps naming the same ContactNumber share one element, written
+    with the last one's fields (where writing them one after the other would end), and its result:
+    the first is told ``created`` when the contact was new, the others are told it existed."""
+    from clientary_xero.connectors.xero.client import answered_elements, element_errors
+
+    client = calls[0][0].service("xero")
+    tenant = str(getattr(getattr(client, "tokens", None), "tenant_id", lambda: "")() or "")
+    groups: dict[str, list[int]] = {}
+    for i, (_, data) in enumerate(calls):
+        groups.setdefault(f"number:{data.ContactNumber}" if data.ContactNumber else f"step:{i}", []).append(i)
+    out: list[dict[str, Any] | Exception | None] = [None] * len(calls)
+    with contextlib.ExitStack() as locks:
+        ids: dict[str, str | None] = {}
+        to_find: dict[str, str] = {}  # group → number
+        for group, members in groups.items():
+            ctx, data = calls[members[-1]]
+            number = data.ContactNumber
+            ids[group] = _linked(ctx, number, tenant) if number else None
+            if not number or ids[group]:
+                continue
+            try:
+                locks.enter_context(ctx.links.lock_link(CONTACT_LINK, number))
+            except LockBusy as exc:  # another run is creating it: these steps wait, as alone
+                for i in members:
+                    out[i] = exc
+                continue
+            ids[group] = _linked(ctx, number, tenant)  # re-checked under the lock
+            if not ids[group]:
+                to_find[group] = number
+        found = _find_by_numbers(client, list(to_find.values()))
+        for group, number in to_find.items():
+            ids[group] = found.get(number)
+        written = [g for g in groups if out[groups[g][0]] is None]
+        if not written:
+            return _every(out)
+        elements = [
+            {"ContactID": ids[g], **_fields(calls[groups[g][-1]][1])}
+            if ids[g]
+            else _fields(calls[groups[g][-1]][1])
+            for g in written
+        ]
+        answer = client.request("POST", "/Contacts", json={"Contacts": elements}, idempotency_key=key)
+        for group, element in zip(written, answered_elements(answer, "Contacts", len(written)), strict=True):
+            members = groups[group]
+            ctx, data = calls[members[-1]]
+            result: dict[str, Any] | Exception
+            created = not ids[group]
+            error = element_errors({"Contacts": [element]}, "Contacts")
+            try:
+                if error is not None and created and data.ContactNumber and _name_taken(error):
+                    element, created = _adopt_by_name(ctx, client, _fields(data), error), False
+                elif error is not None:
+                    raise error
+                if data.ContactNumber:
+                    ctx.links.put_link(
+                        CONTACT_LINK,
+                        data.ContactNumber,
+                        {"ContactID": element["ContactID"], "tenant": tenant},
+                    )
+                result = _contact_output(element, created)
+            except PermanentError as exc:
+                result = exc
+            for n, i in enumerate(members):
+                out[i] = result if isinstance(result, Exception) or n == 0 else {**result, "created": False}
+    return _every(out)
+
+
+def _every(out: list[dict[str, Any] | Exception | None]) -> list[dict[str, Any] | Exception]:
+    if any(o is None for o in out):  # pragma: no cover - every step is in a group that is written or waits
+        raise RuntimeError("a step of the contact batch got no outcome")
+    return [o for o in out if o is not None]
+
+
+def _fields(data: ContactInput) -> dict[str, Any]:
+    return data.model_dump(exclude_none=True)
+
+
+def _find_by_numbers(client: Any, numbers: list[str]) -> dict[str, str]:
+    """ContactNumber → ContactID of the first contact carrying it, for several numbers in one call."""
+    if not numbers:
+        return {}
+    where = " OR ".join(f"ContactNumber=={where_text(n)}" for n in numbers)
+    found = client.request("GET", "/Contacts", params={"where": where})
+    ids: dict[str, str] = {}
+    for contact in found.get("Contacts") or []:
+        for number in numbers:
+            if casefold_equal(contact.get("ContactNumber"), number) and number not in ids:
+                ids[number] = str(contact["ContactID"])
+    return ids
 
 
 # ----------------------------------------------------------------- find

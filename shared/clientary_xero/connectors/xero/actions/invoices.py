@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from clientary_xero.connectors.base import ActionContext, action
+from clientary_xero.connectors.base import ActionContext, action, batched
 from clientary_xero.connectors.xero.actions.common import (
     CLOSED_STATUSES,
     AccountRef,
@@ -37,6 +37,7 @@ from clientary_xero.connectors.xero.actions.common import (
     total_of,
     where_text,
 )
+from clientary_xero.errors import PermanentError
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +194,33 @@ def create_invoice(ctx: ActionContext, data: InvoiceInput) -> dict[str, Any]:
         idempotency_key=ctx.idempotency_key,
     )
     return _invoice_output(checked_elements(answer, "Invoices")[0], created=True)
+
+
+@batched("xero.create_invoice")
+def create_invoices(
+    calls: list[tuple[ActionContext, InvoiceInput]], key: str
+) -> list[dict[str, Any] | Exception]:
+    """The first attempts of several ``create_invoice`` steps as one ``PUT /Invoices``
+    (engine/batching.py): each element's outcome is its own step's, as if it had been sent alone."""
+    from clientary_xero.connectors.xero.client import answered_elements, checked_elements
+
+    client = calls[0][0].service("xero")
+    answer = client.request(
+        "PUT",
+        "/Invoices",
+        params={"summarizeErrors": "false", "unitdp": 4},
+        json={"Invoices": [data.body() for _, data in calls]},
+        idempotency_key=key,
+    )
+    out: list[dict[str, Any] | Exception] = []
+    for element in answered_elements(answer, "Invoices", len(calls)):
+        try:
+            out.append(
+                _invoice_output(checked_elements({"Invoices": [element]}, "Invoices")[0], created=True)
+            )
+        except PermanentError as exc:  # this element refused: its own step fails, the others go on
+            out.append(exc)
+    return out
 
 
 # ----------------------------------------------------------------- find
