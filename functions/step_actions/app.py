@@ -34,7 +34,12 @@ processor = BatchProcessor(event_type=EventType.SQS, model=StepRecord, raise_on_
 _results: dict[str, Any] = {}
 
 
-def run_batch(event: dict[str, Any]) -> None:
+# A step is not started with less time left than this (its calls have 20 s read timeouts): it is
+# re-sent for another invocation, not cut off by the time-out (which would cost it a receive).
+START_MARGIN_MS = 20_000
+
+
+def run_batch(event: dict[str, Any], context: LambdaContext) -> None:
     records: list[StepRecord] = []
     for raw in event.get("Records") or []:
         try:
@@ -50,6 +55,7 @@ def run_batch(event: dict[str, Any]) -> None:
         [(r.body, r.attributes.ApproximateReceiveCount, r.receiptHandle) for r in records],
         app=get_settings().step_app,
         on_step=on_step,
+        may_start=lambda: context.get_remaining_time_in_millis() > START_MARGIN_MS,
     )
     _results.clear()
     _results.update({r.messageId: result for r, result in zip(records, results, strict=True)})
@@ -78,7 +84,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # Without it a retry could not delay its own message (Retry-After): refuse loudly.
         raise RuntimeError("STEP_APP is not set: it names this function's action queue (xero or clientary)")
     logger.append_keys(app=get_settings().step_app)
-    run_batch(event)
+    run_batch(event, context)
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

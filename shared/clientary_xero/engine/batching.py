@@ -55,10 +55,19 @@ def run_alone(execution: StepExecution) -> StepOutcome:
     return _resume(execution, *_call(call))
 
 
+# The result of an execution ``run_batch`` did not start (``may_start`` said no).
+NOT_STARTED = "not started"
+
+
 def run_batch(
-    executions: Sequence[StepExecution], *, on_step: Callable[[int], None] | None = None
+    executions: Sequence[StepExecution],
+    *,
+    on_step: Callable[[int], None] | None = None,
+    may_start: Callable[[], bool] | None = None,
 ) -> list[Result]:
-    """The outcome of each execution, in order: a ``StepOutcome`` or the exception it raised.
+    """The outcome of each execution, in order: a ``StepOutcome`` or the exception it raised, or
+    ``NOT_STARTED`` for those left untouched once ``may_start()`` said no (the invocation's time
+    is running short: the caller sends them again).
 
     ``on_step(i)`` is called before execution ``i`` runs a part (e.g. to set the log's run id)."""
     from clientary_xero.connectors.base import batch_writers
@@ -67,6 +76,9 @@ def run_batch(
     results: list[Result] = [None] * len(executions)
     waiting: dict[str, list[tuple[int, ActionCall]]] = {}
     for i, execution in enumerate(executions):
+        if may_start is not None and not may_start():
+            results[i] = NOT_STARTED
+            continue
         if on_step:
             on_step(i)
         try:
