@@ -1,0 +1,244 @@
+"""Issue 8, point 1: coalescing in the Xero action function (engine/batching.py).
+
+Through the local runner: trigger → queue → the Xero action handler, fed SQS batches as Lambda
+feeds it (``drain``: up to the queue's BatchSize) → the Xero sandbox. Counted: the calls Xero saw.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clientary_xero.engine import runs as R
+from clientary_xero.local.environment import BATCH_SIZES, LocalEnvironment
+from clientary_xero.workflows.loader import read_document
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "shared" / "clientary_xero" / "local" / "samples" / "invoice_to_xero.yaml"
+TRIGGER = "clientary.new_invoice"
+# One step, the contact named by ContactNumber (seeded in Xero): the batches hold invoice steps only.
+INVOICE_ONLY = {
+    "id": "invoice-only",
+    "trigger": TRIGGER,
+    "steps": [
+        {
+            "id": "invoice",
+            "action": "xero.create_invoice",
+            "input": {
+                "Type": "ACCREC",
+                "Contact": {"ContactNumber": "{% 'CL-' & $string(invoice.client_id) %}"},
+                "InvoiceNumber": "{% 'CL-' & invoice.number %}",
+                "CurrencyCode": "{% invoice.currency_code %}",
+                "LineItems": "{% [invoice.invoice_items.{'Description': title, 'Quantity': quantity, "
+                "'UnitAmount': price, 'AccountCode': '200'}] %}",
+            },
+        }
+    ],
+}
+
+
+@pytest.fixture
+def env() -> Iterator[LocalEnvironment]:
+    with LocalEnvironment(max_attempts=3) as e:
+        e.poll(TRIGGER)  # the first poll sets the watermark
+        yield e
+
+
+def xero_calls(env: LocalEnvironment, since: int = 0) -> list[dict[str, Any]]:
+    return [r for r in env.xero.requests[since:] if "://api.xero.com/" in r["url"]]
+
+
+def kinds(calls: list[dict[str, Any]]) -> list[str]:
+    return [f"{c['method']} {c['url'].split('?')[0].rsplit('/', 1)[-1]}" for c in calls]
+
+
+def clients(env: LocalEnvironment, count: int, *, in_xero: bool = False) -> list[dict[str, Any]]:
+    made = [env.clientary.seed_client(f"Client {i}") for i in range(count)]
+    for client in made if in_xero else []:
+        env.xero.seed_contact(env.xero_tenant_id(), Name=client["name"], ContactNumber=f"CL-{client['id']}")
+    return made
+
+
+def invoice(
+    env: LocalEnvironment, client: dict[str, Any], price: float = 10.0, **fields: Any
+) -> dict[str, Any]:
+    return env.clientary.add_invoice(
+        client["id"], [{"title": "Work", "quantity": 1, "price": price}], status=1, **fields
+    )
+
+
+def poll(env: LocalEnvironment) -> dict[str, str]:
+    """Clientary invoice id → run id of the runs the poll started."""
+    started = [r["run_id"] for r in env.poll(TRIGGER)["runs"] if r["created"]]
+    return {str(env.state.get_run(r)["record_id"]): r for r in started}
+
+
+def outputs(env: LocalEnvironment, run_id: str) -> dict[str, Any]:
+    return {s["step_id"]: s.get("output") for s in env.state.get_steps(run_id)}
+
+
+def statuses(env: LocalEnvironment, run_ids: Any) -> list[str]:
+    return [env.state.get_run(r)["status"] for r in run_ids]
+
+
+# ----------------------------------------------------------------------- the sync
+def test_a_sync_of_50_invoices_of_10_clients_makes_one_lookup_one_contact_write_and_one_invoice_write(
+    env: LocalEnvironment,
+) -> None:
+    """The issue's 500 invoices of 20 clients, a tenth of it: one batch per step of the workflow.
+    One record at a time it costs 110 calls (50 contact writes, 10 lookups, 50 invoice writes)."""
+    env.put_workflow(read_document(SAMPLE))
+    people = clients(env, 10)
+    for k in range(50):
+        invoice(env, people[k % 10], price=10 + k)
+    runs = poll(env)
+    assert len(runs) == 50
+    start = len(env.xero.requests)
+    env.drain()
+    assert kinds(xero_calls(env, start)) == ["GET Contacts", "POST Contacts", "PUT Invoices"]
+    assert set(statuses(env, runs.values())) == {"SUCCEEDED"}
+    tenant = env.xero_tenant_id()
+    assert (len(env.xero.contacts(tenant)), len(env.xero.invoices(tenant))) == (10, 50)
+    out = outputs(env, next(iter(runs.values())))
+    assert out["contact"]["batch"]["size"] == 50 and out["invoice"]["batch"]["size"] == 50
+    # The ten steps of one client share its contact: the first is told it was created.
+    contact_ids = {outputs(env, r)["contact"]["ContactID"] for r in runs.values()}
+    assert len(contact_ids) == 10
+    assert sum(outputs(env, r)["contact"]["created"] for r in runs.values()) == 10
+
+
+# ------------------------------------------------------------ one element refused
+def number_taken(env: LocalEnvironment, record: dict[str, Any]) -> None:
+    """Someone typed an invoice with this record's number in Xero: it refuses a second one."""
+    contact = env.xero.contacts(env.xero_tenant_id())[0]["ContactID"]
+    line = {"Description": "By hand", "Quantity": 1, "UnitAmount": 5, "AccountCode": "200"}
+    env.seed_xero(
+        {
+            "Invoices": [
+                {
+                    "Type": "ACCREC",
+                    "Contact": {"ContactID": contact},
+                    "InvoiceNumber": f"CL-{record['number']}",
+                    "LineItems": [line],
+                }
+            ]
+        }
+    )
+
+
+def test_xero_refusing_one_invoice_of_a_batch_fails_only_its_run_with_xeros_message(
+    env: LocalEnvironment,
+) -> None:
+    env.put_workflow(INVOICE_ONLY)
+    people = clients(env, 3, in_xero=True)
+    good = [invoice(env, people[0]), invoice(env, people[2])]
+    bad = invoice(env, people[1])
+    number_taken(env, bad)
+    runs = poll(env)
+    start = len(env.xero.requests)
+    env.drain()
+    assert kinds(xero_calls(env, start)) == ["PUT Invoices"]  # all three in one call
+    assert statuses(env, [runs[str(g["id"])] for g in good]) == ["SUCCEEDED", "SUCCEEDED"]
+    failed = env.state.get_run(runs[str(bad["id"])])
+    assert failed["status"] == "FAILED" and failed["failed_step"] == "invoice"
+    assert failed["error"]["messages"] == ["Invoice # must be unique."]
+    assert len(env.xero.invoices(env.xero_tenant_id())) == 1 + 2
+
+    # The same refusal from a call of its own (a batch of one): the same error, word for word.
+    alone = invoice(env, people[1])
+    number_taken(env, alone)
+    (alone_run,) = poll(env).values()
+    env.drain()
+    assert env.state.get_run(alone_run)["error"] == failed["error"]
+    (step,) = [s for s in env.state.get_steps(runs[str(bad["id"])]) if s["step_id"] == "invoice"]
+    assert step["status"] == "FAILED" and step["error"] == failed["error"]
+
+
+# ------------------------------------------------------------ unknown outcomes
+def test_a_batch_whose_answer_is_lost_is_retried_step_by_step_without_duplicates(
+    env: LocalEnvironment,
+) -> None:
+    env.put_workflow(INVOICE_ONLY)
+    people = clients(env, 3, in_xero=True)
+    made = [invoice(env, p) for p in people]
+    runs = poll(env)
+    start = len(env.xero.requests)
+    # Xero writes the three invoices, then the answer is lost (a time-out after the effect).
+    env.xero.inject_faults(1.0, kinds=("lost",))
+    env.drain(on_batch=lambda batch: env.xero.inject_faults(0))
+    calls = xero_calls(env, start)
+    assert kinds(calls)[0] == "PUT Invoices" and calls[0]["headers"]["idempotency-key"].startswith("batch:")
+    # Each step then looks for what the batch wrote (its second attempt, alone) and adopts it.
+    assert kinds(calls).count("PUT Invoices") == 1
+    assert set(statuses(env, runs.values())) == {"SUCCEEDED"}
+    assert len(env.xero.invoices(env.xero_tenant_id())) == 3
+    for record in made:
+        out = outputs(env, runs[str(record["id"])])["invoice"]
+        assert out["created"] is False and out["InvoiceNumber"] == f"CL-{record['number']}"
+        assert "batch" not in out
+
+
+def test_a_step_retried_after_a_failed_batch_writes_alone_with_its_own_key(env: LocalEnvironment) -> None:
+    env.put_workflow(INVOICE_ONLY)
+    people = clients(env, 3, in_xero=True)
+    for p in people:
+        invoice(env, p)
+    runs = poll(env)
+    start = len(env.xero.requests)
+    env.xero.fail_next(503)  # the batch call: nothing written, outcome unknown to the steps
+    env.drain()
+    calls = xero_calls(env, start)
+    keys = [c["headers"].get("idempotency-key") for c in calls if c["method"] == "PUT"]
+    assert keys[0].startswith("batch:")
+    # As today: each step's retry looks first, then writes one invoice under its own key.
+    assert sorted(keys[1:]) == sorted(R.idempotency_key(r, "invoice", 0) for r in runs.values())
+    assert kinds(calls).count("GET Invoices") == 3
+    assert set(statuses(env, runs.values())) == {"SUCCEEDED"}
+    assert len(env.xero.invoices(env.xero_tenant_id())) == 3
+    assert all(outputs(env, r)["invoice"]["created"] is True for r in runs.values())
+
+
+# ------------------------------------------------------------ shared contacts
+def test_the_steps_of_one_contact_in_a_batch_write_it_once_and_share_it(env: LocalEnvironment) -> None:
+    env.put_workflow(read_document(SAMPLE))
+    people = clients(env, 2)
+    for p in [people[0], people[1], people[0], people[1], people[0]]:
+        invoice(env, p)
+    runs = poll(env)
+    start = len(env.xero.requests)
+    env.drain()
+    calls = xero_calls(env, start)
+    assert kinds(calls) == ["GET Contacts", "POST Contacts", "PUT Invoices"]
+    assert len(env.xero.contacts(env.xero_tenant_id())) == 2
+    by_client: dict[str, set[str]] = {}
+    for run_id in runs.values():
+        contact = outputs(env, run_id)["contact"]
+        by_client.setdefault(contact["ContactNumber"], set()).add(contact["ContactID"])
+    assert sorted(len(ids) for ids in by_client.values()) == [1, 1]
+    # A later batch finds the links: an update of the same two, no lookup.
+    for p in people:
+        invoice(env, p)
+    again = poll(env)
+    start = len(env.xero.requests)
+    env.drain()
+    assert kinds(xero_calls(env, start)) == ["POST Contacts", "PUT Invoices"]
+    assert len(env.xero.contacts(env.xero_tenant_id())) == 2
+    assert {outputs(env, r)["contact"]["created"] for r in again.values()} == {False}
+
+
+# ------------------------------------------------------------ sizing
+def test_the_xero_queue_delivers_batches_that_fit_one_xero_write() -> None:
+    from clientary_xero.engine.batching import MAX_ELEMENTS
+    from tests.test_template import load_template
+
+    template = load_template()
+    source = template["Resources"]["XeroActionFunction"]["Properties"]["Events"]["XeroSteps"]["Properties"]
+    assert 1 < source["BatchSize"] <= MAX_ELEMENTS
+    assert source["BatchSize"] == BATCH_SIZES["xero"]  # the local drain delivers the same
+    # Over 10 a standard queue's source needs a window; a short one keeps a step's latency low.
+    assert 1 <= source["MaximumBatchingWindowInSeconds"] <= 5
+    assert json.dumps(source["ScalingConfig"]) == json.dumps({"MaximumConcurrency": 5})
