@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from other test modules are parameters here)
 """Issue 8, point 1: coalescing in the Xero action function (engine/batching.py).
 
 Through the local runner: trigger → queue → the Xero action handler, fed SQS batches as Lambda
@@ -7,15 +8,30 @@ feeds it (``drain``: up to the queue's BatchSize) → the Xero sandbox. Counted:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from clientary_xero.connectors.base import batch_writers, registry
+from clientary_xero.connectors.xero.client import XeroClient
 from clientary_xero.engine import runs as R
+from clientary_xero.errors import PermanentError
 from clientary_xero.local.environment import BATCH_SIZES, LocalEnvironment
+from clientary_xero.local.xero_sandbox import XeroSandbox
 from clientary_xero.workflows.loader import read_document
+from tests.conftest_xero import (  # noqa: F401
+    aws,
+    clock,
+    connection,
+    make_context,
+    make_provider,
+    recorder,
+    sandbox,
+    xero,
+)
+from tests.test_xero_adoption import _count, contacts, fixtures, tenant  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "shared" / "clientary_xero" / "local" / "samples" / "invoice_to_xero.yaml"
@@ -242,3 +258,84 @@ def test_the_xero_queue_delivers_batches_that_fit_one_xero_write() -> None:
     # Over 10 a standard queue's source needs a window; a short one keeps a step's latency low.
     assert 1 <= source["MaximumBatchingWindowInSeconds"] <= 5
     assert json.dumps(source["ScalingConfig"]) == json.dumps({"MaximumConcurrency": 5})
+
+
+# ------------------------------------------------------------ the other writes
+def test_an_invoice_a_retry_could_not_find_is_never_batched(env: LocalEnvironment) -> None:
+    # No number, no reference: a retry alone (another Idempotency-Key than the batch's) could not
+    # tell whether the batch wrote it. Each goes alone, under its own key, as before.
+    workflow = json.loads(json.dumps(INVOICE_ONLY))
+    del workflow["steps"][0]["input"]["InvoiceNumber"]
+    env.put_workflow(workflow)
+    for p in clients(env, 2, in_xero=True):
+        invoice(env, p)
+    runs = poll(env)
+    start = len(env.xero.requests)
+    env.drain()
+    keys = [c["headers"]["idempotency-key"] for c in xero_calls(env, start) if c["method"] == "PUT"]
+    assert sorted(keys) == sorted(R.idempotency_key(r, "invoice", 0) for r in runs.values())
+
+
+ABSENT = "00000000-0000-4000-8000-000000000000"
+OTHERS: list[tuple[str, str, Callable[[dict[str, Any], str, str], dict[str, Any]]]] = [
+    (
+        "xero.create_quote",
+        "quotes",
+        lambda f, contact, n: {
+            "Contact": {"ContactID": contact},
+            "QuoteNumber": f"QU-{n}",
+            "Date": "2026-02-01",
+            "LineItems": [{"Description": "Design", "Quantity": 1, "UnitAmount": 90, "AccountCode": "200"}],
+        },
+    ),
+    (
+        "xero.create_purchase_order",
+        "purchase_orders",
+        lambda f, contact, n: {
+            "Contact": {"ContactID": contact},
+            "PurchaseOrderNumber": f"PO-{n}",
+            "Date": "2026-01-01",
+            "LineItems": [{"Description": "Lamps", "UnitAmount": 60}],
+        },
+    ),
+    (
+        "xero.create_payment",
+        "payments",
+        lambda f, invoice, n: {
+            "Invoice": {"InvoiceID": invoice},
+            "Account": {"Code": "090"},
+            "Amount": 10,
+            "Reference": f"pmt {n}",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "records", "given"), OTHERS, ids=[o[1] for o in OTHERS])
+def test_quotes_purchase_orders_and_payments_share_one_call_each_element_its_own_outcome(
+    xero: XeroClient,
+    sandbox: XeroSandbox,
+    tenant: str,
+    fixtures: dict[str, Any],
+    name: str,
+    records: str,
+    given: Callable[[dict[str, Any], str, str], dict[str, Any]],
+) -> None:
+    spec = registry()[name]
+    target = fixtures["invoice"] if name == "xero.create_payment" else fixtures["ours"]
+    inputs = [given(fixtures, target, "1"), given(fixtures, ABSENT, "2"), given(fixtures, target, "3")]
+    calls = [
+        (make_context(xero, run_id=f"run-{i}"), spec.input_model.model_validate(data))
+        for i, data in enumerate(inputs)
+    ]
+    assert all(batch_writers()[name].when(data) for _, data in calls)
+    before, requests = _count(sandbox, records, tenant), len(sandbox.requests)
+    results = batch_writers()[name].write(calls, "batch:test")
+    assert len(sandbox.requests) == requests + 1  # one call
+    assert _count(sandbox, records, tenant) == before + 2
+    ok = [r for r in results if isinstance(r, dict)]
+    assert [r["created"] for r in ok] == [True, True] and isinstance(results[1], PermanentError)
+    # Refused alone, the same element gives the same error.
+    with pytest.raises(PermanentError) as alone:
+        spec.run(make_context(xero, run_id="alone"), calls[1][1])
+    assert str(results[1]) == str(alone.value) and results[1].messages == alone.value.messages

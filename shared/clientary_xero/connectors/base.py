@@ -96,20 +96,31 @@ def action(
 # only when Xero refused the whole call before writing anything (each step then runs alone), and any
 # other exception when the outcome is unknown (each step is retried, finding what was written).
 BatchWriter = Callable[[list[tuple[ActionContext, Any]], str], list[dict[str, Any] | Exception]]
-_BATCHED: dict[str, BatchWriter] = {}
 
 
-def batched(name: str) -> Callable[[BatchWriter], BatchWriter]:
+@dataclass(frozen=True)
+class Batched:
+    write: BatchWriter
+    # Which inputs may join a batch: only those whose retry can find what the batch wrote (a
+    # number, a reference). A retry alone sends another Idempotency-Key than the batch's, so Xero's
+    # own replay protection does not cover it; the action's find-before-create must.
+    when: Callable[[Any], bool]
+
+
+_BATCHED: dict[str, Batched] = {}
+
+
+def batched(name: str, *, when: Callable[[Any], bool]) -> Callable[[BatchWriter], BatchWriter]:
     """Register the many-steps writer of action ``name`` (see ``BatchWriter``)."""
 
     def register(fn: BatchWriter) -> BatchWriter:
-        _BATCHED[name] = fn
+        _BATCHED[name] = Batched(fn, when)
         return fn
 
     return register
 
 
-def batch_writers() -> dict[str, BatchWriter]:
+def batch_writers() -> dict[str, Batched]:
     registry()
     return _BATCHED
 

@@ -8,8 +8,10 @@ organisation's 60 a minute. ``run_batch`` takes the step executions of one batch
    waits there ends there, alone; a step whose action has no batch writer, or that is not on its
    first attempt, finishes at once, alone, exactly as it would have alone (a retry's
    find-before-create is per step);
-2. sends the first attempts of the same action (``connectors.base.batched``: contacts, invoices)
-   in calls of up to ``MAX_ELEMENTS``, ``summarizeErrors=false``. One Xero connection per
+2. sends the first attempts of the same action (``connectors.base.batched``: contacts, invoices,
+   payments, quotes, purchase orders) in calls of up to ``MAX_ELEMENTS``, ``summarizeErrors=false``;
+   only steps whose retry can find what the call wrote join (an invoice with a number or a
+   reference, a contact with a ContactNumber: ``Batched.when``). One Xero connection per
    function means one organisation per batch;
 3. gives each step its own element's outcome, and the step checkpoints and advances as it would
    have alone: an element Xero refuses fails only its own run, with its own ``ValidationErrors``
@@ -89,7 +91,8 @@ def run_batch(
         except Exception as exc:
             results[i] = exc
             continue
-        if call.spec.name in writers and call.ctx.attempt == 1:
+        writer = writers.get(call.spec.name)
+        if writer is not None and call.ctx.attempt == 1 and writer.when(call.input):
             waiting.setdefault(call.spec.name, []).append((i, call))
         else:
             results[i] = _settle(execution, *_call(call))
@@ -129,7 +132,7 @@ def _write(
     key = batch_key(calls)
     info = {"size": len(calls), "call": key.rsplit(":", 1)[1][:12]}
     try:
-        answers = batch_writers()[name]([(c.ctx, c.input) for c in calls], key)
+        answers = batch_writers()[name].write([(c.ctx, c.input) for c in calls], key)
     except PermanentError as exc:
         # Refused as a whole before anything was written: each step is sent on its own instead,
         # so a step fails only for what is wrong with it.

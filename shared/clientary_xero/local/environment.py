@@ -328,7 +328,7 @@ class LocalEnvironment:
             progressed = False
             for app, url in queues.items():
                 size = batch_size or BATCH_SIZES.get(app, 5)
-                received = []
+                received: list[Any] = []
                 while len(received) < size:  # SQS hands out at most 10 per receive
                     got = sqs.receive_message(
                         QueueUrl=url,

@@ -180,7 +180,7 @@ def _adopt_by_name(
     return checked_elements(answer, "Contacts")[0]
 
 
-@batched("xero.create_or_update_contact")
+@batched("xero.create_or_update_contact", when=lambda data: bool(data.ContactNumber))
 def write_contacts(
     calls: list[tuple[ActionContext, ContactInput]], key: str
 ) -> list[dict[str, Any] | Exception]:

@@ -34,10 +34,10 @@ from clientary_xero.connectors.xero.actions.common import (
     iso_time,
     made_by_this_run,
     money,
+    put_many,
     total_of,
     where_text,
 )
-from clientary_xero.errors import PermanentError
 
 logger = logging.getLogger(__name__)
 
@@ -196,31 +196,18 @@ def create_invoice(ctx: ActionContext, data: InvoiceInput) -> dict[str, Any]:
     return _invoice_output(checked_elements(answer, "Invoices")[0], created=True)
 
 
-@batched("xero.create_invoice")
+@batched("xero.create_invoice", when=lambda data: bool(data.InvoiceNumber or data.Reference))
 def create_invoices(
     calls: list[tuple[ActionContext, InvoiceInput]], key: str
 ) -> list[dict[str, Any] | Exception]:
-    """The first attempts of several ``create_invoice`` steps as one ``PUT /Invoices``
-    (engine/batching.py): each element's outcome is its own step's, as if it had been sent alone."""
-    from clientary_xero.connectors.xero.client import answered_elements, checked_elements
-
-    client = calls[0][0].service("xero")
-    answer = client.request(
-        "PUT",
-        "/Invoices",
+    """The first attempts of several ``create_invoice`` steps as one ``PUT /Invoices``."""
+    return put_many(
+        calls,
+        key,
+        "Invoices",
+        lambda invoice: _invoice_output(invoice, created=True),
         params={"summarizeErrors": "false", "unitdp": 4},
-        json={"Invoices": [data.body() for _, data in calls]},
-        idempotency_key=key,
     )
-    out: list[dict[str, Any] | Exception] = []
-    for element in answered_elements(answer, "Invoices", len(calls)):
-        try:
-            out.append(
-                _invoice_output(checked_elements({"Invoices": [element]}, "Invoices")[0], created=True)
-            )
-        except PermanentError as exc:  # this element refused: its own step fails, the others go on
-            out.append(exc)
-    return out
 
 
 # ----------------------------------------------------------------- find
@@ -462,3 +449,11 @@ def create_payment(ctx: ActionContext, data: PaymentInput) -> dict[str, Any]:
         "PUT", "/Payments", json={"Payments": [data.body()]}, idempotency_key=ctx.idempotency_key
     )
     return payment_fields(checked_elements(answer, "Payments")[0], created=True)
+
+
+@batched("xero.create_payment", when=lambda data: True)  # a retry finds it by invoice and amount
+def create_payments(
+    calls: list[tuple[ActionContext, PaymentInput]], key: str
+) -> list[dict[str, Any] | Exception]:
+    """The first attempts of several ``create_payment`` steps as one ``PUT /Payments``."""
+    return put_many(calls, key, "Payments", lambda payment: payment_fields(payment, created=True))
