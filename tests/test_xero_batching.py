@@ -339,3 +339,35 @@ def test_quotes_purchase_orders_and_payments_share_one_call_each_element_its_own
     with pytest.raises(PermanentError) as alone:
         spec.run(make_context(xero, run_id="alone"), calls[1][1])
     assert str(results[1]) == str(alone.value) and results[1].messages == alone.value.messages
+
+
+def test_steps_not_started_when_the_invocations_time_runs_short_are_sent_again(env: LocalEnvironment) -> None:
+    from clientary_xero.local.environment import FakeLambdaContext, load_handler, sqs_record
+    from tests.engine_helpers import queued
+
+    class ShortOfTime(FakeLambdaContext):
+        def get_remaining_time_in_millis(self) -> int:
+            return 5_000  # less than a step's calls may take
+
+    env.put_workflow(INVOICE_ONLY)
+    for p in clients(env, 2, in_xero=True):
+        invoice(env, p)
+    runs = poll(env)
+    assert env.resources is not None
+    url = env.resources.xero_queue_url
+    messages = queued(url)
+    env.use_action_function("xero")
+    records = [
+        sqs_record({"MessageId": f"m{i}", "ReceiptHandle": f"h{i}", "Body": json.dumps(m)}, url)
+        for i, m in enumerate(messages)
+    ]
+    for record in records:
+        record["attributes"]["ApproximateReceiveCount"] = "2"
+    response = load_handler("step_actions").lambda_handler({"Records": records}, ShortOfTime("step_actions"))
+    # Not failed (a failure would cost each a receive, and come back only after the visibility
+    # time-out): acknowledged, and a copy of each is on the queue, its earlier receive carried.
+    assert response == {"batchItemFailures": []}
+    copies = queued(url)
+    assert sorted(c["run_id"] for c in copies) == sorted(runs.values())
+    assert {c["retries"] for c in copies} == {1}
+    assert xero_calls(env) == [] and set(statuses(env, runs.values())) == {"QUEUED"}

@@ -51,13 +51,18 @@ def run_batch(event: dict[str, Any], context: LambdaContext) -> None:
         logger.set_correlation_id(records[i].body.run_id)
         logger.append_keys(step_id=records[i].body.step_id)
 
-    results = run_steps(
-        [(r.body, r.attributes.ApproximateReceiveCount, r.receiptHandle) for r in records],
-        app=get_settings().step_app,
-        on_step=on_step,
-        may_start=lambda: context.get_remaining_time_in_millis() > START_MARGIN_MS,
-    )
     _results.clear()
+    try:
+        results = run_steps(
+            [(r.body, r.attributes.ApproximateReceiveCount, r.receiptHandle) for r in records],
+            app=get_settings().step_app,
+            on_step=on_step,
+            may_start=lambda: context.get_remaining_time_in_millis() > START_MARGIN_MS,
+        )
+    except Exception:
+        # Nothing is lost: each record then runs on its own in record_handler (and fails alone).
+        logger.exception("the batch could not be run together; running its steps one by one")
+        return
     _results.update({r.messageId: result for r, result in zip(records, results, strict=True)})
 
 

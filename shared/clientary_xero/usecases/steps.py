@@ -106,7 +106,12 @@ def run_steps(
             # Too little time left to start it: a copy comes back at once, this receive not counted
             # as an attempt (as a wait's copy: ``retries`` carries the real attempts so far).
             copy = {**message.model_dump(), "retries": message.retries + count - 1}
-            runner.queue.send(app, copy, delay_seconds=1)
+            try:
+                runner.queue.send(app, copy)
+            except RetryableError as exc:  # no copy: this message itself comes back
+                runner.queue.delay(app, handle, exc.delay_seconds)
+                results[i] = exc
+                continue
             results[i] = StepOutcome(
                 message.run_id, message.step_id, "DELAYED", "not started: the invocation's time ran short"
             )
