@@ -371,3 +371,33 @@ def test_steps_not_started_when_the_invocations_time_runs_short_are_sent_again(e
     assert sorted(c["run_id"] for c in copies) == sorted(runs.values())
     assert {c["retries"] for c in copies} == {1}
     assert xero_calls(env) == [] and set(statuses(env, runs.values())) == {"QUEUED"}
+
+
+def test_a_contact_batch_whose_answer_is_lost_creates_each_contact_once(
+    env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    env.put_workflow(read_document(SAMPLE))
+    people = clients(env, 2)
+    for p in [*people, *people]:
+        invoice(env, p)
+    runs = poll(env)
+    real = env.xero._api_checked
+    lost: list[str] = []
+
+    def lose_the_first_contact_write(request: httpx.Request) -> httpx.Response:
+        answer = real(request)  # Xero does the work…
+        if request.method == "POST" and request.url.path.endswith("/Contacts") and not lost:
+            lost.append(request.headers["idempotency-key"])
+            raise httpx.ReadTimeout("the answer was lost", request=request)  # … and the answer is lost
+        return answer
+
+    monkeypatch.setattr(env.xero, "_api_checked", lose_the_first_contact_write)
+    env.drain()
+    assert lost and lost[0].startswith("batch:")
+    assert len(env.xero.contacts(env.xero_tenant_id())) == 2  # created by the batch, found by the retries
+    assert set(statuses(env, runs.values())) == {"SUCCEEDED"}
+    numbers = {f"CL-{p['id']}" for p in people}
+    assert {outputs(env, r)["contact"]["ContactNumber"] for r in runs.values()} == numbers
+    assert len(env.xero.invoices(env.xero_tenant_id())) == 4
