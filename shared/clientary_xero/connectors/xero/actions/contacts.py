@@ -205,17 +205,26 @@ def write_contacts(
         for group, members in groups.items():
             ctx, data = calls[members[-1]]
             number = data.ContactNumber
-            ids[group] = _linked(ctx, number, tenant) if number else None
-            if not number or ids[group]:
+            ids[group] = None
+            if not number:
+                continue
+            link = _batch_link(ctx, number, tenant)
+            if _share(out, members, _batch_skip(link, data)):
+                continue
+            if link:
+                ids[group] = str(link["ContactID"])
                 continue
             try:
                 locks.enter_context(ctx.links.lock_link(CONTACT_LINK, number))
             except LockBusy as exc:  # another run is creating it: these steps wait, as alone
-                for i in members:
-                    out[i] = exc
+                _share(out, members, exc)
                 continue
-            ids[group] = _linked(ctx, number, tenant)  # re-checked under the lock
-            if not ids[group]:
+            link = _batch_link(ctx, number, tenant)  # re-checked under the lock
+            if _share(out, members, _batch_skip(link, data)):
+                continue
+            if link:
+                ids[group] = str(link["ContactID"])
+            else:
                 to_find[group] = number
         found = _find_by_numbers(client, list(to_find.values()))
         for group, number in to_find.items():
@@ -243,16 +252,42 @@ def write_contacts(
                     raise error
                 if data.ContactNumber:
                     ctx.links.put_link(
-                        CONTACT_LINK,
-                        data.ContactNumber,
-                        {"ContactID": element["ContactID"], "tenant": tenant},
+                        CONTACT_LINK, data.ContactNumber, _batch_link_target(element, tenant, data)
                     )
                 result = _contact_output(element, created)
             except PermanentError as exc:
                 result = exc
-            for n, i in enumerate(members):
-                out[i] = result if isinstance(result, Exception) or n == 0 else {**result, "created": False}
+            _share(out, members, result)
     return _every(out)
+
+
+def _share(
+    out: list[dict[str, Any] | Exception | None],
+    members: list[int],
+    result: dict[str, Any] | Exception | None,
+) -> bool:
+    """Give the steps of one contact its result: the first as it is, the others told it existed."""
+    if result is None:
+        return False
+    for n, i in enumerate(members):
+        out[i] = result if isinstance(result, Exception) or n == 0 else {**result, "created": False}
+    return True
+
+
+def _batch_link(ctx: ActionContext, number: str, tenant: str) -> dict[str, Any] | None:
+    link = ctx.links.get_link(CONTACT_LINK, number)
+    return link if link and link.get("ContactID") and link.get("tenant", tenant) == tenant else None
+
+
+def _batch_skip(link: dict[str, Any] | None, data: ContactInput) -> dict[str, Any] | None:
+    """The output of a contact that needs no write (None: write it). The place of issue 8 point 2's
+    unchanged-input skip, as ``create_or_update_contact`` decides it for one step."""
+    return None
+
+
+def _batch_link_target(contact: dict[str, Any], tenant: str, data: ContactInput) -> dict[str, Any]:
+    """What the link keeps of a written contact, as ``create_or_update_contact`` keeps it."""
+    return {"ContactID": contact["ContactID"], "tenant": tenant}
 
 
 def _every(out: list[dict[str, Any] | Exception | None]) -> list[dict[str, Any] | Exception]:
