@@ -98,6 +98,48 @@ _CONNECTORS = {
 }
 
 
+# Actions whose steps can share one call (engine/batching.py): action name → a writer that takes the
+# (context, input) of each step and the batch call's idempotency key, and returns each step's output
+# or the exception that step alone would have raised, in order. The writer raises ``PermanentError``
+# only when Xero refused the whole call before writing anything (each step then runs alone), and any
+# other exception when the outcome is unknown (each step is retried, finding what was written).
+BatchWriter = Callable[[list[tuple[ActionContext, Any]], str], list[dict[str, Any] | Exception]]
+
+
+@dataclass(frozen=True)
+class Batched:
+    write: BatchWriter
+    # Which inputs may join a batch: only those whose retry can find what the batch wrote (a
+    # number, a reference). A retry alone sends another Idempotency-Key than the batch's, so Xero's
+    # own replay protection does not cover it; the action's find-before-create must.
+    when: Callable[[Any], bool]
+
+
+_BATCHED: dict[str, Batched] = {}
+
+
+def batched(name: str, *, when: Callable[[Any], bool]) -> Callable[[BatchWriter], BatchWriter]:
+    """Register the many-steps writer of action ``name`` (see ``BatchWriter``)."""
+
+    def register(fn: BatchWriter) -> BatchWriter:
+        _BATCHED[name] = Batched(fn, when)
+        return fn
+
+    return register
+
+
+def batch_writer(name: str) -> Batched | None:
+    """The many-steps writer of action ``name``, if it has one (imports only its module)."""
+    find_action(name)
+    return _BATCHED.get(name)
+
+
+def batch_writers() -> dict[str, Batched]:
+    """Every action's many-steps writer (imports every action module)."""
+    registry()
+    return _BATCHED
+
+
 def registry() -> dict[str, ActionSpec]:
     """Every known action. Importing the action modules is cheap (models only; clients load lazily)."""
     for module in _CONNECTORS.values():

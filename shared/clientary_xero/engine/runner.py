@@ -55,12 +55,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from clientary_xero.connectors.base import ActionContext, find_action
+from clientary_xero.connectors.base import ActionContext, ActionSpec, find_action
 from clientary_xero.engine import runs as R
 from clientary_xero.engine.intake import app_for_step
 from clientary_xero.engine.plan import find_step, next_step
@@ -74,7 +75,7 @@ from clientary_xero.errors import (
 )
 from clientary_xero.settings import Settings, get_settings
 from clientary_xero.storage.queue import StepQueue
-from clientary_xero.storage.ratelimit import BudgetExceeded, rate_turn
+from clientary_xero.storage.ratelimit import BudgetExceeded
 from clientary_xero.storage.state import RunChange, StateStore
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
@@ -111,6 +112,19 @@ class StepOutcome:
     error: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class ActionCall:
+    """A step paused at its action's call (``StepRunner.steps``): engine/batching.py makes it."""
+
+    spec: ActionSpec
+    ctx: ActionContext
+    input: Any
+    reservation: Any = None  # the re-sent message's reserved Xero instants (storage/ratelimit.py)
+
+
+StepExecution = Generator[ActionCall, Any, StepOutcome]
+
+
 @dataclass
 class StepRunner:
     state: StateStore
@@ -126,6 +140,15 @@ class StepRunner:
         return cls(state, StepQueue(), get_settings(), default_factories(state))
 
     def execute(self, message: dict[str, Any], *, receive_count: int = 1) -> StepOutcome:
+        """Run one step to its outcome (its action called alone)."""
+        from clientary_xero.engine.batching import run_alone
+
+        return run_alone(self.steps(message, receive_count=receive_count))
+
+    def steps(self, message: dict[str, Any], *, receive_count: int = 1) -> StepExecution:
+        """The step's execution, paused at its action's call (engine/batching.py): it yields one
+        ``ActionCall`` and takes the action's output (``send``) or its exception (``throw``), then
+        checkpoints and advances as a call inside it would; ends with the ``StepOutcome``."""
         run_id, step_id = str(message["run_id"]), str(message["step_id"])
         generation = int(message.get("generation", 0))
         # Set on re-sent copies of a message (rate waits): real attempts used before, waits so far.
@@ -213,9 +236,9 @@ class StepRunner:
                 services=self.services,
                 factories=self.factories,
             )
-            # A re-sent step brings the Xero instants it reserved (storage/ratelimit.py): honoured.
-            with rate_turn(message.get("reservation")):
-                output = spec.run(actx, model)
+            # A re-sent step brings the Xero instants it reserved (storage/ratelimit.py): the call
+            # honours them (engine/batching.py opens the turn around the action or the batch call).
+            output = yield ActionCall(spec, actx, model, message.get("reservation"))
         except PermanentError as exc:
             error = exc.to_dict()
             self.state.finish_step(run_id, step_id, owner=owner, status=R.FAILED, input=rendered, error=error)

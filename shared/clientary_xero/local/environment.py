@@ -47,6 +47,11 @@ XERO_TRIGGERS = (
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 
+# The largest batch ``drain`` hands an action handler per queue (the event sources' BatchSize in
+# template.yaml for the Xero action queue: batches are what coalescing works on, issue 8).
+BATCH_SIZES = {"xero": 50}
+
+
 class RoutingTransport(httpx.BaseTransport):
     """Sends each request to the sandbox that owns its host."""
 
@@ -296,11 +301,17 @@ class LocalEnvironment:
 
     # ----------------------------------------------------------------- queues
     def drain(
-        self, *, max_seconds: float = 120.0, on_batch: Callable[[dict[str, Any]], None] | None = None
+        self,
+        *,
+        max_seconds: float = 120.0,
+        on_batch: Callable[[dict[str, Any]], None] | None = None,
+        batch_size: int | None = None,
     ) -> list[dict[str, Any]]:
         """Deliver queued step messages to the action handlers until every queue is empty.
 
-        Behaves like Lambda's SQS event source: batches of up to 5, partial batch failures stay on
+        Behaves like Lambda's SQS event source: batches of up to ``batch_size`` (by default the Xero
+        action queue's BatchSize in template.yaml, 50, as many as are waiting; 5 for the other
+        queues), partial batch failures stay on
         the queue (with the visibility delay the handler set), SQS moves a message to the DLQ after
         ``max_attempts`` receives. With ``fast_forward`` a delayed message is made visible at once
         instead of waiting for its Retry-After in real time.
@@ -320,9 +331,18 @@ class LocalEnvironment:
         while time.monotonic() < deadline:
             progressed = False
             for app, url in queues.items():
-                received = sqs.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=5, AttributeNames=["All"], MessageAttributeNames=["All"]
-                ).get("Messages", [])
+                size = batch_size or BATCH_SIZES.get(app, 5)
+                received: list[Any] = []
+                while len(received) < size:  # SQS hands out at most 10 per receive
+                    got = sqs.receive_message(
+                        QueueUrl=url,
+                        MaxNumberOfMessages=min(10, size - len(received)),
+                        AttributeNames=["All"],
+                        MessageAttributeNames=["All"],
+                    ).get("Messages", [])
+                    received.extend(got)
+                    if not got:
+                        break
                 if not received:
                     continue
                 progressed = True

@@ -672,14 +672,18 @@ class StateStore:
         Two writers of the same source record (two invoices of one client at once) would otherwise
         both find nothing and both create. Waits up to ``wait_seconds`` for the holder, then raises
         ``LockBusy`` (retryable: the step waits and comes back). The lease is ``acquire_lock``'s,
-        the one the Xero token refresh uses."""
+        the one the Xero token refresh uses. Polls back off (doubling, at most 1 s apart): a holder
+        writing a batch of contacts holds for seconds, and each poll is a DynamoDB write."""
         name = f"link#{kind}#{source_id}"
         owner = uuid.uuid4().hex
         deadline = time.monotonic() + (LINK_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+        pause = poll_seconds
         while not self.acquire_lock(name, owner, LINK_LOCK_SECONDS):
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise LockBusy(name, delay_seconds=2)
-            time.sleep(poll_seconds)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, max(poll_seconds, 1.0))
         try:
             yield
         finally:

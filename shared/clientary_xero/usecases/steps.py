@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Json
@@ -80,6 +81,43 @@ def run_step(
     except RetryableError as exc:
         runner.queue.delay(app, receipt_handle, exc.delay_seconds)
         raise
+
+
+def run_steps(
+    messages: list[tuple[StepMessage, int, str]],
+    *,
+    app: str,
+    runner: StepRunner | None = None,
+    on_step: Callable[[int], None] | None = None,
+    may_start: Callable[[], bool] | None = None,
+) -> list[StepOutcome | Exception]:
+    """Execute the steps of one SQS batch, ``(message, receive count, receipt handle)`` each, the
+    first attempts of the same Xero write sharing one call (engine/batching.py). Each result is
+    the step's outcome, or the exception ``run_step`` would have raised (its message's next
+    delivery already delayed), in order. ``may_start()`` False: the steps not started yet are re-sent
+    for another invocation instead (the Lambda's time is running short)."""
+    from clientary_xero.engine.batching import NOT_STARTED, run_batch
+
+    runner = runner or get_runner()
+    executions = [runner.steps(m.model_dump(), receive_count=count) for m, count, _ in messages]
+    results: list[Any] = run_batch(executions, on_step=on_step, may_start=may_start)
+    for i, ((message, count, handle), result) in enumerate(zip(messages, results, strict=True)):
+        if isinstance(result, RetryableError):
+            runner.queue.delay(app, handle, result.delay_seconds)
+        elif result is NOT_STARTED:
+            # Too little time left to start it: a copy comes back at once, this receive not counted
+            # as an attempt (as a wait's copy: ``retries`` carries the real attempts so far).
+            copy = {**message.model_dump(), "retries": message.retries + count - 1}
+            try:
+                runner.queue.send(app, copy)
+            except RetryableError as exc:  # no copy: this message itself comes back
+                runner.queue.delay(app, handle, exc.delay_seconds)
+                results[i] = exc
+                continue
+            results[i] = StepOutcome(
+                message.run_id, message.step_id, "DELAYED", "not started: the invocation's time ran short"
+            )
+    return results
 
 
 def resume_parked_steps(*, now: float | None = None) -> dict[str, Any]:

@@ -168,6 +168,25 @@ def checked_elements(response: Any, key: str) -> list[dict[str, Any]]:
     return elements
 
 
+def answered_elements(response: Any, key: str, sent: int) -> list[dict[str, Any]]:
+    """The ``sent`` elements of a batch write's answer, in the order sent. An answer that does not
+    hold one element per element sent cannot be matched to its steps: its outcome is unknown
+    (``RetryableError``), so each step is retried and finds what was written."""
+    elements = response.get(key) if isinstance(response, dict) else None
+    if (
+        not isinstance(elements, list)
+        or len(elements) != sent
+        or not all(isinstance(e, dict) for e in elements)
+    ):
+        count = len(elements) if isinstance(elements, list) else 0
+        raise RetryableError(
+            f"Xero's answer to a batch of {sent} {key} holds {count}: each is retried alone",
+            delay_seconds=DEFAULT_RETRY_SECONDS,
+            service="xero",
+        )
+    return elements
+
+
 def _idempotency_header(key: str) -> str:
     # Xero refuses keys over 128 characters; a long key is replaced by its (stable) digest.
     if len(key) <= MAX_IDEMPOTENCY_KEY:

@@ -374,3 +374,33 @@ def adopt_found(
         name_of=name_of,
         hint=hint,
     )
+
+
+# ------------------------------------------------------------------- batches
+def put_many(
+    calls: list[tuple[Any, Any]],
+    key: str,
+    plural: str,
+    output: Callable[[dict[str, Any]], dict[str, Any]],
+    params: dict[str, Any] | None = None,
+) -> list[dict[str, Any] | Exception]:
+    """The first attempts of several create steps as one ``PUT /{plural}`` (engine/batching.py):
+    each element's outcome is its own step's, as if it had been sent alone (``output`` of the
+    element, or the ``PermanentError`` naming Xero's messages for it)."""
+    from clientary_xero.connectors.xero.client import answered_elements, checked_elements
+
+    client = calls[0][0].service("xero")
+    answer = client.request(
+        "PUT",
+        f"/{plural}",
+        params=params,
+        json={plural: [data.body() for _, data in calls]},
+        idempotency_key=key,
+    )
+    out: list[dict[str, Any] | Exception] = []
+    for element in answered_elements(answer, plural, len(calls)):
+        try:
+            out.append(output(checked_elements({plural: [element]}, plural)[0]))
+        except PermanentError as exc:  # this element refused: its own step fails, the others go on
+            out.append(exc)
+    return out

@@ -13,6 +13,7 @@ the input changes; a link without a hash (written before hashes were stored) wri
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from clientary_xero.connectors.base import ActionContext, action
+from clientary_xero.connectors.base import ActionContext, action, batched
 from clientary_xero.connectors.xero.actions.common import (
     FindInput,
     Guid,
@@ -31,7 +32,7 @@ from clientary_xero.connectors.xero.actions.common import (
     total_of,
     where_text,
 )
-from clientary_xero.errors import PermanentError
+from clientary_xero.errors import LockBusy, PermanentError
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def _name_taken(error: PermanentError) -> bool:
 def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str, Any]:
     """Create a Xero contact, or update the one linked to (or carrying) the same ContactNumber."""
     client = ctx.service("xero")
-    fields = data.model_dump(exclude_none=True)
+    fields = _fields(data)
     number = data.ContactNumber
     # Links remember the organisation: after a reconnection to another one, a link made for the old
     # organisation is not used (its ContactID does not exist there) and the search runs again.
@@ -209,6 +210,132 @@ def _adopt_by_name(
     body = {"Contacts": [{"ContactID": candidates[0]["ContactID"], **fields}]}
     answer = client.request("POST", "/Contacts", json=body, idempotency_key=f"{ctx.idempotency_key}:adopt")
     return checked_elements(answer, "Contacts")[0]
+
+
+@batched("xero.create_or_update_contact", when=lambda data: bool(data.ContactNumber))
+def write_contacts(
+    calls: list[tuple[ActionContext, ContactInput]], key: str
+) -> list[dict[str, Any] | Exception]:
+    """The first attempts of several contact steps as one ``POST /Contacts`` (engine/batching.py).
+
+    As ``create_or_update_contact`` does for one step: linked contacts are updated, the others
+    found by ContactNumber (one lookup for all of them, under each number's link lock) and
+    updated, or created and linked. Steps naming the same ContactNumber share one element, written
+    with the last one's fields (where writing them one after the other would end), and its result:
+    the first is told ``created`` when the contact was new, the others are told it existed."""
+    from clientary_xero.connectors.xero.client import answered_elements, element_errors
+
+    client = calls[0][0].service("xero")
+    tenant = str(getattr(getattr(client, "tokens", None), "tenant_id", lambda: "")() or "")
+    groups: dict[str, list[int]] = {}
+    for i, (_, data) in enumerate(calls):
+        groups.setdefault(f"number:{data.ContactNumber}" if data.ContactNumber else f"step:{i}", []).append(i)
+    out: list[dict[str, Any] | Exception | None] = [None] * len(calls)
+    with contextlib.ExitStack() as locks:
+        ids: dict[str, str | None] = {group: None for group in groups}
+        to_lock: dict[str, str] = {}  # group → number
+        for group, members in groups.items():
+            ctx, data = calls[members[-1]]
+            number = data.ContactNumber
+            if not number:
+                continue
+            link = _link(ctx, number, tenant)
+            if _share(out, members, _unchanged(link, input_digest(_fields(data)))):
+                continue
+            if link:
+                ids[group] = str(link["ContactID"])
+            else:
+                to_lock[group] = number
+        to_find: dict[str, str] = {}  # group → number
+        # In one order (by number) for every batch: two batches sharing contacts never hold one
+        # lock each while waiting for the other's.
+        for group, number in sorted(to_lock.items(), key=lambda item: item[1]):
+            members = groups[group]
+            ctx, data = calls[members[-1]]
+            try:
+                locks.enter_context(ctx.links.lock_link(CONTACT_LINK, number))
+            except LockBusy as exc:  # another run is creating it: these steps wait, as alone
+                _share(out, members, exc)
+                continue
+            link = _link(ctx, number, tenant)  # re-checked under the lock
+            if _share(out, members, _unchanged(link, input_digest(_fields(data)))):
+                continue
+            if link:
+                ids[group] = str(link["ContactID"])
+            else:
+                to_find[group] = number
+        found = _find_by_numbers(client, list(to_find.values()))
+        for group, number in to_find.items():
+            ids[group] = found.get(number)
+        written = [g for g in groups if out[groups[g][0]] is None]
+        if not written:
+            return _every(out)
+        elements = [
+            {"ContactID": ids[g], **_fields(calls[groups[g][-1]][1])}
+            if ids[g]
+            else _fields(calls[groups[g][-1]][1])
+            for g in written
+        ]
+        answer = client.request("POST", "/Contacts", json={"Contacts": elements}, idempotency_key=key)
+        for group, element in zip(written, answered_elements(answer, "Contacts", len(written)), strict=True):
+            members = groups[group]
+            ctx, data = calls[members[-1]]
+            result: dict[str, Any] | Exception
+            created = not ids[group]
+            error = element_errors({"Contacts": [element]}, "Contacts")
+            try:
+                if error is not None and created and data.ContactNumber and _name_taken(error):
+                    element, created = _adopt_by_name(ctx, client, _fields(data), error), False
+                elif error is not None:
+                    raise error
+                if data.ContactNumber:
+                    ctx.links.put_link(
+                        CONTACT_LINK,
+                        data.ContactNumber,
+                        _link_target(element, tenant, input_digest(_fields(data))),
+                    )
+                result = _contact_output(element, created)
+            except PermanentError as exc:
+                result = exc
+            _share(out, members, result)
+    return _every(out)
+
+
+def _share(
+    out: list[dict[str, Any] | Exception | None],
+    members: list[int],
+    result: dict[str, Any] | Exception | None,
+) -> bool:
+    """Give the steps of one contact its result: the first as it is, the others told it existed."""
+    if result is None:
+        return False
+    for n, i in enumerate(members):
+        out[i] = result if isinstance(result, Exception) or n == 0 else {**result, "created": False}
+    return True
+
+
+def _every(out: list[dict[str, Any] | Exception | None]) -> list[dict[str, Any] | Exception]:
+    if any(o is None for o in out):  # pragma: no cover - every step is in a group that is written or waits
+        raise RuntimeError("a step of the contact batch got no outcome")
+    return [o for o in out if o is not None]
+
+
+def _fields(data: ContactInput) -> dict[str, Any]:
+    return data.model_dump(exclude_none=True)
+
+
+def _find_by_numbers(client: Any, numbers: list[str]) -> dict[str, str]:
+    """ContactNumber → ContactID of the first contact carrying it, for several numbers in one call."""
+    if not numbers:
+        return {}
+    where = " OR ".join(f"ContactNumber=={where_text(n)}" for n in numbers)
+    found = client.request("GET", "/Contacts", params={"where": where})
+    ids: dict[str, str] = {}
+    for contact in found.get("Contacts") or []:
+        for number in numbers:
+            if casefold_equal(contact.get("ContactNumber"), number) and number not in ids:
+                ids[number] = str(contact["ContactID"])
+    return ids
 
 
 # ----------------------------------------------------------------- find

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from clientary_xero.connectors.base import ActionContext, action
+from clientary_xero.connectors.base import ActionContext, action, batched
 from clientary_xero.connectors.xero.actions.common import (
     CLOSED_STATUSES,
     ContactRef,
@@ -35,6 +35,7 @@ from clientary_xero.connectors.xero.actions.common import (
     iso_time,
     lines_body,
     money,
+    put_many,
     total_of,
 )
 from clientary_xero.errors import PermanentError
@@ -127,6 +128,14 @@ def create_quote(ctx: ActionContext, data: QuoteInput) -> dict[str, Any]:
         "PUT", "/Quotes", json={"Quotes": [data.body()]}, idempotency_key=ctx.idempotency_key
     )
     return quote_fields(checked_elements(answer, "Quotes")[0], created=True)
+
+
+@batched("xero.create_quote", when=lambda data: bool(data.QuoteNumber))
+def create_quotes(
+    calls: list[tuple[ActionContext, QuoteInput]], key: str
+) -> list[dict[str, Any] | Exception]:
+    """The first attempts of several ``create_quote`` steps as one ``PUT /Quotes``."""
+    return put_many(calls, key, "Quotes", lambda quote: quote_fields(quote, created=True))
 
 
 # --------------------------------------------------------- purchase orders
@@ -243,6 +252,14 @@ def create_purchase_order(ctx: ActionContext, data: PurchaseOrderInput) -> dict[
         "PUT", "/PurchaseOrders", json={"PurchaseOrders": [data.body()]}, idempotency_key=ctx.idempotency_key
     )
     return purchase_order_fields(checked_elements(answer, "PurchaseOrders")[0], created=True)
+
+
+@batched("xero.create_purchase_order", when=lambda data: bool(data.PurchaseOrderNumber))
+def create_purchase_orders(
+    calls: list[tuple[ActionContext, PurchaseOrderInput]], key: str
+) -> list[dict[str, Any] | Exception]:
+    """The first attempts of several ``create_purchase_order`` steps as one ``PUT /PurchaseOrders``."""
+    return put_many(calls, key, "PurchaseOrders", lambda order: purchase_order_fields(order, created=True))
 
 
 class FindPurchaseOrderInput(FindInput):

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from clientary_xero.connectors.base import ActionContext, action
+from clientary_xero.connectors.base import ActionContext, action, batched
 from clientary_xero.connectors.xero.actions.common import (
     CLOSED_STATUSES,
     AccountRef,
@@ -34,6 +34,7 @@ from clientary_xero.connectors.xero.actions.common import (
     iso_time,
     made_by_this_run,
     money,
+    put_many,
     total_of,
     where_text,
 )
@@ -193,6 +194,20 @@ def create_invoice(ctx: ActionContext, data: InvoiceInput) -> dict[str, Any]:
         idempotency_key=ctx.idempotency_key,
     )
     return _invoice_output(checked_elements(answer, "Invoices")[0], created=True)
+
+
+@batched("xero.create_invoice", when=lambda data: bool(data.InvoiceNumber or data.Reference))
+def create_invoices(
+    calls: list[tuple[ActionContext, InvoiceInput]], key: str
+) -> list[dict[str, Any] | Exception]:
+    """The first attempts of several ``create_invoice`` steps as one ``PUT /Invoices``."""
+    return put_many(
+        calls,
+        key,
+        "Invoices",
+        lambda invoice: _invoice_output(invoice, created=True),
+        params={"summarizeErrors": "false", "unitdp": 4},
+    )
 
 
 # ----------------------------------------------------------------- find
@@ -434,3 +449,11 @@ def create_payment(ctx: ActionContext, data: PaymentInput) -> dict[str, Any]:
         "PUT", "/Payments", json={"Payments": [data.body()]}, idempotency_key=ctx.idempotency_key
     )
     return payment_fields(checked_elements(answer, "Payments")[0], created=True)
+
+
+@batched("xero.create_payment", when=lambda data: True)  # a retry finds it by invoice and amount
+def create_payments(
+    calls: list[tuple[ActionContext, PaymentInput]], key: str
+) -> list[dict[str, Any] | Exception]:
+    """The first attempts of several ``create_payment`` steps as one ``PUT /Payments``."""
+    return put_many(calls, key, "Payments", lambda payment: payment_fields(payment, created=True))
