@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from clientary_xero.connectors.base import batch_writers, registry
+from clientary_xero.connectors.base import ActionContext, batch_writers, registry
 from clientary_xero.connectors.xero.client import XeroClient
 from clientary_xero.engine import runs as R
 from clientary_xero.errors import PermanentError
@@ -402,3 +402,106 @@ def test_a_contact_batch_whose_answer_is_lost_creates_each_contact_once(
     numbers = {f"CL-{p['id']}" for p in people}
     assert {outputs(env, r)["contact"]["ContactNumber"] for r in runs.values()} == numbers
     assert len(env.xero.invoices(env.xero_tenant_id())) == 4
+
+
+def test_two_contact_batches_sharing_contacts_lock_them_in_one_order(
+    xero: XeroClient, sandbox: XeroSandbox, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+    import threading
+
+    from clientary_xero.connectors.xero.actions.contacts import ContactInput
+    from clientary_xero.storage.state import StateStore
+
+    # Two batches of the same two new contacts, listed in opposite orders, run at once; each batch
+    # pauses after its first lock until the other has taken one too (or 1 s has passed).
+    real = StateStore.lock_link
+    both_locked = threading.Barrier(2, timeout=1)
+    firsts: set[int] = set()
+
+    @contextlib.contextmanager
+    def lock_link(self: StateStore, kind: str, source_id: str, **kw: Any) -> Iterator[None]:
+        with real(self, kind, source_id, **kw):
+            if threading.get_ident() not in firsts:
+                firsts.add(threading.get_ident())
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    both_locked.wait()
+            yield
+
+    monkeypatch.setattr(StateStore, "lock_link", lock_link)
+    writer = batch_writers()["xero.create_or_update_contact"]
+    people = [("North Ltd", "CL-901"), ("South Ltd", "CL-902")]
+    results: dict[str, list[Any]] = {}
+
+    def batch(label: str, order: list[tuple[str, str]]) -> None:
+        calls = [
+            (make_context(xero, run_id=f"{label}-{n}"), ContactInput(Name=name, ContactNumber=number))
+            for n, (name, number) in enumerate(order)
+        ]
+        results[label] = writer.write(calls, f"batch:{label}")
+
+    threads = [
+        threading.Thread(target=batch, args=("ab", people)),
+        threading.Thread(target=batch, args=("ba", people[::-1])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    # Neither batch held one contact's lock while waiting for the other's (that ends in LockBusy
+    # for both, after the lock's wait): every step has its contact, each contact made once.
+    assert [r for rs in results.values() for r in rs if isinstance(r, Exception)] == []
+    made = [c for c in sandbox.contacts(tenant) if c.get("ContactNumber") in {"CL-901", "CL-902"}]
+    assert sorted(c["ContactNumber"] for c in made) == ["CL-901", "CL-902"]
+    assert {r["ContactNumber"]: r["ContactID"] for rs in results.values() for r in rs} == {
+        c["ContactNumber"]: c["ContactID"] for c in made
+    }
+
+
+def test_a_batch_call_honours_a_reservation_and_a_wait_hands_it_to_one_member(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from clientary_xero.connectors import base
+    from clientary_xero.engine import batching
+    from clientary_xero.engine.runner import ActionCall
+    from clientary_xero.storage import ratelimit
+    from clientary_xero.storage.ratelimit import BudgetExceeded, Reservation
+
+    spec = registry()["xero.create_invoice"]
+    held = Reservation("xero:tenant-1", (1_000, 2_000))
+    seen: list[list[tuple[str, int]]] = []
+    budget_full: list[bool] = []
+
+    def write(calls: list[tuple[Any, Any]], key: str) -> list[dict[str, Any] | Exception]:
+        turn = ratelimit._turn.get()
+        seen.append(list(turn.pending) if turn else [])
+        if budget_full:
+            raise BudgetExceeded("the minute is full", delay_seconds=30, limit="minute", reservation=held)
+        return [{"InvoiceID": ctx.run_id} for ctx, _ in calls]
+
+    monkeypatch.setattr(base, "batch_writer", lambda name: base.Batched(write, lambda data: True))
+
+    def execution(run_id: str, reservation: Any, got: list[Any]) -> Any:
+        ctx = ActionContext(
+            run_id=run_id, step_id="s", idempotency_key=f"{run_id}:s:0", attempt=1, links=None
+        )
+        try:
+            got.append((yield ActionCall(spec, ctx, None, reservation)))
+        except BudgetExceeded as exc:
+            got.append(exc)
+        return "done"
+
+    # A re-sent member's reserved instants are honoured by the call the batch makes for it.
+    got: list[list[Any]] = [[], [], []]
+    reservations = [None, held.to_message(), None]
+    assert batching.run_batch([execution(f"r{i}", reservations[i], got[i]) for i in range(3)]) == ["done"] * 3
+    assert seen == [[("xero:tenant-1", 1_000), ("xero:tenant-1", 2_000)]]
+    assert [g[0]["InvoiceID"] for g in got] == ["r0", "r1", "r2"]
+    # When the budget says wait, every member waits, and only one carries the reservation back
+    # (two steps honouring one instant alone would make two calls in it).
+    budget_full.append(True)
+    got = [[], [], []]
+    batching.run_batch([execution(f"r{i}", None, got[i]) for i in range(3)])
+    waits = [g[0] for g in got]
+    assert all(isinstance(w, BudgetExceeded) and w.delay_seconds == 30 for w in waits)
+    assert [w.reservation for w in waits] == [held, None, None]
