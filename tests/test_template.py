@@ -434,6 +434,16 @@ def test_layer_is_built_for_python312_from_shared(template: dict[str, Any]) -> N
         assert (ROOT / code_uri / f"{handler_module}.py").is_file(), f"{fn}: no {code_uri}{handler_module}.py"
 
 
+def test_no_function_pays_for_x_ray_tracing_nothing_reads(template: dict[str, Any]) -> None:
+    # Issue 9: nothing sends X-Ray segments (no Tracer in the code, and Tracer() would cost ~200 ms
+    # of cold start): active tracing and Tracer settings only cost money and confuse.
+    assert "Tracing" not in (template.get("Globals") or {}).get("Function", {})
+    for fn in functions(template):
+        assert "Tracing" not in props(template["Resources"][fn]), fn
+        assert not [n for n in function_env(template, fn) if n.startswith("POWERTOOLS_TRACE")], fn
+    assert "Tracing" not in (template.get("Globals") or {}).get("HttpApi", {})
+
+
 def test_environment_variables_are_settings_fields(template: dict[str, Any]) -> None:
     known = {name.upper() for name in Settings.model_fields}
     wanted = {
