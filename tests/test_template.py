@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from clientary_xero.settings import Settings
+from tests.cfn_template import TEMPLATE, load_raw_template, load_template
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 SAMPLE_PUSH_KEY = "local-sample-push-key"
 SAMPLE_PUSH_TIMESTAMP = 1767225600  # = local.resources.SAMPLE_PUSH_TIMESTAMP
@@ -36,34 +35,9 @@ XERO_MAX_IN_FLIGHT = 5  # Xero: 5 concurrent calls per organisation
 
 
 # --------------------------------------------------------------------------------- template loading
-class CfnLoader(yaml.SafeLoader):
-    """A YAML loader that understands CloudFormation's short tags (!Ref, !GetAtt, !Sub, !If, ...)."""
-
-
-def _short_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "Condition":
-        return {"Condition": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _short_tag)
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader subclass
-
-
+# load_template() applies AWS::LanguageExtensions (the Fn::ForEach blocks) the way CloudFormation
+# does before SAM (tests/cfn_template.py, tested in tests/test_cfn_template.py): every check below
+# sees each generated trigger function as if it were written out.
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     return load_template()
@@ -485,11 +459,16 @@ def test_trigger_functions_follow_one_copyable_shape(template: dict[str, Any]) -
         triggers[trigger] = fn
         short = trigger.split(".", 1)[1]
         events = {e["Type"]: e.get("Properties") or {} for e in (p.get("Events") or {}).values()}
+        schedule = events.get("Schedule")
         if spec.delivery == "push":
-            # Push-only (clientary.new_contract: no Clientary endpoint to poll): no schedule at all.
-            assert "Schedule" not in events, f"{fn}: {trigger} is push-only and must not be scheduled"
+            # Push-only (clientary.new_contract: no Clientary endpoint to poll): its copy of the one
+            # trigger block has the schedule, DISABLED (an EventBridge rule that never fires).
+            assert schedule is None or schedule.get("State") == "DISABLED", (
+                f"{fn}: {trigger} is push-only and must never be polled"
+            )
         else:
-            assert events.get("Schedule", {}).get("Schedule") == "rate(15 minutes)", fn
+            assert schedule is not None and schedule.get("Schedule") == "rate(15 minutes)", fn
+            assert schedule.get("State", "ENABLED") == "ENABLED" and schedule.get("Enabled", True), fn
         push = events.get("HttpApi", {})
         assert (push.get("Method"), push.get("Path")) == ("POST", f"/webhooks/clientary/{short}"), fn
         assert target(push.get("ApiId")) == "WebhookApi", fn
@@ -499,6 +478,32 @@ def test_trigger_functions_follow_one_copyable_shape(template: dict[str, Any]) -
     # Issue #4: every Clientary trigger has its own function.
     clientary = {name for name, spec in TRIGGERS.items() if spec.source == "clientary"}
     assert set(triggers) == clientary, f"no trigger function for {sorted(clientary - set(triggers))}"
+
+
+def test_the_clientary_triggers_are_one_block_and_one_mapping_line_each() -> None:
+    """Issue 9: the trigger functions, their alarms and outputs are generated, not written out."""
+    from clientary_xero.workflows.triggers import TRIGGERS
+
+    raw = load_raw_template()
+    mapping = raw["Mappings"]["ClientaryTriggers"]
+    functions_loop = raw["Resources"]["Fn::ForEach::ClientaryTriggerFunctions"]
+    outputs_loop = raw["Outputs"]["Fn::ForEach::ClientaryTriggerOutputs"]
+    # Both loops run over the mapping's entries, which are the registry's Clientary triggers.
+    assert functions_loop[1] == outputs_loop[1] == list(mapping)
+    clientary = {name for name, spec in TRIGGERS.items() if spec.source == "clientary"}
+    assert {f"clientary.{entry['Trigger']}" for entry in mapping.values()} == clientary
+    for name, entry in mapping.items():
+        spec = TRIGGERS[f"clientary.{entry['Trigger']}"]
+        assert entry["Path"] == f"/webhooks/clientary/{entry['Trigger']}", name
+        assert entry["Poll"] == ("DISABLED" if spec.delivery == "push" else "ENABLED"), name
+    # Nothing of a trigger is written out by hand any more.
+    written = [*raw["Resources"], *raw["Outputs"]]
+    assert not [key for key in written if key.startswith(tuple(mapping))], "a trigger block written out"
+    assert set(functions_loop[2]) == {
+        "${Name}TriggerLogGroup",
+        "${Name}TriggerFunction",
+        "${Name}TriggerErrorsAlarm",
+    }
 
 
 def test_outputs(template: dict[str, Any]) -> None:
@@ -808,9 +813,12 @@ def test_every_function_without_a_dead_letter_queue_has_an_errors_alarm(template
     """A failing poll, webhook or sweeper leaves no run and no DLQ message: only its errors show it."""
     watched: set[str] = set()
     for alarm in resources_of(template, "AWS::CloudWatch::Alarm").values():
-        for metric in props(alarm).get("Metrics") or []:
-            stat = (metric.get("MetricStat") or {}).get("Metric") or {}
-            if stat.get("MetricName") == "Errors":
+        # An alarm on one function's metric, or metric math over several (each a MetricStat).
+        metrics = [(m.get("MetricStat") or {}).get("Metric") or {} for m in props(alarm).get("Metrics") or []]
+        metrics.append(props(alarm))
+        for stat in metrics:
+            if stat.get("Namespace") == "AWS/Lambda" and stat.get("MetricName") == "Errors":
+                assert props(alarm).get("AlarmActions"), f"an Errors alarm notifies nobody: {alarm}"
                 watched |= {target(d["Value"]) or "" for d in stat.get("Dimensions") or []}
     step_runners = {
         name
