@@ -556,6 +556,86 @@ def test_secrets_are_stack_scoped_json_placeholders(template: dict[str, Any]) ->
     assert json.loads(props(secrets["XeroWebhookKeySecret"])["SecretString"]) == {"xero_webhook_key": ""}
 
 
+def test_deleting_the_stack_keeps_the_tables_and_the_secrets(template: dict[str, Any]) -> None:
+    # Issue 9: workflows, run history and the Xero tokens must outlive a `sam delete` and a change
+    # that replaces the resource (README, "Deleting the stack").
+    kept = resources_of(template, "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret")
+    assert set(kept) == {
+        "WorkflowsTable",
+        "StateTable",
+        "XeroConnectionSecret",
+        "ClientaryConnectionSecret",
+        "ClientaryPushKeySecret",
+        "XeroWebhookKeySecret",
+    }
+    for name, resource in kept.items():
+        assert resource.get("DeletionPolicy") == "Retain", name
+        assert resource.get("UpdateReplacePolicy") == "Retain", name
+
+
+def test_every_function_and_the_layer_run_on_the_architecture_parameter(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["Architecture"]
+    assert parameter["AllowedValues"] == ["x86_64", "arm64"] and parameter["Default"] == "x86_64"
+    chosen = [{"Ref": "Architecture"}]
+    for fn in functions(template):
+        assert function_setting(template, fn, "Architectures") == chosen, fn
+    assert props(template["Resources"]["SharedLayer"])["CompatibleArchitectures"] == chosen
+
+
+@pytest.mark.parametrize(("architecture", "platform"), [("x86_64", "x86_64"), ("arm64", "aarch64")])
+def test_the_layer_build_installs_the_wheels_of_the_architecture(architecture: str, platform: str) -> None:
+    # make build ARCHITECTURE=... hands it to sam build (the parameter) and to shared/Makefile (the
+    # wheels): arm64 without Docker. `make -n` prints the commands without running them.
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    root = subprocess.run(  # noqa: S603 - a fixed argv of our own paths, no shell
+        [make, "-n", "build", f"ARCHITECTURE={architecture}", "PY312=python3.12"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    ).stdout
+    assert (
+        f"ARCHITECTURE={architecture} " in root
+        and f"--parameter-overrides Architecture={architecture}" in root
+    )
+    layer = subprocess.run(  # noqa: S603
+        [make, "-n", "-C", "shared", "build-SharedLayer", "ARTIFACTS_DIR=/nonexistent"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+        env={**os.environ, "ARCHITECTURE": architecture},
+    )
+    assert layer.returncode == 0, layer.stderr
+    assert f"--platform manylinux2014_{platform} " in layer.stdout
+
+
+def test_samconfig_has_a_dev_and_a_prod_environment_each_its_own_stack(template: dict[str, Any]) -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert {"default", "dev", "prod"} <= set(config)
+    stacks = {env: config[env]["global"]["parameters"]["stack_name"] for env in ("default", "dev", "prod")}
+    assert len(set(stacks.values())) == 3, f"two environments share a stack: {stacks}"
+    for env in ("default", "dev", "prod"):
+        # The Fn::ForEach blocks: without the local expansion sam build fails.
+        assert config[env]["global"]["parameters"]["language_extensions"] is True, env
+        deploy = config[env]["deploy"]["parameters"]
+        assert "CAPABILITY_IAM" in deploy["capabilities"], env
+        for override in str(deploy.get("parameter_overrides", "")).split():
+            name, _, value = override.partition("=")
+            parameter = template["Parameters"].get(name)
+            assert parameter is not None, f"{env}: {name} is not a template parameter"
+            allowed = [str(v) for v in parameter.get("AllowedValues") or [value]]
+            assert value in allowed, f"{env}: {name}={value} is not one of {allowed}"
+    assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+    assert "sync" not in config["prod"], "sam sync deploys without a change set: not for prod"
+
+
 def test_tables_match_the_key_design(template: dict[str, Any]) -> None:
     state = props(template["Resources"]["StateTable"])
     assert state["KeySchema"] == [
