@@ -580,6 +580,9 @@ def test_every_function_and_the_layer_run_on_the_architecture_parameter(template
     for fn in functions(template):
         assert function_setting(template, fn, "Architectures") == chosen, fn
     assert props(template["Resources"]["SharedLayer"])["CompatibleArchitectures"] == chosen
+    # sam build's cache knows a layer's architecture only from this: without it, a cached layer of
+    # the other architecture is reused (seen: an x86_64 build shipping aarch64 wheels).
+    assert template["Resources"]["SharedLayer"]["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
 
 
 @pytest.mark.parametrize(("architecture", "platform"), [("x86_64", "x86_64"), ("arm64", "aarch64")])
