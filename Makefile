@@ -70,8 +70,12 @@ template: sam-venv ## cfn-lint, sam validate --lint
 	$(CFN_LINT) template.yaml
 	$(SAM) validate --lint --region us-east-1
 
-build: sam-venv ## sam build (needs python3.12 on PATH; found automatically), then check the layer is compiled
-	PATH="$(dir $(PY312)):$$PATH" $(SAM) build --region us-east-1
+# x86_64 or arm64: the template's Architecture parameter, and the wheels shared/Makefile puts in the layer.
+ARCHITECTURE ?= x86_64
+
+build: sam-venv ## sam build (needs python3.12 on PATH; found automatically; ARCHITECTURE=arm64 for Graviton), then check the layer is compiled
+	PATH="$(dir $(PY312)):$$PATH" ARCHITECTURE=$(ARCHITECTURE) $(SAM) build --region us-east-1 \
+		--parameter-overrides Architecture=$(ARCHITECTURE)
 	$(PY312) tests/check_built_layer.py .aws-sam/build/SharedLayer/python
 
 test: venv sam-venv ## every test and check: lint, types, pytest, template checks, sam build

@@ -81,7 +81,6 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
             "AWS_REGION": REGION,
             "POWERTOOLS_SERVICE_NAME": "clientary-xero-bench",
             "POWERTOOLS_LOG_LEVEL": "ERROR",
-            "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )
     env.pop("PYTHONPATH", None)

@@ -62,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help=f"do not write {REPORT.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     sizes = dict(SMALL if args.small else FULL)
     for override in args.size:
         name, _, value = override.partition("=")

@@ -11,7 +11,6 @@ from clientary_xero.settings import reset_settings
 from clientary_xero.storage.aws import reset_clients
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 
 @pytest.fixture(autouse=True)

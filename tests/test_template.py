@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from clientary_xero.settings import Settings
+from tests.cfn_template import TEMPLATE, load_raw_template, load_template
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 SAMPLE_PUSH_KEY = "local-sample-push-key"
 SAMPLE_PUSH_TIMESTAMP = 1767225600  # = local.resources.SAMPLE_PUSH_TIMESTAMP
@@ -36,34 +35,9 @@ XERO_MAX_IN_FLIGHT = 5  # Xero: 5 concurrent calls per organisation
 
 
 # --------------------------------------------------------------------------------- template loading
-class CfnLoader(yaml.SafeLoader):
-    """A YAML loader that understands CloudFormation's short tags (!Ref, !GetAtt, !Sub, !If, ...)."""
-
-
-def _short_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "Condition":
-        return {"Condition": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _short_tag)
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader subclass
-
-
+# load_template() applies AWS::LanguageExtensions (the Fn::ForEach blocks) the way CloudFormation
+# does before SAM (tests/cfn_template.py, tested in tests/test_cfn_template.py): every check below
+# sees each generated trigger function as if it were written out.
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     return load_template()
@@ -434,6 +408,16 @@ def test_layer_is_built_for_python312_from_shared(template: dict[str, Any]) -> N
         assert (ROOT / code_uri / f"{handler_module}.py").is_file(), f"{fn}: no {code_uri}{handler_module}.py"
 
 
+def test_no_function_pays_for_x_ray_tracing_nothing_reads(template: dict[str, Any]) -> None:
+    # Issue 9: nothing sends X-Ray segments (no Tracer in the code, and Tracer() would cost ~200 ms
+    # of cold start): active tracing and Tracer settings only cost money and confuse.
+    assert "Tracing" not in (template.get("Globals") or {}).get("Function", {})
+    for fn in functions(template):
+        assert "Tracing" not in props(template["Resources"][fn]), fn
+        assert not [n for n in function_env(template, fn) if n.startswith("POWERTOOLS_TRACE")], fn
+    assert "Tracing" not in (template.get("Globals") or {}).get("HttpApi", {})
+
+
 def test_environment_variables_are_settings_fields(template: dict[str, Any]) -> None:
     known = {name.upper() for name in Settings.model_fields}
     wanted = {
@@ -475,11 +459,16 @@ def test_trigger_functions_follow_one_copyable_shape(template: dict[str, Any]) -
         triggers[trigger] = fn
         short = trigger.split(".", 1)[1]
         events = {e["Type"]: e.get("Properties") or {} for e in (p.get("Events") or {}).values()}
+        schedule = events.get("Schedule")
         if spec.delivery == "push":
-            # Push-only (clientary.new_contract: no Clientary endpoint to poll): no schedule at all.
-            assert "Schedule" not in events, f"{fn}: {trigger} is push-only and must not be scheduled"
+            # Push-only (clientary.new_contract: no Clientary endpoint to poll): its copy of the one
+            # trigger block has the schedule, DISABLED (an EventBridge rule that never fires).
+            assert schedule is None or schedule.get("State") == "DISABLED", (
+                f"{fn}: {trigger} is push-only and must never be polled"
+            )
         else:
-            assert events.get("Schedule", {}).get("Schedule") == "rate(15 minutes)", fn
+            assert schedule is not None and schedule.get("Schedule") == "rate(15 minutes)", fn
+            assert schedule.get("State", "ENABLED") == "ENABLED" and schedule.get("Enabled", True), fn
         push = events.get("HttpApi", {})
         assert (push.get("Method"), push.get("Path")) == ("POST", f"/webhooks/clientary/{short}"), fn
         assert target(push.get("ApiId")) == "WebhookApi", fn
@@ -489,6 +478,32 @@ def test_trigger_functions_follow_one_copyable_shape(template: dict[str, Any]) -
     # Issue #4: every Clientary trigger has its own function.
     clientary = {name for name, spec in TRIGGERS.items() if spec.source == "clientary"}
     assert set(triggers) == clientary, f"no trigger function for {sorted(clientary - set(triggers))}"
+
+
+def test_the_clientary_triggers_are_one_block_and_one_mapping_line_each() -> None:
+    """Issue 9: the trigger functions, their alarms and outputs are generated, not written out."""
+    from clientary_xero.workflows.triggers import TRIGGERS
+
+    raw = load_raw_template()
+    mapping = raw["Mappings"]["ClientaryTriggers"]
+    functions_loop = raw["Resources"]["Fn::ForEach::ClientaryTriggerFunctions"]
+    outputs_loop = raw["Outputs"]["Fn::ForEach::ClientaryTriggerOutputs"]
+    # Both loops run over the mapping's entries, which are the registry's Clientary triggers.
+    assert functions_loop[1] == outputs_loop[1] == list(mapping)
+    clientary = {name for name, spec in TRIGGERS.items() if spec.source == "clientary"}
+    assert {f"clientary.{entry['Trigger']}" for entry in mapping.values()} == clientary
+    for name, entry in mapping.items():
+        spec = TRIGGERS[f"clientary.{entry['Trigger']}"]
+        assert entry["Path"] == f"/webhooks/clientary/{entry['Trigger']}", name
+        assert entry["Poll"] == ("DISABLED" if spec.delivery == "push" else "ENABLED"), name
+    # Nothing of a trigger is written out by hand any more.
+    written = [*raw["Resources"], *raw["Outputs"]]
+    assert not [key for key in written if key.startswith(tuple(mapping))], "a trigger block written out"
+    assert set(functions_loop[2]) == {
+        "${Name}TriggerLogGroup",
+        "${Name}TriggerFunction",
+        "${Name}TriggerErrorsAlarm",
+    }
 
 
 def test_outputs(template: dict[str, Any]) -> None:
@@ -539,6 +554,89 @@ def test_secrets_are_stack_scoped_json_placeholders(template: dict[str, Any]) ->
     assert generated["GenerateStringKey"] == "clientary_push_key"
     assert generated["ExcludePunctuation"] is True
     assert json.loads(props(secrets["XeroWebhookKeySecret"])["SecretString"]) == {"xero_webhook_key": ""}
+
+
+def test_deleting_the_stack_keeps_the_tables_and_the_secrets(template: dict[str, Any]) -> None:
+    # Issue 9: workflows, run history and the Xero tokens must outlive a `sam delete` and a change
+    # that replaces the resource (README, "Deleting the stack").
+    kept = resources_of(template, "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret")
+    assert set(kept) == {
+        "WorkflowsTable",
+        "StateTable",
+        "XeroConnectionSecret",
+        "ClientaryConnectionSecret",
+        "ClientaryPushKeySecret",
+        "XeroWebhookKeySecret",
+    }
+    for name, resource in kept.items():
+        assert resource.get("DeletionPolicy") == "Retain", name
+        assert resource.get("UpdateReplacePolicy") == "Retain", name
+
+
+def test_every_function_and_the_layer_run_on_the_architecture_parameter(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["Architecture"]
+    assert parameter["AllowedValues"] == ["x86_64", "arm64"] and parameter["Default"] == "x86_64"
+    chosen = [{"Ref": "Architecture"}]
+    for fn in functions(template):
+        assert function_setting(template, fn, "Architectures") == chosen, fn
+    assert props(template["Resources"]["SharedLayer"])["CompatibleArchitectures"] == chosen
+    # sam build's cache knows a layer's architecture only from this: without it, a cached layer of
+    # the other architecture is reused (seen: an x86_64 build shipping aarch64 wheels).
+    assert template["Resources"]["SharedLayer"]["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
+
+
+@pytest.mark.parametrize(("architecture", "platform"), [("x86_64", "x86_64"), ("arm64", "aarch64")])
+def test_the_layer_build_installs_the_wheels_of_the_architecture(architecture: str, platform: str) -> None:
+    # make build ARCHITECTURE=... hands it to sam build (the parameter) and to shared/Makefile (the
+    # wheels): arm64 without Docker. `make -n` prints the commands without running them.
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    root = subprocess.run(  # noqa: S603 - a fixed argv of our own paths, no shell
+        [make, "-n", "build", f"ARCHITECTURE={architecture}", "PY312=python3.12"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    ).stdout
+    assert (
+        f"ARCHITECTURE={architecture} " in root
+        and f"--parameter-overrides Architecture={architecture}" in root
+    )
+    layer = subprocess.run(  # noqa: S603
+        [make, "-n", "-C", "shared", "build-SharedLayer", "ARTIFACTS_DIR=/nonexistent"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+        env={**os.environ, "ARCHITECTURE": architecture},
+    )
+    assert layer.returncode == 0, layer.stderr
+    assert f"--platform manylinux2014_{platform} " in layer.stdout
+
+
+def test_samconfig_has_a_dev_and_a_prod_environment_each_its_own_stack(template: dict[str, Any]) -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert {"default", "dev", "prod"} <= set(config)
+    stacks = {env: config[env]["global"]["parameters"]["stack_name"] for env in ("default", "dev", "prod")}
+    assert len(set(stacks.values())) == 3, f"two environments share a stack: {stacks}"
+    for env in ("default", "dev", "prod"):
+        # The Fn::ForEach blocks: without the local expansion sam build fails.
+        assert config[env]["global"]["parameters"]["language_extensions"] is True, env
+        deploy = config[env]["deploy"]["parameters"]
+        assert "CAPABILITY_IAM" in deploy["capabilities"], env
+        for override in str(deploy.get("parameter_overrides", "")).split():
+            name, _, value = override.partition("=")
+            parameter = template["Parameters"].get(name)
+            assert parameter is not None, f"{env}: {name} is not a template parameter"
+            allowed = [str(v) for v in parameter.get("AllowedValues") or [value]]
+            assert value in allowed, f"{env}: {name}={value} is not one of {allowed}"
+    assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+    assert "sync" not in config["prod"], "sam sync deploys without a change set: not for prod"
 
 
 def test_tables_match_the_key_design(template: dict[str, Any]) -> None:
@@ -798,9 +896,12 @@ def test_every_function_without_a_dead_letter_queue_has_an_errors_alarm(template
     """A failing poll, webhook or sweeper leaves no run and no DLQ message: only its errors show it."""
     watched: set[str] = set()
     for alarm in resources_of(template, "AWS::CloudWatch::Alarm").values():
-        for metric in props(alarm).get("Metrics") or []:
-            stat = (metric.get("MetricStat") or {}).get("Metric") or {}
-            if stat.get("MetricName") == "Errors":
+        # An alarm on one function's metric, or metric math over several (each a MetricStat).
+        metrics = [(m.get("MetricStat") or {}).get("Metric") or {} for m in props(alarm).get("Metrics") or []]
+        metrics.append(props(alarm))
+        for stat in metrics:
+            if stat.get("Namespace") == "AWS/Lambda" and stat.get("MetricName") == "Errors":
+                assert props(alarm).get("AlarmActions"), f"an Errors alarm notifies nobody: {alarm}"
                 watched |= {target(d["Value"]) or "" for d in stat.get("Dimensions") or []}
     step_runners = {
         name
