@@ -24,11 +24,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Json
 
+from clientary_xero import metrics
 from clientary_xero.connectors.xero.webhooks import WebhookEvent
 from clientary_xero.engine.intake import Intake, TriggerEvent
 from clientary_xero.errors import NotFound, PermanentError, RetryableError
@@ -175,6 +177,7 @@ def handle_payments_poll(
     from clientary_xero.connectors.xero.client import build_xero_client
     from clientary_xero.connectors.xero.triggers import HeaderTransport, poll_new_payments
 
+    started_at = time.monotonic()
     intake = intake or Intake.from_settings()
     headers = HeaderTransport(get_transport())
     client = build_xero_client(secrets, intake.state, transport=headers)
@@ -217,6 +220,7 @@ def handle_payments_poll(
     if retry_later:
         logger.warning("poll: %d payment(s) held for the next poll", len(retry_later))
     logger.info("poll finished", extra={k: v for k, v in summary.items() if k not in ("runs", "retry_later")})
+    metrics.observe("PollDuration", (time.monotonic() - started_at) * 1000, metrics.MILLISECONDS)
     return summary
 
 
