@@ -131,7 +131,8 @@ def send_digest(
         digest.headline.append(f"{len(others)} run{'s' if len(others) != 1 else ''} FAILED")
         digest.sections.append(_failures_section(others, stack))
 
-    streaks = store.streaks({str(n["workflow_id"]) for n in failed})
+    # A disconnected Xero fails every workflow: that is the reconnect section's news, not theirs.
+    streaks = store.streaks({str(n["workflow_id"]) for n in others})
     threshold = settings.repeated_failure_threshold
     repeating = sorted(w for w, s in streaks.items() if s["failures"] >= threshold and not s["reported"])
     if repeating:
