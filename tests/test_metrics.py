@@ -92,3 +92,8 @@ def test_a_token_in_a_service_message_is_masked() -> None:
     assert token not in mask(f"refused: Authorization: Bearer {token}")
     assert token not in mask(f"echoed {token} back")
     assert mask("Contact name is required") == "Contact name is required"
+
+
+def test_an_unknown_metric_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="RunFailed"):
+        metrics.count("RunFailed")  # a typo: no alarm would ever see it

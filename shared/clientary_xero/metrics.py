@@ -34,12 +34,33 @@ DEFAULT_NAMESPACE = "ClientaryXero"
 # EMF takes at most 100 metrics per document and 100 values per metric.
 MAX_METRICS, MAX_VALUES = 100, 100
 
+# Every metric the layer records (the template's alarms and dashboard read these names).
+METRICS = frozenset(
+    {
+        "RunsStarted",
+        "RunsSucceeded",
+        "RunsFailed",
+        "RunsFiltered",
+        "RunsWaiting",  # runs, by status
+        "StepRetries",
+        "BudgetWaits",  # a step's retry (an attempt), a wait for Xero's budget (none)
+        "XeroCalls",
+        "Xero429Minute",
+        "Xero429Day",  # every call Xero answered; its 429s by limit
+        "TriggerLag",
+        "PollDuration",  # record created → run (s); one poll (ms)
+        "DeadLetterMessages",
+        "NoticesSent",  # the notifier: messages in the DLQs; digests sent
+    }
+)
+
 # (workflow or "", metric name) -> [unit, summed count | list of observations]
 _values: dict[tuple[str, str], list[Any]] = {}
 
 
 def count(name: str, value: float = 1, *, workflow: str | None = None) -> None:
     """Add to a count (summed per flush); with ``workflow`` also to that workflow's own."""
+    _known(name)
     for key in {("", name), (workflow or "", name)}:
         entry = _values.setdefault(key, [COUNT, 0.0])
         entry[1] += value
@@ -47,8 +68,14 @@ def count(name: str, value: float = 1, *, workflow: str | None = None) -> None:
 
 def observe(name: str, value: float, unit: str) -> None:
     """Record one observation (a lag, a duration): each value is kept, for percentiles."""
+    _known(name)
     entry = _values.setdefault(("", name), [unit, []])
     entry[1].append(float(value))
+
+
+def _known(name: str) -> None:
+    if name not in METRICS:  # a typo would be a metric no alarm or dashboard reads
+        raise ValueError(f"unknown metric {name!r}: add it to clientary_xero.metrics.METRICS")
 
 
 def documents(namespace: str | None = None, *, now: float | None = None) -> list[dict[str, Any]]:
