@@ -267,3 +267,19 @@ def test_a_workflow_whose_runs_keep_failing_is_reported_once_per_streak(stack: S
     stack.notify()
     (fourth,) = stack.emails()
     assert fourth["subject"].endswith("3 runs FAILED; workflow invoice-to-xero keeps failing")
+
+
+def test_a_poll_that_needs_a_reconnect_is_told_though_no_run_failed(stack: Stack) -> None:
+    from clientary_xero.errors import ReauthorizationRequired
+
+    stack.env.poll_xero_payments()  # works (the first poll sets its cursor)
+    stack.env.xero.revoke_tokens()
+    for _ in range(2):  # two schedules: still one notice
+        with pytest.raises(ReauthorizationRequired):
+            stack.env.poll_xero_payments()
+    assert stack.runs("FAILED") == []
+    stack.notify()
+    (email,) = stack.emails()
+    assert email["subject"] == f"clientary-xero {STACK}: Xero needs reconnecting"
+    assert "Stopped for the same reason: the Xero payments poll" in email["body"]
+    assert f"clientary-xero connect xero --stack {STACK}" in email["body"]

@@ -104,6 +104,17 @@ def intake_finished(state: Any, outcomes: Sequence[Outcome], *, now: float | Non
             logger.exception("could not write the notices of runs that failed at intake (their metric tells)")
 
 
+def reconnect_needed(state: Any, source: str, error: Exception) -> None:
+    """Xero needs reconnecting and no run failed for it (a trigger's fetch, a poll): told all the
+    same, in the next digest's reconnect section. Best effort: the caller raises on (its function's
+    errors alarm, and its queue's DLQ, tell too)."""
+    store = NoticeStore(state.table_name, clock=state.clock)
+    try:
+        store.write([store.reconnect_write(source, str(error)[:MAX_MESSAGE_CHARS])])
+    except Exception:
+        logger.exception("could not write the reconnect notice")
+
+
 def trigger_lag(event: Any, now: float) -> float | None:
     """Seconds from the record's creation (or, for an update trigger, its update; for a Xero
     webhook, the event) to its run. None when the record says no time, or for a backfill (old

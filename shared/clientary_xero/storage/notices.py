@@ -84,6 +84,23 @@ class NoticeStore:
             },
         ]
 
+    def reconnect_write(self, source: str, message: str) -> dict[str, Any]:
+        """A Xero call that needs a reconnect outside any run (a trigger fetching, a poll): one
+        notice per ``source`` until a digest told it."""
+        now = int(self.clock())
+        data = {"source": source, "message": message, "reconnect": True}
+        return {
+            "Key": {"pk": NOTICES, "sk": f"RECONNECT#{source}"},
+            "UpdateExpression": "SET #k = :k, #d = :d, #a = :a, #t = :t",
+            "ExpressionAttributeNames": {"#k": "kind", "#d": "data", "#a": "at", "#t": "ttl"},
+            "ExpressionAttributeValues": {
+                ":k": "reconnect",
+                ":d": json.dumps(data),
+                ":a": now,
+                ":t": now + NOTICE_TTL_SECONDS,
+            },
+        }
+
     def write(self, updates: Iterable[dict[str, Any]]) -> None:
         """The same writes one by one (where no run update carries them: the intake's FAILED runs)."""
         for update in updates:

@@ -120,12 +120,13 @@ def send_digest(
 
     pending = store.pending()
     failed = [n for n in pending if n["kind"] == "failed"]
-    reconnect = [n for n in failed if n.get("reconnect")]
+    # A FAILED run's reconnect, or a trigger's (usecases/xero_trigger.py: no run to fail).
+    reconnect = [n for n in pending if n.get("reconnect")]
     others = [n for n in failed if not n.get("reconnect")]
     if reconnect and store.get_flag(RECONNECT_FLAG) is None:
         digest.headline.insert(0, "Xero needs reconnecting")
         digest.sections.append(_reconnect_section(reconnect, stack))
-        told = {"at": reconnect[0]["at"], "runs": len(reconnect)}
+        told = {"at": reconnect[0]["at"], "notices": len(reconnect)}
         after.append(partial(store.set_flag, RECONNECT_FLAG, told, ttl_seconds=RECONNECT_REMINDER_SECONDS))
     if others:
         digest.headline.append(f"{len(others)} run{'s' if len(others) != 1 else ''} FAILED")
@@ -219,24 +220,32 @@ def _failures_section(notices: list[dict[str, Any]], stack: str) -> str:
 
 
 def _reconnect_section(notices: list[dict[str, Any]], stack: str) -> str:
-    workflows = sorted({str(n["workflow_id"]) for n in notices})
-    return "\n".join(
-        [
-            "XERO NEEDS RECONNECTING",
+    runs = [n for n in notices if n.get("run_id")]
+    stopped = sorted({str(n["source"]) for n in notices if n.get("source")})
+    workflows = sorted({str(n["workflow_id"]) for n in runs})
+    lines = [
+        "XERO NEEDS RECONNECTING",
+        "",
+        "Xero refused the connection's refresh token (invalid_grant): it expired (60 days unused) or",
+        "the app was disconnected in Xero. Every Xero step fails until you connect again:",
+        f"    clientary-xero connect xero --stack {stack}",
+    ]
+    if stopped:
+        lines += ["", "Stopped for the same reason: " + "; ".join(stopped) + " (they resume by themselves)."]
+    if runs:
+        lines += [
             "",
-            "Xero refused the connection's refresh token (invalid_grant): it expired (60 days unused) or",
-            "the app was disconnected in Xero. Every Xero step fails until you connect again:",
-            f"    clientary-xero connect xero --stack {stack}",
-            "",
-            f"{len(notices)} run{'s' if len(notices) != 1 else ''} failed on it so far "
+            f"{len(runs)} run{'s' if len(runs) != 1 else ''} failed on it so far "
             f"(workflows: {', '.join(workflows)}), e.g.:",
-            *[_run_line(n) for n in notices[:RUNS_PER_GROUP]],
-            "Runs that fail on it from now on are not listed again (this is told once, and again after a",
-            "day if it lasts). After reconnecting, replay them:",
-            f"    clientary-xero runs list --status FAILED --stack {stack}",
-            f"    clientary-xero runs replay RUN --stack {stack}",
+            *[_run_line(n) for n in runs[:RUNS_PER_GROUP]],
         ]
-    )
+    lines += [
+        "Runs that fail on it from now on are not listed again (this is told once, and again after a",
+        "day if it lasts). After reconnecting, replay them:",
+        f"    clientary-xero runs list --status FAILED --stack {stack}",
+        f"    clientary-xero runs replay RUN --stack {stack}",
+    ]
+    return "\n".join(lines)
 
 
 def _repeated_section(

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Json
 from clientary_xero import metrics
 from clientary_xero.connectors.xero.webhooks import WebhookEvent
 from clientary_xero.engine.intake import Intake, TriggerEvent
-from clientary_xero.errors import NotFound, PermanentError, RetryableError
+from clientary_xero.errors import NotFound, PermanentError, ReauthorizationRequired, RetryableError
 from clientary_xero.storage.secrets import SecretStore
 
 logger = logging.getLogger(__name__)
@@ -163,6 +163,12 @@ def run_queued_event(
     except RetryableError as exc:
         queue.delay(EVENT_QUEUE, receipt_handle, exc.delay_seconds)
         raise
+    except ReauthorizationRequired as exc:  # no run fails for it: the notice tells (usecases/alerts.py)
+        from clientary_xero.engine.notify import reconnect_needed
+        from clientary_xero.storage.state import StateStore
+
+        reconnect_needed(StateStore(), "the Xero webhook events (contacts, invoices)", exc)
+        raise
 
 
 def handle_payments_poll(
@@ -185,6 +191,11 @@ def handle_payments_poll(
         batch = poll_new_payments(
             client, headers, intake.state, now=now or datetime.now(UTC), trigger=trigger
         )
+    except ReauthorizationRequired as exc:  # no run fails for it: the notice tells (usecases/alerts.py)
+        from clientary_xero.engine.notify import reconnect_needed
+
+        reconnect_needed(intake.state, "the Xero payments poll", exc)
+        raise
     finally:
         client.close()
     events = []
