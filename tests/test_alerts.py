@@ -283,3 +283,29 @@ def test_a_poll_that_needs_a_reconnect_is_told_though_no_run_failed(stack: Stack
     assert email["subject"] == f"clientary-xero {STACK}: Xero needs reconnecting"
     assert "Stopped for the same reason: the Xero payments poll" in email["body"]
     assert f"clientary-xero connect xero --stack {STACK}" in email["body"]
+
+
+def test_runs_failed_at_intake_are_told_and_count_towards_the_streak(stack: Stack) -> None:
+    from clientary_xero.workflows.loader import read_document
+
+    broken = {**read_document(WORKFLOW), "id": "broken-filter", "filter": "{% $error('the filter broke') %}"}
+    stack.env.put_workflow(broken)
+    for name in ("Gull Fencing", "Heron Paving", "Ibis Tiling"):
+        c = stack.env.clientary.seed_client(name)
+        stack.env.clientary.add_invoice(
+            c["id"], [{"title": "Survey", "quantity": 1, "price": 10.0}], status=1
+        )
+    stack.env.poll(TRIGGER)  # one poll page: three records, each for both workflows
+    stack.env.drain()
+    docs = stack.metrics()
+    assert total(docs, "RunsStarted") == 6
+    assert total(docs, "RunsFailed", workflow="broken-filter") == 3
+    assert total(docs, "RunsSucceeded") == 3
+    (lags,) = [d["TriggerLag"] for d in docs if "TriggerLag" in d]  # record created → run, seconds
+    assert len(lags) == 6  # one per run started (its value is time: not asserted)
+
+    stack.notify()
+    (email,) = stack.emails()
+    assert email["subject"] == f"clientary-xero {STACK}: 3 runs FAILED; workflow broken-filter keeps failing"
+    assert "workflow 'broken-filter', before any step" in email["body"]
+    assert "the filter broke" in email["body"]

@@ -75,6 +75,7 @@ def intake_finished(state: Any, outcomes: Sequence[Outcome], *, now: float | Non
     """Count the runs an intake created, their trigger lag, and write the FAILED ones' notices."""
     now = time.time() if now is None else now
     writes: list[dict[str, Any]] = []
+    streaks: dict[str, int] = {}  # one streak write per workflow, not per record of a poll page
     store = NoticeStore(state.table_name, clock=state.clock)
     for outcome in outcomes:
         event = outcome.event
@@ -91,7 +92,8 @@ def intake_finished(state: Any, outcomes: Sequence[Outcome], *, now: float | Non
                     "trigger": event.trigger,
                     "record_id": event.record_id,
                 }
-                writes += store.failed_run_writes(notice_of(run, None, {"message": start.detail}))
+                writes.append(store.notice_write(notice_of(run, None, {"message": start.detail})))
+                streaks[start.workflow_id] = streaks.get(start.workflow_id, 0) + 1
             elif name:
                 metrics.count(name)
             lag = trigger_lag(event, now)
@@ -99,7 +101,7 @@ def intake_finished(state: Any, outcomes: Sequence[Outcome], *, now: float | Non
                 metrics.observe("TriggerLag", lag, metrics.SECONDS)
     if writes:
         try:
-            store.write(writes)
+            store.write([*writes, *(store.streak_write(w, n) for w, n in streaks.items())])
         except Exception:
             logger.exception("could not write the notices of runs that failed at intake (their metric tells)")
 

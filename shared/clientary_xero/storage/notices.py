@@ -64,25 +64,31 @@ class NoticeStore:
         """``update_item`` arguments that ride along with the run's FAILED update (one
         transaction, ``StateStore.update_run(also=…)``): the notice, and one more failure in the
         workflow's streak."""
+        return [self.notice_write(notice), self.streak_write(str(notice.get("workflow_id") or "?"))]
+
+    def notice_write(self, notice: dict[str, Any]) -> dict[str, Any]:
         now = int(self.clock())
-        ttl = now + NOTICE_TTL_SECONDS
-        return [
-            {
-                "Key": {
-                    "pk": NOTICES,
-                    "sk": f"FAILED#{notice['run_id']}#{int(notice.get('generation') or 0)}",
-                },
-                "UpdateExpression": "SET #k = :k, #d = :d, #a = :a, #t = :t",
-                "ExpressionAttributeNames": {"#k": "kind", "#d": "data", "#a": "at", "#t": "ttl"},
-                "ExpressionAttributeValues": {":k": "failed", ":d": json.dumps(notice), ":a": now, ":t": ttl},
+        return {
+            "Key": {"pk": NOTICES, "sk": f"FAILED#{notice['run_id']}#{int(notice.get('generation') or 0)}"},
+            "UpdateExpression": "SET #k = :k, #d = :d, #a = :a, #t = :t",
+            "ExpressionAttributeNames": {"#k": "kind", "#d": "data", "#a": "at", "#t": "ttl"},
+            "ExpressionAttributeValues": {
+                ":k": "failed",
+                ":d": json.dumps(notice),
+                ":a": now,
+                ":t": now + NOTICE_TTL_SECONDS,
             },
-            {
-                "Key": streak_key(str(notice.get("workflow_id") or "?")),
-                "UpdateExpression": "ADD #f :one SET #a = :a, #t = :t",
-                "ExpressionAttributeNames": {"#f": "failures", "#a": "at", "#t": "ttl"},
-                "ExpressionAttributeValues": {":one": 1, ":a": now, ":t": ttl},
-            },
-        ]
+        }
+
+    def streak_write(self, workflow_id: str, failures: int = 1) -> dict[str, Any]:
+        """``failures`` more failed runs in the workflow's streak."""
+        now = int(self.clock())
+        return {
+            "Key": streak_key(workflow_id),
+            "UpdateExpression": "ADD #f :n SET #a = :a, #t = :t",
+            "ExpressionAttributeNames": {"#f": "failures", "#a": "at", "#t": "ttl"},
+            "ExpressionAttributeValues": {":n": failures, ":a": now, ":t": now + NOTICE_TTL_SECONDS},
+        }
 
     def reconnect_write(self, source: str, message: str) -> dict[str, Any]:
         """A Xero call that needs a reconnect outside any run (a trigger fetching, a poll): one
