@@ -309,3 +309,17 @@ def test_runs_failed_at_intake_are_told_and_count_towards_the_streak(stack: Stac
     assert email["subject"] == f"clientary-xero {STACK}: 3 runs FAILED; workflow broken-filter keeps failing"
     assert "workflow 'broken-filter', before any step" in email["body"]
     assert "the filter broke" in email["body"]
+
+
+def test_xero_429s_are_counted_by_limit_and_a_parked_run_is_waiting(stack: Stack) -> None:
+    stack.env.xero.fail_next(429, headers={"Retry-After": "5", "X-Rate-Limit-Problem": "minute"})
+    stack.invoice()  # waits out Retry-After, then succeeds
+    docs = stack.metrics()
+    assert (total(docs, "Xero429Minute"), total(docs, "Xero429Day")) == (1, 0)
+    assert total(docs, "RunsSucceeded") == 1
+    stack.env.xero.fail_next(429, headers={"Retry-After": "7200", "X-Rate-Limit-Problem": "day"})
+    stack.invoice("Bay Plumbing")  # parked until Xero's day resets
+    docs = stack.metrics()
+    assert (total(docs, "Xero429Minute"), total(docs, "Xero429Day")) == (0, 1)
+    assert total(docs, "RunsWaiting") == 1
+    assert stack.runs("WAITING")

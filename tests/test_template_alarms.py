@@ -145,7 +145,8 @@ def test_every_function_has_an_errors_alarm_and_all_but_the_clientary_triggers_a
         for n in every
         if props(template["Resources"][n])["CodeUri"].rstrip("/").endswith("clientary_trigger")
     }
-    assert by_metric["Throttles"] == every - clientary_triggers
+    # Theirs belong with their generated block (like their errors alarm): not required here.
+    assert by_metric["Throttles"] >= every - clientary_triggers
 
 
 def test_api_5xx_alarm(template: dict[str, Any]) -> None:
