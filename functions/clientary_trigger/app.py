@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from clientary_xero.metrics import flushed
 from clientary_xero.settings import get_settings
 from clientary_xero.usecases.clientary_trigger import handle_push, handle_schedule
 from clientary_xero.usecases.http_request import RequestRefused, read_request, request_id
@@ -22,6 +23,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"clientary_xero
 
 
 @logger.inject_lambda_context(clear_state=True)
+@flushed  # the invocation's metrics: one EMF line (clientary_xero/metrics.py)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     trigger = get_settings().trigger
     logger.append_keys(trigger=trigger)

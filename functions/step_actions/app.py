@@ -19,6 +19,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from clientary_xero.metrics import flushed
 from clientary_xero.settings import get_settings
 from clientary_xero.usecases.sqs_batch import process_partial_response
 from clientary_xero.usecases.steps import StepRecord, outcome_fields, run_step, run_steps
@@ -83,6 +84,7 @@ def record_handler(record: StepRecord) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@flushed  # the invocation's metrics: one EMF line (clientary_xero/metrics.py)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not get_settings().step_app:
         # Without it a retry could not delay its own message (Retry-After): refuse loudly.

@@ -14,6 +14,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from clientary_xero.metrics import flushed
 from clientary_xero.usecases.xero_trigger import EventRecord, handle_payments_poll, run_queued_event
 
 logger = Logger()
@@ -31,6 +32,7 @@ def record_handler(record: EventRecord) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@flushed  # the invocation's metrics: one EMF line (clientary_xero/metrics.py)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":
         return handle_payments_poll()

@@ -106,3 +106,7 @@ class NotFound(ClientaryXeroError):
 
 class ReauthorizationRequired(PermanentError):
     """The Xero connection's refresh token is no longer valid: run the connect flow again."""
+
+    def to_dict(self) -> dict[str, object]:
+        # The run's error says so: the notifier tells "reconnect Xero" once, not once per run.
+        return {**super().to_dict(), "reconnect": True}

@@ -80,6 +80,14 @@ class Settings(BaseModel):
     # Seconds a trigger Lambda container reuses the workflows it read for a trigger: a poll page
     # or a burst of pushes reads the Workflows table once; an edit takes effect within this time.
     workflow_cache_seconds: float = 5.0
+    # --- Failures reach a person (issue 9: usecases/alerts.py, the notifier function)
+    # The SNS topic the notifier's digests go to, and the stack its commands name (--stack).
+    alarm_topic_arn: str = ""
+    stack_name: str = "clientary-xero"
+    # A workflow whose runs fail this many times in a row (no success between) is reported once.
+    repeated_failure_threshold: int = Field(default=5, ge=1)
+    # The Xero event queue's DLQ: the notifier reports new messages in each dead-letter queue.
+    xero_event_dlq_url: str = ""
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

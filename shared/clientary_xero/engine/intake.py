@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clientary_xero.connectors.base import find_action
+from clientary_xero.engine import notify
 from clientary_xero.engine import runs as R
 from clientary_xero.engine.plan import next_step
 from clientary_xero.errors import (
@@ -253,6 +254,7 @@ class Intake:
             if not workflows[event.trigger]:
                 logger.info("no workflow for trigger", extra={"trigger": event.trigger})
         self._send(pending)
+        notify.intake_finished(self.state, outcomes)  # metrics; the FAILED runs' notices
         return outcomes
 
     # ------------------------------------------------------------------

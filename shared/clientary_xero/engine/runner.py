@@ -61,7 +61,9 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
+from clientary_xero import metrics
 from clientary_xero.connectors.base import ActionContext, ActionSpec, find_action
+from clientary_xero.engine import notify
 from clientary_xero.engine import runs as R
 from clientary_xero.engine.intake import app_for_step
 from clientary_xero.engine.plan import find_step, next_step
@@ -274,6 +276,7 @@ class StepRunner:
             self.state.finish_step(
                 run_id, step_id, owner=owner, status="RETRYING", input=rendered, error=error
             )
+            metrics.count("StepRetries")
             raise retry from None
 
         # The checkpoint is written with the run's move to the next step (one transaction).
@@ -322,9 +325,12 @@ class StepRunner:
                     expect_status=[R.QUEUED, R.RUNNING, R.WAITING],
                 )
             logger.info("run parked for Xero's daily limit", extra={"run_id": run_id, "step_id": step_id})
+            metrics.count("RunsWaiting")
             return StepOutcome(run_id, step_id, "WAITING", f"parked until {R.iso(resume_at)}: {exc}")
         delay = max(1, min(MAX_SEND_DELAY, exc.delay_seconds))
         self.queue.send(app, message, delay_seconds=delay)
+        if isinstance(exc, BudgetExceeded):
+            metrics.count("BudgetWaits")
         return StepOutcome(
             run_id, step_id, "DELAYED", f"{exc}; re-sent with a {delay} s delay (not counted as an attempt)"
         )
@@ -463,10 +469,14 @@ class StepRunner:
                         "updated_at": now,
                         "finished_at": now,
                         "current_step": step_id,
-                    }
+                    },
+                    # The workflow's streak of failed runs ends (usecases/alerts.py), in the same write.
+                    also=tuple(notify.succeeded_writes(self.state, fresh)),
                 )
             if not self._checkpoint(run_id, step_id, checkpoint, done):
                 return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
+            if done is not None:
+                notify.run_succeeded(fresh)
             return StepOutcome(run_id, step_id, "SUCCEEDED", "duplicate message" if duplicate else "", None)
         # Move the run on and enqueue the next step; a duplicate enqueue is harmless (the claim dedupes).
         moved = RunChange({"current_step": nxt.id, "decisions": decisions, "updated_at": now})
@@ -486,7 +496,7 @@ class StepRunner:
         it owns the checkpoint (and the run's move)."""
         if checkpoint is None:
             if change is not None:
-                self.state.update_run(run_id, change.fields, remove=change.remove)
+                self.state.update_run(run_id, change.fields, remove=change.remove, also=list(change.also))
             return True
         try:
             self.state.finish_step(run_id, step_id, status=R.SUCCEEDED, then_run=change, **checkpoint)
@@ -508,7 +518,10 @@ class StepRunner:
                 "updated_at": now,
                 "finished_at": now,
             },
+            # Its notice for the next digest and the workflow's streak, in the same transaction.
+            also=notify.failed_writes(self.state, run, step_id, error),
         )
+        notify.run_failed(run)
         logger.warning("run failed", extra={"run_id": run["run_id"], "step_id": step_id, "error": error})
         return StepOutcome(run["run_id"], step_id, "FAILED", str(error.get("message", "")), error=error)
 

@@ -18,6 +18,9 @@ pk                                 sk                          what
 ``OAUTH#<state>``                  ``STATE``                   OAuth ``state`` of the connect flow (one-shot)
 ``XEROCONNECT#<sha256(ticket)>``   ``TICKET``                  a connect ticket made by the CLI (one-shot)
 ``XEROCHOICE#<sha256(token)>``     ``CHOICE``                  organisations offered to choose from (one-shot)
+``NOTICE``                         ``FAILED#<run>#<gen>``      a FAILED run not yet in a digest (notices.py)
+``NOTICE#FLAG``                    ``<name>``                  told already: a reconnect, a DLQ's depth
+``STREAK#<workflow id>``           ``STREAK``                  a workflow's failed runs in a row
 =================================  ==========================  =====================================
 
 Runs are also listed through the ``gsi1`` index (``gsi1pk = RUNS``, ``gsi1sk = <created>#<run_id>``).

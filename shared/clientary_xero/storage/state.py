@@ -71,6 +71,8 @@ class RunChange:
     fields: dict[str, Any]
     expect_status: str | list[str] | None = None
     remove: tuple[str, ...] = ()
+    # More update_item arguments of this table in the same transaction (``update_run``'s ``also``).
+    also: tuple[dict[str, Any], ...] = ()
 
 
 class ItemTooLarge(PermanentError):
@@ -220,18 +222,15 @@ class StateStore:
         that were fine, "ConditionalCheckFailed", "TransactionConflict", …)."""
         # The resource's client serializes the values itself (boto3's DynamoDB transformation), as
         # the table's calls do.
+        keys = (
+            "Key",
+            "UpdateExpression",
+            "ConditionExpression",
+            "ExpressionAttributeNames",
+            "ExpressionAttributeValues",
+        )
         items = [
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": u["Key"],
-                    "UpdateExpression": u["UpdateExpression"],
-                    "ConditionExpression": u["ConditionExpression"],
-                    "ExpressionAttributeNames": u["ExpressionAttributeNames"],
-                    "ExpressionAttributeValues": u["ExpressionAttributeValues"],
-                }
-            }
-            for u in updates
+            {"Update": {"TableName": self.table_name, **{k: u[k] for k in keys if k in u}}} for u in updates
         ]
         try:
             self._call(self._t.meta.client.transact_write_items, TransactItems=items)
@@ -308,8 +307,23 @@ class StateStore:
         *,
         expect_status: str | list[str] | None = None,
         remove: tuple[str, ...] = (),
+        also: list[dict[str, Any]] | None = None,
     ) -> None:
-        self._call(self._t.update_item, **self._run_update(run_id, RunChange(fields, expect_status, remove)))
+        """``also``: more ``update_item`` arguments of this table written in the same transaction
+        (a FAILED run's notice, storage/notices.py); refused for another reason than the run's
+        condition (a concurrent write to one of them), the run's update goes alone, then each."""
+        update = self._run_update(run_id, RunChange(fields, expect_status, remove))
+        if not also:
+            self._call(self._t.update_item, **update)
+            return
+        refused = self._transact([update, *also])
+        if refused is None:
+            return
+        if refused[0] == "ConditionalCheckFailed":
+            raise Conflict(f"run {run_id}: its update's condition failed")
+        self._call(self._t.update_item, **update)
+        for other in also:
+            self._call(self._t.update_item, **other)
 
     def update_runs(self, changes: list[tuple[str, RunChange]]) -> list[tuple[str, Exception]]:
         """Several runs' updates (a poll page's "enqueued" marks): one ``TransactWriteItems`` per
@@ -529,7 +543,7 @@ class StateStore:
             run_id, step_id, owner=owner, status=status, input=input, output=output, error=error
         )
         if then_run is not None:
-            refused = self._transact([update, self._run_update(run_id, then_run)])
+            refused = self._transact([update, self._run_update(run_id, then_run), *then_run.also])
             if refused is None:
                 return
             if refused[0] == "ConditionalCheckFailed":
@@ -537,7 +551,11 @@ class StateStore:
         self._call(self._t.update_item, **update)
         if then_run is not None:
             self.update_run(
-                run_id, then_run.fields, expect_status=then_run.expect_status, remove=then_run.remove
+                run_id,
+                then_run.fields,
+                expect_status=then_run.expect_status,
+                remove=then_run.remove,
+                also=list(then_run.also),
             )
 
     def _finish_update(

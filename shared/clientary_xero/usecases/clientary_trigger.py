@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
+from clientary_xero import metrics
 from clientary_xero.engine.intake import Intake, TriggerEvent
 from clientary_xero.errors import ClientaryXeroError, NotFound, PermanentError
 from clientary_xero.settings import get_settings
@@ -159,6 +161,7 @@ def handle_schedule(
     source = clientary_source(trigger)
     if not source.pollable:
         raise PermanentError(f"{trigger} is push-only: Clientary's API has nothing to poll for it")
+    started_at = time.monotonic()
     intake = intake or Intake.from_settings()
     client = clientary or _clientary_client(secrets or SecretStore())
     batch = source.poll(client, intake.state)
@@ -187,6 +190,7 @@ def handle_schedule(
             "; ".join(f"{r['record_id']}: {r['reason']}" for r in retry_later),
         )
     logger.info("poll finished", extra={k: v for k, v in summary.items() if k not in ("runs", "retry_later")})
+    metrics.observe("PollDuration", (time.monotonic() - started_at) * 1000, metrics.MILLISECONDS)
     return summary
 
 

@@ -24,14 +24,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Json
 
+from clientary_xero import metrics
 from clientary_xero.connectors.xero.webhooks import WebhookEvent
 from clientary_xero.engine.intake import Intake, TriggerEvent
-from clientary_xero.errors import NotFound, PermanentError, RetryableError
+from clientary_xero.errors import NotFound, PermanentError, ReauthorizationRequired, RetryableError
 from clientary_xero.storage.secrets import SecretStore
 
 logger = logging.getLogger(__name__)
@@ -161,6 +163,12 @@ def run_queued_event(
     except RetryableError as exc:
         queue.delay(EVENT_QUEUE, receipt_handle, exc.delay_seconds)
         raise
+    except ReauthorizationRequired as exc:  # no run fails for it: the notice tells (usecases/alerts.py)
+        from clientary_xero.engine.notify import reconnect_needed
+        from clientary_xero.storage.state import StateStore
+
+        reconnect_needed(StateStore(), "the Xero webhook events (contacts, invoices)", exc)
+        raise
 
 
 def handle_payments_poll(
@@ -175,6 +183,7 @@ def handle_payments_poll(
     from clientary_xero.connectors.xero.client import build_xero_client
     from clientary_xero.connectors.xero.triggers import HeaderTransport, poll_new_payments
 
+    started_at = time.monotonic()
     intake = intake or Intake.from_settings()
     headers = HeaderTransport(get_transport())
     client = build_xero_client(secrets, intake.state, transport=headers)
@@ -182,6 +191,11 @@ def handle_payments_poll(
         batch = poll_new_payments(
             client, headers, intake.state, now=now or datetime.now(UTC), trigger=trigger
         )
+    except ReauthorizationRequired as exc:  # no run fails for it: the notice tells (usecases/alerts.py)
+        from clientary_xero.engine.notify import reconnect_needed
+
+        reconnect_needed(intake.state, "the Xero payments poll", exc)
+        raise
     finally:
         client.close()
     events = []
@@ -217,6 +231,7 @@ def handle_payments_poll(
     if retry_later:
         logger.warning("poll: %d payment(s) held for the next poll", len(retry_later))
     logger.info("poll finished", extra={k: v for k, v in summary.items() if k not in ("runs", "retry_later")})
+    metrics.observe("PollDuration", (time.monotonic() - started_at) * 1000, metrics.MILLISECONDS)
     return summary
 
 

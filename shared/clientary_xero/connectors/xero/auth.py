@@ -216,10 +216,21 @@ class XeroTokenProvider:
         # Persist before use: once Xero issued the new pair, the old refresh token has 30 minutes left.
         self.secrets.write(self.secret_id, updated)
         self._secret = updated
+        self._works_again()
         logger.info(
             "renewed the Xero access token of connection %r (%s)", self.connection, self.auth_kind(updated)
         )
         return str(updated["access_token"])
+
+    def _works_again(self) -> None:
+        """A refresh worked: a "reconnect Xero" already told is over, and the next is told again
+        (usecases/alerts.py). One delete per refresh, at most one per 30 minutes and container."""
+        from clientary_xero.storage.notices import RECONNECT_FLAG, NoticeStore
+
+        try:
+            NoticeStore(self.state.table_name).clear_flag(RECONNECT_FLAG)
+        except Exception:  # the token is saved; the flag only delays the next reconnect notice
+            logger.warning("could not clear the Xero reconnect notice flag", exc_info=True)
 
     def _reauthorize(self) -> ReauthorizationRequired:
         return ReauthorizationRequired(

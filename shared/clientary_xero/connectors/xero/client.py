@@ -20,6 +20,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Literal
 
+from clientary_xero import metrics
 from clientary_xero.connectors.http import new_client
 from clientary_xero.connectors.xero.scopes import scope_refused
 from clientary_xero.errors import PermanentError, RetryableError
@@ -292,6 +293,7 @@ class XeroClient:
                     self.budget.release(permit)
             self._note_limits(response)
             self._learn(permit, response)
+            _count_call(response)
             detail = self._detail(response) if response.status_code == 401 else None
             if detail == "TokenExpired" and attempt == 1:
                 logger.info(
@@ -407,6 +409,14 @@ class XeroClient:
             status=status,
             service="xero",
         )
+
+
+def _count_call(response: httpx.Response) -> None:
+    """Metrics: every call Xero answered, and its 429s by limit (the day's apart: it parks runs)."""
+    metrics.count("XeroCalls")
+    if response.status_code == 429:
+        day = _limit_name(response.headers.get("X-Rate-Limit-Problem")) == "day"
+        metrics.count("Xero429Day" if day else "Xero429Minute")
 
 
 def build_xero_client(
