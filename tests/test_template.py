@@ -503,6 +503,7 @@ def test_the_clientary_triggers_are_one_block_and_one_mapping_line_each() -> Non
         "${Name}TriggerLogGroup",
         "${Name}TriggerFunction",
         "${Name}TriggerErrorsAlarm",
+        "${Name}TriggerThrottlesAlarm",
     }
 
 
