@@ -17,6 +17,7 @@ Each test says which of two kinds its checks are:
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -44,6 +45,13 @@ SKIPPED_BY_MOTO = {
     "AWS::S3::BucketPolicy",
     "AWS::SNS::Subscription",
 }
+# Resources moto's CloudFormation knows but cannot create here, because they read an attribute of
+# a resource it skips; they (and the outputs naming them) are left out of the stack moto creates and
+# checked in the transformed template instead.
+UNRESOLVED_BY_MOTO = {
+    # its body names the alarms' ARNs (alarm widgets); tests/test_template_alarms.py checks it
+    "OperationsDashboard": "AWS::CloudWatch::Dashboard",
+}
 # Environment variables that name a resource of the stack, and which one.
 RESOURCE_VARIABLES = {
     "WORKFLOWS_TABLE": "WorkflowsTable",
@@ -52,6 +60,7 @@ RESOURCE_VARIABLES = {
     "CLIENTARY_QUEUE_URL": "ClientaryActionQueue",
     "XERO_EVENT_QUEUE_URL": "XeroEventQueue",
     "XERO_DLQ_URL": "XeroActionDLQ",
+    "XERO_EVENT_DLQ_URL": "XeroEventDLQ",
     "CLIENTARY_DLQ_URL": "ClientaryActionDLQ",
     "PAYLOAD_BUCKET": "PayloadBucket",
     "XERO_SECRET_ID": "XeroConnectionSecret",
@@ -142,7 +151,7 @@ def stack(transformed: dict[str, Any]) -> Iterator[Stack]:
             cfn = boto3.client("cloudformation", region_name=REGION)
             cfn.create_stack(
                 StackName=STACK,
-                TemplateBody=json.dumps(transformed),
+                TemplateBody=json.dumps(for_moto(transformed)),
                 Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in PARAMETERS.items()],
                 Capabilities=["CAPABILITY_IAM"],
             )
@@ -155,6 +164,19 @@ def stack(transformed: dict[str, Any]) -> Iterator[Stack]:
             }
             outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs") or []}
             yield Stack(resources, outputs, description["StackStatus"])
+
+
+def for_moto(transformed: dict[str, Any]) -> dict[str, Any]:
+    """The transformed template without ``UNRESOLVED_BY_MOTO`` and the outputs that name them."""
+    out = copy.deepcopy(transformed)
+    for name, kind in UNRESOLVED_BY_MOTO.items():
+        assert out["Resources"].pop(name)["Type"] == kind, name
+    out["Outputs"] = {
+        key: output
+        for key, output in out["Outputs"].items()
+        if not any(name in json.dumps(output["Value"]) for name in UNRESOLVED_BY_MOTO)
+    }
+    return out
 
 
 def of_type(template: dict[str, Any], *types: str) -> dict[str, dict[str, Any]]:
@@ -186,7 +208,7 @@ def test_the_stack_is_created_with_every_resource_moto_supports(
 ) -> None:
     """DEPLOYED: every resource of the transformed template whose type moto's CloudFormation knows."""
     assert stack.status == "CREATE_COMPLETE"
-    declared = {name: r["Type"] for name, r in transformed["Resources"].items()}
+    declared = {name: r["Type"] for name, r in for_moto(transformed)["Resources"].items()}
     skipped = {name for name, kind in declared.items() if kind in SKIPPED_BY_MOTO}
     # moto lists a skipped resource too, without a type.
     created = {name for name, (kind, _) in stack.resources.items() if kind}
@@ -335,13 +357,19 @@ def test_every_schedule_invokes_its_function(stack: Stack, transformed: dict[str
     """DEPLOYED: the EventBridge rules, their state and targets, and the functions' permissions."""
     events, lam = stack.client("events"), stack.client("lambda")
     expected = {f"{prefix}TriggerFunction": entry["Poll"] for prefix, entry in clientary_triggers().items()}
-    expected |= {"ResumeParkedFunction": "ENABLED", "XeroTriggerFunction": "ENABLED"}
+    expected |= {
+        "ResumeParkedFunction": "ENABLED",
+        "XeroTriggerFunction": "ENABLED",
+        "NotifierFunction": "ENABLED",
+    }
+    # The notifier sends the failure digest within minutes; the others poll or sweep every 15.
+    rates = {"NotifierFunction": "rate(2 minutes)"}
     scheduled = {}
     for rule in events.list_rules()["Rules"]:
         (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
         (function,) = [name for name in expected if stack.function_arn(name) == target["Arn"]]
         scheduled[function] = rule["State"]
-        assert rule["ScheduleExpression"] == "rate(15 minutes)", function
+        assert rule["ScheduleExpression"] == rates.get(function, "rate(15 minutes)"), function
         policy = json.loads(lam.get_policy(FunctionName=stack.physical(function))["Policy"])
         assert any(
             s["Principal"] == {"Service": "events.amazonaws.com"}
@@ -416,10 +444,22 @@ def test_secrets_and_alarms_of_the_transformed_template(stack: Stack, transforme
         dimensions = list(properties.get("Dimensions") or [])
         for metric in properties.get("Metrics") or []:
             dimensions += (metric.get("MetricStat") or {}).get("Metric", {}).get("Dimensions") or []
-        assert dimensions, name
+        # Our own metrics (the failed runs' stack-wide total) have no dimension to resolve.
+        ours = [m for m in properties.get("Metrics") or [] if "Expression" not in m] or [properties]
+        if not dimensions:
+            assert all(
+                ((m.get("MetricStat") or {}).get("Metric") or m)
+                .get("Namespace", {})
+                .get("Fn::Sub", "")
+                .startswith("ClientaryXero/")
+                for m in ours
+            ), name
         for dimension in dimensions:
             watched = ref(dimension["Value"])
-            assert watched in stack.resources and stack.resources[watched][1], f"{name} watches {watched}"
+            created = watched in stack.resources and bool(stack.resources[watched][1])
+            # the HTTP API is skipped by moto: the alarm watches it in the transformed template
+            skipped = transformed["Resources"].get(str(watched), {}).get("Type") in SKIPPED_BY_MOTO
+            assert created or skipped, f"{name} watches {watched}"
     assert stack.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]["TopicArn"] == topic
     (subscription,) = of_type(transformed, "AWS::SNS::Subscription").values()
     assert subscription["Condition"] == "HasAlarmEmail"
@@ -434,6 +474,7 @@ def test_the_outputs_name_the_deployed_resources(stack: Stack, transformed: dict
     """DEPLOYED: every output, and those naming a created resource give its physical id.
     TRANSFORMED: the secrets' ARNs, and the URL outputs (the API is skipped) with the routes."""
     skipped = set()
+    transformed = for_moto(transformed)
     for key, output in transformed["Outputs"].items():
         target = ref(output["Value"])
         if target is not None and transformed["Resources"][target]["Type"] in SKIPPED_BY_MOTO:
