@@ -30,13 +30,17 @@ check-python:
 
 # The venv's own pip (it comes with the Python) installs the locked files as they are (--no-deps:
 # each file is the whole closure; pip before 24 misreads a locked package's extras when it resolves
-# them itself), `pip check` then proves nothing is missing; then the package itself, editable, with
-# the locked setuptools (no build isolation: nothing unlocked is downloaded).
-$(VENV)/.installed: requirements/dev.txt pyproject.toml | check-python
+# them itself); then the package itself, editable, with the locked setuptools (no build isolation:
+# nothing unlocked is downloaded), and `pip check` proves the lock holds all it needs. Two stamps:
+# make lock needs only the locked tools (uv), also when pyproject.toml asks for more than the lock.
+$(VENV)/.locked: requirements/dev.txt | check-python
 	@test -x $(PY) || $(PY312) -m venv $(VENV)
 	$(PY) -m pip install -q --require-hashes --no-deps -r requirements/dev.txt
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.locked pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
-	$(PY) -m pip check -q
+	@$(PY) -m pip check -q || { echo "requirements/dev.txt lacks what pyproject.toml asks for: run make lock" >&2; exit 1; }
 	@touch $@
 
 venv: $(VENV)/.installed ## create the development virtualenv (.venv, Python 3.12)
@@ -53,7 +57,7 @@ sam-venv: $(SAM_STAMP) ## SAM CLI and cfn-lint in their own virtualenv (.sam-ven
 # (never one it would download). It keeps the locked versions that still fit; UPGRADE=1 takes the
 # newest each bound allows. The export commands are written into each file's header, and
 # tests/test_packaging.py runs them again to check the files are the lock's.
-lock: venv ## re-lock after editing dependencies: uv.lock, requirements/*.txt, shared/requirements.txt (UPGRADE=1: newest)
+lock: $(VENV)/.locked ## re-lock after editing dependencies: uv.lock, requirements/*.txt, shared/requirements.txt (UPGRADE=1: newest)
 	UV_PYTHON_DOWNLOADS=never $(UV) lock --python $(PY312) $(if $(UPGRADE),--upgrade)
 	$(UV) export --quiet --frozen --no-emit-project --extra dev -o requirements/dev.txt
 	$(UV) export --quiet --frozen --no-emit-project --no-dev -o shared/requirements.txt

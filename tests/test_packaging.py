@@ -69,7 +69,7 @@ def test_the_lock_was_made_from_this_pyproject() -> None:
         for r in project["metadata"]["requires-dist"]
     }
     declared = _declared()
-    differ = sorted(name for name in declared.keys() | locked.keys() if declared.get(name) != locked.get(name))
+    differ = sorted(n for n in declared.keys() | locked.keys() if declared.get(n) != locked.get(n))
     assert not differ, f"uv.lock was made from another pyproject.toml ({', '.join(differ)}): run `make lock`"
 
 
