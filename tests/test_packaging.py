@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -134,6 +135,35 @@ def test_the_build_backend_is_the_locked_one() -> None:
     (backend,) = [Requirement(r) for r in requires if Requirement(r).name == "setuptools"]
     assert _declared()["setuptools"][0] == backend.specifier
     assert backend.specifier.contains(_pins(DEV)["setuptools"])
+
+
+def _make_dry_run(*args: str) -> list[str]:
+    """The commands `make` would run for the targets, from scratch (-B), without running them."""
+    make = shutil.which("make")
+    assert make is not None
+    done = subprocess.run(  # noqa: S603 - fixed arguments
+        [make, "--no-print-directory", "-n", "-B", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line for line in done.stdout.replace("\\\n", " ").splitlines() if "pip install" in line]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_installs_only_what_the_lock_names_with_hashes() -> None:
+    # Given what make venv (make test, make demo), make sam-venv and the layer's build would install
+    venvs = _make_dry_run("venv", "sam-venv")
+    layer = _make_dry_run("-C", "shared", "build-SharedLayer", "ARTIFACTS_DIR=/nonexistent")
+
+    # Then each install takes a locked file, in hash-checking mode, as it is (no resolving)
+    locked = [cmd for cmd in venvs + layer if "--require-hashes" in cmd and "--no-deps" in cmd]
+    files = sorted(shlex.split(cmd)[shlex.split(cmd).index("-r") + 1] for cmd in locked)
+    assert files == ["requirements.txt", "requirements/dev.txt", "requirements/sam.txt"], venvs + layer
+    # … but the package itself, editable, with nothing else (its dependencies came from the lock)
+    rest = [cmd for cmd in venvs + layer if cmd not in locked]
+    assert len(rest) == 1 and shlex.split(rest[0])[-4:] == ["--no-deps", "--no-build-isolation", "-e", "."]
 
 
 # ------------------------------------------------------------------------------ the layer
