@@ -59,7 +59,7 @@ sam-venv: $(SAM_STAMP) ## SAM CLI and cfn-lint in their own virtualenv (.sam-ven
 # tests/test_packaging.py runs them again to check the files are the lock's.
 lock: $(VENV)/.locked ## re-lock after editing dependencies: uv.lock, requirements/*.txt, shared/requirements.txt (UPGRADE=1: newest)
 	UV_PYTHON_DOWNLOADS=never $(UV) lock --python $(PY312) $(if $(UPGRADE),--upgrade)
-	$(UV) export --quiet --frozen --no-emit-project --extra dev -o requirements/dev.txt
+	$(UV) export --quiet --frozen --no-emit-project --all-extras -o requirements/dev.txt
 	$(UV) export --quiet --frozen --no-emit-project --no-dev -o shared/requirements.txt
 	UV_PYTHON_DOWNLOADS=never UV_CUSTOM_COMPILE_COMMAND='make lock' $(UV) pip compile --quiet --universal \
 		--python-version 3.12 --generate-hashes $(if $(UPGRADE),--upgrade) -o requirements/sam.txt requirements/sam.in

@@ -41,14 +41,15 @@ def _pins(path: Path) -> dict[str, str]:
     return pins
 
 
-def _declared() -> dict[str, tuple[SpecifierSet, frozenset[str], bool]]:
-    """pyproject.toml's requirements: name → (bounds, extras, dev only)."""
+def _declared() -> dict[str, tuple[SpecifierSet, frozenset[str], str]]:
+    """pyproject.toml's requirements: name → (bounds, extras, the extra that asks for it or "")."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    groups = {"": project["dependencies"], **project.get("optional-dependencies", {})}
     declared = {}
-    for dev, specs in ((False, project["dependencies"]), (True, project["optional-dependencies"]["dev"])):
+    for group, specs in groups.items():
         for spec in specs:
             req = Requirement(spec)
-            declared[canonicalize_name(req.name)] = (req.specifier, frozenset(req.extras), dev)
+            declared[canonicalize_name(req.name)] = (req.specifier, frozenset(req.extras), group)
     return declared
 
 
@@ -65,7 +66,7 @@ def test_the_lock_was_made_from_this_pyproject() -> None:
         canonicalize_name(r["name"]): (
             SpecifierSet(r.get("specifier", "")),
             frozenset(r.get("extras", ())),
-            "extra == 'dev'" in r.get("marker", ""),
+            "".join(re.findall(r"extra == '([^']+)'", r.get("marker", ""))),
         )
         for r in project["metadata"]["requires-dist"]
     }
@@ -169,9 +170,9 @@ def test_make_installs_only_what_the_lock_names_with_hashes() -> None:
 # ------------------------------------------------------------------------------ the layer
 def test_the_layer_pins_each_runtime_dependency_within_its_bounds() -> None:
     layer = _pins(LAYER)
-    for name, (bounds, _, dev) in _declared().items():
-        if dev:
-            assert name not in layer, f"{name}: a development tool in the layer"
+    for name, (bounds, _, extra) in _declared().items():
+        if extra:
+            assert name not in layer, f"{name}: only the {extra!r} extra asks for it, yet it is in the layer"
             continue
         assert name in layer, f"{name}: a dependency of the package missing from the layer"
         assert bounds.contains(layer[name]), f"{name}=={layer[name]}: outside {bounds}"
