@@ -12,13 +12,15 @@ SAM_VENV := .sam-venv
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 CFN_LINT := $(SAM_VENV)/bin/cfn-lint
-SAM_CLI_VERSION := 1.170.0
-CFN_LINT_VERSION := 1.53.3
+UV := $(VENV)/bin/uv
 export SAM_CLI_TELEMETRY := 0
-# The stamp names the versions, so changing a pin reinstalls and nothing else does.
-SAM_STAMP := $(SAM_VENV)/.installed-sam$(SAM_CLI_VERSION)-cfnlint$(CFN_LINT_VERSION)
+# Installs come from the lock (hashes: pip checks every file it downloads): requirements/dev.txt for
+# .venv and shared/requirements.txt for the layer are exported from uv.lock, requirements/sam.txt
+# (the SAM CLI and cfn-lint, pinned in requirements/sam.in) is compiled for .sam-venv. `make lock`
+# makes them all again; a changed file reinstalls its venv and nothing else does.
+SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: help demo test lint typecheck unit template build venv sam-venv schema clean reliability bench
+.PHONY: help demo test lint typecheck unit template build venv sam-venv lock schema clean reliability bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -26,21 +28,41 @@ help: ## list targets
 check-python:
 	@test -n "$(PY312)" || { echo "No Python 3.12 found: install one (e.g. 'pyenv install 3.12') or pass PY312=/path/to/python3.12" >&2; exit 1; }
 
-$(VENV)/.installed: pyproject.toml | check-python
+# The venv's own pip (it comes with the Python) installs the locked files as they are (--no-deps:
+# each file is the whole closure; pip before 24 misreads a locked package's extras when it resolves
+# them itself); then the package itself, editable, with the locked setuptools (no build isolation:
+# nothing unlocked is downloaded), and `pip check` proves the lock holds all it needs. Two stamps:
+# make lock needs only the locked tools (uv), also when pyproject.toml asks for more than the lock.
+$(VENV)/.locked: requirements/dev.txt | check-python
 	@test -x $(PY) || $(PY312) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements/dev.txt
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.locked pyproject.toml
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@$(PY) -m pip check -q || { echo "requirements/dev.txt lacks what pyproject.toml asks for: run make lock" >&2; exit 1; }
 	@touch $@
 
 venv: $(VENV)/.installed ## create the development virtualenv (.venv, Python 3.12)
 
-$(SAM_STAMP): | check-python
+$(SAM_STAMP): requirements/sam.txt | check-python
 	@test -x $(SAM_VENV)/bin/python || $(PY312) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install -q aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
+	$(SAM_VENV)/bin/python -m pip install -q --require-hashes --no-deps -r requirements/sam.txt
+	$(SAM_VENV)/bin/python -m pip check -q
 	@touch $@
 
 sam-venv: $(SAM_STAMP) ## SAM CLI and cfn-lint in their own virtualenv (.sam-venv)
+
+# uv resolves for every platform and Python >= 3.12 (requires-python), with the interpreter given
+# (never one it would download). It keeps the locked versions that still fit; UPGRADE=1 takes the
+# newest each bound allows. The export commands are written into each file's header, and
+# tests/test_packaging.py runs them again to check the files are the lock's.
+lock: $(VENV)/.locked ## re-lock after editing dependencies: uv.lock, requirements/*.txt, shared/requirements.txt (UPGRADE=1: newest)
+	UV_PYTHON_DOWNLOADS=never $(UV) lock --python $(PY312) $(if $(UPGRADE),--upgrade)
+	$(UV) export --quiet --frozen --no-emit-project --all-extras -o requirements/dev.txt
+	$(UV) export --quiet --frozen --no-emit-project --no-dev -o shared/requirements.txt
+	UV_PYTHON_DOWNLOADS=never UV_CUSTOM_COMPILE_COMMAND='make lock' $(UV) pip compile --quiet --universal \
+		--python-version 3.12 --generate-hashes $(if $(UPGRADE),--upgrade) -o requirements/sam.txt requirements/sam.in
 
 PYTEST_WORKERS ?= 2
 

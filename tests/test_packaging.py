@@ -1,39 +1,188 @@
-"""The Lambda layer installs what the package declares: shared/requirements.txt (what `sam build`
-puts into the layer) and [project.dependencies] in pyproject.toml (what `make venv`, the tests and
-the CLI install) name the same packages with the same version bounds. boto3 is the one exception:
-the python3.12 Lambda runtime ships it, so the layer leaves it out."""
+"""Installs are reproducible: uv.lock is the lock of pyproject.toml, and what `make` installs is
+exported from it — requirements/dev.txt (`make venv`), shared/requirements.txt (the Lambda layer,
+built by shared/Makefile) — with a hash for every file. requirements/sam.txt pins the SAM CLI's
+venv. `make lock` makes them all again; these tests fail until it has been run after an edit.
+
+The layer ships its own boto3 (the one the tests run with), not the Lambda runtime's."""
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
 ROOT = Path(__file__).resolve().parents[1]
-RUNTIME_PROVIDED = {"boto3"}
+LAYER = ROOT / "shared" / "requirements.txt"
+DEV = ROOT / "requirements" / "dev.txt"
+EXPORTS = (DEV, LAYER)
+UV = Path(sys.executable).parent / "uv"  # from the dev extra (make venv)
+# What uv may run with here: the interpreter running the tests, never one it downloads.
+UV_ENV = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
 
 
-def _by_name(lines: list[str]) -> dict[str, str]:
+def _pins(path: Path) -> dict[str, str]:
+    """name → pinned version of a requirements file written by uv (`name==version ; marker \\`)."""
     pins: dict[str, str] = {}
-    for line in lines:
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        match = re.match(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*(.*)$", text)
-        assert match, f"cannot read the requirement {line!r}"
-        pins[match[1].lower().replace("_", "-")] = match[3].replace(" ", "")
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*)(\[[^\]]*\])?==([^\s;\\]+)", line)
+        if match:
+            pins[canonicalize_name(match[1])] = match[3]
     return pins
 
 
-def test_the_layer_requirements_match_the_package_dependencies() -> None:
-    layer = _by_name((ROOT / "shared" / "requirements.txt").read_text().splitlines())
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    package = {name: spec for name, spec in _by_name(project).items() if name not in RUNTIME_PROVIDED}
-    assert layer == package
+def _declared() -> dict[str, tuple[SpecifierSet, frozenset[str], str]]:
+    """pyproject.toml's requirements: name → (bounds, extras, the extra that asks for it or "")."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    groups = {"": project["dependencies"], **project.get("optional-dependencies", {})}
+    declared = {}
+    for group, specs in groups.items():
+        for spec in specs:
+            req = Requirement(spec)
+            declared[canonicalize_name(req.name)] = (req.specifier, frozenset(req.extras), group)
+    return declared
 
 
-def test_the_layer_leaves_out_what_the_runtime_provides() -> None:
-    layer = _by_name((ROOT / "shared" / "requirements.txt").read_text().splitlines())
-    assert not RUNTIME_PROVIDED & set(layer)
-    # and what only tests or the local runner need stays out of the deployed layer
-    assert not {"moto", "pytest", "openapi-core", "ruff", "mypy"} & set(layer)
+def _uv() -> Path:
+    assert UV.is_file(), f"{UV}: no uv in the venv running the tests (it is in the dev extra: make venv)"
+    return UV
+
+
+# ------------------------------------------------------------------------------ the lock
+def test_the_lock_was_made_from_this_pyproject() -> None:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    (project,) = [p for p in lock["package"] if p["name"] == "clientary-xero"]
+    locked = {
+        canonicalize_name(r["name"]): (
+            SpecifierSet(r.get("specifier", "")),
+            frozenset(r.get("extras", ())),
+            "".join(re.findall(r"extra == '([^']+)'", r.get("marker", ""))),
+        )
+        for r in project["metadata"]["requires-dist"]
+    }
+    declared = _declared()
+    differ = sorted(n for n in declared.keys() | locked.keys() if declared.get(n) != locked.get(n))
+    assert not differ, f"uv.lock was made from another pyproject.toml ({', '.join(differ)}): run `make lock`"
+
+
+def test_uv_finds_the_lock_up_to_date() -> None:
+    # uv's own check covers what the test above does not (requires-python, the sources, the extras).
+    done = subprocess.run(  # noqa: S603 - fixed arguments
+        [str(_uv()), "lock", "--check", "--offline", "--python", sys.executable],
+        cwd=ROOT,
+        env=UV_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"uv.lock is stale, run `make lock`:\n{done.stderr}"
+
+
+@pytest.mark.parametrize("exported", EXPORTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_requirements_file_is_the_lock_exported_by_make_lock(exported: Path, tmp_path: Path) -> None:
+    # Given the command uv wrote into the file's header, which must be the one `make lock` runs
+    header = exported.read_text().splitlines()[:2]
+    assert header[0] == "# This file was autogenerated by uv via the following command:", exported
+    command = header[1].removeprefix("#    ")
+    argv = shlex.split(command)
+    assert argv[:2] == ["uv", "export"] and "--frozen" in argv and argv[-2] == "-o", command
+    assert argv[-1] == str(exported.relative_to(ROOT)), f"{exported}: exported to {argv[-1]}"
+    recipe = (ROOT / "Makefile").read_text().replace("$(UV) export --quiet ", "uv export ")
+    assert f"\t{command}\n" in recipe, f"make lock does not run {command!r}"
+
+    # When it runs again on the lock (frozen: nothing resolved, nothing downloaded)
+    again = tmp_path / exported.name
+    subprocess.run(  # noqa: S603 - the command from the header, checked above
+        [str(_uv()), *argv[1:-1], str(again), "--quiet"],
+        cwd=ROOT,
+        env=UV_ENV,
+        check=True,
+    )
+
+    # Then it writes the same pins and hashes
+    assert again.read_text().splitlines()[2:] == exported.read_text().splitlines()[2:], (
+        f"{exported.relative_to(ROOT)} is not uv.lock exported: run `make lock`"
+    )
+
+
+def test_every_pin_carries_hashes() -> None:
+    # pip then installs in --require-hashes mode and refuses any file it cannot check.
+    for path in (*EXPORTS, ROOT / "requirements" / "sam.txt"):
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if "==" in line and not line.startswith(("#", " ")):
+                assert line.endswith("\\") and "--hash=sha256:" in lines[i + 1], f"{path.name}: {line}"
+
+
+def test_the_sam_venv_lock_pins_what_sam_in_names() -> None:
+    wanted = _pins(ROOT / "requirements" / "sam.in")
+    locked = _pins(ROOT / "requirements" / "sam.txt")
+    assert wanted and {name: locked.get(name) for name in wanted} == wanted
+
+
+def test_the_build_backend_is_the_locked_one() -> None:
+    # make venv installs the package without build isolation, with the setuptools of the lock.
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    (backend,) = [Requirement(r) for r in requires if Requirement(r).name == "setuptools"]
+    assert _declared()["setuptools"][0] == backend.specifier
+    assert backend.specifier.contains(_pins(DEV)["setuptools"])
+
+
+def _make_dry_run(*args: str) -> list[str]:
+    """The commands `make` would run for the targets, from scratch (-B), without running them."""
+    make = shutil.which("make")
+    assert make is not None
+    done = subprocess.run(  # noqa: S603 - fixed arguments
+        [make, "--no-print-directory", "-n", "-B", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line for line in done.stdout.replace("\\\n", " ").splitlines() if "pip install" in line]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_installs_only_what_the_lock_names_with_hashes() -> None:
+    # Given what make venv (make test, make demo), make sam-venv and the layer's build would install
+    venvs = _make_dry_run("venv", "sam-venv")
+    layer = _make_dry_run("-C", "shared", "build-SharedLayer", "ARTIFACTS_DIR=/nonexistent")
+
+    # Then each install takes a locked file, in hash-checking mode, as it is (no resolving)
+    locked = [cmd for cmd in venvs + layer if "--require-hashes" in cmd and "--no-deps" in cmd]
+    files = sorted(shlex.split(cmd)[shlex.split(cmd).index("-r") + 1] for cmd in locked)
+    assert files == ["requirements.txt", "requirements/dev.txt", "requirements/sam.txt"], venvs + layer
+    # … but the package itself, editable, with nothing else (its dependencies came from the lock)
+    rest = [cmd for cmd in venvs + layer if cmd not in locked]
+    assert len(rest) == 1 and shlex.split(rest[0])[-4:] == ["--no-deps", "--no-build-isolation", "-e", "."]
+
+
+# ------------------------------------------------------------------------------ the layer
+def test_the_layer_pins_each_runtime_dependency_within_its_bounds() -> None:
+    layer = _pins(LAYER)
+    for name, (bounds, _, extra) in _declared().items():
+        if extra:
+            assert name not in layer, f"{name}: only the {extra!r} extra asks for it, yet it is in the layer"
+            continue
+        assert name in layer, f"{name}: a dependency of the package missing from the layer"
+        assert bounds.contains(layer[name]), f"{name}=={layer[name]}: outside {bounds}"
+
+
+def test_the_layer_ships_the_boto3_the_tests_run_with() -> None:
+    # The runtime's own boto3 changes with the runtime's updates and the region; the layer's copy
+    # comes first on sys.path (/opt/python), so the deployed code runs the locked one.
+    layer, dev = _pins(LAYER), _pins(DEV)
+    for name in ("boto3", "botocore", "s3transfer"):
+        assert name in layer, f"{name}: not in the layer (the runtime's would be used)"
+        assert layer[name] == dev[name], f"{name}: layer {layer[name]}, tests {dev[name]}"
+    assert version("boto3") == layer["boto3"], "the venv is not the lock's: run `make venv`"
