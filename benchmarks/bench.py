@@ -1,11 +1,11 @@
 """`make bench`: issue 8's figures measured side by side, each against its baseline measured in the
 same run; prints a table and writes docs/BENCHMARKS.md, ending with one PASS/FAIL line per goal.
 
-Rows measured so far (the rest of the issue's table prints "not yet measured"):
+Groups of rows (``--only GROUP``, repeatable, measures only those and writes nothing):
 
-* **Cold import, CPU** of each handler: ``import app`` in a fresh interpreter (the layer on the
-  path as /opt/python is in Lambda), ``time.process_time`` around it, median of ``--repeats``.
-* **First invocation, CPU**: a fresh interpreter imports the handler and handles one real event,
+* ``cpu`` — **cold import, CPU** of each handler: ``import app`` in a fresh interpreter (the layer on
+  the path as /opt/python is in Lambda), ``time.process_time`` around it, median of ``--repeats``.
+  **First invocation, CPU**: a fresh interpreter imports the handler and handles one real event,
   against the **floor** — import boto3, create one client, do one GetItem. Both run against moto
   in-process: moto (and with it botocore) is imported and the stack's tables, queues and secrets
   are loaded *before* the clock starts, through a private boto3 session, so the default session's
@@ -14,18 +14,31 @@ Rows measured so far (the rest of the issue's table prints "not yet measured"):
   The state (workflows, runs, links, secrets) comes from a rehearsal through the local runner,
   dumped and loaded raw, so no layer module is imported before the clock starts. httpx's command
   line extras (click, pygments, rich), installed in the development virtualenv but not in the
-  layer, are blocked in every child.
-* **Xero calls per synced invoice** through the local runner (sandboxes): a new contact, a linked
-  and unchanged contact, and that again with the access token expired; and DynamoDB calls for the
-  linked one (poll + steps).
-* **Compiled layer**: whether the built layer (``make build``) ships unchecked-hash ``.pyc``, and
-  the cold import of two handlers from it with and without those files.
+  layer, are blocked in every child. **Compiled layer**: whether the built layer (``make build``)
+  ships unchecked-hash ``.pyc``, and the cold import of two handlers from it with and without them.
+  (``--only first-invocation``: the floor and the first invocations only.)
+* ``calls`` — **Xero calls per synced invoice** through the local runner (sandboxes): a new
+  contact, a linked and unchanged contact, and that again with the access token expired; and
+  DynamoDB calls for the linked one (poll + steps).
+* ``dynamo`` — **DynamoDB calls per synced invoice, idle** (benchmarks/bench_dynamo.py): one pushed
+  invoice and its two steps, for a new client and for a linked one; each call attributed to its
+  caller (``--verbose`` prints where they come from).
+* ``backfill``, ``backlog``, ``poll``, ``memory`` — the volume rows (benchmarks/bench_backlog.py,
+  its docstring says how), every clock simulated, SQS's included: **the 500/20 backfill** through
+  ``backfill --local``'s code (Xero calls against the batched minimum, 1 lookup + 1 contact write
+  + 10 invoice writes = 12; baseline the same with batches of one); **600 invoices at once** (one
+  poll): simulated wall time against its Xero calls ÷ 60/min, failed runs, 429s; **Lambda
+  invocations per step** (deliveries of step messages ÷ steps; baseline the same backlog under
+  the budget before reservations, benchmarks/baseline_window_budget.py); **DynamoDB calls per
+  invoice in that backlog** (with the top callers); **Clientary calls per idle poll**; **peak
+  memory of one Xero action invocation** on a batch of 50 (tracemalloc; baseline a batch of one).
+  ``--no-baselines`` skips the two baseline runs (the unbatched backfill, the old-budget backlog).
 
-    .venv/bin/python benchmarks/bench.py [--repeats 5] [--no-write]
+    .venv/bin/python benchmarks/bench.py [--repeats 5] [--no-write] [--verbose] [--no-baselines]
+    .venv/bin/python benchmarks/bench.py --only backlog [--backlog 600] --verbose
     .venv/bin/python benchmarks/bench.py --only first-invocation [--function step_actions]
 
-``--only first-invocation`` measures the floor and the first invocations only (after the rehearsal,
-which makes their state) and writes nothing; ``--function`` (repeatable) narrows them further.
+``--function`` (repeatable) narrows the first invocations to those handlers.
 """
 
 from __future__ import annotations
@@ -663,7 +676,9 @@ def volume_rows(args: argparse.Namespace, report: Report, groups: set[str], note
         rows = V.backlog_rows(after, before)
         add(rows)
         wall, per_step, dynamo = rows
-        report.goal(verdict(wall["passed"]), "600 invoices at once: wall time", wall["figure"], wall["target"])
+        report.goal(
+            verdict(wall["passed"]), "600 invoices at once: wall time", wall["figure"], wall["target"]
+        )
         d = after.drained
         report.goal(
             verdict(per_step["passed"]),
@@ -680,7 +695,9 @@ def volume_rows(args: argparse.Namespace, report: Report, groups: set[str], note
         lines = _breakdown(f"the {args.backlog}-invoice backlog", after.dynamodb, after.invoices, top=8)
         notes.extend(["Where the backlog's DynamoDB calls go (per invoice):", "", "```", *lines, "```"])
         if args.verbose:
-            print("\n".join(_breakdown(f"the {args.backlog}-invoice backlog", after.dynamodb, after.invoices)))
+            print(
+                "\n".join(_breakdown(f"the {args.backlog}-invoice backlog", after.dynamodb, after.invoices))
+            )
         progress(f"  {after.real_seconds:.0f} s")
     if "poll" in groups:
         progress("an idle poll …")

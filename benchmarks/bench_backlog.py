@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import math
 import sys
@@ -86,7 +87,7 @@ class XeroLog:
         import httpx
 
         class Transport(httpx.BaseTransport):
-            def handle_request(inner_self, request: httpx.Request) -> httpx.Response:  # noqa: N805
+            def handle_request(inner_self, request: httpx.Request) -> httpx.Response:
                 at = clock()
                 response = inner.handle_request(request)
                 if request.url.host == "api.xero.com" and "xero-tenant-id" in request.headers:
@@ -137,11 +138,11 @@ def sim_env(*, batch_size: int | None = None, budget: str = "after", workflow: b
     product's settings (its 2 s in-Lambda budget wait), the sample workflow put. ``batch_size``:
     the Xero queue's batch (None: the template's); ``budget``: ``after`` (storage/ratelimit.py) or
     ``before`` (the frozen sliding-window budget, benchmarks/baseline_window_budget.py)."""
+    from benchmarks.moto_speed import fast_dynamodb
+
     from clientary_xero.connectors import http
     from clientary_xero.local import environment
     from clientary_xero.local.environment import LocalEnvironment
-    from benchmarks.moto_speed import fast_dynamodb
-
     from clientary_xero.local.simclock import simulated_clocks
 
     sim = _frozen_clock()
@@ -388,7 +389,8 @@ def backfill(invoices: int = 500, clients: int = 20, *, batch_size: int | None =
     began = time.perf_counter()
     with sim_env(batch_size=batch_size) as s, counting_dynamodb() as counter:
         counter.counting = False
-        _load_seed(s.env, _seed_document(invoices, clients))
+        with contextlib.redirect_stdout(io.StringIO()):  # its "seeded the sandboxes: …" line
+            _load_seed(s.env, _seed_document(invoices, clients))
         counter.counting = True
         started = s.sim.time()
         records = B.read_history(TRIGGER, B.parse_since("2024-01-01"))
@@ -471,7 +473,9 @@ def batch_memory(size: int = MAX_ELEMENTS) -> dict[int, int]:
 
 
 # ========================================================================================= rows
-def _row(name: str, figure: str, baseline: str, target: str = "", passed: bool | None = None) -> dict[str, Any]:
+def _row(
+    name: str, figure: str, baseline: str, target: str = "", passed: bool | None = None
+) -> dict[str, Any]:
     return {"name": name, "figure": figure, "baseline": baseline, "target": target, "passed": passed}
 
 
@@ -510,13 +514,16 @@ def backlog_rows(after: Volume, before: Volume | None) -> list[dict[str, Any]]:
             f"; old budget: {before.minutes:.2f} min for {before.xero_calls} calls, "
             f"{before.failed_runs} failed runs, {before.rejected} x 429"
         )
-        base_steps = f"old budget: {bd.per_step:.2f} (most for one step {max(bd.deliveries.values(), default=0)})"
+        base_steps = (
+            f"old budget: {bd.per_step:.2f} (most for one step {max(bd.deliveries.values(), default=0)})"
+        )
     sizes = ", ".join(f"{n} x {size}" for size, n in sorted(after.drained.batch_sizes.items(), reverse=True))
     return [
         _row(
             f"{after.invoices} invoices of {after.clients} clients at once (one poll): wall time (simulated)",
-            f"{after.minutes:.2f} min = {ratio:.2f}x (calls ÷ 60/min); {after.xero_calls} Xero calls; failed runs "
-            f"{after.failed_runs}; {after.rejected} x 429; most calls in 60 s {after.most_in_60s}",
+            f"{after.minutes:.2f} min = {ratio:.2f}x (calls ÷ 60/min); {after.xero_calls} Xero calls; "
+            f"failed runs {after.failed_runs}; {after.rejected} x 429; "
+            f"most calls in 60 s {after.most_in_60s}",
             base_time,
             f"≤ {WALL_TIME_TARGET}x, 0 failed runs, 0 x 429",
             ratio <= WALL_TIME_TARGET and after.failed_runs == 0 and after.rejected == 0,
@@ -554,7 +561,9 @@ def breakdown(v: Volume, top: int = 12) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=["backfill", "backlog", "poll", "memory"], action="append")
     parser.add_argument("--invoices", type=int, default=600, help="the backlog's invoices")
     parser.add_argument("--baseline", action="store_true", help="also the unbatched / old-budget runs")

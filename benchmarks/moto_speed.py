@@ -2,14 +2,15 @@
 benchmark's State table holds thousands of runs and steps, and two of moto's operations scale with
 all of them (``fast_dynamodb`` fixes both; the answers are moto's own).
 
-**Transactions.** moto (5.2) backs up every table a transaction touches with ``copy.deepcopy(table)``, once per
-operation, before applying it, so it can roll back. Since the engine claims and checkpoints steps
-in transactions (issue 8 point 4), a backlog's every step copied the whole State table two or three
-times: quadratic in the backlog, 95 % of a 100-invoice backlog's CPU, and the reason the earlier
+**Transactions.** moto (5.2) backs up every table a transaction touches with
+``copy.deepcopy(table)``, once per operation, before applying it, so it can roll back. Since the
+engine claims and checkpoints steps in transactions (issue 8 point 4), every step of a backlog
+copied the whole State table two or three times: quadratic in the backlog (two thirds of a
+100-invoice backlog's CPU already), and with the whole-table sort below the reason the earlier
 600-invoice benchmark ran for more than an hour. ``item_level_transactions`` keeps moto's own code
 (its checks, conditions and errors) and backs up only the items the transaction names: on any
-failure those items are put back as they were (a new one is removed), which is what the whole-table
-copy restored, since a transaction writes nothing else.
+failure those items are put back as they were (a new one is removed), which is what the
+whole-table copy restored, since a transaction writes nothing else.
 
 **Queries.** A ``Query`` on the table's own key sorts *every* item of the table and then keeps the
 partition asked for (``Table.all_items``); the engine reads a run and its steps with one Query per

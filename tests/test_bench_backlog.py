@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-
 from benchmarks import bench_backlog
 from benchmarks.moto_speed import indexed_queries, item_level_transactions
 
@@ -110,7 +109,9 @@ def test_a_query_on_the_table_key_reads_its_partition_only_and_answers_as_moto_d
         asked = {"TableName": "bench-tx", "KeyConditionExpression": "pk = :p"}
         return [
             table.query(**asked, ExpressionAttributeValues={":p": {"S": "b"}})["Items"],
-            table.query(**asked, ExpressionAttributeValues={":p": {"S": "a"}}, ScanIndexForward=False)["Items"],
+            table.query(**asked, ExpressionAttributeValues={":p": {"S": "a"}}, ScanIndexForward=False)[
+                "Items"
+            ],
             table.query(**asked, ExpressionAttributeValues={":p": {"S": "z"}}, Limit=2),
             table.query(**asked, ExpressionAttributeValues={":p": {"S": "none"}})["Items"],
         ]
