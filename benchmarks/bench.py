@@ -1,11 +1,11 @@
 """`make bench`: issue 8's figures measured side by side, each against its baseline measured in the
 same run; prints a table and writes docs/BENCHMARKS.md, ending with one PASS/FAIL line per goal.
 
-Rows measured so far (the rest of the issue's table prints "not yet measured"):
+Groups of rows (``--only GROUP``, repeatable, measures only those and writes nothing):
 
-* **Cold import, CPU** of each handler: ``import app`` in a fresh interpreter (the layer on the
-  path as /opt/python is in Lambda), ``time.process_time`` around it, median of ``--repeats``.
-* **First invocation, CPU**: a fresh interpreter imports the handler and handles one real event,
+* ``cpu`` — **cold import, CPU** of each handler: ``import app`` in a fresh interpreter (the layer on
+  the path as /opt/python is in Lambda), ``time.process_time`` around it, median of ``--repeats``.
+  **First invocation, CPU**: a fresh interpreter imports the handler and handles one real event,
   against the **floor** — import boto3, create one client, do one GetItem. Both run against moto
   in-process: moto (and with it botocore) is imported and the stack's tables, queues and secrets
   are loaded *before* the clock starts, through a private boto3 session, so the default session's
@@ -14,18 +14,32 @@ Rows measured so far (the rest of the issue's table prints "not yet measured"):
   The state (workflows, runs, links, secrets) comes from a rehearsal through the local runner,
   dumped and loaded raw, so no layer module is imported before the clock starts. httpx's command
   line extras (click, pygments, rich), installed in the development virtualenv but not in the
-  layer, are blocked in every child.
-* **Xero calls per synced invoice** through the local runner (sandboxes): a new contact, a linked
-  and unchanged contact, and that again with the access token expired; and DynamoDB calls for the
-  linked one (poll + steps).
-* **Compiled layer**: whether the built layer (``make build``) ships unchecked-hash ``.pyc``, and
-  the cold import of two handlers from it with and without those files.
+  layer, are blocked in every child. **Compiled layer**: whether the built layer (``make build``)
+  ships unchecked-hash ``.pyc``, and the cold import of two handlers from it with and without them.
+  (``--only first-invocation``: the floor and the first invocations only.)
+* ``calls`` — **Xero calls per synced invoice** through the local runner (sandboxes): a new
+  contact, a linked and unchanged contact, and that again with the access token expired; and
+  DynamoDB calls for the linked one (poll + steps).
+* ``dynamo`` — **DynamoDB calls per synced invoice, idle** (benchmarks/bench_dynamo.py): one pushed
+  invoice and its two steps, for a new client and for a linked one; each call attributed to its
+  caller (``--verbose`` prints where they come from).
+* ``backfill``, ``backlog``, ``poll``, ``memory`` — the volume rows (benchmarks/bench_backlog.py,
+  its docstring says how), every clock simulated, SQS's included: **the 500/20 backfill** through
+  ``backfill --local``'s code (Xero calls against the batched minimum, 1 lookup + 1 contact write
+  + 10 invoice writes = 12; baseline the same with batches of one); **600 invoices at once** (one
+  poll): simulated wall time against its Xero calls ÷ 60/min, failed runs, 429s; **Lambda
+  invocations per step** (deliveries of step messages ÷ steps); **DynamoDB calls per invoice in
+  that backlog** (with the top callers). Their baseline is the old engine measured in the same
+  run: batches of one and the budget before reservations (benchmarks/baseline_window_budget.py),
+  on ``--baseline-invoices`` (60; ``--full-baselines``: the backlog's size, and the backfill with
+  batches of one too; ``--no-baselines``: none). **Clientary calls per idle poll**; **peak memory
+  of one Xero action invocation** on a batch of 50 (tracemalloc; baseline a batch of one).
 
-    .venv/bin/python benchmarks/bench.py [--repeats 5] [--no-write]
+    .venv/bin/python benchmarks/bench.py [--repeats 5] [--no-write] [--verbose] [--no-baselines]
+    .venv/bin/python benchmarks/bench.py --only backlog [--backlog 600] --verbose
     .venv/bin/python benchmarks/bench.py --only first-invocation [--function step_actions]
 
-``--only first-invocation`` measures the floor and the first invocations only (after the rehearsal,
-which makes their state) and writes nothing; ``--function`` (repeatable) narrows them further.
+``--function`` (repeatable) narrows the first invocations to those handlers.
 """
 
 from __future__ import annotations
@@ -413,11 +427,13 @@ class Report:
     def goal(self, verdict: str, goal: str, figure: str, target: str) -> None:
         self.goals.append((verdict, goal, figure, target))
 
-    def markdown(self, header: list[str]) -> str:
+    def markdown(self, header: list[str], notes: list[str] | None = None) -> str:
         lines = [*header, "", "| measured | figure | baseline (same run) |", "|---|---|---|"]
         lines += [f"| {m} | {f} | {b} |" for m, f, b in self.rows]
+        if notes:
+            lines += ["", *notes]
         lines += ["", "## Goals", "", "```"]
-        lines += [f"{v:<16} {g}: {f} (target {t})" for v, g, f, t in self.goals]
+        lines += [f"{v:<12} {g}: {f} (target {t})" for v, g, f, t in self.goals]
         lines += ["```", ""]
         return "\n".join(lines)
 
@@ -426,30 +442,35 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="fresh interpreters per CPU figure (median)")
-    parser.add_argument("--no-write", action="store_true", help=f"do not write {OUTPUT.relative_to(ROOT)}")
-    parser.add_argument(
-        "--keep-dump", type=Path, help="also save the rehearsal's stack dump and step event here"
-    )
-    parser.add_argument(
-        "--only",
-        choices=["first-invocation"],
-        help="measure only these rows (the floor with them) and write nothing",
-    )
-    parser.add_argument(
-        "--function", action="append", help="with --only first-invocation: only this handler (repeatable)"
-    )
-    args = parser.parse_args()
-    if args.only:
-        args.no_write = True
-    started = time.perf_counter()
-    report = Report()
-    layer = str(SHARED)
+GROUPS = ("cpu", "calls", "dynamo", "backfill", "backlog", "poll", "memory")
+# The goals in the order of the issue's first table (one line each, measured or not).
+GOAL_ORDER = (
+    "Xero calls for one invoice whose contact is linked and unchanged",
+    "Xero calls to sync 500 invoices of 20 clients",
+    "600 invoices at once: wall time",
+    "Lambda invocations per step in that backlog",
+    "DynamoDB calls per synced invoice, idle",
+    "DynamoDB calls per synced invoice in a backlog",
+    "first invocation CPU, step handler",
+    "first invocation CPU, push",
+    "the built layer ships compiled .pyc",
+)
+GOAL_TARGETS = {
+    "Xero calls for one invoice whose contact is linked and unchanged": f"≤ {LINKED_CALLS_TARGET}",
+    "Xero calls to sync 500 invoices of 20 clients": "≤ 12",
+    "600 invoices at once: wall time": "≤ 1.1 x (batched calls ÷ 60/min), 0 failed runs, 0 x 429",
+    "Lambda invocations per step in that backlog": "≤ 1.2",
+    "DynamoDB calls per synced invoice, idle": "≤ 10",
+    "DynamoDB calls per synced invoice in a backlog": "≤ 15",
+    "first invocation CPU, step handler": f"≤ {FIRST_INVOCATION_TARGET}x",
+    "first invocation CPU, push": f"≤ {FIRST_INVOCATION_TARGET}x",
+    "the built layer ships compiled .pyc": "all",
+}
 
-    print("rehearsing through the local runner …", file=sys.stderr, flush=True)
-    rehearsal = rehearse()
+
+def cpu_rows(args: argparse.Namespace, report: Report, rehearsal: Rehearsal) -> None:
+    """The floor, cold imports and first invocations (fresh interpreters)."""
+    layer = str(SHARED)
     with tempfile.TemporaryDirectory() as tmp:
         dump_path = Path(tmp) / "stack.json"
         dump_path.write_text(json.dumps(rehearsal.dump))
@@ -460,10 +481,10 @@ def main() -> None:
         base = {"layer": layer, "dump": str(dump_path)}
         state_table = rehearsal.dump["env"]["STATE_TABLE"]
 
-        print("cold imports …", file=sys.stderr, flush=True)
+        progress("cold imports …")
         imports = (
             {}
-            if args.only
+            if args.only == ["first-invocation"]
             else {f: median_cpu({**base, "mode": "import", "function": f}, args.repeats) for f in FUNCTIONS}
         )
         # moto imports botocore before the clock starts: the boto3 import is measured on its own,
@@ -481,7 +502,7 @@ def main() -> None:
                 f"cold import `{function}`, CPU", f"{cpu * 1000:.0f} ms", f"{cpu / floor:.2f}x the floor"
             )
 
-        print("first invocations …", file=sys.stderr, flush=True)
+        progress("first invocations …")
         for case in cases(rehearsal):
             if args.function and case.function not in args.function:
                 continue
@@ -509,10 +530,68 @@ def main() -> None:
                     f"{ratio:.2f}x the floor",
                     f"≤ {FIRST_INVOCATION_TARGET}x",
                 )
-    if args.only:
-        print(report.markdown([f"# {args.only} only ({args.repeats} repeats)"]))
-        return
 
+
+def built_layer_rows(args: argparse.Namespace, report: Report) -> None:
+    if not BUILT_LAYER.is_dir():
+        report.goal(
+            "not measured", "the built layer ships compiled .pyc", "no .aws-sam build (run make build)", "all"
+        )
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.check_built_layer import problems
+
+    count, found = problems(BUILT_LAYER)
+    report.row(
+        "built layer (.aws-sam, from the last make build): modules with an unchecked-hash .pyc",
+        f"{count - len(found)} of {count}",
+    )
+    progress("the built layer with and without its bytecode …")
+    with tempfile.TemporaryDirectory() as tmp:
+        # The built dependencies with today's package, compiled as shared/Makefile compiles it.
+        compiled, bare = Path(tmp) / "compiled", Path(tmp) / "bare"
+        shutil.copytree(BUILT_LAYER, compiled, ignore=shutil.ignore_patterns("clientary_xero"))
+        shutil.copytree(
+            SHARED / "clientary_xero",
+            compiled / "clientary_xero",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        import compileall
+        import py_compile
+
+        compileall.compile_dir(
+            compiled / "clientary_xero",
+            quiet=1,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        shutil.copytree(compiled, bare, ignore=shutil.ignore_patterns("__pycache__"))
+        for function in ("step_actions", "clientary_trigger"):
+            timed = {
+                name: median_cpu(
+                    {
+                        "mode": "import",
+                        "function": function,
+                        "layer": str(path),
+                        "env": {"PYTHONDONTWRITEBYTECODE": "1"},
+                    },
+                    args.repeats,
+                )
+                for name, path in (("with", compiled), ("without", bare))
+            }
+            report.row(
+                f"cold import `{function}` from the built layer, CPU",
+                f"{timed['with'] * 1000:.0f} ms",
+                f"{timed['without'] * 1000:.0f} ms without its .pyc (SAM's python3.12 builder)",
+            )
+    report.goal(
+        verdict(not found and count > 0),
+        "the built layer ships compiled .pyc",
+        f"{count - len(found)} of {count}",
+        "all",
+    )
+
+
+def calls_rows(report: Report, rehearsal: Rehearsal) -> None:
     for label, (api, token) in rehearsal.calls.items():
         report.row(
             f"Xero calls for one synced invoice, {label}", f"{api + token}", f"API {api}, token {token}"
@@ -528,98 +607,221 @@ def main() -> None:
         str(linked),
         f"≤ {LINKED_CALLS_TARGET}",
     )
+
+
+def dynamo_rows(args: argparse.Namespace, report: Report) -> None:
+    """bench_dynamo's idle scenarios (one pushed invoice, its two steps)."""
+    from benchmarks import bench_dynamo
+
+    progress("DynamoDB calls, idle …")
+    measured = bench_dynamo.idle()
+    for m in measured:
+        own = m.per_invoice_besides_budget
+        report.row(
+            f"DynamoDB calls per synced invoice, {m.name} (push + 2 steps)",
+            f"{m.per_invoice:.0f} ({own:.0f} besides the rate budget)",
+            f"{bench_dynamo.BASELINE[m.name]} ({bench_dynamo.BASELINE_BESIDES_BUDGET[m.name]}) at the "
+            "branch point",
+        )
+        if args.verbose:
+            print("\n".join(_breakdown(m.name, m.counter, m.invoices)))
+    worst = max(m.per_invoice for m in measured)
     report.goal(
-        verdict(rehearsal.dynamodb_linked <= 10),
+        verdict(worst <= bench_dynamo.TARGET["idle, linked contact"]),
         "DynamoDB calls per synced invoice, idle",
-        str(rehearsal.dynamodb_linked),
+        ", ".join(f"{m.name.removeprefix('idle, ')} {m.per_invoice:.0f}" for m in measured),
         "≤ 10",
     )
 
-    if BUILT_LAYER.is_dir():
-        sys.path.insert(0, str(ROOT))
-        from tests.check_built_layer import problems
 
-        count, found = problems(BUILT_LAYER)
+def _breakdown(name: str, counter: Any, invoices: int, top: int = 14) -> list[str]:
+    lines = [f"{name}: DynamoDB calls per invoice, by operation and by caller -> storage method"]
+    for operation, n in counter.by_operation().most_common():
+        lines.append(f"    {n / invoices:7.2f}  {operation}")
+    for site, n in counter.by_site().most_common(top):
+        lines.append(f"    {n / invoices:7.2f}  {site}")
+    return lines
+
+
+def volume_rows(args: argparse.Namespace, report: Report, groups: set[str], notes: list[str]) -> None:
+    """The simulated-clock scenarios (benchmarks/bench_backlog.py)."""
+    from benchmarks import bench_backlog as V
+
+    def add(rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            report.row(row["name"], row["figure"], row["baseline"])
+
+    if "backfill" in groups:
+        progress("the 500/20 backfill, batched …")
+        after = V.backfill()
+        unbatched = None
+        if args.full_baselines:
+            progress("the 500/20 backfill, unbatched (batch 1) …")
+            unbatched = V.backfill(batch_size=1)
+        add(V.backfill_rows(after, unbatched))
+        report.goal(
+            verdict(after.xero_calls <= 12 and after.failed_runs == 0),
+            "Xero calls to sync 500 invoices of 20 clients",
+            f"{after.xero_calls} (runs {V._runs(after.runs)})",
+            "≤ 12",
+        )
+        progress(f"  {after.real_seconds:.0f} s")
+    if "backlog" in groups:
+        progress(f"the {args.backlog}-invoice backlog …")
+        after = V.backlog(args.backlog)
+        before = None
+        if args.baselines or args.full_baselines:
+            size = args.backlog if args.full_baselines else args.baseline_invoices
+            progress(f"the old engine (batches of one, the old budget), {size} invoices …")
+            before = V.backlog(size, batch_size=1, budget="before")
+            progress(f"  {before.real_seconds:.0f} s")
+        rows = V.backlog_rows(after, before)
+        add(rows)
+        wall, per_step, dynamo = rows
+        report.goal(
+            verdict(wall["passed"]), "600 invoices at once: wall time", wall["figure"], wall["target"]
+        )
+        d = after.drained
+        report.goal(
+            verdict(per_step["passed"]),
+            "Lambda invocations per step in that backlog",
+            f"{d.per_step:.2f}",
+            per_step["target"],
+        )
+        report.goal(
+            verdict(dynamo["passed"]),
+            "DynamoDB calls per synced invoice in a backlog",
+            f"{after.dynamodb_per_invoice:.1f}",
+            dynamo["target"],
+        )
+        lines = _breakdown(f"the {args.backlog}-invoice backlog", after.dynamodb, after.invoices, top=8)
+        notes.extend(["Where the backlog's DynamoDB calls go (per invoice):", "", "```", *lines, "```"])
+        if args.verbose:
+            print(
+                "\n".join(_breakdown(f"the {args.backlog}-invoice backlog", after.dynamodb, after.invoices))
+            )
+        progress(f"  {after.real_seconds:.0f} s")
+    if "poll" in groups:
+        progress("an idle poll …")
+        idle, first = V.idle_poll_calls()
+        report.row("Clientary calls per idle poll (nothing new)", str(idle), f"{first} for the first poll")
+    if "memory" in groups:
+        progress("peak memory of an action batch …")
+        peaks = V.batch_memory()
         report.row(
-            "built layer (.aws-sam, from the last make build): modules with an unchecked-hash .pyc",
-            f"{count - len(found)} of {count}",
+            f"peak memory of one Xero action invocation, a batch of {V.MAX_ELEMENTS} new invoices and "
+            "contacts (tracemalloc)",
+            f"{peaks[V.MAX_ELEMENTS] / 2**20:.1f} MiB",
+            f"{peaks[1] / 2**20:.1f} MiB for a batch of one",
         )
-        print("the built layer with and without its bytecode …", file=sys.stderr, flush=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            # The built dependencies with today's package, compiled as shared/Makefile compiles it.
-            compiled, bare = Path(tmp) / "compiled", Path(tmp) / "bare"
-            shutil.copytree(BUILT_LAYER, compiled, ignore=shutil.ignore_patterns("clientary_xero"))
-            shutil.copytree(
-                SHARED / "clientary_xero",
-                compiled / "clientary_xero",
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
-            import compileall
-            import py_compile
 
-            compileall.compile_dir(
-                compiled / "clientary_xero",
-                quiet=1,
-                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-            )
-            shutil.copytree(compiled, bare, ignore=shutil.ignore_patterns("__pycache__"))
-            for function in ("step_actions", "clientary_trigger"):
-                timed = {
-                    name: median_cpu(
-                        {
-                            "mode": "import",
-                            "function": function,
-                            "layer": str(path),
-                            "env": {"PYTHONDONTWRITEBYTECODE": "1"},
-                        },
-                        args.repeats,
-                    )
-                    for name, path in (("with", compiled), ("without", bare))
-                }
-                report.row(
-                    f"cold import `{function}` from the built layer, CPU",
-                    f"{timed['with'] * 1000:.0f} ms",
-                    f"{timed['without'] * 1000:.0f} ms without its .pyc (SAM's python3.12 builder)",
-                )
-        report.goal(
-            verdict(not found and count > 0),
-            "the built layer ships compiled .pyc",
-            f"{count - len(found)} of {count}",
-            "all",
-        )
-    else:
-        report.goal(
-            "not yet measured",
-            "the built layer ships compiled .pyc",
-            "no .aws-sam build (run make build)",
-            "all",
-        )
-    for goal, target in (
-        ("Xero calls to sync 500 invoices of 20 clients", "≤ 12"),
-        ("600 invoices at once: wall time", "≤ 1.1 x (batched calls ÷ 60/min), 0 failed runs, 0 x 429"),
-        ("Lambda invocations per step in that backlog", "≤ 1.2"),
-        ("DynamoDB calls per synced invoice in a backlog", "≤ 15"),
-    ):
-        report.goal("not yet measured", goal, "not built yet (issue 8 points 1, 3, 4)", target)
+
+def guarded(report: Report, group: str, measure: Callable[[], None]) -> None:
+    """Run one group; if it breaks, say so in the table (its goals then print "not measured") and
+    go on with the others, so one scenario's error does not lose a long run."""
+    try:
+        measure()
+    except Exception as exc:
+        import traceback
+
+        traceback.print_exc()
+        report.row(f"**{group}: the measurement failed**", f"{type(exc).__name__}: {exc}"[:300], "")
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="fresh interpreters per CPU figure (median)")
+    parser.add_argument("--no-write", action="store_true", help=f"do not write {OUTPUT.relative_to(ROOT)}")
+    parser.add_argument(
+        "--keep-dump", type=Path, help="also save the rehearsal's stack dump and step event here"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[*GROUPS, "first-invocation"],
+        help="measure only these groups (repeatable) and write nothing",
+    )
+    parser.add_argument(
+        "--function", action="append", help="with --only first-invocation: only this handler (repeatable)"
+    )
+    parser.add_argument("--backlog", type=int, default=600, help="invoices in the backlog (600)")
+    parser.add_argument(
+        "--no-baselines",
+        dest="baselines",
+        action="store_false",
+        help="skip the old engine's backlog (batches of one, the budget before reservations)",
+    )
+    parser.add_argument(
+        "--baseline-invoices",
+        type=int,
+        default=60,
+        help="invoices in the old engine's backlog (60, four a client): a step at a time, it costs "
+        "several times the CPU of the batched one",
+    )
+    parser.add_argument(
+        "--full-baselines",
+        action="store_true",
+        help="the old engine's backlog at the backlog's size, and the backfill with batches of one",
+    )
+    parser.add_argument("--verbose", action="store_true", help="DynamoDB calls per caller")
+    args = parser.parse_args()
+    groups = set(GROUPS) if not args.only else set(args.only)
+    if "first-invocation" in groups:
+        groups.add("cpu")
+    if args.only:
+        args.no_write = True
+    started = time.perf_counter()
+    report = Report()
+    notes: list[str] = []
+
+    if groups & {"cpu", "calls"}:
+        progress("rehearsing through the local runner …")
+        rehearsal = rehearse()
+        if "cpu" in groups:
+            cpu_rows(args, report, rehearsal)
+        if "calls" in groups:
+            calls_rows(report, rehearsal)
+    if "dynamo" in groups:
+        guarded(report, "dynamo", lambda: dynamo_rows(args, report))
+    for group in ("backfill", "backlog", "poll", "memory"):
+        if group in groups:
+            guarded(report, group, lambda g=group: volume_rows(args, report, {g}, notes))  # type: ignore[misc]
+    if "cpu" in groups and args.only != ["first-invocation"]:
+        built_layer_rows(args, report)
+
+    seen = {goal for _, goal, _, _ in report.goals}
+    for goal in GOAL_ORDER:
+        if goal not in seen:
+            report.goal("not measured", goal, "not in this run (--only)", GOAL_TARGETS[goal])
+    report.goals.sort(key=lambda g: GOAL_ORDER.index(g[1]) if g[1] in GOAL_ORDER else len(GOAL_ORDER))
 
     seconds = time.perf_counter() - started
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     header = [
         "# Benchmarks",
         "",
         "Written by `make bench` (benchmarks/bench.py; its docstring says how each figure is taken).",
         f"CPU figures are medians of {args.repeats} fresh interpreters on the machine that ran it, so",
-        "compare ratios, not milliseconds; the floor is measured in the same run. Python "
-        f"{sys.version.split()[0]}, layer from `shared/`; {seconds:.0f} s.",
+        "compare ratios, not milliseconds; the floor is measured in the same run. Volume figures",
+        "(backfill, backlog) run on a simulated clock (benchmarks/bench_backlog.py): counts and",
+        "simulated minutes do not depend on the machine. Python "
+        f"{sys.version.split()[0]}, layer from `shared/`; {seconds:.0f} s; load average at the end {load}"
+        f" on {os.cpu_count()} CPUs.",
     ]
-    text = report.markdown(header)
+    text = report.markdown(header, notes)
     print(text)
     if not args.no_write:
         OUTPUT.write_text(text, encoding="utf-8")
-        print(f"wrote {OUTPUT.relative_to(ROOT)}", file=sys.stderr)
+        progress(f"wrote {OUTPUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         child_main(sys.argv[2])
     else:
+        sys.path[:0] = [str(SHARED), str(ROOT)]
         main()

@@ -10,9 +10,9 @@ not counted.
 * **idle**: one invoice pushed and its two steps (contact, invoice) run, the stack otherwise
   quiet; once for a new client (a new contact) and once more for an invoice of the same client
   (its contact linked).
-* **backlog**: ``BACKLOG`` invoices of ``BACKLOG // 4`` clients arriving at once (one poll), with
-  the simulated clock of benchmarks/reliability_harness.py, so Xero's 60 a minute holds calls
-  back without real waiting.
+* **backlog**: ``BACKLOG`` invoices of ``BACKLOG // 4`` clients arriving at once (one poll), as
+  benchmarks/bench_backlog.py runs it (``make bench`` runs 600): the product's batches, every clock
+  simulated, so Xero's 60 a minute holds calls back without real waiting.
 
 ``rows()`` gives the figures for the benchmark table (``make bench``); ``python -m
 benchmarks.bench_dynamo [--breakdown]`` prints them (and where each call came from).
@@ -161,29 +161,14 @@ def idle() -> list[Measured]:
     return out
 
 
-def backlog(size: int = BACKLOG, *, budget_wait: float | None = None) -> Measured:
-    """``size`` invoices of ``size // 4`` clients arriving at once (one poll), drained by 2 workers.
+def backlog(size: int = BACKLOG) -> Measured:
+    """``size`` invoices of ``size // 4`` clients arriving at once (one poll): the volume benchmark's
+    backlog (benchmarks/bench_backlog.py: the product's batches and in-Lambda waits, every clock
+    simulated)."""
+    from benchmarks import bench_backlog
 
-    ``budget_wait``: the seconds a call may wait for Xero's budget inside the Lambda before its step
-    is re-sent (the product's ``XERO_BUDGET_WAIT_SECONDS``); None keeps the harness's 120 s (waits
-    taken in-process on the simulated clock, no re-sends)."""
-    from benchmarks.reliability_harness import drain, seed_invoices, stack, statuses
-
-    from clientary_xero.settings import reset_settings
-
-    with stack() as s, counting_dynamodb() as counter:
-        if budget_wait is not None:
-            s.env._set_env({"XERO_BUDGET_WAIT_SECONDS": str(budget_wait)})
-            reset_settings()
-        counter.counting = False
-        s.poll()  # the first poll sets the watermark
-        seed_invoices(s, size)
-        counter.reset()
-        counter.counting = True
-        s.poll()
-        drain(s, workers=2)
-        counter.counting = False
-        return Measured("backlog", size, counter, statuses(s.runs()))
+    v = bench_backlog.backlog(size)
+    return Measured("backlog", size, v.dynamodb, v.runs)
 
 
 def rows(backlog_size: int = BACKLOG) -> list[dict[str, Any]]:
@@ -223,9 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--breakdown", action="store_true", help="print where each call came from")
     parser.add_argument("--backlog", type=int, default=BACKLOG, help="invoices arriving at once")
-    parser.add_argument("--budget-wait", type=float, default=None, help="XERO_BUDGET_WAIT_SECONDS (backlog)")
     args = parser.parse_args(argv)
-    measured = [*idle(), backlog(args.backlog, budget_wait=args.budget_wait)]
+    measured = [*idle(), backlog(args.backlog)]
     for m in measured:
         print(
             f"{m.name}: {m.per_invoice:.1f} DynamoDB calls per invoice "
