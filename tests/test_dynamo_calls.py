@@ -17,7 +17,8 @@ from benchmarks.reliability_harness import drain, seed_invoices, stack, statuses
 
 from clientary_xero.errors import Conflict
 from clientary_xero.storage import workflows as workflow_storage
-from clientary_xero.storage.state import RunChange, StateStore
+from clientary_xero.storage.ratelimit import RateBudget, held_slots, slots_ride_along
+from clientary_xero.storage.state import RunChange, StateStore, TransactionConflict
 from tests.test_engine import Harness, workflow
 
 pytestmark = pytest.mark.timeout(600)
@@ -90,6 +91,77 @@ def test_a_backlog_costs_at_most_eleven_dynamodb_calls_an_invoice_besides_the_bu
     # Before: 22 an invoice. The workflows are read once for the poll page, the "enqueued" marks
     # go in one transaction.
     assert sum(calls.values()) / size <= 11, calls
+
+
+def test_a_steps_xero_call_costs_the_budget_one_write(idle: list[bench_dynamo.Measured]) -> None:
+    new, linked = idle
+    budget = {site: n for site, n in linked.counter.by_site().items() if site.startswith(BUDGET)}
+    # One call (the invoice's; the contact is unchanged): its admission. The release rode along
+    # with the invoice step's checkpoint; before, a write of its own.
+    assert sum(budget.values()) == 1 and not any("release" in site for site in budget), budget
+    # A new contact: a lookup, a create (one step, two slots: one release) and the invoice.
+    assert not any("release" in site for site in new.counter.by_site())
+
+
+# ------------------------------------------------------------- slots released by the checkpoint
+def started(state: StateStore, lease_seconds: int = 60) -> None:
+    state.create_run({"run_id": "r1", "created_at": "2026-01-01T00:00:00Z", "status": "RUNNING"})
+    state.claim_step("r1", "a", owner="me", lease_seconds=lease_seconds, seq=0)
+
+
+def test_a_calls_slot_is_held_until_the_steps_checkpoint_releases_it(aws: Any) -> None:
+    state = StateStore()
+    budget = RateBudget(state, wait_seconds=0)
+    started(state)
+    with slots_ride_along():
+        # Two calls of one step (a lookup, then a write): one update of the budget item releases both.
+        for _ in range(2):
+            budget.release(budget.acquire("tenant"))
+        assert budget.snapshot("tenant")["in_flight"] == 2  # still counted: nothing written yet
+        slots = held_slots()
+        done = RunChange({"status": "SUCCEEDED"})
+        assert state.finish_step(
+            "r1", "a", owner="me", status="SUCCEEDED", output={}, then_run=done, also=slots.updates()
+        )
+        slots.released()
+        assert budget.snapshot("tenant")["in_flight"] == 0
+    run, steps = state.get_run_and_steps("r1")
+    assert run is not None and run["status"] == "SUCCEEDED" and steps[0]["status"] == "SUCCEEDED"
+
+
+def test_a_slot_no_checkpoint_took_is_released_when_the_batch_is_over(aws: Any) -> None:
+    state = StateStore()
+    budget = RateBudget(state, wait_seconds=0)
+    started(state, lease_seconds=-10)
+    with slots_ride_along():
+        budget.release(budget.acquire("tenant"))
+        slots = held_slots()
+        # Our lease ended and went to another worker: the checkpoint is refused, the release with it.
+        state.claim_step("r1", "a", owner="other", lease_seconds=60, seq=0)
+        with pytest.raises(Conflict):
+            state.finish_step("r1", "a", owner="me", status="SUCCEEDED", also=slots.updates())
+        assert budget.snapshot("tenant")["in_flight"] == 1
+    assert budget.snapshot("tenant")["in_flight"] == 0
+
+
+def test_an_admission_that_meets_a_checkpoints_transaction_tries_again(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = StateStore()
+    budget = RateBudget(state, wait_seconds=0)
+    budget.release(budget.acquire("tenant"))  # the item exists
+    original = StateStore.update_raw
+    conflicts = [1]
+
+    def update_raw(self: StateStore, key: dict[str, str], **kwargs: Any) -> Any:
+        if conflicts:
+            conflicts.pop()
+            raise TransactionConflict("DynamoDB is busy (TransactionConflictException)")
+        return original(self, key, **kwargs)
+
+    monkeypatch.setattr(StateStore, "update_raw", update_raw)
+    permit = budget.acquire("tenant")  # not a RetryableError: the step is not sent back for it
+    assert budget.snapshot("tenant")["in_flight"] == 1 and permit.scope == "tenant"
 
 
 # ------------------------------------------------------------------------- the workflow cache

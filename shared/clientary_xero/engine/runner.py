@@ -75,7 +75,7 @@ from clientary_xero.errors import (
 )
 from clientary_xero.settings import Settings, get_settings
 from clientary_xero.storage.queue import StepQueue
-from clientary_xero.storage.ratelimit import BudgetExceeded
+from clientary_xero.storage.ratelimit import BudgetExceeded, held_slots
 from clientary_xero.storage.state import RunChange, StateStore
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
@@ -488,10 +488,16 @@ class StepRunner:
             if change is not None:
                 self.state.update_run(run_id, change.fields, remove=change.remove)
             return True
+        # The rate budget's slots of the calls just made are released by the same transaction.
+        slots = held_slots()
         try:
-            self.state.finish_step(run_id, step_id, status=R.SUCCEEDED, then_run=change, **checkpoint)
+            carried = self.state.finish_step(
+                run_id, step_id, status=R.SUCCEEDED, then_run=change, also=slots.updates(), **checkpoint
+            )
         except Conflict:
             return False
+        if carried:
+            slots.released()
         return True
 
     def _fail_run(

@@ -24,7 +24,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +71,12 @@ class RunChange:
     fields: dict[str, Any]
     expect_status: str | list[str] | None = None
     remove: tuple[str, ...] = ()
+
+
+class TransactionConflict(RetryableError):
+    """A write met another request's transaction on the same item (nothing was written): it may
+    be sent again at once (storage/ratelimit.py does, for the budget item the checkpoints'
+    transactions also touch)."""
 
 
 class ItemTooLarge(PermanentError):
@@ -205,6 +211,8 @@ class StateStore:
             code = error_code(exc)
             if code == "ConditionalCheckFailedException":
                 raise Conflict(code) from None
+            if code == "TransactionConflictException":
+                raise TransactionConflict(f"DynamoDB is busy ({code})", delay_seconds=5) from None
             if code in _THROTTLED:
                 raise RetryableError(f"DynamoDB is busy ({code})", delay_seconds=5) from None
             if code == "ValidationException" and "size" in str(exc).lower():
@@ -220,15 +228,18 @@ class StateStore:
         that were fine, "ConditionalCheckFailed", "TransactionConflict", …)."""
         # The resource's client serializes the values itself (boto3's DynamoDB transformation), as
         # the table's calls do.
+        fields = (
+            "Key",
+            "UpdateExpression",
+            "ConditionExpression",
+            "ExpressionAttributeNames",
+            "ExpressionAttributeValues",
+        )
         items = [
             {
                 "Update": {
-                    "TableName": self.table_name,
-                    "Key": u["Key"],
-                    "UpdateExpression": u["UpdateExpression"],
-                    "ConditionExpression": u["ConditionExpression"],
-                    "ExpressionAttributeNames": u["ExpressionAttributeNames"],
-                    "ExpressionAttributeValues": u["ExpressionAttributeValues"],
+                    "TableName": u.get("TableName", self.table_name),
+                    **{f: u[f] for f in fields if u.get(f)},
                 }
             }
             for u in updates
@@ -518,20 +529,41 @@ class StateStore:
         output: Any = None,
         error: Any = None,
         then_run: RunChange | None = None,
-    ) -> None:
+        also: Sequence[dict[str, Any]] = (),
+    ) -> bool:
         """Checkpoint a step; only the lease owner may (``Conflict`` otherwise). ``status`` is
         SUCCEEDED, FAILED or RETRYING.
 
         ``then_run``: the run's update that follows the checkpoint (the next step, or SUCCEEDED),
         written in the same transaction; if that meets a concurrent write or the run's condition,
-        the two are made one after the other, as without ``then_run``."""
+        the two are made one after the other, as without ``then_run``.
+
+        ``also``: more updates for the same transaction that may be left out (the rate budget's
+        slot releases, storage/ratelimit.py ``held_slots``). Returns True when they were written,
+        False when the checkpoint was made without them (the caller then writes them itself)."""
         update = self._finish_update(
             run_id, step_id, owner=owner, status=status, input=input, output=output, error=error
         )
-        if then_run is not None:
-            refused = self._transact([update, self._run_update(run_id, then_run)])
+        extra = ([self._run_update(run_id, then_run)] if then_run is not None else []) + list(also)
+        if extra:
+            try:
+                refused = self._transact([update, *extra])
+            except Exception:
+                if not also:
+                    raise
+                # Whatever the extras did to the transaction, the checkpoint goes without them.
+                return self.finish_step(
+                    run_id,
+                    step_id,
+                    owner=owner,
+                    status=status,
+                    input=input,
+                    output=output,
+                    error=error,
+                    then_run=then_run,
+                )
             if refused is None:
-                return
+                return bool(also)
             if refused[0] == "ConditionalCheckFailed":
                 raise Conflict("the step's lease is another worker's")
         self._call(self._t.update_item, **update)
@@ -539,6 +571,7 @@ class StateStore:
             self.update_run(
                 run_id, then_run.fields, expect_status=then_run.expect_status, remove=then_run.remove
             )
+        return False
 
     def _finish_update(
         self,
