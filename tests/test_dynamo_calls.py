@@ -18,7 +18,7 @@ from benchmarks.reliability_harness import drain, seed_invoices, stack, statuses
 from clientary_xero.errors import Conflict
 from clientary_xero.storage import workflows as workflow_storage
 from clientary_xero.storage.ratelimit import RateBudget, held_slots, slots_ride_along
-from clientary_xero.storage.state import RunChange, StateStore, TransactionConflict
+from clientary_xero.storage.state import CARRY_BYTES, RunChange, StateStore, TransactionConflict
 from tests.test_engine import Harness, workflow
 
 pytestmark = pytest.mark.timeout(600)
@@ -56,7 +56,7 @@ def test_one_invoice_of_a_new_contact_costs_at_most_fifteen_dynamodb_calls(
     assert sum(calls.values()) <= 15, calls
 
 
-def test_each_step_execution_reads_its_run_and_steps_once_and_writes_twice(
+def test_each_step_execution_writes_twice_and_reads_nothing_its_message_carries(
     idle: list[bench_dynamo.Measured],
 ) -> None:
     _, linked = idle
@@ -65,12 +65,12 @@ def test_each_step_execution_reads_its_run_and_steps_once_and_writes_twice(
         for (operation, method, caller), n in linked.counter.calls.items()
         if caller.startswith("engine.runner:")
     }
-    # Two steps: one Query each (run + steps), one claim each (the first with the run's move to
-    # RUNNING), one checkpoint each carrying the run's move on.
+    # Two steps, each with a message that carries its run (from the intake, from the first
+    # step's checkpoint): no read, one claim each checking the run is as carried (the first with
+    # the run's move to RUNNING), one checkpoint each carrying the run's move on. Before: a Query
+    # each as well.
     assert runner == {
-        ("Query", "get_run_and_steps"): 2,
-        ("TransactWriteItems", "claim_step"): 1,
-        ("UpdateItem", "claim_step"): 1,
+        ("TransactWriteItems", "claim_step"): 2,
         ("TransactWriteItems", "finish_step"): 2,
     }
 
@@ -213,6 +213,55 @@ def test_an_edit_saved_by_this_process_takes_effect_at_once(h: Harness) -> None:
     assert h.deliver(record_id=1)[0].status == "QUEUED"
     h.put(workflow(enabled=False))
     assert h.deliver(record_id=2)[0].status == "SKIPPED"
+
+
+# ------------------------------------------------------------------ messages that carry their run
+def test_the_next_steps_message_carries_the_run_and_a_duplicate_of_it_runs_nothing(h: Harness) -> None:
+    h.put(workflow())
+    (start,) = h.deliver(number="A-1")
+    (first,) = h.messages()
+    assert h.runner.execute(first).status == "SUCCEEDED"
+    (second,) = h.messages()
+    assert second["step_id"] == "second"
+    assert second["carried"]["outputs"]["first"]["value"] == "A-1"
+    assert second["carried"]["run"]["decisions"] == {"if_1": True}
+    assert h.runner.execute(second).status == "SUCCEEDED"
+    # A second delivery of the same message: its claim's check fails (the step was claimed), the
+    # run is read, and nothing runs twice.
+    again = h.runner.execute(second)
+    assert again.status in ("SKIPPED", "SUCCEEDED") and [c[0] for c in h.echo.calls] == ["first", "second"]
+    run = h.state.get_run(start.run_id)
+    assert run is not None and run["status"] == "SUCCEEDED"
+
+
+def test_a_carried_run_is_used_only_while_the_run_is_as_carried(h: Harness) -> None:
+    h.put(workflow())
+    (start,) = h.deliver(number="A-1")
+    (message,) = h.messages()
+    assert message["carried"]["run"]["record"]["number"] == "A-1"
+    # The run is written after the message went out (here its record): what it carries is stale.
+    h.state.update_run(start.run_id, {"record": {"id": 1, "number": "B-2", "total_cost": 10.0}})
+    assert h.runner.execute(message).status == "SUCCEEDED"
+    step = h.state.get_step(start.run_id, "first")
+    assert step is not None and step["input"] == {"value": "B-2"}
+
+
+def test_a_message_whose_carried_run_was_altered_is_not_trusted(h: Harness) -> None:
+    h.put(workflow())
+    (start,) = h.deliver(number="A-1")
+    (message,) = h.messages()
+    message["carried"]["run"]["record"]["number"] = "FORGED"
+    assert h.runner.execute(message).status == "SUCCEEDED"
+    step = h.state.get_step(start.run_id, "first")
+    assert step is not None and step["input"] == {"value": "A-1"}
+
+
+def test_a_run_too_big_to_carry_is_read_as_before(h: Harness) -> None:
+    h.put(workflow())
+    h.deliver(number="A-" + "9" * CARRY_BYTES)
+    (message,) = h.messages()
+    assert "carried" not in message
+    assert h.runner.execute(message).status == "SUCCEEDED"
 
 
 # ------------------------------------------------------------------- transactions that are refused

@@ -14,7 +14,10 @@ Round trips (issue 8): a step execution reads its run and steps with one Query
 run's update (``RunChange``) in one ``TransactWriteItems``, and fall back to the two writes one
 after the other when the transaction is refused (the step changed since it was read, a concurrent
 write); ``update_runs`` marks a poll page's runs in transactions of 100. A transactional write
-costs DynamoDB twice the write units of a plain one: fewer requests, not fewer units.
+costs DynamoDB twice the write units of a plain one: fewer requests, not fewer units. A step
+message may carry its run, stamped with the run's ``rev`` (``run_revision``); then the claim is the
+step's first round trip (``claim_step``'s ``run_rev``). The rate budget's slot releases ride along
+with a checkpoint's transaction (``finish_step``'s ``also``).
 """
 
 from __future__ import annotations
@@ -66,11 +69,32 @@ TRANSACTION_ITEMS = 100
 
 @dataclass(frozen=True)
 class RunChange:
-    """An update of a run item that rides along with a step's write (one transaction)."""
+    """An update of a run item that rides along with a step's write (one transaction).
+
+    Every update of a run drops its ``rev`` (the revision a step message may carry, see
+    ``run_revision``) unless it sets a new one in ``fields`` or ``keep_rev`` says it changes
+    nothing a message carries."""
 
     fields: dict[str, Any]
     expect_status: str | list[str] | None = None
     remove: tuple[str, ...] = ()
+    keep_rev: bool = False
+
+
+# The most a step message carries of its run (engine/runner.py): SendMessageBatch takes 256 KB for
+# its 10 messages.
+CARRY_BYTES = 20_000
+
+
+def run_revision(content: Any) -> str:
+    """The ``rev`` of a run whose state a step message carries: a digest of that content (JSON).
+
+    The writer stores it on the run with the write that made the content true; the receiver's
+    claim checks the run still has the digest of what the message says (``claim_step``'s
+    ``run_rev``), so a message is trusted only for exactly what its writer wrote, and only while
+    nothing else has written the run since."""
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class TransactionConflict(RetryableError):
@@ -237,7 +261,7 @@ class StateStore:
         )
         items = [
             {
-                "Update": {
+                u.get("Operation", "Update"): {
                     "TableName": u.get("TableName", self.table_name),
                     **{f: u[f] for f in fields if u.get(f)},
                 }
@@ -337,9 +361,7 @@ class StateStore:
                     pass
             for run_id, change in chunk:
                 try:
-                    self.update_run(
-                        run_id, change.fields, expect_status=change.expect_status, remove=change.remove
-                    )
+                    self._call(self._t.update_item, **self._run_update(run_id, change))
                 except Exception as exc:
                     failed.append((run_id, exc))
         return failed
@@ -347,6 +369,8 @@ class StateStore:
     def _run_update(self, run_id: str, change: RunChange) -> dict[str, Any]:
         """``update_item``'s arguments for ``update_run``."""
         fields, expect_status, remove = change.fields, change.expect_status, change.remove
+        if "rev" not in fields and not change.keep_rev:
+            remove = (*remove, "rev")  # what a message carried of the run is stale from here
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets: list[str] = []
@@ -429,6 +453,7 @@ class StateStore:
         seq: int,
         start_run: RunChange | None = None,
         attempts_before: int = 0,
+        run_rev: str | None = None,
     ) -> dict[str, Any]:
         """Take the step's lease and count an attempt.
 
@@ -439,11 +464,36 @@ class StateStore:
         same transaction, provided the step still has ``attempts_before`` attempts (what the caller
         read: so the attempt number is known without reading the item back). If the step changed
         since, or the transaction meets a concurrent write, the claim and the run's update are made
-        one after the other, as without ``start_run``."""
+        one after the other, as without ``start_run``.
+
+        ``run_rev``: the claim of a step whose message carries its run (``run_revision`` of what it
+        carries): made only if the step was never claimed and the run still has that ``rev``, in
+        one transaction (with ``start_run``); ``Conflict`` otherwise, and nothing is written (the
+        caller reads the run and claims as without it)."""
         now = self.clock()
         claim = self._claim_update(
             run_id, step_id, owner=owner, lease_seconds=lease_seconds, seq=seq, now=now
         )
+        if run_rev is not None:
+            claim["ConditionExpression"] = (
+                f"({claim['ConditionExpression']}) AND attribute_not_exists(attempts)"
+            )
+            if start_run is not None:
+                check = self._run_update(run_id, start_run)
+                check["ConditionExpression"] += " AND #rev = :rev"
+            else:
+                check = {
+                    "Operation": "ConditionCheck",
+                    "Key": {"pk": f"RUN#{run_id}", "sk": "RUN"},
+                    "ConditionExpression": "#rev = :rev",
+                    "ExpressionAttributeNames": {},
+                    "ExpressionAttributeValues": {},
+                }
+            check["ExpressionAttributeNames"]["#rev"] = "rev"
+            check["ExpressionAttributeValues"][":rev"] = run_rev
+            if self._transact([claim, check]) is not None:
+                raise Conflict("the run changed since its message was sent, or the step was claimed")
+            return {"run_id": run_id, "step_id": step_id, "status": "RUNNING", "attempts": 1}
         if start_run is not None:
             claim["ConditionExpression"] = f"({claim['ConditionExpression']}) AND " + (
                 "(attribute_not_exists(attempts) OR attempts = :before)"
