@@ -17,7 +17,8 @@ from benchmarks.reliability_harness import drain, seed_invoices, stack, statuses
 
 from clientary_xero.errors import Conflict
 from clientary_xero.storage import workflows as workflow_storage
-from clientary_xero.storage.state import RunChange, StateStore
+from clientary_xero.storage.ratelimit import RateBudget, held_slots, slots_ride_along
+from clientary_xero.storage.state import CARRY_BYTES, RunChange, StateStore, TransactionConflict
 from tests.test_engine import Harness, workflow
 
 pytestmark = pytest.mark.timeout(600)
@@ -35,27 +36,30 @@ def idle() -> list[bench_dynamo.Measured]:
     return bench_dynamo.idle()
 
 
-def test_one_invoice_of_a_linked_contact_costs_at_most_ten_dynamodb_calls(
+def test_one_invoice_of_a_linked_contact_costs_at_most_eight_dynamodb_calls(
     idle: list[bench_dynamo.Measured],
 ) -> None:
     _, linked = idle
     calls = besides_the_budget(linked.counter)
     assert linked.runs == {"SUCCEEDED": 2}
     # Before issue 8: 22 (the run and its steps read twice per step, the workflows read again, a
-    # read before each run is created, a write per checkpoint and one per move of the run).
-    assert sum(calls.values()) <= 10, calls
+    # read before each run is created, a write per checkpoint and one per move of the run); 9
+    # before the messages carried their runs. With the budget's one write per call: 8 in all.
+    assert sum(calls.values()) <= 7, calls
+    assert linked.counter.total <= 8, linked.counter.by_site()
 
 
-def test_one_invoice_of_a_new_contact_costs_at_most_fifteen_dynamodb_calls(
+def test_one_invoice_of_a_new_contact_costs_at_most_thirteen_dynamodb_calls_besides_the_budget(
     idle: list[bench_dynamo.Measured],
 ) -> None:
     new, _ = idle
     calls = besides_the_budget(new.counter)
-    # Before: 25. Of these 15, five are the contact's link: read, lock, re-read, link, unlock.
-    assert sum(calls.values()) <= 15, calls
+    # Before: 25 (15 before the messages carried their runs). Of these 13, five are the contact's
+    # link: read, lock, re-read, link, unlock.
+    assert sum(calls.values()) <= 13, calls
 
 
-def test_each_step_execution_reads_its_run_and_steps_once_and_writes_twice(
+def test_each_step_execution_writes_twice_and_reads_nothing_its_message_carries(
     idle: list[bench_dynamo.Measured],
 ) -> None:
     _, linked = idle
@@ -64,17 +68,17 @@ def test_each_step_execution_reads_its_run_and_steps_once_and_writes_twice(
         for (operation, method, caller), n in linked.counter.calls.items()
         if caller.startswith("engine.runner:")
     }
-    # Two steps: one Query each (run + steps), one claim each (the first with the run's move to
-    # RUNNING), one checkpoint each carrying the run's move on.
+    # Two steps, each with a message that carries its run (from the intake, from the first
+    # step's checkpoint): no read, one claim each checking the run is as carried (the first with
+    # the run's move to RUNNING), one checkpoint each carrying the run's move on. Before: a Query
+    # each as well.
     assert runner == {
-        ("Query", "get_run_and_steps"): 2,
-        ("TransactWriteItems", "claim_step"): 1,
-        ("UpdateItem", "claim_step"): 1,
+        ("TransactWriteItems", "claim_step"): 2,
         ("TransactWriteItems", "finish_step"): 2,
     }
 
 
-def test_a_backlog_costs_at_most_eleven_dynamodb_calls_an_invoice_besides_the_budget() -> None:
+def test_a_backlog_costs_at_most_nine_dynamodb_calls_an_invoice_besides_the_budget() -> None:
     size = 12
     with stack() as s, bench_dynamo.counting_dynamodb() as counter:
         counter.counting = False
@@ -87,9 +91,108 @@ def test_a_backlog_costs_at_most_eleven_dynamodb_calls_an_invoice_besides_the_bu
         assert statuses(s.runs()) == {"SUCCEEDED": size}
         assert s.census()["duplicate_contacts"] == 0
     calls = besides_the_budget(counter)
-    # Before: 22 an invoice. The workflows are read once for the poll page, the "enqueued" marks
-    # go in one transaction.
-    assert sum(calls.values()) / size <= 11, calls
+    # Before: 22 an invoice; 10 before the messages carried their runs (8.1 since). The workflows
+    # are read once for the poll page, the "enqueued" marks go in one transaction.
+    assert sum(calls.values()) / size <= 9, calls
+    # The budget: about one write per call (0.5 an invoice here), none for a release.
+    assert counter.total / size <= 10, counter.by_site()
+
+
+def test_a_steps_xero_call_costs_the_budget_one_write(idle: list[bench_dynamo.Measured]) -> None:
+    new, linked = idle
+    budget = {site: n for site, n in linked.counter.by_site().items() if site.startswith(BUDGET)}
+    # One call (the invoice's; the contact is unchanged): its admission. The release rode along
+    # with the invoice step's checkpoint; before, a write of its own.
+    assert sum(budget.values()) == 1 and not any("release" in site for site in budget), budget
+    # A new contact: a lookup, a create (one step, two slots: one release) and the invoice.
+    assert not any("release" in site for site in new.counter.by_site())
+
+
+# ------------------------------------------------------------- slots released by the checkpoint
+def started(state: StateStore, lease_seconds: int = 60) -> None:
+    state.create_run({"run_id": "r1", "created_at": "2026-01-01T00:00:00Z", "status": "RUNNING"})
+    state.claim_step("r1", "a", owner="me", lease_seconds=lease_seconds, seq=0)
+
+
+def test_a_calls_slot_is_held_until_the_steps_checkpoint_releases_it(aws: Any) -> None:
+    state = StateStore()
+    budget = RateBudget(state, wait_seconds=0)
+    started(state)
+    with slots_ride_along():
+        # Two calls of one step (a lookup, then a write): one update of the budget item releases both.
+        for _ in range(2):
+            budget.release(budget.acquire("tenant"))
+        assert budget.snapshot("tenant")["in_flight"] == 2  # still counted: nothing written yet
+        slots = held_slots()
+        done = RunChange({"status": "SUCCEEDED"})
+        assert state.finish_step(
+            "r1", "a", owner="me", status="SUCCEEDED", output={}, then_run=done, also=slots.updates()
+        )
+        slots.released()
+        assert budget.snapshot("tenant")["in_flight"] == 0
+    run, steps = state.get_run_and_steps("r1")
+    assert run is not None and run["status"] == "SUCCEEDED" and steps[0]["status"] == "SUCCEEDED"
+
+
+def test_a_slot_no_checkpoint_took_is_released_when_the_batch_is_over(aws: Any) -> None:
+    state = StateStore()
+    budget = RateBudget(state, wait_seconds=0)
+    started(state, lease_seconds=-10)
+    with slots_ride_along():
+        budget.release(budget.acquire("tenant"))
+        slots = held_slots()
+        # Our lease ended and went to another worker: the checkpoint is refused, the release with it.
+        state.claim_step("r1", "a", owner="other", lease_seconds=60, seq=0)
+        with pytest.raises(Conflict):
+            state.finish_step("r1", "a", owner="me", status="SUCCEEDED", also=slots.updates())
+        assert budget.snapshot("tenant")["in_flight"] == 1
+    assert budget.snapshot("tenant")["in_flight"] == 0
+
+
+def test_a_slot_a_failed_step_leaves_is_not_held_while_the_rest_of_the_batch_runs(aws: Any) -> None:
+    from types import SimpleNamespace
+
+    from clientary_xero.engine.batching import run_batch
+    from clientary_xero.engine.runner import ActionCall, StepOutcome
+
+    budget = RateBudget(StateStore(), wait_seconds=0)
+    seen: list[int] = []
+
+    def call_xero(ctx: Any, data: Any) -> dict[str, Any]:
+        seen.append(budget.snapshot("tenant")["in_flight"])  # before this step's own call
+        budget.release(budget.acquire("tenant"))
+        return {}
+
+    def failing_step(i: int) -> Any:
+        # A step whose outcome is written without a checkpoint transaction (as a failed one's).
+        spec = SimpleNamespace(name="test.call", run=call_xero)
+        yield ActionCall(spec, SimpleNamespace(attempt=1), None)  # type: ignore[arg-type]
+        return StepOutcome(f"r{i}", "a", "FAILED")
+
+    outcomes = run_batch([failing_step(i) for i in range(2)])
+    assert [o.status for o in outcomes] == ["FAILED", "FAILED"]
+    assert seen == [0, 0]  # the first step's slot was released once it settled
+    assert budget.snapshot("tenant")["in_flight"] == 0
+
+
+def test_an_admission_that_meets_a_checkpoints_transaction_tries_again(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = StateStore()
+    budget = RateBudget(state, wait_seconds=0)
+    budget.release(budget.acquire("tenant"))  # the item exists
+    original = StateStore.update_raw
+    conflicts = [1]
+
+    def update_raw(self: StateStore, key: dict[str, str], **kwargs: Any) -> Any:
+        if conflicts:
+            conflicts.pop()
+            raise TransactionConflict("DynamoDB is busy (TransactionConflictException)")
+        return original(self, key, **kwargs)
+
+    monkeypatch.setattr(StateStore, "update_raw", update_raw)
+    permit = budget.acquire("tenant")  # not a RetryableError: the step is not sent back for it
+    assert budget.snapshot("tenant")["in_flight"] == 1 and permit.scope == "tenant"
 
 
 # ------------------------------------------------------------------------- the workflow cache
@@ -141,6 +244,55 @@ def test_an_edit_saved_by_this_process_takes_effect_at_once(h: Harness) -> None:
     assert h.deliver(record_id=1)[0].status == "QUEUED"
     h.put(workflow(enabled=False))
     assert h.deliver(record_id=2)[0].status == "SKIPPED"
+
+
+# ------------------------------------------------------------------ messages that carry their run
+def test_the_next_steps_message_carries_the_run_and_a_duplicate_of_it_runs_nothing(h: Harness) -> None:
+    h.put(workflow())
+    (start,) = h.deliver(number="A-1")
+    (first,) = h.messages()
+    assert h.runner.execute(first).status == "SUCCEEDED"
+    (second,) = h.messages()
+    assert second["step_id"] == "second"
+    assert second["carried"]["outputs"]["first"]["value"] == "A-1"
+    assert second["carried"]["run"]["decisions"] == {"if_1": True}
+    assert h.runner.execute(second).status == "SUCCEEDED"
+    # A second delivery of the same message: its claim's check fails (the step was claimed), the
+    # run is read, and nothing runs twice.
+    again = h.runner.execute(second)
+    assert again.status in ("SKIPPED", "SUCCEEDED") and [c[0] for c in h.echo.calls] == ["first", "second"]
+    run = h.state.get_run(start.run_id)
+    assert run is not None and run["status"] == "SUCCEEDED"
+
+
+def test_a_carried_run_is_used_only_while_the_run_is_as_carried(h: Harness) -> None:
+    h.put(workflow())
+    (start,) = h.deliver(number="A-1")
+    (message,) = h.messages()
+    assert message["carried"]["run"]["record"]["number"] == "A-1"
+    # The run is written after the message went out (here its record): what it carries is stale.
+    h.state.update_run(start.run_id, {"record": {"id": 1, "number": "B-2", "total_cost": 10.0}})
+    assert h.runner.execute(message).status == "SUCCEEDED"
+    step = h.state.get_step(start.run_id, "first")
+    assert step is not None and step["input"] == {"value": "B-2"}
+
+
+def test_a_message_whose_carried_run_was_altered_is_not_trusted(h: Harness) -> None:
+    h.put(workflow())
+    (start,) = h.deliver(number="A-1")
+    (message,) = h.messages()
+    message["carried"]["run"]["record"]["number"] = "FORGED"
+    assert h.runner.execute(message).status == "SUCCEEDED"
+    step = h.state.get_step(start.run_id, "first")
+    assert step is not None and step["input"] == {"value": "A-1"}
+
+
+def test_a_run_too_big_to_carry_is_read_as_before(h: Harness) -> None:
+    h.put(workflow())
+    h.deliver(number="A-" + "9" * CARRY_BYTES)
+    (message,) = h.messages()
+    assert "carried" not in message
+    assert h.runner.execute(message).status == "SUCCEEDED"
 
 
 # ------------------------------------------------------------------- transactions that are refused

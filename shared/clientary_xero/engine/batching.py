@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from clientary_xero.errors import PermanentError
-from clientary_xero.storage.ratelimit import BudgetExceeded, rate_turn
+from clientary_xero.storage.ratelimit import BudgetExceeded, held_slots, rate_turn, slots_ride_along
 
 if TYPE_CHECKING:  # pragma: no cover
     from clientary_xero.engine.runner import ActionCall, StepExecution, StepOutcome
@@ -56,12 +56,13 @@ Result = Any  # StepOutcome, or the exception the step raised (a retry: its mess
 
 def run_alone(execution: StepExecution) -> StepOutcome:
     """Run one step execution to its outcome, its action called on its own."""
-    try:
-        call = next(execution)
-    except StopIteration as stop:
-        outcome: StepOutcome = stop.value
-        return outcome
-    return _resume(execution, *_call(call))
+    with slots_ride_along():  # the call's rate slot is released by the step's checkpoint
+        try:
+            call = next(execution)
+        except StopIteration as stop:
+            outcome: StepOutcome = stop.value
+            return outcome
+        return _resume(execution, *_call(call))
 
 
 # The result of an execution ``run_batch`` did not start (``may_start`` said no).
@@ -78,7 +79,19 @@ def run_batch(
     ``NOT_STARTED`` for those left untouched once ``may_start()`` said no (the invocation's time
     is running short: the caller sends them again).
 
-    ``on_step(i)`` is called before execution ``i`` runs a part (e.g. to set the log's run id)."""
+    ``on_step(i)`` is called before execution ``i`` runs a part (e.g. to set the log's run id).
+
+    A call's rate slot is released by the next step checkpoint's transaction (storage/ratelimit.py
+    ``slots_ride_along``): a batch call's by its first member's."""
+    with slots_ride_along():
+        return _run_batch(executions, on_step, may_start)
+
+
+def _run_batch(
+    executions: Sequence[StepExecution],
+    on_step: Callable[[int], None] | None,
+    may_start: Callable[[], bool] | None,
+) -> list[Result]:
     from clientary_xero.connectors.base import batch_writer
 
     results: list[Result] = [None] * len(executions)
@@ -176,6 +189,10 @@ def _settle(execution: StepExecution, output: Any, error: Exception | None) -> R
         return _resume(execution, output, error)
     except Exception as exc:
         return exc
+    finally:
+        # A slot the step's checkpoint did not release (it failed, waits, or was written without
+        # its transaction) is not held while the rest of the batch runs.
+        held_slots().release_now()
 
 
 def _resume(execution: StepExecution, output: Any, error: Exception | None) -> StepOutcome:

@@ -47,7 +47,7 @@ from clientary_xero.errors import (
 )
 from clientary_xero.settings import Settings, get_settings
 from clientary_xero.storage.queue import StepQueue
-from clientary_xero.storage.state import ItemTooLarge, RunChange, StateStore, kilobytes
+from clientary_xero.storage.state import ItemTooLarge, RunChange, StateStore, kilobytes, run_revision
 from clientary_xero.storage.workflows import StoredWorkflow, WorkflowStore
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
@@ -303,6 +303,10 @@ class Intake:
         run = self._new_run(stored, event, run_id)
         decision = decide(stored.workflow, stored.problems, run, **self._bounds())
         run.update(decision.fields(run["created_at"]))
+        # The first step's message carries the run as created: that step need not read it.
+        carry = R.carried(run, {}) if decision.status == R.QUEUED else None
+        if carry is not None:
+            run["rev"] = run_revision(carry)
         created, too_big = self._create(run)
         if not created:
             # Delivered before (or by a concurrent delivery): finish its intake if need be.
@@ -317,7 +321,8 @@ class Intake:
         start = RunStart(stored.id, run_id, decision.status, True, decision.detail)
         if decision.status != R.QUEUED:
             return start, None
-        return start, (decision.app, _message(run_id, decision.step_id or "", 0))
+        message = _message(run_id, decision.step_id or "", 0)
+        return start, (decision.app, {**message, "carried": carry} if carry else message)
 
     def _skip(self, stored: StoredWorkflow, event: TriggerEvent, run_id: str) -> RunStart:
         """A disabled workflow: a SKIPPED run (cheap: one conditional put, nothing evaluated)."""
@@ -407,7 +412,8 @@ class Intake:
                     item.outcome.retry = failure
                 continue
             # The marks of a poll page go in transactions of 100 (one round trip, not one a run).
-            mark = RunChange({"enqueued": True, "updated_at": R.now_iso()})
+            # The mark keeps the run's rev: it changes nothing a step message carries.
+            mark = RunChange({"enqueued": True, "updated_at": R.now_iso()}, keep_rev=True)
             for run_id, problem in self.state.update_runs([(item.run_id, mark) for item in items]):
                 # The message is out: the run will run; only the flag is stale, which at worst
                 # makes a later delivery send a duplicate message.

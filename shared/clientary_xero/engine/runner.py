@@ -5,6 +5,12 @@ in the same transaction) → render input → validate it against the action's m
 action → choose the next step → checkpoint the output with the run's move (one transaction) →
 enqueue it.
 
+A message may carry its run (``R.carried``: the run and the outputs so far, as the write that sent
+it left them; the intake's and each checkpoint's). Its first delivery then skips the read: the
+claim is one transaction that also checks the run's ``rev`` is the digest of what the message
+carries (storage/state.py ``run_revision``; every other write of the run drops it) and that the
+step was never claimed. Any mismatch writes nothing and the step reads and claims as above.
+
 Guarantees:
 * a step that SUCCEEDED never executes again (the claim refuses; a duplicate message only
   re-does the cheap "advance" part, whose enqueue is itself deduplicated by the next claim);
@@ -77,8 +83,8 @@ from clientary_xero.errors import (
 )
 from clientary_xero.settings import Settings, get_settings
 from clientary_xero.storage.queue import StepQueue
-from clientary_xero.storage.ratelimit import BudgetExceeded
-from clientary_xero.storage.state import RunChange, StateStore
+from clientary_xero.storage.ratelimit import BudgetExceeded, held_slots
+from clientary_xero.storage.state import RunChange, StateStore, run_revision
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
 from clientary_xero.workflows.validate import pydantic_problems
@@ -156,11 +162,21 @@ class StepRunner:
         # Set on re-sent copies of a message (rate waits): real attempts used before, waits so far.
         carried = max(0, int(message.get("retries", 0)))
         waits = max(0, int(message.get("waits", 0)))
-        # The run and its steps in one read; the outputs serve the rendering and the advance.
-        run, steps = self.state.get_run_and_steps(run_id)
-        if run is None:
-            return StepOutcome(run_id, step_id, "SKIPPED", "run not found (expired or never created)")
-        outputs = _succeeded(steps)
+        owner = uuid.uuid4().hex
+        # A first delivery that carries its run claims with a check that the run is as carried,
+        # and saves the read; else the run and its steps in one read (the outputs serve the
+        # rendering and the advance).
+        first = receive_count == 1 and not waits and not message.get("dead_lettered")
+        early = self._claim_carried(message, owner) if first else None
+        claimed: dict[str, Any] | None = None
+        steps: list[dict[str, Any]] = []
+        if early is not None:
+            run, outputs, claimed = early
+        else:
+            loaded, steps = self.state.get_run_and_steps(run_id)
+            if loaded is None:
+                return StepOutcome(run_id, step_id, "SKIPPED", "run not found (expired or never created)")
+            run, outputs = loaded, _succeeded(steps)
         if message.get("dead_lettered") and int(run.get("generation", 0)) == generation + 1:
             return self._redriven_again(run, step_id)
         if int(run.get("generation", 0)) != generation:
@@ -180,17 +196,11 @@ class StepRunner:
                 run, step_id, None, {"type": "permanent", "message": str(exc), "messages": []}
             )
 
-        owner = uuid.uuid4().hex
         # The run's QUEUED/WAITING → RUNNING rides along with the claim (one transaction).
-        start_run = None
-        if run.get("status") in (R.QUEUED, R.WAITING):
-            start_run = RunChange(
-                {"status": R.RUNNING, "updated_at": R.now_iso()},
-                remove=("resume_at", "wait_reason") if run.get("status") == R.WAITING else (),
-            )
+        start_run = _start_run(run)
         known = next((s for s in steps if s.get("step_id") == step_id), {})
         try:
-            claimed = self.state.claim_step(
+            claimed = claimed or self.state.claim_step(
                 run_id,
                 step_id,
                 owner=owner,
@@ -206,6 +216,10 @@ class StepRunner:
             return self._lease_busy(
                 run, step_id, generation, exc, retries=receive_count + carried - 1, waits=waits
             )
+        if start_run is not None:  # the run as written (the next step's message carries it)
+            run = {**run, **start_run.fields}
+            for name in start_run.remove:
+                run.pop(name, None)
 
         attempt = int(claimed.get("attempts", 1))
         rendered: Any = None
@@ -291,6 +305,42 @@ class StepRunner:
         )
 
     # ------------------------------------------------------------------
+    def _claim_carried(
+        self, message: dict[str, Any], owner: str
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+        """Claim a step whose message carries its run (``R.carried``), provided the run is still
+        exactly as carried (its ``rev``) and the step was never claimed: the run, the outputs
+        and the claim. None (nothing written) for anything else: the step reads and claims as
+        without it."""
+        payload = message.get("carried")
+        if not isinstance(payload, dict):
+            return None
+        run, outputs = payload.get("run"), payload.get("outputs")
+        if not isinstance(run, dict) or not isinstance(outputs, dict):
+            return None
+        run_id, step_id = str(message["run_id"]), str(message["step_id"])
+        if (
+            run.get("run_id") != run_id
+            or run.get("status") not in (R.QUEUED, R.RUNNING)
+            or run.get("generation") != message.get("generation", 0)
+        ):
+            return None
+        try:
+            workflow = Workflow.model_validate(run.get("workflow"))
+            find_step(workflow, step_id)
+            claimed = self.state.claim_step(
+                run_id,
+                step_id,
+                owner=owner,
+                lease_seconds=self.settings.step_lease_seconds,
+                seq=_seq(workflow, step_id),
+                start_run=_start_run(run),
+                run_rev=run_revision(payload),
+            )
+        except (PydanticValidationError, PermanentError, Conflict):
+            return None
+        return run, outputs, claimed
+
     def _rate_wait(self, run: dict[str, Any], step_id: str, generation: int, wait: RateWait) -> StepOutcome:
         """Wait for Xero's limits without using an attempt: re-send with a delay, or park the run."""
         run_id = run["run_id"]
@@ -480,12 +530,19 @@ class StepRunner:
             return StepOutcome(run_id, step_id, "SUCCEEDED", "duplicate message" if duplicate else "", None)
         # Move the run on and enqueue the next step; a duplicate enqueue is harmless (the claim dedupes).
         moved = RunChange({"current_step": nxt.id, "decisions": decisions, "updated_at": now})
+        message: dict[str, Any] = {
+            "run_id": run_id,
+            "step_id": nxt.id,
+            "generation": int(fresh.get("generation", 0)),
+        }
+        # The next step's message carries the run as this write leaves it, stamped with its rev.
+        carry = R.carried({**fresh, **moved.fields}, outputs)
+        if carry is not None:
+            moved = RunChange({**moved.fields, "rev": run_revision(carry)})
+            message["carried"] = carry
         if not self._checkpoint(run_id, step_id, checkpoint, moved):
             return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
-        self.queue.send(
-            app_for_step(fresh["workflow"], nxt.id),
-            {"run_id": run_id, "step_id": nxt.id, "generation": int(fresh.get("generation", 0))},
-        )
+        self.queue.send(app_for_step(fresh["workflow"], nxt.id), message)
         return StepOutcome(run_id, step_id, "SUCCEEDED", "duplicate message" if duplicate else "", nxt.id)
 
     def _checkpoint(
@@ -498,10 +555,16 @@ class StepRunner:
             if change is not None:
                 self.state.update_run(run_id, change.fields, remove=change.remove, also=list(change.also))
             return True
+        # The rate budget's slots of the calls just made are released by the same transaction.
+        slots = held_slots()
         try:
-            self.state.finish_step(run_id, step_id, status=R.SUCCEEDED, then_run=change, **checkpoint)
+            carried = self.state.finish_step(
+                run_id, step_id, status=R.SUCCEEDED, then_run=change, also=slots.updates(), **checkpoint
+            )
         except Conflict:
             return False
+        if carried:
+            slots.released()
         return True
 
     def _fail_run(
@@ -651,6 +714,16 @@ def _resume(state: StateStore, queue: StepQueue, parked: dict[str, Any]) -> dict
         )
     state.delete_parked(parked["marker"])
     return {"run_id": message["run_id"], "step_id": message["step_id"]}
+
+
+def _start_run(run: dict[str, Any]) -> RunChange | None:
+    """The run's move to RUNNING that goes with its step's claim (None: it is RUNNING already)."""
+    if run.get("status") not in (R.QUEUED, R.WAITING):
+        return None
+    return RunChange(
+        {"status": R.RUNNING, "updated_at": R.now_iso()},
+        remove=("resume_at", "wait_reason") if run.get("status") == R.WAITING else (),
+    )
 
 
 def _succeeded(steps: list[dict[str, Any]]) -> dict[str, Any]:

@@ -59,3 +59,36 @@ def build_context(run: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any
         "trigger": run.get("trigger_meta", {}),
         "steps": outputs,
     }
+
+
+# What a step message carries of its run (``carried``): the fields a step execution reads.
+CARRIED_FIELDS = (
+    "run_id",
+    "workflow_id",
+    "trigger",
+    "record_id",
+    "created_at",
+    "generation",
+    "status",
+    "current_step",
+    "record",
+    "trigger_meta",
+    "workflow",
+    "decisions",
+)
+
+
+def carried(run: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any] | None:
+    """The run and its steps' outputs as the next step's message carries them, so that step need
+    not read them (engine/runner.py); None when they would not fit a message (``CARRY_BYTES``).
+    JSON as it arrives, so sender and receiver digest the same thing (``run_revision``)."""
+    import json
+
+    from clientary_xero.storage.state import CARRY_BYTES
+
+    snapshot = {key: run[key] for key in CARRIED_FIELDS if run.get(key) is not None}
+    text = json.dumps({"run": snapshot, "outputs": outputs}, default=str)
+    if len(text.encode("utf-8")) > CARRY_BYTES:
+        return None
+    content: dict[str, Any] = json.loads(text)
+    return content

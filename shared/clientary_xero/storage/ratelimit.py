@@ -42,13 +42,21 @@ more).
 **In flight.** The 5-in-flight limit shares the item and, when the instant is near, the same
 write: ``SET slots.<owner> = lease`` under ``size(slots) < 5``. A caller whose instant is far takes
 no slot until it comes back (then one conditional write takes it: ``SET slots.<owner>``). Release
-removes only the worker's own slot (``REMOVE slots.<owner>``): one more write per call. It cannot
-be folded into the next admission without letting a finished call hold its slot until the Lambda
-calls again, which starves the limit when twenty Lambdas are busy with their own bookkeeping. The
-condition counts expired slots too (erring on the safe side); when it fails the worker reads the
-item and removes expired ones (each removal conditional on the lease it read, so two workers
-tidying at once cannot remove a live one), else waits with jittered back-off (nobody knows when a
-call ends).
+removes only the worker's own slot (``REMOVE slots.<owner>``). **A step's call costs one write**:
+its release rides along with the step's checkpoint, which is a ``TransactWriteItems`` on the same
+table anyway (``slots_ride_along``, opened by engine/batching.py around a batch of steps; the
+checkpoint takes ``held_slots()``), so the slot is free the moment the step's outcome is written,
+a few milliseconds after the call, and a batch call's slot with its first member's checkpoint. A
+slot no checkpoint took (a failed step, a wait, a checkpoint that had to be made without its
+transaction) is released by a write of its own once that step has settled, and calls outside a step
+(a trigger's fetches) release theirs at once, as before. (Folding the release into the worker's
+*next admission* instead would let a finished call hold its slot until the Lambda calls again,
+which starves the limit when twenty Lambdas are busy with their own bookkeeping.) An admission
+that meets such a transaction on the item (``TransactionConflict``: nothing was written) is a lost
+race: it reads and tries again. The condition counts expired slots too (erring on the safe
+side); when it fails the worker reads the item and removes expired ones (each removal conditional
+on the lease it read, so two workers tidying at once cannot remove a live one), else waits with
+jittered back-off (nobody knows when a call ends).
 
 **A dead Lambda cannot leak a slot.** A slot is a lease (``lease_seconds``, default 75 s: longer
 than any function that calls Xero may run, 60 s, so no call, however slowly its answer trickles in —
@@ -77,8 +85,8 @@ every worker that asks in the meantime is told to park its run without calling X
 still fails, the call is not made (fail closed: calling Xero blind would only earn a 429) and the
 step retries later like any retryable error. A failed release or observation is logged and
 ignored: the lease and the schedule repair themselves. One item per organisation is a hot key only
-in name: at most 60 admitted calls a minute, each costing two small writes, against DynamoDB's
-1,000 writes per second per partition.
+in name: at most 60 admitted calls a minute, each costing a small write and a share of a
+checkpoint's transaction, against DynamoDB's 1,000 writes per second per partition.
 """
 
 from __future__ import annotations
@@ -95,7 +103,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clientary_xero.errors import Conflict, RetryableError
-from clientary_xero.storage.state import StateStore
+from clientary_xero.storage.state import StateStore, TransactionConflict
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +170,60 @@ class _Turn:
 
 
 _turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("rate_turn", default=None)
+
+
+@dataclass
+class HeldSlots:
+    """Slots of calls that are over, whose release rides along with the next step checkpoint
+    (see "In flight"): ``updates()`` for its transaction, ``released()`` once it is written."""
+
+    held: list[tuple[RateBudget, Permit]] = field(default_factory=list)
+    _taken: int = 0
+
+    def updates(self) -> list[dict[str, Any]]:
+        """The releases as ``TransactWriteItems`` updates, one per budget item (a transaction takes
+        one operation per item; none outside ``slots_ride_along``)."""
+        self._taken = len(self.held)
+        by_item: dict[tuple[str, str], tuple[RateBudget, list[Permit]]] = {}
+        for budget, permit in self.held:
+            where = (budget.store.table_name, budget._key(permit.scope)["pk"])
+            by_item.setdefault(where, (budget, []))[1].append(permit)
+        return [budget._release_update(permits) for budget, permits in by_item.values()]
+
+    def released(self) -> None:
+        """The transaction with ``updates()`` was written: those slots are free."""
+        del self.held[: self._taken]
+        self._taken = 0
+
+    def release_now(self) -> None:
+        """Release, each with a write of its own, the slots no checkpoint took."""
+        while self.held:
+            budget, permit = self.held.pop(0)
+            budget._release_now(permit)
+        self._taken = 0
+
+
+_held: contextvars.ContextVar[HeldSlots | None] = contextvars.ContextVar("held_slots", default=None)
+
+
+@contextlib.contextmanager
+def slots_ride_along() -> Iterator[HeldSlots]:
+    """Within it, a call's slot is not released by a write of its own when the call ends: the
+    next step checkpoint removes it in its own transaction (``held_slots``); a slot no checkpoint
+    took is released by ``held_slots().release_now()`` (engine/batching.py, once a step has
+    settled) or at the end, as without it."""
+    held = HeldSlots()
+    token = _held.set(held)
+    try:
+        yield held
+    finally:
+        _held.reset(token)
+        held.release_now()
+
+
+def held_slots() -> HeldSlots:
+    """The slots waiting for a checkpoint to release them (empty outside ``slots_ride_along``)."""
+    return _held.get() or HeldSlots()
 
 
 @contextlib.contextmanager
@@ -261,7 +323,28 @@ class RateBudget:
         return permit
 
     def release(self, permit: Permit) -> None:
-        """Give the slot back. Best effort: if this fails, the lease expires on its own."""
+        """Give the slot back (the call is over); within ``slots_ride_along`` the release waits
+        for the step's checkpoint. Best effort: if this fails, the lease expires on its own."""
+        held = _held.get()
+        if held is not None:
+            held.held.append((self, permit))
+            return
+        self._release_now(permit)
+
+    def _release_update(self, permits: list[Permit]) -> dict[str, Any]:
+        """The releases of one scope's slots as an update in another write's transaction. No
+        condition on the slots (a refused condition would refuse the checkpoint with it): removing
+        a slot that expired and was tidied away is a no-op, and an owner is one call's, so it
+        frees no one else's."""
+        return {
+            "TableName": self.store.table_name,
+            "Key": self._key(permits[0].scope),
+            "UpdateExpression": "REMOVE " + ", ".join(f"slots.#o{i}" for i in range(len(permits))),
+            "ConditionExpression": "attribute_exists(slots)",
+            "ExpressionAttributeNames": {f"#o{i}": p.owner for i, p in enumerate(permits)},
+        }
+
+    def _release_now(self, permit: Permit) -> None:
         try:
             self.store.update_raw(
                 self._key(permit.scope),
@@ -464,7 +547,7 @@ class RateBudget:
             now = self._now_ms()
             try:
                 attrs = (
-                    self.store.update_raw(
+                    self._update(
                         self._key(scope),
                         UpdateExpression="SET slots.#o = :lease, #ttl = :ttl",
                         ConditionExpression=_SLOT_FREE,
@@ -529,7 +612,7 @@ class RateBudget:
             condition += " AND size(slots) < :concurrent"
             names["#o"] = owner
             values.update({":lease": now + self.lease_ms, ":concurrent": self.concurrent})
-        response = self.store.update_raw(
+        response = self._update(
             self._key(scope),
             UpdateExpression="SET " + ", ".join([*sets, "#ttl = :ttl"]) + removes,
             ConditionExpression=condition,
@@ -539,6 +622,15 @@ class RateBudget:
         )
         attrs: dict[str, Any] = response.get("Attributes") or {}
         return attrs
+
+    def _update(self, key: dict[str, str], **kwargs: Any) -> Any:
+        """An admission's write. One that meets a checkpoint's transaction releasing slots of the
+        same item (``HeldSlots``) was not written: it counts as a lost race (``Conflict``), so the
+        caller reads the item and tries again, instead of failing the step."""
+        try:
+            return self.store.update_raw(key, **kwargs)
+        except TransactionConflict:
+            raise Conflict("the budget item was in another request's transaction") from None
 
     def _write_tat(self, scope: str, now: int, push: int, *, busy: bool) -> None:
         """Move the schedule on by ``push`` ms (calls Xero counted that this budget did not make)."""

@@ -14,7 +14,10 @@ Round trips (issue 8): a step execution reads its run and steps with one Query
 run's update (``RunChange``) in one ``TransactWriteItems``, and fall back to the two writes one
 after the other when the transaction is refused (the step changed since it was read, a concurrent
 write); ``update_runs`` marks a poll page's runs in transactions of 100. A transactional write
-costs DynamoDB twice the write units of a plain one: fewer requests, not fewer units.
+costs DynamoDB twice the write units of a plain one: fewer requests, not fewer units. A step
+message may carry its run, stamped with the run's ``rev`` (``run_revision``); then the claim is the
+step's first round trip (``claim_step``'s ``run_rev``). The rate budget's slot releases ride along
+with a checkpoint's transaction (``finish_step``'s ``also``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,13 +69,40 @@ TRANSACTION_ITEMS = 100
 
 @dataclass(frozen=True)
 class RunChange:
-    """An update of a run item that rides along with a step's write (one transaction)."""
+    """An update of a run item that rides along with a step's write (one transaction).
+
+    Every update of a run drops its ``rev`` (the revision a step message may carry, see
+    ``run_revision``) unless it sets a new one in ``fields`` or ``keep_rev`` says it changes
+    nothing a message carries."""
 
     fields: dict[str, Any]
     expect_status: str | list[str] | None = None
     remove: tuple[str, ...] = ()
     # More update_item arguments of this table in the same transaction (``update_run``'s ``also``).
     also: tuple[dict[str, Any], ...] = ()
+    keep_rev: bool = False
+
+
+# The most a step message carries of its run (engine/runner.py): SendMessageBatch takes 256 KB for
+# its 10 messages.
+CARRY_BYTES = 20_000
+
+
+def run_revision(content: Any) -> str:
+    """The ``rev`` of a run whose state a step message carries: a digest of that content (JSON).
+
+    The writer stores it on the run with the write that made the content true; the receiver's
+    claim checks the run still has the digest of what the message says (``claim_step``'s
+    ``run_rev``), so a message is trusted only for exactly what its writer wrote, and only while
+    nothing else has written the run since."""
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class TransactionConflict(RetryableError):
+    """A write met another request's transaction on the same item (nothing was written): it may
+    be sent again at once (storage/ratelimit.py does, for the budget item the checkpoints'
+    transactions also touch)."""
 
 
 class ItemTooLarge(PermanentError):
@@ -207,6 +237,8 @@ class StateStore:
             code = error_code(exc)
             if code == "ConditionalCheckFailedException":
                 raise Conflict(code) from None
+            if code == "TransactionConflictException":
+                raise TransactionConflict(f"DynamoDB is busy ({code})", delay_seconds=5) from None
             if code in _THROTTLED:
                 raise RetryableError(f"DynamoDB is busy ({code})", delay_seconds=5) from None
             if code == "ValidationException" and "size" in str(exc).lower():
@@ -222,7 +254,7 @@ class StateStore:
         that were fine, "ConditionalCheckFailed", "TransactionConflict", …)."""
         # The resource's client serializes the values itself (boto3's DynamoDB transformation), as
         # the table's calls do.
-        keys = (
+        fields = (
             "Key",
             "UpdateExpression",
             "ConditionExpression",
@@ -230,7 +262,13 @@ class StateStore:
             "ExpressionAttributeValues",
         )
         items = [
-            {"Update": {"TableName": self.table_name, **{k: u[k] for k in keys if k in u}}} for u in updates
+            {
+                u.get("Operation", "Update"): {
+                    "TableName": u.get("TableName", self.table_name),
+                    **{f: u[f] for f in fields if u.get(f)},
+                }
+            }
+            for u in updates
         ]
         try:
             self._call(self._t.meta.client.transact_write_items, TransactItems=items)
@@ -340,9 +378,7 @@ class StateStore:
                     pass
             for run_id, change in chunk:
                 try:
-                    self.update_run(
-                        run_id, change.fields, expect_status=change.expect_status, remove=change.remove
-                    )
+                    self._call(self._t.update_item, **self._run_update(run_id, change))
                 except Exception as exc:
                     failed.append((run_id, exc))
         return failed
@@ -350,6 +386,8 @@ class StateStore:
     def _run_update(self, run_id: str, change: RunChange) -> dict[str, Any]:
         """``update_item``'s arguments for ``update_run``."""
         fields, expect_status, remove = change.fields, change.expect_status, change.remove
+        if "rev" not in fields and not change.keep_rev:
+            remove = (*remove, "rev")  # what a message carried of the run is stale from here
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets: list[str] = []
@@ -432,6 +470,7 @@ class StateStore:
         seq: int,
         start_run: RunChange | None = None,
         attempts_before: int = 0,
+        run_rev: str | None = None,
     ) -> dict[str, Any]:
         """Take the step's lease and count an attempt.
 
@@ -442,11 +481,36 @@ class StateStore:
         same transaction, provided the step still has ``attempts_before`` attempts (what the caller
         read: so the attempt number is known without reading the item back). If the step changed
         since, or the transaction meets a concurrent write, the claim and the run's update are made
-        one after the other, as without ``start_run``."""
+        one after the other, as without ``start_run``.
+
+        ``run_rev``: the claim of a step whose message carries its run (``run_revision`` of what it
+        carries): made only if the step was never claimed and the run still has that ``rev``, in
+        one transaction (with ``start_run``); ``Conflict`` otherwise, and nothing is written (the
+        caller reads the run and claims as without it)."""
         now = self.clock()
         claim = self._claim_update(
             run_id, step_id, owner=owner, lease_seconds=lease_seconds, seq=seq, now=now
         )
+        if run_rev is not None:
+            claim["ConditionExpression"] = (
+                f"({claim['ConditionExpression']}) AND attribute_not_exists(attempts)"
+            )
+            if start_run is not None:
+                check = self._run_update(run_id, start_run)
+                check["ConditionExpression"] += " AND #rev = :rev"
+            else:
+                check = {
+                    "Operation": "ConditionCheck",
+                    "Key": {"pk": f"RUN#{run_id}", "sk": "RUN"},
+                    "ConditionExpression": "#rev = :rev",
+                    "ExpressionAttributeNames": {},
+                    "ExpressionAttributeValues": {},
+                }
+            check["ExpressionAttributeNames"]["#rev"] = "rev"
+            check["ExpressionAttributeValues"][":rev"] = run_rev
+            if self._transact([claim, check]) is not None:
+                raise Conflict("the run changed since its message was sent, or the step was claimed")
+            return {"run_id": run_id, "step_id": step_id, "status": "RUNNING", "attempts": 1}
         if start_run is not None:
             claim["ConditionExpression"] = f"({claim['ConditionExpression']}) AND " + (
                 "(attribute_not_exists(attempts) OR attempts = :before)"
@@ -532,20 +596,44 @@ class StateStore:
         output: Any = None,
         error: Any = None,
         then_run: RunChange | None = None,
-    ) -> None:
+        also: Sequence[dict[str, Any]] = (),
+    ) -> bool:
         """Checkpoint a step; only the lease owner may (``Conflict`` otherwise). ``status`` is
         SUCCEEDED, FAILED or RETRYING.
 
         ``then_run``: the run's update that follows the checkpoint (the next step, or SUCCEEDED),
         written in the same transaction; if that meets a concurrent write or the run's condition,
-        the two are made one after the other, as without ``then_run``."""
+        the two are made one after the other, as without ``then_run``.
+
+        ``also``: more updates for the same transaction that may be left out (the rate budget's
+        slot releases, storage/ratelimit.py ``held_slots``). Returns True when they were written,
+        False when the checkpoint was made without them (the caller then writes them itself)."""
         update = self._finish_update(
             run_id, step_id, owner=owner, status=status, input=input, output=output, error=error
         )
-        if then_run is not None:
-            refused = self._transact([update, self._run_update(run_id, then_run), *then_run.also])
+        # The run's change and what goes with it (a failure's notice, storage/notices.py) first;
+        # then the optional extras.
+        run_part = [self._run_update(run_id, then_run), *then_run.also] if then_run is not None else []
+        extra = run_part + list(also)
+        if extra:
+            try:
+                refused = self._transact([update, *extra])
+            except Exception:
+                if not also:
+                    raise
+                # Whatever the extras did to the transaction, the checkpoint goes without them.
+                return self.finish_step(
+                    run_id,
+                    step_id,
+                    owner=owner,
+                    status=status,
+                    input=input,
+                    output=output,
+                    error=error,
+                    then_run=then_run,
+                )
             if refused is None:
-                return
+                return bool(also)
             if refused[0] == "ConditionalCheckFailed":
                 raise Conflict("the step's lease is another worker's")
         self._call(self._t.update_item, **update)
@@ -557,6 +645,7 @@ class StateStore:
                 remove=then_run.remove,
                 also=list(then_run.also),
             )
+        return False
 
     def _finish_update(
         self,

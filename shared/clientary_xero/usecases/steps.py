@@ -28,6 +28,9 @@ class StepMessage(BaseModel):
     # Set on the copy the runner moves to the DLQ when a step gives up (engine/runner.py): a DLQ
     # redrive of it resumes a run that failed on retryable errors.
     dead_lettered: bool = False
+    # The run and the outputs so far, as the sender wrote them (engine/runner.py): the step's
+    # claim checks the run is unchanged since, and the step then need not read it.
+    carried: dict[str, Any] | None = None
 
 
 class SqsAttributes(BaseModel):
