@@ -1,0 +1,78 @@
+"""The CLI's output: tables through Rich (imported here only, on first use) and ``--json``.
+
+On a terminal a table fits its width; into a pipe or a file it is not wrapped (one row, one
+line), so ``grep`` finds what it looks for. Cell text is never read as Rich markup: a record's
+``[…]`` stays as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal
+from typing import Any, TextIO
+
+# Into a pipe: wide enough that no row wraps.
+PIPE_WIDTH = 10_000
+
+
+def console(stream: TextIO | None = None) -> Any:
+    from rich.console import Console
+
+    stream = stream or sys.stdout  # the current one (tests swap it)
+    tty = bool(getattr(stream, "isatty", lambda: False)())
+    return Console(
+        file=stream, width=None if tty else PIPE_WIDTH, highlight=False, markup=False, emoji=False
+    )
+
+
+def print_table(headers: list[str], rows: list[list[Any]], *, title: str | None = None) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        *headers, box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, show_edge=False
+    )
+    for row in rows:
+        table.add_row(*(value if isinstance(value, Text) else Text(str(value)) for value in row))
+    out = console()
+    with out.capture() as captured:
+        out.print(table)
+    # Rich pads every cell to its column's width; trailing blanks only get in a reader's way.
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):  # DynamoDB numbers
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    return str(value)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=_default) + "\n")
+
+
+def workflow_summary(stored: Any) -> dict[str, Any]:
+    """A stored workflow for ``workflows list --json``."""
+    return {
+        "id": stored.id,
+        "trigger": stored.document.get("trigger"),
+        "enabled": stored.enabled,
+        "valid": not stored.problems,
+        "problems": list(stored.problems),
+    }
+
+
+def print_workflows(stored: list[Any]) -> None:
+    if not stored:
+        print("no workflows")
+        return
+    rows = []
+    for workflow in stored:
+        state = "INVALID" if workflow.problems else "enabled" if workflow.enabled else "disabled"
+        problems = "; ".join(workflow.problems)
+        rows.append([workflow.id, workflow.document.get("trigger", "?"), state, problems])
+    print_table(["workflow", "trigger", "state", "problems"], rows)
