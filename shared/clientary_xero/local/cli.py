@@ -28,6 +28,23 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_INVALID
+    saved = dict(os.environ)
+    try:
+        return _run(args)
+    finally:
+        # A command points the stores at its stack through the environment (region, table names);
+        # called again in the same process (tests, a script), the next command starts afresh.
+        if os.environ != saved:
+            from clientary_xero.settings import reset_settings
+            from clientary_xero.storage.aws import reset_clients
+
+            os.environ.clear()
+            os.environ.update(saved)
+            reset_settings()
+            reset_clients()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except WorkflowInvalid as exc:
