@@ -88,7 +88,9 @@ def _deploy(endpoint: str, prefix: str) -> dict[str, Any]:
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
     cfn = boto3.client("cloudformation", region_name=REGION, endpoint_url=endpoint)
-    cfn.create_stack(StackName=STACK if prefix == "cx" else f"{prefix}-stack", TemplateBody=json.dumps(template))
+    cfn.create_stack(
+        StackName=STACK if prefix == "cx" else f"{prefix}-stack", TemplateBody=json.dumps(template)
+    )
     return {"resources": r, "outputs": outputs}
 
 
@@ -211,7 +213,9 @@ def test_limit_must_be_a_positive_whole_number(limit: str, capsys: pytest.Captur
     assert f"argument --limit: must be a positive whole number, not '{limit}'" in capsys.readouterr().err
 
 
-def test_json_output_of_runs_and_workflows(aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_output_of_runs_and_workflows(
+    aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from clientary_xero.storage.state import StateStore
 
     workflow = tmp_path / "wf.yaml"

@@ -21,7 +21,12 @@ _MISSING = {
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
 _UNKNOWN_KEYS = {"UnrecognizedClientException", "InvalidClientTokenId", "SignatureDoesNotMatch"}
-_BUSY = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "ProvisionedThroughputExceededException"}
+_BUSY = {
+    "ThrottlingException",
+    "Throttling",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+}
 
 
 def is_aws_error(exc: BaseException) -> bool:

@@ -21,9 +21,7 @@ def console(stream: TextIO | None = None) -> Any:
 
     stream = stream or sys.stdout  # the current one (tests swap it)
     tty = bool(getattr(stream, "isatty", lambda: False)())
-    return Console(
-        file=stream, width=None if tty else PIPE_WIDTH, highlight=False, markup=False, emoji=False
-    )
+    return Console(file=stream, width=None if tty else PIPE_WIDTH, highlight=False, markup=False, emoji=False)
 
 
 def print_table(headers: list[str], rows: list[list[Any]], *, title: str | None = None) -> None:
