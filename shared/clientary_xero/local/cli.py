@@ -149,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     ws = w.add_parser("schema", help="print the workflow JSON Schema")
     ws.set_defaults(func=cmd_workflows_schema)
 
+    doc = sub.add_parser(
+        "doctor",
+        help="check the deployed stack (resources, secrets, Xero, Clientary, workflows, DLQs, runs)",
+        description=(
+            "Checks the stack's outputs and resources, each secret (never printed), the Xero connection "
+            "(a token refresh and GET /Organisation, and the scopes the stored workflows need), "
+            "Clientary with the stored token, every stored workflow, the dead-letter queues, stuck "
+            "runs and Xero's rate budget; says how to fix each problem. Exit 1 on any problem."
+        ),
+    )
+    _json_arg(doc)
+    _stack_arg(doc)
+    doc.set_defaults(func=cmd_doctor)
+
     _add_connect_parser(sub)  # issue #3
     _add_backfill_parser(sub)  # issue #4
 
@@ -331,6 +345,23 @@ def cmd_runs_replay(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"replaying {result['run_id']} from step {result['step_id']} (generation {result['generation']})")
     return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from clientary_xero.local import output
+    from clientary_xero.usecases.doctor import diagnose
+
+    region = _use_region(args)
+    # Without --stack, table names already in the environment say where to look (as for runs list).
+    from_env = not args.stack and bool(os.environ.get("WORKFLOWS_TABLE") and os.environ.get("STATE_TABLE"))
+    stack = None if from_env else _stack_name(args)
+    _context["stack"] = stack or ""
+    report = diagnose(stack, region, configure=_apply_outputs)
+    if args.json:
+        output.print_json(report.to_dict())
+    else:
+        output.print_report(report)
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def cmd_test_workflow(args: argparse.Namespace) -> int:

@@ -74,3 +74,20 @@ def print_workflows(stored: list[Any]) -> None:
         problems = "; ".join(workflow.problems)
         rows.append([workflow.id, workflow.document.get("trigger", "?"), state, problems])
     print_table(["workflow", "trigger", "state", "problems"], rows)
+
+
+def print_report(report: Any) -> None:
+    """``doctor``'s findings: one row per check, then the verdict."""
+    from rich.text import Text
+
+    marks = {"ok": ("ok", "green"), "problem": ("PROBLEM", "bold red"), "warning": ("warning", "yellow")}
+    rows = []
+    for finding in report.findings:
+        label, style = marks.get(finding.status, (finding.status, ""))
+        rows.append([finding.check, Text(label, style=style), finding.detail, finding.fix])
+    where = f"stack {report.stack}" if report.stack else "resources from the environment"
+    print_table(
+        ["check", "status", "found", "fix"], rows, title=f"clientary-xero doctor: {where} in {report.region}"
+    )
+    problems = sum(1 for f in report.findings if f.status == "problem")
+    print("all checks passed" if not problems else f"{problems} problem(s) found")

@@ -98,7 +98,13 @@ def _note_call(params: dict[str, Any], model: Any, **_: Any) -> None:
     if "resource" not in _last_call and isinstance(params.get("RequestItems"), dict):
         _last_call["resource"], _last_call["kind"] = ", ".join(sorted(params["RequestItems"])), "table"
     if "resource" not in _last_call and isinstance(params.get("TransactItems"), list):
-        names = {next(iter(i.values()), {}).get("TableName", "") for i in params["TransactItems"]}
+        names = {
+            str(part.get("TableName", ""))
+            for item in params["TransactItems"]
+            if isinstance(item, dict)
+            for part in item.values()
+            if isinstance(part, dict)
+        }
         _last_call["resource"], _last_call["kind"] = ", ".join(sorted(n for n in names if n)), "table"
 
 
