@@ -247,3 +247,38 @@ def test_json_output_of_runs_and_workflows(
     # the table shows a message's brackets as they are (not read as markup)
     assert main(["runs", "list"]) == 0
     assert "Xero said [no]" in capsys.readouterr().out
+
+
+class _Terminal:
+    """A stream that says it is a terminal (what Rich draws a bar on)."""
+
+    def __init__(self) -> None:
+        import io
+
+        self.buffer = io.StringIO()
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return self.buffer.write(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
+    import io
+    from types import SimpleNamespace
+
+    from clientary_xero.local.output import progress
+
+    terminal = _Terminal()
+    with progress(40, "backfill clientary.new_invoice", stream=terminal) as show:  # type: ignore[arg-type]
+        show(SimpleNamespace(handed=40, started=38), "line for a pipe")
+    drawn = terminal.buffer.getvalue()
+    assert "40/40" in drawn and "38 started" in drawn and "line for a pipe" not in drawn
+    pipe = io.StringIO()
+    with progress(40, "backfill", stream=pipe) as show:
+        show(SimpleNamespace(handed=40, started=38), "line for a pipe")
+    assert pipe.getvalue() == "line for a pipe\n"

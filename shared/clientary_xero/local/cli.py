@@ -825,6 +825,7 @@ def _add_backfill_parser(sub: Any) -> None:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     from clientary_xero.errors import PermanentError
+    from clientary_xero.local import output
     from clientary_xero.usecases import backfill as B
 
     try:
@@ -854,7 +855,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if records and not args.yes and not _confirm_backfill(name, len(records), _stack_name(args)):
         return EXIT_INVALID if not _interactive() else EXIT_FAILED
     try:
-        result = B.start_runs(B.events_for(name, records), chunk=B.CHUNK, on_chunk=_backfill_progress)
+        with output.progress(len(records), f"backfill {name}") as show:
+            result = B.start_runs(
+                B.events_for(name, records),
+                chunk=B.CHUNK,
+                on_chunk=lambda progress, outcomes: _backfill_progress(progress, outcomes, show),
+            )
     except KeyboardInterrupt:
         print(
             "\ninterrupted: run the same command again; what was started is seen before, the rest starts",
@@ -909,8 +915,9 @@ def _confirm_backfill(trigger: str, count: int, stack: str) -> bool:
     return False
 
 
-def _backfill_progress(progress: Any, outcomes: list[Any]) -> None:
-    """Each record's decision on stdout (as before), the running totals on stderr."""
+def _backfill_progress(progress: Any, outcomes: list[Any], show: Any) -> None:
+    """Each record's decision on stdout (as before), the running totals on stderr (a bar on a
+    terminal: local/output.py ``progress``)."""
     for outcome in outcomes:
         for start in outcome.starts:
             seen = "" if start.created else " (seen before)"
@@ -919,7 +926,7 @@ def _backfill_progress(progress: Any, outcomes: list[Any]) -> None:
         if outcome.retry is not None:
             print(f"  {outcome.event.record_id}  not started, try again: {outcome.retry}")
     sys.stdout.flush()
-    print(progress_line(progress), file=sys.stderr)
+    show(progress, progress_line(progress))
 
 
 def progress_line(progress: Any) -> str:

@@ -7,8 +7,10 @@ line), so ``grep`` finds what it looks for. Cell text is never read as Rich mark
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -91,3 +93,36 @@ def print_report(report: Any) -> None:
     )
     problems = sum(1 for f in report.findings if f.status == "problem")
     print("all checks passed" if not problems else f"{problems} problem(s) found")
+
+
+@contextlib.contextmanager
+def progress(total: int, label: str, stream: TextIO | None = None) -> Iterator[Callable[[Any, str], None]]:
+    """A progress bar on a terminal (Rich, on ``stream``: stderr by default), else one line per
+    update. Yields ``update(progress, line)``: ``progress`` has ``handed`` and ``started`` (a
+    backfill's ``Progress``); ``line`` is what a non-terminal gets."""
+    stream = stream or sys.stderr
+    if not bool(getattr(stream, "isatty", lambda: False)()):
+
+        def line_only(_: Any, line: str) -> None:
+            print(line, file=stream)
+
+        yield line_only
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[started]} started"),
+        TimeRemainingColumn(),
+        console=Console(file=stream, highlight=False, markup=False, emoji=False),
+    )
+    with bar:
+        task = bar.add_task(label, total=total, started=0)
+
+        def advance(state: Any, _: str) -> None:
+            bar.update(task, completed=state.handed, started=state.started)
+
+        yield advance
