@@ -345,3 +345,16 @@ def test_an_older_apps_broad_scopes_cover_the_granular_ones() -> None:
     assert _satisfied("accounting.reports.balancesheet.read", broad)
     assert not _satisfied("accounting.settings", broad)
     assert not _satisfied("accounting.invoices", {"accounting.invoices.read"})  # read does not grant write
+
+
+def test_without_a_stack_the_environments_resources_are_checked(
+    env: LocalEnvironment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # WORKFLOWS_TABLE, STATE_TABLE, … are set (the local runner's): no stack to read
+    capsys.readouterr()
+    code = main(["doctor", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    checks = {c["check"]: c for c in report["checks"]}
+    assert code == 0 and report["stack"] == ""
+    assert checks["stack"]["status"] == "warning" and "not checked" in checks["stack"]["detail"]
+    assert checks["xero connection"]["status"] == "ok" and checks["workflows"]["status"] == "ok"
