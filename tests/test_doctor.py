@@ -358,3 +358,16 @@ def test_without_a_stack_the_environments_resources_are_checked(
     assert code == 0 and report["stack"] == ""
     assert checks["stack"]["status"] == "warning" and "not checked" in checks["stack"]["detail"]
     assert checks["xero connection"]["status"] == "ok" and checks["workflows"]["status"] == "ok"
+
+
+def test_a_deleted_table_is_named_and_the_other_checks_still_report(
+    env: LocalEnvironment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deploy(env)
+    assert env.resources is not None
+    boto3.client("dynamodb", region_name="us-east-1").delete_table(TableName=env.resources.state_table)
+    code, checks = doctor(capsys)
+    assert code == 1
+    assert checks["resources"]["detail"] == "missing: State table clientary-xero-state"
+    assert checks["runs"]["detail"] == "AWS refused the check (ResourceNotFoundException)"
+    assert checks["dead-letter queues"]["status"] == "ok" and checks["workflows"]["status"] == "ok"

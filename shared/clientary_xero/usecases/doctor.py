@@ -133,26 +133,65 @@ def diagnose(
             return Report(stack_name, region, findings)
         outputs = stack
         configure(outputs)
-    findings.append(_check_resources(outputs))
-    secrets = _check_secrets(outputs, findings)
-    workflows = _stored_workflows()
+    findings.append(_checked("resources", lambda: _check_resources(outputs)))
+    secrets: dict[str, dict[str, Any]] = {}
+    refused = _refused("secrets", lambda: secrets.update(_check_secrets(outputs, findings)))
+    if refused is not None:
+        findings.append(refused)
+    workflows: list[Any] = []
+    unlisted = _refused("workflows", lambda: workflows.extend(_stored_workflows()))
     if "XeroConnectionSecretArn" in secrets:
-        granted = _check_xero(findings, str(secrets["XeroConnectionSecretArn"].get("access_token") or ""))
-        findings.append(_check_scopes(workflows, granted))
+        token = str(secrets["XeroConnectionSecretArn"].get("access_token") or "")
+        granted: list[set[str] | None] = [None]
+
+        def xero() -> None:
+            granted[0] = _check_xero(findings, token)
+
+        refused = _refused("xero connection", xero)  # the token lock lives in the State table
+        if refused is not None:
+            findings.append(refused)
+        findings.append(_check_scopes(workflows, granted[0]))
     else:
         findings.append(Finding("xero connection", WARNING, "not checked: the Xero secret is not usable"))
     if "ClientaryConnectionSecretArn" in secrets:
-        findings.append(_check_clientary())
+        findings.append(_checked("clientary", _check_clientary))
     else:
         findings.append(Finding("clientary", WARNING, "not checked: the Clientary secret is not usable"))
     webhook_key = _webhook_key_finding(secrets, workflows)
     if webhook_key is not None:
         findings.append(webhook_key)
-    findings.append(_check_workflows(workflows))
-    findings.append(_check_dlqs(outputs))
-    findings.append(_check_runs(now))
-    findings.append(_check_budget(secrets.get("XeroConnectionSecretArn"), now))
+    findings.append(unlisted or _check_workflows(workflows))
+    findings.append(_checked("dead-letter queues", lambda: _check_dlqs(outputs)))
+    findings.append(_checked("runs", lambda: _check_runs(now)))
+    findings.append(
+        _checked("rate budget", lambda: _check_budget(secrets.get("XeroConnectionSecretArn"), now))
+    )
     return Report(stack_name or "", region, findings)
+
+
+def _refused(check: str, run: Callable[[], object]) -> Finding | None:
+    """None after ``run()``; a problem finding when AWS refused what it called (a table that is
+    gone, no permission), so the other checks still run and report."""
+    from clientary_xero.storage.aws import error_code
+
+    try:
+        run()
+    except Exception as exc:
+        if not type(exc).__module__.startswith("botocore"):
+            raise
+        return Finding(
+            check,
+            PROBLEM,
+            f"AWS refused the check ({error_code(exc) or type(exc).__name__})",
+            "the resources check names what is missing; else check your AWS permissions for it",
+        )
+    return None
+
+
+def _checked(check: str, run: Callable[[], Finding]) -> Finding:
+    found: list[Finding] = []
+    refused = _refused(check, lambda: found.append(run()))
+    return refused or found[0]
 
 
 # ------------------------------------------------------------------ the stack and its resources
