@@ -807,7 +807,7 @@ def test_cli_connect_xero_without_a_stack_says_so(
     from clientary_xero.local.cli import main
 
     assert main(["connect", "xero", "--stack", "no-such-stack"]) == 1
-    assert "cannot read stack 'no-such-stack'" in capsys.readouterr().err
+    assert "there is no stack 'no-such-stack' in us-east-1" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ least privilege

@@ -1,8 +1,10 @@
 """``clientary-xero``: validate and store workflows, inspect and replay runs, run a workflow locally.
 
-Commands that talk to your deployed stack use your normal AWS credentials and find the tables and
-queues from the stack's outputs (``--stack``, default ``clientary-xero``) or from the environment
-variables the Lambdas use (WORKFLOWS_TABLE, STATE_TABLE, XERO_QUEUE_URL).
+Commands that talk to your deployed stack use your normal AWS credentials, in the region the AWS
+CLI would use: --region, else AWS_REGION, else your profile's (AWS_PROFILE, AWS_DEFAULT_REGION, the
+AWS config file). They find the tables and queues from the stack's outputs (--stack, else
+CLIENTARY_XERO_STACK, else clientary-xero) or, without --stack, from the environment variables the
+Lambdas use (WORKFLOWS_TABLE, STATE_TABLE, XERO_QUEUE_URL, ...).
 """
 
 from __future__ import annotations
@@ -22,9 +24,27 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _context.clear()
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_INVALID
+    saved = dict(os.environ)
+    try:
+        return _run(args)
+    finally:
+        # A command points the stores at its stack through the environment (region, table names);
+        # called again in the same process (tests, a script), the next command starts afresh.
+        if os.environ != saved:
+            from clientary_xero.settings import reset_settings
+            from clientary_xero.storage.aws import reset_clients
+
+            os.environ.clear()
+            os.environ.update(saved)
+            reset_settings()
+            reset_clients()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except WorkflowInvalid as exc:
@@ -35,12 +55,51 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except BrokenPipeError:  # pragma: no cover - `… | head`
         return EXIT_OK
+    except Exception as exc:  # an AWS error is one line, anything else the traceback it is
+        from clientary_xero.local.awserrors import describe_aws_error
+
+        line = describe_aws_error(exc, _context)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+# The region and stack the command works on: what an AWS error's line names.
+_context: dict[str, str] = {}
+DEFAULT_STACK = "clientary-xero"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("clientary-xero")
+    except PackageNotFoundError:  # run from a checkout without `pip install -e .`
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+        except (OSError, KeyError, ValueError):
+            return "unknown"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="clientary-xero", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command")
 
     t = sub.add_parser("test-workflow", help="run one workflow for one trigger record, locally")
@@ -84,10 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_arg(wp)
     wp.set_defaults(func=cmd_workflows_put)
     wl = w.add_parser("list", help="list stored workflows (and any invalid ones, with the reason)")
+    _json_arg(wl)
     _stack_arg(wl)
     wl.set_defaults(func=cmd_workflows_list)
     ws = w.add_parser("schema", help="print the workflow JSON Schema")
     ws.set_defaults(func=cmd_workflows_schema)
+
+    doc = sub.add_parser(
+        "doctor",
+        help="check the deployed stack (resources, secrets, Xero, Clientary, workflows, DLQs, runs)",
+        description=(
+            "Checks the stack's outputs and resources, each secret (never printed), the Xero connection "
+            "(a token refresh and GET /Organisation, and the scopes the stored workflows need), "
+            "Clientary with the stored token, every stored workflow, the dead-letter queues, stuck "
+            "runs and Xero's rate budget; says how to fix each problem. Exit 1 on any problem."
+        ),
+    )
+    _json_arg(doc)
+    _stack_arg(doc)
+    doc.set_defaults(func=cmd_doctor)
 
     _add_connect_parser(sub)  # issue #3
     _add_backfill_parser(sub)  # issue #4
@@ -97,11 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument(
         "--status", choices=["QUEUED", "RUNNING", "WAITING", "SUCCEEDED", "FAILED", "FILTERED", "SKIPPED"]
     )
-    rl.add_argument("--limit", type=int, default=20)
+    rl.add_argument("--limit", type=_positive_int, default=20, help="how many runs (default 20)")
+    _json_arg(rl)
     _stack_arg(rl)
     rl.set_defaults(func=cmd_runs_list)
     rs = r.add_parser("show", help="a run with each step's input, output and error")
     rs.add_argument("run_id")
+    _json_arg(rs)
     _stack_arg(rs)
     rs.set_defaults(func=cmd_runs_show)
     rr = r.add_parser("replay", help="run a FAILED run again from its failed step")
@@ -124,9 +200,23 @@ def build_parser() -> argparse.ArgumentParser:
 def _stack_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stack",
-        default=os.environ.get("CLIENTARY_XERO_STACK", "clientary-xero"),
-        help="CloudFormation stack to read table and queue names from (default clientary-xero)",
+        default=None,
+        help="CloudFormation stack to read table and queue names from; wins over WORKFLOWS_TABLE "
+        "etc. (default: $CLIENTARY_XERO_STACK, else clientary-xero)",
     )
+    parser.add_argument(
+        "--region",
+        default=None,
+        help="AWS region of the stack (default: AWS_REGION, else your AWS profile's region)",
+    )
+
+
+def _json_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _stack_name(args: argparse.Namespace) -> str:
+    return str(args.stack or os.environ.get("CLIENTARY_XERO_STACK") or DEFAULT_STACK)
 
 
 # ------------------------------------------------------------------ commands
@@ -162,7 +252,7 @@ def cmd_workflows_put(args: argparse.Namespace) -> int:
             workflows.append(load_workflow_file(name))
         except OSError as exc:
             return _cannot_read("the workflow", name, exc)
-    _use_stack(args.stack)
+    _use_stack(args)
     store = WorkflowStore()
     for workflow in workflows:
         store.put(workflow, updated_by="cli")
@@ -171,17 +261,15 @@ def cmd_workflows_put(args: argparse.Namespace) -> int:
 
 
 def cmd_workflows_list(args: argparse.Namespace) -> int:
+    from clientary_xero.local import output
     from clientary_xero.storage.workflows import WorkflowStore
 
-    _use_stack(args.stack)
-    for stored in WorkflowStore().list():
-        state = "enabled" if stored.enabled else "disabled"
-        if stored.problems:
-            print(f"{stored.id:30} {stored.document.get('trigger', '?'):28} INVALID")
-            for problem in stored.problems:
-                print(f"    - {problem}")
-        else:
-            print(f"{stored.id:30} {stored.document.get('trigger', '?'):28} {state}")
+    _use_stack(args)
+    stored = WorkflowStore().list()
+    if args.json:
+        output.print_json([output.workflow_summary(w) for w in stored])
+    else:
+        output.print_workflows(stored)
     return EXIT_OK
 
 
@@ -195,20 +283,31 @@ def cmd_workflows_schema(args: argparse.Namespace) -> int:
 def cmd_runs_list(args: argparse.Namespace) -> int:
     from clientary_xero.storage.state import StateStore
 
-    _use_stack(args.stack)
-    print_runs(StateStore().list_runs(limit=args.limit, status=args.status))
+    _use_stack(args)
+    runs = StateStore().list_runs(limit=args.limit, status=args.status)
+    if args.json:
+        from clientary_xero.local.output import print_json
+
+        print_json(runs)
+    else:
+        print_runs(runs)
     return EXIT_OK
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
     from clientary_xero.storage.state import StateStore
 
-    _use_stack(args.stack)
+    _use_stack(args)
     state = StateStore()
     run = state.get_run(args.run_id)
     if run is None:
         print(f"error: no run {args.run_id}", file=sys.stderr)
         return EXIT_FAILED
+    if args.json:
+        from clientary_xero.local.output import print_json
+
+        print_json({"run": run, "steps": state.get_steps(args.run_id)})
+        return EXIT_OK
     print_run(run, state.get_steps(args.run_id))
     return EXIT_OK
 
@@ -219,7 +318,7 @@ def cmd_runs_replay(args: argparse.Namespace) -> int:
     from clientary_xero.storage.state import StateStore
     from clientary_xero.storage.workflows import WorkflowStore
 
-    _use_stack(args.stack)
+    _use_stack(args)
     state = StateStore()
     run = state.get_run(args.run_id)
     if run is None:
@@ -246,6 +345,23 @@ def cmd_runs_replay(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"replaying {result['run_id']} from step {result['step_id']} (generation {result['generation']})")
     return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from clientary_xero.local import output
+    from clientary_xero.usecases.doctor import diagnose
+
+    region = _use_region(args)
+    # Without --stack, table names already in the environment say where to look (as for runs list).
+    from_env = not args.stack and bool(os.environ.get("WORKFLOWS_TABLE") and os.environ.get("STATE_TABLE"))
+    stack = None if from_env else _stack_name(args)
+    _context["stack"] = stack or ""
+    report = diagnose(stack, region, configure=_apply_outputs)
+    if args.json:
+        output.print_json(report.to_dict())
+    else:
+        output.print_report(report)
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def cmd_test_workflow(args: argparse.Namespace) -> int:
@@ -337,10 +453,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ output
 def print_runs(runs: list[dict[str, Any]]) -> None:
+    from clientary_xero.local.output import print_table
+
     if not runs:
         print("no runs")
         return
-    print(f"{'run':26} {'workflow':22} {'record':8} {'status':10} {'step':10} created / error")
+    rows = []
     for run in runs:
         error = run.get("error") or {}
         tail = error.get("message", "") if error else run.get("created_at", "")
@@ -351,10 +469,17 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
         extra = [m for m in error.get("messages") or [] if m not in tail]
         if extra:
             tail += ": " + "; ".join(extra)
-        print(
-            f"{run['run_id']:26} {run.get('workflow_id', ''):22} {run.get('record_id', ''):8} "
-            f"{run.get('status', ''):10} {run.get('current_step') or '-':10} {tail}"
+        rows.append(
+            [
+                run["run_id"],
+                run.get("workflow_id", ""),
+                run.get("record_id", ""),
+                run.get("status", ""),
+                run.get("current_step") or "-",
+                tail,
+            ]
         )
+    print_table(["run", "workflow", "record", "status", "step", "created / error"], rows)
 
 
 def print_run(run: dict[str, Any], steps: list[dict[str, Any]], *, verbose: bool = True) -> None:
@@ -410,35 +535,64 @@ def _print_problems(exc: WorkflowInvalid) -> None:
         print(f"  - {problem}", file=sys.stderr)
 
 
-def _use_stack(stack: str) -> None:
-    """Point the stores at a deployed stack (its outputs), unless the environment already names them."""
+# Stack output → the environment variable the stores read (the Lambdas get the same from template.yaml).
+STACK_OUTPUTS = {
+    "WorkflowsTableName": "WORKFLOWS_TABLE",
+    "StateTableName": "STATE_TABLE",
+    "XeroActionQueueUrl": "XERO_QUEUE_URL",
+    "ClientaryActionQueueUrl": "CLIENTARY_QUEUE_URL",  # issue #4
+    "XeroActionDLQUrl": "XERO_DLQ_URL",
+    "ClientaryActionDLQUrl": "CLIENTARY_DLQ_URL",
+    "XeroEventQueueUrl": "XERO_EVENT_QUEUE_URL",
+    "XeroConnectionSecretArn": "XERO_SECRET_ID",
+    "ClientaryConnectionSecretArn": "CLIENTARY_SECRET_ID",  # issue #4: backfill reads Clientary
+    "ClientaryPushKeySecretArn": "CLIENTARY_PUSH_SECRET_ID",
+    "XeroWebhookKeySecretArn": "XERO_WEBHOOK_SECRET_ID",
+    "PayloadBucketName": "PAYLOAD_BUCKET",  # issue 7: runs show/replay load large payloads
+}
+
+
+def _use_region(args: argparse.Namespace) -> str:
+    """Resolve the region once (storage/aws.py ``resolve_region``) and make every AWS client of this
+    process use it: the settings (AWS_REGION) and boto3's own default (AWS_DEFAULT_REGION)."""
+    from clientary_xero.settings import reset_settings
+    from clientary_xero.storage import aws
+
+    aws.watch_calls()
+    region = aws.resolve_region(getattr(args, "region", None))
+    if not region:
+        raise ClientaryXeroError(
+            "no AWS region: pass --region, set AWS_REGION, or give your AWS profile one "
+            "(aws configure set region eu-west-1)"
+        )
+    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+    _context["region"] = region
+    reset_settings()
+    aws.reset_clients()
+    return region
+
+
+def _use_stack(args: argparse.Namespace) -> None:
+    """Point the stores at a deployed stack (its outputs). Without --stack, table and queue names
+    already in the environment (WORKFLOWS_TABLE and STATE_TABLE set) are used as they are."""
+    region = _use_region(args)
+    if not args.stack and os.environ.get("WORKFLOWS_TABLE") and os.environ.get("STATE_TABLE"):
+        _context["stack"] = ""
+        return
+    _apply_outputs(_stack_outputs(args, region=region), override=bool(args.stack))
+
+
+def _apply_outputs(outputs: dict[str, str], *, override: bool = True) -> None:
+    """Set the environment variables of the stack's outputs; with ``override`` over values already
+    there (--stack wins over the environment), else only where none is set."""
     from clientary_xero.settings import reset_settings
 
-    if os.environ.get("WORKFLOWS_TABLE") and os.environ.get("STATE_TABLE"):
-        return
-    import boto3
-
-    try:
-        outputs = (
-            boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
-        )
-    except Exception as exc:
-        raise ClientaryXeroError(
-            f"cannot read stack {stack!r} ({type(exc).__name__}): deploy it, pass --stack, "
-            "or set WORKFLOWS_TABLE and STATE_TABLE"
-        ) from None
-    values = {o["OutputKey"]: o["OutputValue"] for o in outputs}
-    mapping = {
-        "WorkflowsTableName": "WORKFLOWS_TABLE",
-        "StateTableName": "STATE_TABLE",
-        "XeroActionQueueUrl": "XERO_QUEUE_URL",
-        "ClientaryActionQueueUrl": "CLIENTARY_QUEUE_URL",  # issue #4
-        "ClientaryConnectionSecretArn": "CLIENTARY_SECRET_ID",  # issue #4: backfill reads Clientary
-        "PayloadBucketName": "PAYLOAD_BUCKET",  # issue 7: runs show/replay load large payloads
-    }
-    for output, env in mapping.items():
-        if output in values:
-            os.environ.setdefault(env, values[output])
+    for output, env in STACK_OUTPUTS.items():
+        if output in outputs:
+            if override:
+                os.environ[env] = outputs[output]
+            else:
+                os.environ.setdefault(env, outputs[output])
     reset_settings()
 
 
@@ -499,22 +653,20 @@ def cmd_connect_xero(args: argparse.Namespace) -> int:
         if args.custom:
             return connect.custom_local(args)
         return connect.oauth_local(args)
-    outputs = _stack_outputs(args.stack)
+    outputs = _stack_outputs(args)
+    args.stack = _stack_name(args)  # the messages name the stack
     if args.custom:
         return connect.custom_stack(args, outputs)
     return connect.ticket_stack(args, outputs)
 
 
-def _stack_outputs(stack: str) -> dict[str, str]:
-    import boto3
+def _stack_outputs(args: argparse.Namespace, *, region: str | None = None) -> dict[str, str]:
+    from clientary_xero.storage.stack import stack_outputs
 
-    try:
-        stacks = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
-    except Exception as exc:
-        raise ClientaryXeroError(
-            f"cannot read stack {stack!r} ({type(exc).__name__}): deploy it or pass --stack"
-        ) from None
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    region = region or _use_region(args)
+    stack = _stack_name(args)
+    _context["stack"] = stack
+    return stack_outputs(stack, region)
 
 
 def _read_seed(path: str) -> dict[str, Any]:
@@ -673,6 +825,7 @@ def _add_backfill_parser(sub: Any) -> None:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     from clientary_xero.errors import PermanentError
+    from clientary_xero.local import output
     from clientary_xero.usecases import backfill as B
 
     try:
@@ -690,7 +843,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         )
         return EXIT_INVALID
 
-    _use_stack(args.stack)
+    _use_stack(args)
     name = spec.name
     print(f"reading {name} records created since {args.since} from Clientary…", file=sys.stderr)
     records = B.read_history(name, since)
@@ -699,10 +852,15 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         for record in records:
             print(f"  {record['id']}  created {record.get('created_at') or '?'}")
         return EXIT_OK
-    if records and not args.yes and not _confirm_backfill(name, len(records), args.stack):
+    if records and not args.yes and not _confirm_backfill(name, len(records), _stack_name(args)):
         return EXIT_INVALID if not _interactive() else EXIT_FAILED
     try:
-        result = B.start_runs(B.events_for(name, records), chunk=B.CHUNK, on_chunk=_backfill_progress)
+        with output.progress(len(records), f"backfill {name}") as show:
+            result = B.start_runs(
+                B.events_for(name, records),
+                chunk=B.CHUNK,
+                on_chunk=lambda progress, outcomes: _backfill_progress(progress, outcomes, show),
+            )
     except KeyboardInterrupt:
         print(
             "\ninterrupted: run the same command again; what was started is seen before, the rest starts",
@@ -757,8 +915,9 @@ def _confirm_backfill(trigger: str, count: int, stack: str) -> bool:
     return False
 
 
-def _backfill_progress(progress: Any, outcomes: list[Any]) -> None:
-    """Each record's decision on stdout (as before), the running totals on stderr."""
+def _backfill_progress(progress: Any, outcomes: list[Any], show: Any) -> None:
+    """Each record's decision on stdout (as before), the running totals on stderr (a bar on a
+    terminal: local/output.py ``progress``)."""
     for outcome in outcomes:
         for start in outcome.starts:
             seen = "" if start.created else " (seen before)"
@@ -767,7 +926,7 @@ def _backfill_progress(progress: Any, outcomes: list[Any]) -> None:
         if outcome.retry is not None:
             print(f"  {outcome.event.record_id}  not started, try again: {outcome.retry}")
     sys.stdout.flush()
-    print(progress_line(progress), file=sys.stderr)
+    show(progress, progress_line(progress))
 
 
 def progress_line(progress: Any) -> str:

@@ -147,7 +147,9 @@ def create_resources(
     # Issue 7: the payload bucket (template.yaml: encrypted, private, objects expire with the runs).
     payload_bucket = f"{prefix}-payloads"
     s3 = boto3.client("s3", region_name=region)
-    s3.create_bucket(Bucket=payload_bucket)
+    # Outside us-east-1, S3 wants the bucket's region said again (IllegalLocationConstraintException).
+    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=payload_bucket, **where)
     s3.put_public_access_block(
         Bucket=payload_bucket,
         PublicAccessBlockConfiguration={

@@ -42,6 +42,78 @@ def reset_clients() -> None:
     clear_cache()
 
 
+def resolve_region(explicit: str | None = None) -> str | None:
+    """The region the way the AWS CLI picks it: ``explicit`` (``--region``), then ``AWS_REGION``,
+    then boto3's own resolution (``AWS_DEFAULT_REGION``, the profile's ``region`` in the AWS config
+    file, ``AWS_PROFILE`` choosing the profile). None when none of them names one.
+
+    boto3 does not read ``AWS_REGION`` (botocore's variable is ``AWS_DEFAULT_REGION``), the AWS CLI v2
+    and the Lambda runtime do; a profile that names no region makes boto3 answer None, where the
+    settings would otherwise fall back to us-east-1 and look for the tables in the wrong region.
+    Raises botocore's ``ProfileNotFound`` for an ``AWS_PROFILE`` the config does not have."""
+    import os
+
+    if explicit:
+        return explicit
+    if os.environ.get("AWS_REGION"):
+        return os.environ["AWS_REGION"]
+    import boto3
+
+    return boto3.session.Session().region_name
+
+
+# The last AWS call this process made: (service, operation, the resource it named). The CLI turns
+# an AWS error into one line that names the resource (a ClientError names only the operation).
+_last_call: dict[str, str] = {}
+_RESOURCE_PARAMS = {
+    "TableName": "table",
+    "QueueUrl": "queue",
+    "SecretId": "secret",
+    "StackName": "stack",
+    "Bucket": "bucket",
+}
+
+
+def watch_calls() -> None:
+    """Remember each call's service, operation and resource (``last_call``). Registered on boto3's
+    default session, so it covers every client created from now on; idempotent."""
+    import boto3
+
+    session = boto3.DEFAULT_SESSION
+    if session is None:
+        boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+    assert session is not None
+    session.events.register("before-parameter-build", _note_call, unique_id="clientary-xero-last-call")
+
+
+def _note_call(params: dict[str, Any], model: Any, **_: Any) -> None:
+    _last_call.clear()
+    _last_call["service"] = str(model.service_model.service_id)
+    _last_call["operation"] = str(model.name)
+    for name, kind in _RESOURCE_PARAMS.items():
+        if params.get(name):
+            _last_call["resource"], _last_call["kind"] = str(params[name]), kind
+            break
+    if "resource" not in _last_call and isinstance(params.get("RequestItems"), dict):
+        _last_call["resource"], _last_call["kind"] = ", ".join(sorted(params["RequestItems"])), "table"
+    if "resource" not in _last_call and isinstance(params.get("TransactItems"), list):
+        names = {
+            str(part.get("TableName", ""))
+            for item in params["TransactItems"]
+            if isinstance(item, dict)
+            for part in item.values()
+            if isinstance(part, dict)
+        }
+        _last_call["resource"], _last_call["kind"] = ", ".join(sorted(n for n in names if n)), "table"
+
+
+def last_call() -> dict[str, str]:
+    """``{"service", "operation", "resource"?, "kind"?}`` of the last AWS call (empty before the
+    first); ``kind``: table, queue, secret, stack or bucket."""
+    return dict(_last_call)
+
+
 def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))

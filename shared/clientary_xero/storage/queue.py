@@ -141,3 +141,26 @@ class StepQueue:
                 delay_seconds=5,
             ) from None
         return True
+
+
+def queue_depth(url: str) -> dict[str, int] | None:
+    """A queue's approximate message counts (``visible``, ``in_flight``, ``delayed``); None when the
+    queue does not exist."""
+    try:
+        attributes = client("sqs").get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+    except Exception as exc:
+        if error_code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            return None
+        raise
+    return {
+        "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
+        "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+    }
