@@ -10,7 +10,7 @@ run began first, and adopts it only when its accounts and date are the step's to
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -18,6 +18,7 @@ from clientary_xero.connectors.base import ActionContext, action
 from clientary_xero.connectors.xero.actions.common import (
     AccountRef,
     Money,
+    TrackingRef,
     XeroDay,
     _Input,
     adopt_found,
@@ -31,6 +32,19 @@ logger = logging.getLogger(__name__)
 
 
 class BankTransferInput(_Input):
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset(
+        {
+            "BankTransferID",
+            "CurrencyRate",
+            "FromBankTransactionID",
+            "ToBankTransactionID",
+            "HasAttachments",
+            "CreatedDateUTC",
+            "Status",
+            "ValidationErrors",
+        }
+    )
+
     FromBankAccount: AccountRef = Field(
         description='The BANK account the money leaves: {Code: "090"} or {AccountID}.'
     )
@@ -40,6 +54,12 @@ class BankTransferInput(_Input):
     Reference: str | None = Field(default=None, max_length=255)
     FromIsReconciled: bool | None = None
     ToIsReconciled: bool | None = None
+    FromTracking: list[TrackingRef] | None = Field(
+        default=None, max_length=2, description="Tracking of the money leaving (at most 2 categories)."
+    )
+    ToTracking: list[TrackingRef] | None = Field(
+        default=None, max_length=2, description="Tracking of the money arriving (at most 2 categories)."
+    )
 
     @model_validator(mode="after")
     def _two_accounts(self) -> BankTransferInput:
@@ -58,6 +78,9 @@ class BankTransferInput(_Input):
         for key in ("Reference", "FromIsReconciled", "ToIsReconciled"):
             if getattr(self, key) is not None:
                 transfer[key] = getattr(self, key)
+        for key in ("FromTracking", "ToTracking"):
+            if getattr(self, key) is not None:
+                transfer[key] = [t.model_dump() for t in getattr(self, key)]
         return transfer
 
 

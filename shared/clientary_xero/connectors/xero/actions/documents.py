@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -52,7 +52,17 @@ Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 cod
 
 
 # ------------------------------------------------------------------ quotes
+# What Xero reports about a document's answer: never part of a request.
+ANSWER_ONLY = frozenset({"HasAttachments", "StatusAttributeString", "ValidationErrors", "Warnings"})
+TOTALS = frozenset({"SubTotal", "TotalTax", "Total", "TotalDiscount", "UpdatedDateUTC"})
+Rate = Annotated[
+    float, Field(gt=0, allow_inf_nan=False, description="For a foreign currency; Xero's rate when omitted.")
+]
+
+
 class QuoteInput(_Input):
+    READ_ONLY: ClassVar[frozenset[str]] = ANSWER_ONLY | TOTALS
+
     Contact: ContactRef = Field(description="An existing contact: {ContactID} or {ContactNumber}.")
     LineItems: list[LineItem] = Field(min_length=1)
     # Required: Xero's docs list Contact, Date and LineItems as a quote's required fields.
@@ -72,6 +82,7 @@ class QuoteInput(_Input):
         description="EXCLUSIVE, INCLUSIVE or NOTAX (upper case for quotes; 'Exclusive' is accepted).",
     )
     BrandingThemeID: Guid | None = None
+    CurrencyRate: Rate | None = None
 
     def body(self) -> dict[str, Any]:
         quote = self.model_dump(exclude_none=True, exclude={"Contact", "LineItems", "Date", "ExpiryDate"})
@@ -140,6 +151,8 @@ def create_quotes(
 
 # --------------------------------------------------------- purchase orders
 class PurchaseOrderInput(_Input):
+    READ_ONLY: ClassVar[frozenset[str]] = ANSWER_ONLY | TOTALS
+
     Contact: ContactRef = Field(description="An existing supplier contact: {ContactID} or {ContactNumber}.")
     LineItems: list[PurchaseLineItem] = Field(min_length=1)
     Date: XeroDay | None = Field(default=None, description="Order date; Xero uses today when omitted.")
@@ -158,7 +171,9 @@ class PurchaseOrderInput(_Input):
     )
     LineAmountTypes: Literal["Exclusive", "Inclusive", "NoTax"] | None = None
     CurrencyCode: Currency | None = None
+    CurrencyRate: Rate | None = None
     BrandingThemeID: Guid | None = None
+    SentToContact: bool | None = Field(default=None, description="Mark an approved order as sent.")
 
     def body(self) -> dict[str, Any]:
         dated = ("Date", "DeliveryDate", "ExpectedArrivalDate")
