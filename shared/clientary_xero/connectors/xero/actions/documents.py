@@ -61,7 +61,7 @@ Rate = Annotated[
 
 
 class QuoteInput(_Input):
-    READ_ONLY: ClassVar[frozenset[str]] = ANSWER_ONLY | TOTALS
+    READ_ONLY: ClassVar[frozenset[str]] = TOTALS | {"StatusAttributeString", "ValidationErrors"}
 
     Contact: ContactRef = Field(description="An existing contact: {ContactID} or {ContactNumber}.")
     LineItems: list[LineItem] = Field(min_length=1)

@@ -426,7 +426,9 @@ class InvoiceRef(_Input):
 class PaymentInput(_Input):
     """A payment against one AUTHORISED invoice, into a bank account (or one that accepts payments)."""
 
-    READ_ONLY: ClassVar[frozenset[str]] = ANSWER_ONLY | {
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset(
+        {"StatusAttributeString", "ValidationErrors", "Warnings"}
+    ) | {
         "PaymentType",
         "UpdatedDateUTC",
         "UpdatedDateUTCString",
