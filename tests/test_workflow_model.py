@@ -206,7 +206,9 @@ def test_shape_errors_do_not_hide_the_other_problems() -> None:
     doc["steps"][1]["then"][0]["action"] = "xero.create_invoise"
     doc["steps"][1]["else"][0]["then"][0]["input"]["Referense"] = "x"
     problems = problems_of(doc)
-    assert problems[1] == "trigger: unknown trigger 'clientary.new_invoic' (did you mean 'clientary.new_invoice'?)"
+    assert problems[1] == (
+        "trigger: unknown trigger 'clientary.new_invoic' (did you mean 'clientary.new_invoice'?)"
+    )
     assert problems[:1] + problems[2:] == [
         "steps[0].extra: not a field of a step",
         "steps[1] (branch 'if_1').then[0] (step 'paid_invoice').action: unknown action 'xero.create_invoise' "
