@@ -296,7 +296,7 @@ def _check_input_keys(value: dict[str, Any], model: type[BaseModel], where: str,
     """Top-level keys must be fields of the action's input; required fields must be given."""
     fields = model.model_fields
     by_alias = {(f.alias or name): name for name, f in fields.items()}
-    read_only = getattr(model, "READ_ONLY", frozenset())
+    read_only: frozenset[str] = getattr(model, "READ_ONLY", frozenset())
     for key in value:
         if key in read_only:
             from clientary_xero.connectors.xero.actions.common import READ_ONLY_MESSAGE
