@@ -50,11 +50,7 @@ def workflow_schema() -> dict[str, Any]:
 def input_schemas(models: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Action name → a ``$ref`` to its input's schema, and the definitions they refer to (every
     value of which may be an expression)."""
-    from pydantic.json_schema import models_json_schema
-
-    unique = sorted(set(models.values()), key=lambda m: (m.__module__, m.__qualname__))
-    keys, top = models_json_schema([(m, "validation") for m in unique], ref_template="#/$defs/{model}")
-    defs: dict[str, Any] = top.get("$defs", {})
+    refs, defs = model_definitions(models)
     for definition in defs.values():
         _expressions_allowed(definition)
     defs[EXPRESSION] = {
@@ -63,6 +59,16 @@ def input_schemas(models: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], di
         "pattern": r"^\s*\{%[\s\S]*%\}\s*$",
         "type": "string",
     }
+    return refs, defs
+
+
+def model_definitions(models: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Name → a ``$ref`` to that model's JSON Schema, and the definitions (as validated)."""
+    from pydantic.json_schema import models_json_schema
+
+    unique = sorted(set(models.values()), key=lambda m: (m.__module__, m.__qualname__))
+    keys, top = models_json_schema([(m, "validation") for m in unique], ref_template="#/$defs/{model}")
+    defs: dict[str, Any] = top.get("$defs", {})
     refs = {name: dict(keys[(model, "validation")]) for name, model in models.items()}
     # Two models of one name (each connector's ContactInput) get pydantic's module path as their
     # name: call them by their connector instead (XeroContactInput).
