@@ -504,3 +504,61 @@ def test_a_contact_with_every_new_field_is_written_alone_and_in_a_batch(xero: An
         stored = xero.request("GET", f"/Contacts/{result['ContactID']}")["Contacts"][0]
         assert stored["AccountsReceivableTaxType"] == "OUTPUT2"
         assert stored["PaymentTerms"]["Bills"] == {"Day": 7, "Type": "DAYSAFTERBILLDATE"}
+
+
+def _spec_limits(spec: str, definition: dict[str, Any]) -> dict[str, Any]:
+    """A property's maxLength and enum, its $ref to an enum schema resolved."""
+    if "$ref" in definition:
+        target = _schemas(spec)["components"]["schemas"][definition["$ref"].rsplit("/", 1)[-1]]
+        definition = {**target, **{k: v for k, v in definition.items() if k != "$ref"}}
+    return {k: definition[k] for k in ("maxLength", "enum", "maximum", "minimum") if k in definition}
+
+
+def _model_limits(schema: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for member in [schema, *schema.get("anyOf", [])]:
+        for key in ("maxLength", "enum", "maximum", "minimum", "pattern"):
+            if key in member:
+                found[key] = member[key]
+    return found
+
+
+# Limits of Xero's spec the input does not copy, with the reason.
+LIMITS_LEFT_OUT = {
+    ("InvoiceInput", "CurrencyCode", "enum"): "an ISO 4217 pattern: Xero's list of 168 codes changes",
+    ("QuoteInput", "CurrencyCode", "enum"): "as InvoiceInput's",
+    ("PurchaseOrderInput", "CurrencyCode", "enum"): "as InvoiceInput's",
+    ("ContactInput", "DefaultCurrency", "enum"): "as InvoiceInput's",
+}
+
+
+@pytest.mark.parametrize("model", list(WRITES), ids=lambda m: m.__name__)
+def test_xeros_limits_are_the_inputs_limits(model: type[BaseModel]) -> None:
+    spec, schema = WRITES[model]
+    props = _properties(spec, schema)
+    ours = model.model_json_schema()["properties"]
+    wrong = []
+    for name, prop in props.items():
+        field = _field_of(model, name)
+        if field is None:
+            continue
+        theirs, mine = _spec_limits(spec, prop), _model_limits(ours[field])
+        for key, value in theirs.items():
+            if (model.__name__, field, key) in LIMITS_LEFT_OUT:
+                continue
+            if key == "maxLength" and not mine.get("maxLength", value + 1) <= value:
+                wrong.append(f"{field}: maxLength {mine.get('maxLength')} (Xero's {value})")
+            if key == "enum" and not set(mine.get("enum", [None])) <= set(value):
+                wrong.append(f"{field}: enum {mine.get('enum')} is not within Xero's {value}")
+            if key == "maximum" and not mine.get("maximum", value + 1) <= value:
+                wrong.append(f"{field}: maximum {mine.get('maximum')} (Xero's {value})")
+            if key == "minimum" and not mine.get("minimum", value - 1) >= value:
+                wrong.append(f"{field}: minimum {mine.get('minimum')} (Xero's {value})")
+    assert wrong == [], f"{model.__name__}: {wrong}"
+
+
+def test_every_left_out_limit_is_still_xeros() -> None:
+    by_name = {m.__name__: m for m in WRITES}
+    for model_name, field, key in LIMITS_LEFT_OUT:
+        model = by_name[model_name]
+        assert key in _spec_limits(WRITES[model][0], _properties(*WRITES[model])[field])
