@@ -320,8 +320,7 @@ def _check_input_keys(value: dict[str, Any], model: type[BaseModel], where: str,
         try:
             _field_adapter(model, field_name).validate_python(literal)
         except PydanticValidationError as exc:
-            leaves = _model_leaves(model.model_fields[field_name].annotation)
-            problems += [f"{where}.{key}{problem}" for problem in _problems(exc, leaves, f"{where}.{key}")]
+            problems += [f"{where}.{key}{problem}" for problem in _problems(exc, model, key)]
 
 
 def _has_expression(value: Any) -> bool:
@@ -339,25 +338,13 @@ def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
     return TypeAdapter(annotated)
 
 
-def _problems(exc: PydanticValidationError, roots: list[Any], where: str) -> list[str]:
-    """A field's errors, placed below the field (``[0].Quantity: …``)."""
+def _problems(exc: PydanticValidationError, model: type[BaseModel], key: str) -> list[str]:
+    """The errors of the input's field ``key``, placed below it (``[0].Quantity: …``) and worded
+    as at run time (``pydantic_problems``)."""
     out = []
     for error in exc.errors():
         place = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-        text = error["msg"]
-        if error["type"] == "extra_forbidden":
-            parent = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"][:-1])
-            names = sorted(
-                {
-                    f.alias or n
-                    for m in _models_at(roots, tuple(error["loc"][:-1]))
-                    for n, f in m.model_fields.items()
-                }
-            )
-            close = _closest(str(error["loc"][-1]), names)
-            text = f"not a field of {where.rsplit('.input.', 1)[-1]}{parent}" + (
-                f" (did you mean {close!r}?)" if close else ""
-            )
+        text = error_text({**error, "loc": (key, *error["loc"])}, [model], "input")
         out.append(f"{place}: {text}")
     return out
 
