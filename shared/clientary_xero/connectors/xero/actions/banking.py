@@ -51,9 +51,11 @@ class BankTransferInput(_Input):
     ToBankAccount: AccountRef = Field(description="The BANK account the money arrives in.")
     Amount: Money = Field(description="A positive amount in the accounts' currency.")
     Date: XeroDay | None = Field(default=None, description="Xero uses today when omitted.")
-    Reference: str | None = Field(default=None, max_length=255)
-    FromIsReconciled: bool | None = None
-    ToIsReconciled: bool | None = None
+    Reference: str | None = Field(
+        default=None, max_length=255, description="A retry finds the transfer by it."
+    )
+    FromIsReconciled: bool | None = Field(default=None, description="Mark the money leaving reconciled.")
+    ToIsReconciled: bool | None = Field(default=None, description="Mark the money arriving reconciled.")
     FromTracking: list[TrackingRef] | None = Field(
         default=None, max_length=2, description="Tracking of the money leaving (at most 2 categories)."
     )

@@ -222,7 +222,7 @@ class PurchaseLineItem(_Input):
     """A line of a bill or purchase order (no discounts: Xero allows them on sales documents only)."""
 
     Description: str = Field(min_length=1, max_length=4000, description="What the line is for.")
-    Quantity: float | None = Field(default=None, allow_inf_nan=False)
+    Quantity: float | None = Field(default=None, allow_inf_nan=False, description="1 when omitted.")
     UnitAmount: float | None = Field(default=None, allow_inf_nan=False, description="Up to 4 decimal places.")
     AccountCode: str | None = Field(default=None, max_length=10, description="Needed to approve (AUTHORISE).")
     AccountID: Guid | None = Field(default=None, description="The account by id instead of AccountCode.")
@@ -232,7 +232,9 @@ class PurchaseLineItem(_Input):
         allow_inf_nan=False,
         description="Xero computes it from the tax rate; give it only to correct Xero's rounding.",
     )
-    ItemCode: str | None = Field(default=None, max_length=30)
+    ItemCode: str | None = Field(
+        default=None, max_length=30, description="An item's Code (its price and account apply)."
+    )
     LineAmount: float | None = Field(
         default=None,
         allow_inf_nan=False,

@@ -45,7 +45,7 @@ class Phone(_Input):
     PhoneType: Literal["DEFAULT", "DDI", "MOBILE", "FAX"] = Field(
         default="DEFAULT", description="Kind of number."
     )
-    PhoneNumber: str | None = Field(default=None, max_length=50)
+    PhoneNumber: str | None = Field(default=None, max_length=50, description="The number without area code.")
     PhoneAreaCode: str | None = Field(default=None, max_length=10)
     PhoneCountryCode: str | None = Field(default=None, max_length=20)
 
@@ -140,8 +140,8 @@ class ContactInput(_Input):
     AccountNumber: str | None = Field(
         default=None, max_length=50, description="A user-defined account number; unique in Xero."
     )
-    Phones: list[Phone] | None = None
-    Addresses: list[Address] | None = None
+    Phones: list[Phone] | None = Field(default=None, description="Phone numbers, one per PhoneType.")
+    Addresses: list[Address] | None = Field(default=None, description="POBOX (postal) and STREET addresses.")
     TaxNumber: str | None = Field(default=None, max_length=50, description="ABN, GST, VAT or tax id number.")
     DefaultCurrency: str | None = Field(
         default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD."
@@ -187,7 +187,7 @@ class ContactInput(_Input):
     PaymentTerms: ContactPaymentTerms | None = Field(
         default=None, description="Default payment terms: {Sales: {Day: 20, Type: OFFOLLOWINGMONTH}}."
     )
-    BrandingTheme: BrandingThemeRef | None = None
+    BrandingTheme: BrandingThemeRef | None = Field(default=None, description="Default branding theme.")
     BatchPayments: BatchPaymentDetails | None = Field(default=None, description="Batch payment details.")
     XeroNetworkKey: str | None = Field(default=None, description="The contact's Xero Network key.")
 

@@ -64,15 +64,15 @@ class QuoteInput(_Input):
     READ_ONLY: ClassVar[frozenset[str]] = TOTALS | {"StatusAttributeString", "ValidationErrors"}
 
     Contact: ContactRef = Field(description="An existing contact: {ContactID} or {ContactNumber}.")
-    LineItems: list[LineItem] = Field(min_length=1)
+    LineItems: list[LineItem] = Field(min_length=1, description="At least one line.")
     # Required: Xero's docs list Contact, Date and LineItems as a quote's required fields.
     Date: XeroDay = Field(description="Issue date (required for quotes).")
-    ExpiryDate: XeroDay | None = None
+    ExpiryDate: XeroDay | None = Field(default=None, description="When the quote expires.")
     QuoteNumber: str | None = Field(default=None, max_length=255, description="Xero numbers it when omitted.")
     Reference: str | None = Field(default=None, max_length=4000)
-    Title: str | None = Field(default=None, max_length=100)
-    Summary: str | None = Field(default=None, max_length=3000)
-    Terms: str | None = Field(default=None, max_length=4000)
+    Title: str | None = Field(default=None, max_length=100, description="Shown at the top of the quote.")
+    Summary: str | None = Field(default=None, max_length=3000, description="Shown under the title.")
+    Terms: str | None = Field(default=None, max_length=4000, description="Terms shown on the quote.")
     Status: Literal["DRAFT", "SENT", "ACCEPTED", "DECLINED"] | None = Field(
         default=None, description="DRAFT when omitted."
     )
@@ -154,10 +154,10 @@ class PurchaseOrderInput(_Input):
     READ_ONLY: ClassVar[frozenset[str]] = ANSWER_ONLY | TOTALS
 
     Contact: ContactRef = Field(description="An existing supplier contact: {ContactID} or {ContactNumber}.")
-    LineItems: list[PurchaseLineItem] = Field(min_length=1)
+    LineItems: list[PurchaseLineItem] = Field(min_length=1, description="At least one line.")
     Date: XeroDay | None = Field(default=None, description="Order date; Xero uses today when omitted.")
-    DeliveryDate: XeroDay | None = None
-    ExpectedArrivalDate: XeroDay | None = None
+    DeliveryDate: XeroDay | None = Field(default=None, description="When the goods are to be delivered.")
+    ExpectedArrivalDate: XeroDay | None = Field(default=None, description="When they are expected to arrive.")
     PurchaseOrderNumber: str | None = Field(
         default=None, max_length=255, description="Xero numbers it (PO-0001 …) when omitted."
     )

@@ -91,10 +91,10 @@ class InvoiceInput(_Input):
     Type: Literal["ACCREC", "ACCPAY"] = Field(
         default="ACCREC", description="ACCREC: sales invoice; ACCPAY: bill."
     )
-    Contact: ContactRef
-    LineItems: list[LineItem] = Field(min_length=1)
+    Contact: ContactRef = Field(description="An existing contact: {ContactID} or {ContactNumber}.")
+    LineItems: list[LineItem] = Field(min_length=1, description="At least one line.")
     Date: XeroDay | None = Field(default=None, description="Issue date; Xero uses today when omitted.")
-    DueDate: XeroDay | None = None
+    DueDate: XeroDay | None = Field(default=None, description="Needed to approve (AUTHORISED).")
     InvoiceNumber: str | None = Field(
         default=None, max_length=255, description="Unique for ACCREC; Xero numbers it when omitted."
     )
@@ -104,11 +104,17 @@ class InvoiceInput(_Input):
         description="Sales invoices only: Xero's API takes no Reference on a bill (ACCPAY), whose "
         "supplier reference is its InvoiceNumber.",
     )
-    Status: Literal["DRAFT", "SUBMITTED", "AUTHORISED"] | None = None
-    CurrencyCode: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    LineAmountTypes: Literal["Exclusive", "Inclusive", "NoTax"] | None = None
+    Status: Literal["DRAFT", "SUBMITTED", "AUTHORISED"] | None = Field(
+        default=None, description="DRAFT when omitted; payments need AUTHORISED."
+    )
+    CurrencyCode: str | None = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code; the organisation's when omitted."
+    )
+    LineAmountTypes: Literal["Exclusive", "Inclusive", "NoTax"] | None = Field(
+        default=None, description="Whether line amounts include tax; Exclusive when omitted."
+    )
     Url: str | None = Field(default=None, max_length=2000, description='Link shown as "Go to …" in Xero.')
-    BrandingThemeID: Guid | None = None
+    BrandingThemeID: Guid | None = Field(default=None, description="The invoice's branding theme.")
     CurrencyRate: float | None = Field(
         default=None,
         gt=0,
@@ -437,15 +443,17 @@ class PaymentInput(_Input):
         "HasValidationErrors",
     }
 
-    Invoice: InvoiceRef
+    Invoice: InvoiceRef = Field(description="{InvoiceID: …} of the invoice paid.")
     Account: AccountRef = Field(description='The bank account paid into: {Code: "090"} or {AccountID: …}.')
     Amount: Money = Field(description="At most the amount still due on the invoice.")
     Date: XeroDay | None = Field(default=None, description="Payment date; Xero uses today when omitted.")
-    Reference: str | None = Field(default=None, max_length=255)
+    Reference: str | None = Field(
+        default=None, max_length=255, description="e.g. the payment's id elsewhere."
+    )
     CurrencyRate: float | None = Field(
         default=None, gt=0, allow_inf_nan=False, description="For a foreign-currency invoice."
     )
-    IsReconciled: bool | None = None
+    IsReconciled: bool | None = Field(default=None, description="Mark the payment reconciled.")
     BankAmount: float | None = Field(
         default=None, gt=0, allow_inf_nan=False, description="The amount in the bank account's currency."
     )
