@@ -20,7 +20,7 @@ export SAM_CLI_TELEMETRY := 0
 # makes them all again; a changed file reinstalls its venv and nothing else does.
 SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: help demo test lint typecheck unit template build venv sam-venv lock schema clean reliability bench
+.PHONY: help demo test lint typecheck unit template build venv sam-venv lock schema docs clean reliability bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -85,8 +85,11 @@ reliability: venv ## the reliability scenarios at full size (minutes; not part o
 bench: venv ## issue 8's benchmark (minutes; not part of test): table + PASS/FAIL per goal + docs/BENCHMARKS.md
 	$(PY) benchmarks/bench.py
 
-schema: venv ## regenerate schemas/workflow.schema.json from the models
+schema: venv ## regenerate schemas/workflow.schema.json and docs/actions.md from the models
 	$(VENV)/bin/clientary-xero workflows schema > schemas/workflow.schema.json
+	PYTHONPATH=shared $(PY) -m clientary_xero.workflows.action_docs > docs/actions.md
+
+docs: schema ## the same as schema (docs/actions.md is generated with it)
 
 template: sam-venv ## cfn-lint, sam validate --lint
 	$(CFN_LINT) template.yaml

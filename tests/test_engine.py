@@ -193,6 +193,40 @@ def test_invalid_rendered_input_is_a_permanent_failure_before_any_call(h: Harnes
     assert any(m.startswith("input.count:") for m in run["error"]["messages"])
 
 
+def test_an_unknown_nested_key_at_run_time_reads_as_validation_words_it(h: Harness) -> None:
+    # An object from an expression is checked when rendered: its misspelt key gets the same wording
+    # (and suggestion) as validation gives a literal one.
+    from pydantic import BaseModel, ConfigDict
+
+    from clientary_xero.connectors import base
+
+    class Line(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        Quantity: int = 0
+
+    class Nested(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        Lines: list[Line] = []
+
+    base.registry()["test.nested"] = base.ActionSpec("test.nested", "xero", Nested, h.echo)
+    try:
+        doc = workflow()
+        doc["steps"] = [
+            {"id": "first", "action": "test.nested", "input": {"Lines": "{% [{'Quantiy': 2}] %}"}}
+        ]
+        h.put(doc)
+        (start,) = h.deliver()
+        h.run_all()
+    finally:
+        base.registry().pop("test.nested", None)
+    assert h.echo.calls == []
+    run = h.state.get_run(start.run_id)
+    assert run is not None and run["status"] == "FAILED"
+    assert run["error"]["messages"] == [
+        "input.Lines[0].Quantiy: not a field of Lines[0] (did you mean 'Quantity'?)"
+    ]
+
+
 def test_retryable_error_returns_the_message_and_the_last_attempt_fails_the_run(h: Harness) -> None:
     h.put(workflow())
     (start,) = h.deliver()

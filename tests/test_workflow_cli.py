@@ -47,7 +47,7 @@ def test_validate_refuses_a_file_that_is_not_utf8(tmp_path: Path, capsys: pytest
     binary.write_bytes(b"id: x\n\xff\xfe")
     assert main(["workflows", "validate", str(binary)]) == EXIT_INVALID
     out = capsys.readouterr().out
-    assert "  - w.yaml: not UTF-8 text: invalid start byte at byte 6" in out
+    assert f"  - {binary}: not UTF-8 text: invalid start byte at byte 6" in out
 
 
 def test_test_workflow_names_a_missing_workflow_file(

@@ -87,7 +87,7 @@ from clientary_xero.storage.ratelimit import BudgetExceeded, held_slots
 from clientary_xero.storage.state import RunChange, StateStore, run_revision
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
-from clientary_xero.workflows.validate import pydantic_problems
+from clientary_xero.workflows.validate import pydantic_problems, unknown_action
 
 logger = logging.getLogger(__name__)
 # How far Xero's or Clientary's clock may be behind ours when telling records a run made from older ones.
@@ -233,11 +233,11 @@ class StepRunner:
             )
             spec = find_action(step.action)
             if spec is None:
-                raise ValidationFailed(f"unknown action {step.action!r}")
+                raise ValidationFailed(unknown_action(step.action))
             try:
                 model = spec.input_model.model_validate(rendered)
             except PydanticValidationError as exc:
-                problems = pydantic_problems(exc, "input")
+                problems = pydantic_problems(exc, "input", spec.input_model)
                 raise ValidationFailed(
                     f"step {step_id!r}: the input for {step.action} is invalid", messages=problems
                 ) from None

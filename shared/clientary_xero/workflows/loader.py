@@ -22,18 +22,35 @@ def read_document(path: str | Path) -> Any:
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise WorkflowInvalid(None, [f"{p.name}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
+        raise WorkflowInvalid(None, [f"{p}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
     if p.suffix.lower() == ".json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise WorkflowInvalid(None, [f"{p.name}: not valid JSON: {exc}"]) from None
+            raise WorkflowInvalid(
+                None, [f"{p}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"]
+            ) from None
     import yaml
 
     try:
         return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise WorkflowInvalid(None, [f"{p.name}: not valid YAML: {exc}"]) from None
+        raise WorkflowInvalid(None, [yaml_problem(p, exc)]) from None
+
+
+def yaml_problem(path: Path, exc: Any) -> str:
+    """``file:line:column: not valid YAML: what (while …, from line N)``: the file named, not
+    PyYAML's ``"<unicode string>"``, and one line an editor can jump to."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return f"{path}: not valid YAML: {exc}"
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    why = ""
+    if context:
+        why = f" ({context}" + (f", from line {context_mark.line + 1}" if context_mark else "") + ")"
+    return f"{where}: not valid YAML: {problem}{why}"
 
 
 _INT = "tag:yaml.org,2002:int"

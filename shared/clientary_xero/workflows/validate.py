@@ -21,13 +21,75 @@ from clientary_xero.workflows.model import Branch, Step, Workflow, assign_branch
 from clientary_xero.workflows.triggers import TRIGGERS
 
 
-def pydantic_problems(exc: PydanticValidationError, prefix: str = "") -> list[str]:
+def pydantic_problems(
+    exc: PydanticValidationError, prefix: str = "", model: type[BaseModel] | None = None
+) -> list[str]:
+    """One line per error, ``place: reason``. With the validated ``model``, a key it does not
+    have reads "not a field of … (did you mean …?)" at any depth, as at the top level."""
     problems = []
     for err in exc.errors():
         loc = _format_loc(err.get("loc", ()))
         place = f"{prefix}{'.' if prefix and loc else ''}{loc}" if (prefix or loc) else "(top level)"
-        problems.append(f"{place}: {err.get('msg')}")
+        problems.append(f"{place}: {error_text(err, [model] if model else [], prefix)}")
     return problems
+
+
+def error_text(err: Any, roots: list[Any], prefix: str = "") -> str:
+    """The reason of one pydantic error, in the project's wording for an unknown key."""
+    loc = tuple(err.get("loc", ()))
+    if err.get("type") != "extra_forbidden" or not loc or not isinstance(loc[-1], str):
+        return str(err.get("msg"))
+    models = _models_at(roots, loc[:-1])
+    names = sorted({field.alias or name for m in models for name, field in m.model_fields.items()})
+    close = _closest(loc[-1], names)
+    hint = f" (did you mean {close!r}?)" if close else ""
+    # The owner as the user wrote it: an action input's nested object by its place
+    # (LineItems[0]), a workflow's parts by their kind (a step).
+    kinds = {_KINDS[m.__name__] for m in models if m.__name__ in _KINDS}
+    parent = _format_loc(loc[:-1])
+    if prefix != "input" and len(kinds) == 1:
+        owner = kinds.pop()
+    elif parent:
+        owner = parent
+    else:
+        owner = "this action's input"
+    return f"not a field of {owner}{hint}"
+
+
+_KINDS = {"Workflow": "a workflow", "Step": "a step", "Branch": "a branch"}
+
+
+def _models_at(roots: list[Any], loc: tuple[Any, ...]) -> list[Any]:
+    """The models that can hold the value at ``loc`` below ``roots`` (several under a union)."""
+    current = [m for m in roots if isinstance(m, type) and issubclass(m, BaseModel)]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        following: list[Any] = []
+        for model in current:
+            fields = {(f.alias or n): f for n, f in model.model_fields.items()} | model.model_fields
+            if part in fields:
+                following += _model_leaves(fields[part].annotation)
+        if not following:  # a union's tag ("step", "branch") names the member
+            following = [m for m in current if m.__name__.lower() == str(part).lower()]
+        current = following
+    return current
+
+
+def _model_leaves(annotation: Any) -> list[Any]:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [leaf for arg in typing.get_args(annotation) for leaf in _model_leaves(arg)]
+
+
+def unknown_action(name: str) -> str:
+    """``unknown action 'x'``, with the nearest known action's name when one is close."""
+    from clientary_xero.connectors.base import registry
+
+    close = _closest(name, sorted(registry()))
+    return f"unknown action {name!r}" + (f" (did you mean {close!r}?)" if close else "")
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -52,7 +114,7 @@ def parse_workflow(document: Any) -> Workflow:
     except PydanticValidationError as exc:
         # A shape error (an unknown key in one step) must not hide the others (an unknown trigger,
         # a misspelt action elsewhere): check what can be read as well, so one run lists them all.
-        problems = pydantic_problems(exc)
+        problems = pydantic_problems(exc, model=Workflow)
         problems += [p for p in check(_as_far_as_readable(document)) if p not in problems]
         raise WorkflowInvalid(wid if isinstance(wid, str) else None, problems) from None
     problems = check(workflow)
@@ -109,9 +171,9 @@ def check(workflow: Workflow) -> list[str]:
     assign_branch_ids(workflow.steps)
     problems: list[str] = []
     if workflow.trigger is not None and workflow.trigger not in TRIGGERS:
-        problems.append(
-            f"trigger: unknown trigger {workflow.trigger!r} (known: {', '.join(sorted(TRIGGERS))})"
-        )
+        close = _closest(workflow.trigger, sorted(TRIGGERS))
+        known = f"did you mean {close!r}?" if close else f"known: {', '.join(sorted(TRIGGERS))}"
+        problems.append(f"trigger: unknown trigger {workflow.trigger!r} ({known})")
     if workflow.filter is not None:
         _check_expression(workflow.filter, "filter", set(), problems, require=True)
 
@@ -130,7 +192,7 @@ def check(workflow: Workflow) -> list[str]:
                     seen_ids[node.id] = place
                 spec = find_action(node.action) if node.action is not None else None
                 if spec is None and node.action is not None:
-                    problems.append(f"{label}.action: unknown action {node.action!r}")
+                    problems.append(f"{label}.action: {unknown_action(node.action)}")
                 elif spec is not None and node.input is not None:
                     _check_input_keys(node.input, spec.input_model, f"{label}.input", problems)
                 for sub_place, source in expressions.iter_expressions(node.input, f"{label}.input"):
@@ -234,8 +296,13 @@ def _check_input_keys(value: dict[str, Any], model: type[BaseModel], where: str,
     """Top-level keys must be fields of the action's input; required fields must be given."""
     fields = model.model_fields
     by_alias = {(f.alias or name): name for name, f in fields.items()}
+    read_only: frozenset[str] = getattr(model, "READ_ONLY", frozenset())
     for key in value:
-        if key not in fields and key not in by_alias:
+        if key in read_only:
+            from clientary_xero.connectors.xero.actions.common import READ_ONLY_MESSAGE
+
+            problems.append(f"{where}.{key}: {READ_ONLY_MESSAGE}")
+        elif key not in fields and key not in by_alias:
             close = _closest(key, list(by_alias))
             hint = f" (did you mean {close!r}?)" if close else ""
             problems.append(f"{where}.{key}: not a field of this action's input{hint}")
@@ -253,7 +320,7 @@ def _check_input_keys(value: dict[str, Any], model: type[BaseModel], where: str,
         try:
             _field_adapter(model, field_name).validate_python(literal)
         except PydanticValidationError as exc:
-            problems += [f"{where}.{key}{problem.removeprefix('value')}" for problem in _problems(exc)]
+            problems += [f"{where}.{key}{problem}" for problem in _problems(exc, model, key)]
 
 
 def _has_expression(value: Any) -> bool:
@@ -271,11 +338,14 @@ def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
     return TypeAdapter(annotated)
 
 
-def _problems(exc: PydanticValidationError) -> list[str]:
+def _problems(exc: PydanticValidationError, model: type[BaseModel], key: str) -> list[str]:
+    """The errors of the input's field ``key``, placed below it (``[0].Quantity: …``) and worded
+    as at run time (``pydantic_problems``)."""
     out = []
     for error in exc.errors():
         place = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-        out.append(f"{place}: {error['msg']}")
+        text = error_text({**error, "loc": (key, *error["loc"])}, [model], "input")
+        out.append(f"{place}: {text}")
     return out
 
 
@@ -286,4 +356,8 @@ def _closest(word: str, candidates: list[str]) -> str | None:
     if matches:
         return matches[0]
     lowered = {c.lower(): c for c in candidates}
-    return lowered.get(word.lower())
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    # Two letters swapped in a short name (Dya, Qty…) fall below difflib's cutoff.
+    swapped = [c for c in candidates if sorted(c.lower()) == sorted(word.lower())]
+    return swapped[0] if len(swapped) == 1 else None

@@ -10,7 +10,7 @@ run began first, and adopts it only when its accounts and date are the step's to
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -18,6 +18,7 @@ from clientary_xero.connectors.base import ActionContext, action
 from clientary_xero.connectors.xero.actions.common import (
     AccountRef,
     Money,
+    TrackingRef,
     XeroDay,
     _Input,
     adopt_found,
@@ -31,15 +32,36 @@ logger = logging.getLogger(__name__)
 
 
 class BankTransferInput(_Input):
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset(
+        {
+            "BankTransferID",
+            "CurrencyRate",
+            "FromBankTransactionID",
+            "ToBankTransactionID",
+            "HasAttachments",
+            "CreatedDateUTC",
+            "Status",
+            "ValidationErrors",
+        }
+    )
+
     FromBankAccount: AccountRef = Field(
         description='The BANK account the money leaves: {Code: "090"} or {AccountID}.'
     )
     ToBankAccount: AccountRef = Field(description="The BANK account the money arrives in.")
     Amount: Money = Field(description="A positive amount in the accounts' currency.")
     Date: XeroDay | None = Field(default=None, description="Xero uses today when omitted.")
-    Reference: str | None = Field(default=None, max_length=255)
-    FromIsReconciled: bool | None = None
-    ToIsReconciled: bool | None = None
+    Reference: str | None = Field(
+        default=None, max_length=255, description="A retry finds the transfer by it."
+    )
+    FromIsReconciled: bool | None = Field(default=None, description="Mark the money leaving reconciled.")
+    ToIsReconciled: bool | None = Field(default=None, description="Mark the money arriving reconciled.")
+    FromTracking: list[TrackingRef] | None = Field(
+        default=None, max_length=2, description="Tracking of the money leaving (at most 2 categories)."
+    )
+    ToTracking: list[TrackingRef] | None = Field(
+        default=None, max_length=2, description="Tracking of the money arriving (at most 2 categories)."
+    )
 
     @model_validator(mode="after")
     def _two_accounts(self) -> BankTransferInput:
@@ -58,6 +80,9 @@ class BankTransferInput(_Input):
         for key in ("Reference", "FromIsReconciled", "ToIsReconciled"):
             if getattr(self, key) is not None:
                 transfer[key] = getattr(self, key)
+        for key in ("FromTracking", "ToTracking"):
+            if getattr(self, key) is not None:
+                transfer[key] = [t.model_dump() for t in getattr(self, key)]
         return transfer
 
 

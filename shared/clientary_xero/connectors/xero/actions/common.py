@@ -16,9 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
 
 from clientary_xero.connectors.adoption import CENT, Difference, adopt, cents, compare, differences, shown
 from clientary_xero.errors import PermanentError
@@ -48,11 +56,48 @@ Guid = Annotated[str, Field(pattern=UUID_PATTERN, description="A Xero id (a GUID
 Money = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
+READ_ONLY_MESSAGE = "read-only in Xero: Xero sets it, a request cannot (leave it out)"
+
+
 class _Input(BaseModel):
     # defer_build: a model's validator is built on first use, so importing every action stays cheap.
     model_config = ConfigDict(
         extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True, defer_build=True
     )
+
+    # Properties of the Xero object that a request cannot set (readOnly in Xero's OpenAPI
+    # description, or documented so): refused as read-only rather than as unknown, so a mapping
+    # copied from a Xero answer says why (tests/test_xero_input_coverage.py checks them).
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _refuse_read_only(cls, value: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        if not cls.READ_ONLY or not isinstance(value, Mapping):
+            return handler(value)
+        given = [key for key in value if key in cls.READ_ONLY]
+        if not given:
+            return handler(value)
+        from pydantic_core import InitErrorDetails, PydanticCustomError
+
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError("read_only", READ_ONLY_MESSAGE), loc=(key,), input=value[key]
+            )
+            for key in given
+        ]
+        try:  # the other problems of the same input are reported too
+            handler({k: v for k, v in value.items() if k not in cls.READ_ONLY})
+        except ValidationError as exc:
+            errors += [
+                InitErrorDetails(
+                    type=PydanticCustomError(e["type"], e["msg"].replace("{", "{{").replace("}", "}}")),
+                    loc=e["loc"],
+                    input=e["input"],
+                )
+                for e in exc.errors(include_url=False)
+            ]
+        raise ValidationError.from_exception_data(cls.__name__, errors)
 
 
 def where_text(value: str) -> str:
@@ -140,26 +185,86 @@ class AccountRef(_Input):
         return bool(self.Code and other.Code and self.Code == other.Code)
 
 
+class TrackingDefault(_Input):
+    """A contact's default tracking (Xero's SalesTrackingCategory): category and option by name."""
+
+    TrackingCategoryName: str = Field(min_length=1, max_length=100, description="e.g. Region.")
+    TrackingOptionName: str = Field(min_length=1, max_length=100, description="e.g. North.")
+
+
+class LineTracking(_Input):
+    """A line's tracking: the category and option by name (Name, Option) or by id."""
+
+    Name: str | None = Field(default=None, max_length=100, description="The tracking category's name.")
+    Option: str | None = Field(default=None, max_length=100, description="The option's name.")
+    TrackingCategoryID: Guid | None = None
+    TrackingOptionID: Guid | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> LineTracking:
+        if not (self.Name or self.TrackingCategoryID) or not (self.Option or self.TrackingOptionID):
+            raise ValueError(
+                "give the category (Name or TrackingCategoryID) and the option (Option or TrackingOptionID)"
+            )
+        return self
+
+
+class TrackingRef(_Input):
+    """A bank transaction's tracking, by ids (Xero's TrackingReference; its Name and Option are read-only)."""
+
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset({"Name", "Option"})
+
+    TrackingCategoryID: Guid
+    TrackingOptionID: Guid
+
+
 class PurchaseLineItem(_Input):
     """A line of a bill or purchase order (no discounts: Xero allows them on sales documents only)."""
 
     Description: str = Field(min_length=1, max_length=4000, description="What the line is for.")
-    Quantity: float | None = Field(default=None, allow_inf_nan=False)
+    Quantity: float | None = Field(default=None, allow_inf_nan=False, description="1 when omitted.")
     UnitAmount: float | None = Field(default=None, allow_inf_nan=False, description="Up to 4 decimal places.")
     AccountCode: str | None = Field(default=None, max_length=10, description="Needed to approve (AUTHORISE).")
+    AccountID: Guid | None = Field(default=None, description="The account by id instead of AccountCode.")
     TaxType: str | None = Field(default=None, max_length=50, description="A tax type from Xero's TaxRates.")
-    ItemCode: str | None = Field(default=None, max_length=30)
+    TaxAmount: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="Xero computes it from the tax rate; give it only to correct Xero's rounding.",
+    )
+    ItemCode: str | None = Field(
+        default=None, max_length=30, description="An item's Code (its price and account apply)."
+    )
     LineAmount: float | None = Field(
         default=None,
         allow_inf_nan=False,
         description="Xero computes it from Quantity times UnitAmount when omitted.",
     )
+    Tracking: list[LineTracking] | None = Field(
+        default=None, max_length=2, description="At most 2 tracking categories (Xero's limit)."
+    )
+    Taxability: Literal["TAXABLE", "NON_TAXABLE", "EXEMPT", "PART_TAXABLE", "NOT_APPLICABLE"] | None = Field(
+        default=None, description="US sales tax: how the line is taxed."
+    )
+    SalesTaxCodeId: float | None = Field(default=None, description="US sales tax: the sales tax code's id.")
 
 
 class LineItem(PurchaseLineItem):
     DiscountRate: float | None = Field(
         default=None, ge=0, le=100, description="Percent; sales invoices and quotes only."
     )
+    DiscountAmount: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="An amount off the line instead of DiscountRate; sales invoices and quotes only.",
+    )
+
+    @model_validator(mode="after")
+    def _one_discount(self) -> LineItem:
+        if self.DiscountRate and self.DiscountAmount:
+            raise ValueError("give DiscountRate or DiscountAmount, not both")
+        return self
 
 
 def lines_body(lines: list[Any]) -> list[dict[str, Any]]:
@@ -269,6 +374,9 @@ def line_total(lines: Iterable[Any], unitdp: int = 2) -> Decimal:
         discount = getattr(line, "DiscountRate", None)
         if discount:
             amount = amount * (Decimal(100) - Decimal(str(discount))) / Decimal(100)
+        off = getattr(line, "DiscountAmount", None)
+        if off and line.UnitAmount is not None:
+            amount -= Decimal(str(off))
         total += cents(amount) or Decimal(0)
     return total
 

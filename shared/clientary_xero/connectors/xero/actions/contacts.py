@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -25,6 +25,7 @@ from clientary_xero.connectors.base import ActionContext, action, batched
 from clientary_xero.connectors.xero.actions.common import (
     FindInput,
     Guid,
+    TrackingDefault,
     _Input,
     casefold_equal,
     find_result,
@@ -44,7 +45,7 @@ class Phone(_Input):
     PhoneType: Literal["DEFAULT", "DDI", "MOBILE", "FAX"] = Field(
         default="DEFAULT", description="Kind of number."
     )
-    PhoneNumber: str | None = Field(default=None, max_length=50)
+    PhoneNumber: str | None = Field(default=None, max_length=50, description="The number without area code.")
     PhoneAreaCode: str | None = Field(default=None, max_length=10)
     PhoneCountryCode: str | None = Field(default=None, max_length=20)
 
@@ -64,7 +65,64 @@ class Address(_Input):
     AttentionTo: str | None = Field(default=None, max_length=255)
 
 
+class ContactPerson(_Input):
+    FirstName: str | None = Field(default=None, max_length=255)
+    LastName: str | None = Field(default=None, max_length=255)
+    EmailAddress: str | None = Field(default=None, max_length=255)
+    IncludeInEmails: bool | None = Field(
+        default=None, description="Whether the person is copied on e-mails sent to the contact."
+    )
+
+
+PaymentTermType = Literal["DAYSAFTERBILLDATE", "DAYSAFTERBILLMONTH", "OFCURRENTMONTH", "OFFOLLOWINGMONTH"]
+
+
+class PaymentTerm(_Input):
+    Day: int = Field(ge=0, le=31, description="Day of month (0-31), or a number of days after.")
+    Type: PaymentTermType = Field(
+        description="DAYSAFTERBILLDATE, DAYSAFTERBILLMONTH, OFCURRENTMONTH or OFFOLLOWINGMONTH."
+    )
+
+
+class ContactPaymentTerms(_Input):
+    Bills: PaymentTerm | None = Field(default=None, description="Default terms of this contact's bills.")
+    Sales: PaymentTerm | None = Field(default=None, description="Default terms of its sales invoices.")
+
+
+class BatchPaymentDetails(_Input):
+    BankAccountNumber: str | None = Field(default=None, description="Bank account number for batch payments.")
+    BankAccountName: str | None = Field(default=None, description="Name of the bank for batch payments.")
+    Details: str | None = Field(default=None, description="(Non-NZ) the reference sent to the bank.")
+    Code: str | None = Field(default=None, max_length=12, description="(NZ) a reference of the payment.")
+    Reference: str | None = Field(default=None, max_length=12, description="(NZ) a reference of the payment.")
+
+
+class BrandingThemeRef(_Input):
+    BrandingThemeID: Guid = Field(description="The contact's default branding theme.")
+
+
+DefaultAmountType = Literal["INCLUSIVE", "EXCLUSIVE", "NONE"]
+
+
 class ContactInput(_Input):
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset(
+        {
+            "UpdatedDateUTC",
+            "Website",
+            "Discount",
+            # Documented read-only (reference/xero-api.md §2.2): set by Xero from transactions.
+            "IsSupplier",
+            "IsCustomer",
+            "Balances",
+            "MergedToContactID",
+            # What Xero reports about its answer.
+            "HasAttachments",
+            "HasValidationErrors",
+            "ValidationErrors",
+            "StatusAttributeString",
+        }
+    )
+
     Name: str = Field(
         min_length=1,
         max_length=255,
@@ -82,12 +140,56 @@ class ContactInput(_Input):
     AccountNumber: str | None = Field(
         default=None, max_length=50, description="A user-defined account number; unique in Xero."
     )
-    Phones: list[Phone] | None = None
-    Addresses: list[Address] | None = None
+    Phones: list[Phone] | None = Field(default=None, description="Phone numbers, one per PhoneType.")
+    Addresses: list[Address] | None = Field(default=None, description="POBOX (postal) and STREET addresses.")
     TaxNumber: str | None = Field(default=None, max_length=50, description="ABN, GST, VAT or tax id number.")
     DefaultCurrency: str | None = Field(
         default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD."
     )
+    ContactStatus: Literal["ACTIVE", "ARCHIVED", "GDPRREQUEST"] | None = Field(
+        default=None, description="ACTIVE, ARCHIVED or GDPRREQUEST (asks Xero to erase the contact)."
+    )
+    CompanyNumber: str | None = Field(default=None, max_length=50, description="Company registration number.")
+    ContactPersons: list[ContactPerson] | None = Field(
+        default=None,
+        max_length=5,
+        description="Up to 5 people of the organisation. Given, it stands for Xero's whole list (a "
+        "person left out may be removed).",
+    )
+    BankAccountDetails: str | None = Field(default=None, description="The contact's bank account number.")
+    TaxNumberType: Literal["SSN", "EIN", "ITIN", "ATIN"] | None = Field(
+        default=None, description="The US kind of TaxNumber."
+    )
+    AccountsReceivableTaxType: str | None = Field(
+        default=None, max_length=50, description="Default tax type of sales to the contact (from TaxRates)."
+    )
+    AccountsPayableTaxType: str | None = Field(
+        default=None, max_length=50, description="Default tax type of purchases from it (from TaxRates)."
+    )
+    SalesDefaultAccountCode: str | None = Field(
+        default=None, max_length=10, description="Default account code of sales lines."
+    )
+    PurchasesDefaultAccountCode: str | None = Field(
+        default=None, max_length=10, description="Default account code of purchase lines."
+    )
+    SalesDefaultLineAmountType: DefaultAmountType | None = Field(
+        default=None, description="Default line amounts of sales: INCLUSIVE, EXCLUSIVE or NONE."
+    )
+    PurchasesDefaultLineAmountType: DefaultAmountType | None = Field(
+        default=None, description="Default line amounts of purchases: INCLUSIVE, EXCLUSIVE or NONE."
+    )
+    SalesTrackingCategories: list[TrackingDefault] | None = Field(
+        default=None, description="Default tracking of sales lines."
+    )
+    PurchasesTrackingCategories: list[TrackingDefault] | None = Field(
+        default=None, description="Default tracking of purchase lines."
+    )
+    PaymentTerms: ContactPaymentTerms | None = Field(
+        default=None, description="Default payment terms: {Sales: {Day: 20, Type: OFFOLLOWINGMONTH}}."
+    )
+    BrandingTheme: BrandingThemeRef | None = Field(default=None, description="Default branding theme.")
+    BatchPayments: BatchPaymentDetails | None = Field(default=None, description="Batch payment details.")
+    XeroNetworkKey: str | None = Field(default=None, description="The contact's Xero Network key.")
 
 
 # The fields of Xero's answer a step outputs; the link keeps them as its snapshot.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -52,17 +52,27 @@ Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 cod
 
 
 # ------------------------------------------------------------------ quotes
+# What Xero reports about a document's answer: never part of a request.
+ANSWER_ONLY = frozenset({"HasAttachments", "StatusAttributeString", "ValidationErrors", "Warnings"})
+TOTALS = frozenset({"SubTotal", "TotalTax", "Total", "TotalDiscount", "UpdatedDateUTC"})
+Rate = Annotated[
+    float, Field(gt=0, allow_inf_nan=False, description="For a foreign currency; Xero's rate when omitted.")
+]
+
+
 class QuoteInput(_Input):
+    READ_ONLY: ClassVar[frozenset[str]] = TOTALS | {"StatusAttributeString", "ValidationErrors"}
+
     Contact: ContactRef = Field(description="An existing contact: {ContactID} or {ContactNumber}.")
-    LineItems: list[LineItem] = Field(min_length=1)
+    LineItems: list[LineItem] = Field(min_length=1, description="At least one line.")
     # Required: Xero's docs list Contact, Date and LineItems as a quote's required fields.
     Date: XeroDay = Field(description="Issue date (required for quotes).")
-    ExpiryDate: XeroDay | None = None
+    ExpiryDate: XeroDay | None = Field(default=None, description="When the quote expires.")
     QuoteNumber: str | None = Field(default=None, max_length=255, description="Xero numbers it when omitted.")
     Reference: str | None = Field(default=None, max_length=4000)
-    Title: str | None = Field(default=None, max_length=100)
-    Summary: str | None = Field(default=None, max_length=3000)
-    Terms: str | None = Field(default=None, max_length=4000)
+    Title: str | None = Field(default=None, max_length=100, description="Shown at the top of the quote.")
+    Summary: str | None = Field(default=None, max_length=3000, description="Shown under the title.")
+    Terms: str | None = Field(default=None, max_length=4000, description="Terms shown on the quote.")
     Status: Literal["DRAFT", "SENT", "ACCEPTED", "DECLINED"] | None = Field(
         default=None, description="DRAFT when omitted."
     )
@@ -72,6 +82,7 @@ class QuoteInput(_Input):
         description="EXCLUSIVE, INCLUSIVE or NOTAX (upper case for quotes; 'Exclusive' is accepted).",
     )
     BrandingThemeID: Guid | None = None
+    CurrencyRate: Rate | None = None
 
     def body(self) -> dict[str, Any]:
         quote = self.model_dump(exclude_none=True, exclude={"Contact", "LineItems", "Date", "ExpiryDate"})
@@ -140,11 +151,13 @@ def create_quotes(
 
 # --------------------------------------------------------- purchase orders
 class PurchaseOrderInput(_Input):
+    READ_ONLY: ClassVar[frozenset[str]] = ANSWER_ONLY | TOTALS
+
     Contact: ContactRef = Field(description="An existing supplier contact: {ContactID} or {ContactNumber}.")
-    LineItems: list[PurchaseLineItem] = Field(min_length=1)
+    LineItems: list[PurchaseLineItem] = Field(min_length=1, description="At least one line.")
     Date: XeroDay | None = Field(default=None, description="Order date; Xero uses today when omitted.")
-    DeliveryDate: XeroDay | None = None
-    ExpectedArrivalDate: XeroDay | None = None
+    DeliveryDate: XeroDay | None = Field(default=None, description="When the goods are to be delivered.")
+    ExpectedArrivalDate: XeroDay | None = Field(default=None, description="When they are expected to arrive.")
     PurchaseOrderNumber: str | None = Field(
         default=None, max_length=255, description="Xero numbers it (PO-0001 …) when omitted."
     )
@@ -158,7 +171,9 @@ class PurchaseOrderInput(_Input):
     )
     LineAmountTypes: Literal["Exclusive", "Inclusive", "NoTax"] | None = None
     CurrencyCode: Currency | None = None
+    CurrencyRate: Rate | None = None
     BrandingThemeID: Guid | None = None
+    SentToContact: bool | None = Field(default=None, description="Mark an approved order as sent.")
 
     def body(self) -> dict[str, Any]:
         dated = ("Date", "DeliveryDate", "ExpectedArrivalDate")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -39,14 +39,29 @@ class PurchaseItemDetails(ItemDetails):
 
 
 class StockItem(_Input):
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset(
+        {
+            "UpdatedDateUTC",
+            # Documented read-only (reference/xero-api.md §2.11): stock changes through transactions.
+            "QuantityOnHand",
+            "TotalCostPool",
+            # Xero derives it from InventoryAssetAccountCode and PurchaseDetails.COGSAccountCode.
+            "IsTrackedAsInventory",
+            "StatusAttributeString",
+            "ValidationErrors",
+        }
+    )
+
     Code: str = Field(min_length=1, max_length=30, description="Your code for the item; unique in Xero.")
-    Name: str | None = Field(default=None, max_length=50)
+    Name: str | None = Field(default=None, max_length=50, description="The item's name.")
     Description: str | None = Field(default=None, max_length=4000, description="Sales description.")
     PurchaseDescription: str | None = Field(default=None, max_length=4000)
     IsSold: bool | None = Field(default=None, description="true when omitted.")
     IsPurchased: bool | None = Field(default=None, description="true when omitted.")
-    SalesDetails: ItemDetails | None = None
-    PurchaseDetails: PurchaseItemDetails | None = None
+    SalesDetails: ItemDetails | None = Field(default=None, description="Price, account and tax when sold.")
+    PurchaseDetails: PurchaseItemDetails | None = Field(
+        default=None, description="Price, account and tax when bought."
+    )
     InventoryAssetAccountCode: str | None = Field(
         default=None,
         max_length=10,

@@ -12,7 +12,7 @@ amount, reference and date. Anything else fails the step with what differs.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -29,6 +29,7 @@ from clientary_xero.connectors.xero.actions.common import (
     _Input,
     adopt_found,
     casefold_equal,
+    day_fields,
     find_result,
     iso_day,
     iso_time,
@@ -46,14 +47,54 @@ NOTE_MAX_PARTS = 10
 
 
 # ----------------------------------------------------------------- create
+class InvoiceAddress(_Input):
+    """An address Xero's US sales tax is calculated from."""
+
+    InvoiceAddressType: Literal["FROM", "TO"] = Field(description="FROM: origin; TO: destination.")
+    AddressLine1: str | None = Field(default=None, max_length=500)
+    AddressLine2: str | None = Field(default=None, max_length=500)
+    AddressLine3: str | None = Field(default=None, max_length=500)
+    AddressLine4: str | None = Field(default=None, max_length=500)
+    City: str | None = Field(default=None, max_length=255)
+    Region: str | None = Field(default=None, max_length=255)
+    PostalCode: str | None = Field(default=None, max_length=50)
+    Country: str | None = Field(default=None, max_length=50)
+
+
+# What Xero reports about any document's answer: never part of a request.
+ANSWER_ONLY = frozenset(
+    {"HasErrors", "HasAttachments", "StatusAttributeString", "ValidationErrors", "Warnings"}
+)
+
+
 class InvoiceInput(_Input):
+    READ_ONLY: ClassVar[frozenset[str]] = ANSWER_ONLY | {
+        "CISDeduction",
+        "CISRate",
+        "SubTotal",
+        "TotalTax",
+        "Total",
+        "TotalDiscount",
+        "IsDiscounted",
+        "Payments",
+        "Prepayments",
+        "Overpayments",
+        "AmountDue",
+        "AmountPaid",
+        "FullyPaidOnDate",
+        "AmountCredited",
+        "UpdatedDateUTC",
+        "UpdatedDateUTCString",
+        "CreditNotes",
+    }
+
     Type: Literal["ACCREC", "ACCPAY"] = Field(
         default="ACCREC", description="ACCREC: sales invoice; ACCPAY: bill."
     )
-    Contact: ContactRef
-    LineItems: list[LineItem] = Field(min_length=1)
+    Contact: ContactRef = Field(description="An existing contact: {ContactID} or {ContactNumber}.")
+    LineItems: list[LineItem] = Field(min_length=1, description="At least one line.")
     Date: XeroDay | None = Field(default=None, description="Issue date; Xero uses today when omitted.")
-    DueDate: XeroDay | None = None
+    DueDate: XeroDay | None = Field(default=None, description="Needed to approve (AUTHORISED).")
     InvoiceNumber: str | None = Field(
         default=None, max_length=255, description="Unique for ACCREC; Xero numbers it when omitted."
     )
@@ -63,10 +104,33 @@ class InvoiceInput(_Input):
         description="Sales invoices only: Xero's API takes no Reference on a bill (ACCPAY), whose "
         "supplier reference is its InvoiceNumber.",
     )
-    Status: Literal["DRAFT", "SUBMITTED", "AUTHORISED"] | None = None
-    CurrencyCode: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    LineAmountTypes: Literal["Exclusive", "Inclusive", "NoTax"] | None = None
+    Status: Literal["DRAFT", "SUBMITTED", "AUTHORISED"] | None = Field(
+        default=None, description="DRAFT when omitted; payments need AUTHORISED."
+    )
+    CurrencyCode: str | None = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code; the organisation's when omitted."
+    )
+    LineAmountTypes: Literal["Exclusive", "Inclusive", "NoTax"] | None = Field(
+        default=None, description="Whether line amounts include tax; Exclusive when omitted."
+    )
     Url: str | None = Field(default=None, max_length=2000, description='Link shown as "Go to …" in Xero.')
+    BrandingThemeID: Guid | None = Field(default=None, description="The invoice's branding theme.")
+    CurrencyRate: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="For a foreign currency; Xero's rate when omitted.",
+    )
+    SentToContact: bool | None = Field(
+        default=None, description="Mark an approved invoice as sent (Xero sends nothing itself)."
+    )
+    ExpectedPaymentDate: XeroDay | None = Field(
+        default=None, description="Sales invoices: when payment is expected."
+    )
+    PlannedPaymentDate: XeroDay | None = Field(default=None, description="Bills: when you plan to pay.")
+    InvoiceAddresses: list[InvoiceAddress] | None = Field(
+        default=None, max_length=2, description="US sales tax: the FROM and TO addresses."
+    )
 
     @model_validator(mode="after")
     def _no_reference_on_bills(self) -> InvoiceInput:
@@ -80,14 +144,11 @@ class InvoiceInput(_Input):
         return self
 
     def body(self) -> dict[str, Any]:
-        invoice = self.model_dump(exclude_none=True, exclude={"Contact", "LineItems", "Date", "DueDate"})
+        dated = ("Date", "DueDate", "ExpectedPaymentDate", "PlannedPaymentDate")
+        invoice = self.model_dump(exclude_none=True, exclude={"Contact", "LineItems", *dated})
         invoice["Contact"] = self.Contact.identifier()
         invoice["LineItems"] = [line.model_dump(exclude_none=True) for line in self.LineItems]
-        for key in ("Date", "DueDate"):
-            value = getattr(self, key)
-            if value is not None:
-                invoice[key] = value.isoformat()
-        return invoice
+        return invoice | day_fields(self, dated)
 
 
 def _invoice_output(invoice: dict[str, Any], created: bool) -> dict[str, Any]:
@@ -306,6 +367,8 @@ def split_note(text: str, limit: int = NOTE_LIMIT) -> list[str]:
 class InvoiceNoteInput(_Input):
     """A note in the invoice's "History & Notes". Xero keeps at most 250 characters per note."""
 
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset({"DateUTC"})
+
     InvoiceID: Guid = Field(description="The invoice to annotate (e.g. steps.invoice.InvoiceID).")
     Details: str = Field(
         min_length=1,
@@ -369,15 +432,34 @@ class InvoiceRef(_Input):
 class PaymentInput(_Input):
     """A payment against one AUTHORISED invoice, into a bank account (or one that accepts payments)."""
 
-    Invoice: InvoiceRef
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset(
+        {"StatusAttributeString", "ValidationErrors", "Warnings"}
+    ) | {
+        "PaymentType",
+        "UpdatedDateUTC",
+        "UpdatedDateUTCString",
+        "BatchPaymentID",  # "present if the payment was created as part of a batch"
+        "HasAccount",
+        "HasValidationErrors",
+    }
+
+    Invoice: InvoiceRef = Field(description="{InvoiceID: …} of the invoice paid.")
     Account: AccountRef = Field(description='The bank account paid into: {Code: "090"} or {AccountID: …}.')
     Amount: Money = Field(description="At most the amount still due on the invoice.")
     Date: XeroDay | None = Field(default=None, description="Payment date; Xero uses today when omitted.")
-    Reference: str | None = Field(default=None, max_length=255)
+    Reference: str | None = Field(
+        default=None, max_length=255, description="e.g. the payment's id elsewhere."
+    )
     CurrencyRate: float | None = Field(
         default=None, gt=0, allow_inf_nan=False, description="For a foreign-currency invoice."
     )
-    IsReconciled: bool | None = None
+    IsReconciled: bool | None = Field(default=None, description="Mark the payment reconciled.")
+    BankAmount: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="The amount in the bank account's currency."
+    )
+    Details: str | None = Field(default=None, description="What appears on the supplier's bank account.")
+    Particulars: str | None = Field(default=None, description="(NZ) particulars for the supplier's bank.")
+    BankAccountNumber: str | None = Field(default=None, description="The supplier's bank account number.")
 
     def body(self) -> dict[str, Any]:
         # Only the ids: a full Invoice object makes Xero validate the invoice again (xero-node#509).
@@ -388,7 +470,15 @@ class PaymentInput(_Input):
         }
         if self.Date is not None:
             payment["Date"] = self.Date.isoformat()
-        for key in ("Reference", "CurrencyRate", "IsReconciled"):
+        for key in (
+            "Reference",
+            "CurrencyRate",
+            "IsReconciled",
+            "BankAmount",
+            "Details",
+            "Particulars",
+            "BankAccountNumber",
+        ):
             if getattr(self, key) is not None:
                 payment[key] = getattr(self, key)
         return payment
