@@ -94,8 +94,10 @@ def _as_far_as_readable(document: dict[str, Any]) -> Workflow:
                 out.append(step)
         return out
 
+    given_settings = document.get("settings", {})
     return Workflow.model_construct(
         id=text(document.get("id")),
+        settings=given_settings if isinstance(given_settings, dict) else None,
         trigger=text(document.get("trigger")),
         filter=text(document.get("filter")),
         steps=nodes(document.get("steps")),
@@ -112,8 +114,9 @@ def check(workflow: Workflow) -> list[str]:
         problems.append(
             f"trigger: unknown trigger {workflow.trigger!r} (known: {', '.join(sorted(TRIGGERS))})"
         )
+    settings = set(workflow.settings) if isinstance(workflow.settings, dict) else None
     if workflow.filter is not None:
-        _check_expression(workflow.filter, "filter", set(), problems, require=True)
+        _check_expression(workflow.filter, "filter", set(), problems, require=True, settings=settings)
 
     seen_ids: dict[str, str] = {}
 
@@ -134,7 +137,9 @@ def check(workflow: Workflow) -> list[str]:
                 elif spec is not None and node.input is not None:
                     _check_input_keys(node.input, spec.input_model, f"{label}.input", problems)
                 for sub_place, source in expressions.iter_expressions(node.input, f"{label}.input"):
-                    _check_expression(source, sub_place, available, problems, wrapped=False)
+                    _check_expression(
+                        source, sub_place, available, problems, wrapped=False, settings=settings
+                    )
                 if node.id is not None:
                     available.add(node.id)
             elif isinstance(node, Branch):
@@ -144,7 +149,9 @@ def check(workflow: Workflow) -> list[str]:
                 elif node.id:
                     seen_ids[node.id] = place
                 if node.if_ is not None:
-                    _check_expression(node.if_, f"{label}.if", available, problems, require=True)
+                    _check_expression(
+                        node.if_, f"{label}.if", available, problems, require=True, settings=settings
+                    )
                 after_then = walk(node.then, f"{label}.then", available)
                 after_else = walk(node.else_, f"{label}.else", available)
                 # After a branch only the steps both paths ran are certain; the others may be
@@ -215,6 +222,7 @@ def _check_expression(
     *,
     require: bool = False,
     wrapped: bool = True,
+    settings: set[str] | None = None,
 ) -> None:
     source = expressions.expression_source(value) if wrapped else value
     if source is None:
@@ -228,6 +236,15 @@ def _check_expression(
         return
     for ref in sorted(expressions.step_references(parsed) - available):
         problems.append(f"{where}: refers to steps.{ref}, which has not run at this point")
+    if settings is None:
+        return  # the settings could not be read: their own shape error says so
+    for name in sorted(expressions.setting_references(parsed) - settings):
+        close = _closest(name, sorted(settings))
+        hint = f" (did you mean settings.{close}?)" if close else ""
+        declared = f"declared: {', '.join(sorted(settings))}" if settings else "it declares none"
+        problems.append(
+            f"{where}: refers to settings.{name}, which the workflow does not declare{hint} ({declared})"
+        )
 
 
 def _check_input_keys(value: dict[str, Any], model: type[BaseModel], where: str, problems: list[str]) -> None:
