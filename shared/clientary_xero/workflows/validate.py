@@ -118,11 +118,18 @@ def check(workflow: Workflow) -> list[str]:
     if workflow.filter is not None:
         _check_expression(workflow.filter, "filter", set(), problems, require=True, settings=settings)
 
-    seen_ids: dict[str, str] = {}
+    # Where each id is used on some path that reaches this point: a step id may appear once in
+    # each branch of one `if` (only one of them runs: the step after the branch reads it as
+    # steps.<id> either way), never twice where both could run.
+    branch_ids: dict[str, str] = {}
 
-    def walk(nodes: list[Any], where: str, available: set[str]) -> set[str]:
-        """Check nodes in order; return the step ids certainly run by the end of the list."""
+    def walk(
+        nodes: list[Any], where: str, available: set[str], seen_ids: dict[str, str]
+    ) -> tuple[set[str], dict[str, str]]:
+        """Check nodes in order; return the step ids certainly run by the end of the list, and
+        every id used on some path to it."""
         available = set(available)
+        seen_ids = dict(seen_ids)
         for i, node in enumerate(nodes):
             place = f"{where}[{i}]"
             if isinstance(node, Step):
@@ -144,22 +151,24 @@ def check(workflow: Workflow) -> list[str]:
                     available.add(node.id)
             elif isinstance(node, Branch):
                 label = f"{place} (branch {node.id!r})"
-                if node.id in seen_ids:
-                    problems.append(f"{label}: duplicate id {node.id!r} (first used at {seen_ids[node.id]})")
+                if node.id in seen_ids or node.id in branch_ids:
+                    first = seen_ids.get(node.id) or branch_ids[node.id]
+                    problems.append(f"{label}: duplicate id {node.id!r} (first used at {first})")
                 elif node.id:
-                    seen_ids[node.id] = place
+                    seen_ids[node.id] = branch_ids[node.id] = place
                 if node.if_ is not None:
                     _check_expression(
                         node.if_, f"{label}.if", available, problems, require=True, settings=settings
                     )
-                after_then = walk(node.then, f"{label}.then", available)
-                after_else = walk(node.else_, f"{label}.else", available)
+                after_then, seen_then = walk(node.then, f"{label}.then", available, seen_ids)
+                after_else, seen_else = walk(node.else_, f"{label}.else", available, seen_ids)
                 # After a branch only the steps both paths ran are certain; the others may be
                 # referenced but read as undefined, so allow them (a workflow can test for them).
                 available |= after_then | after_else
-        return available
+                seen_ids = {**seen_else, **seen_then}
+        return available, seen_ids
 
-    walk(workflow.steps, "steps", set())
+    walk(workflow.steps, "steps", set(), {})
     return problems
 
 
