@@ -185,7 +185,7 @@ def decide(
         first = next_step(workflow, None, decisions, condition)
         if first is None:
             return Decision(R.SUCCEEDED, "no step on this path", decisions)
-        app = app_for_step(workflow.to_document(), first.id)
+        app = app_for_step(workflow.to_document(), first.id, decisions)
     except Exception as exc:
         return _failed(describe(exc))
     return Decision(R.QUEUED, "", decisions, first.id, app)
@@ -387,7 +387,7 @@ class Intake:
             start = RunStart(
                 run["workflow_id"], run["run_id"], R.QUEUED, False, "re-enqueued an interrupted intake"
             )
-            return start, (app_for_step(run["workflow"], run["current_step"]), message)
+            return start, (app_for_step(run["workflow"], run["current_step"], run.get("decisions")), message)
         return RunStart(
             run["workflow_id"], run["run_id"], run.get("status", "?"), False, "duplicate delivery"
         ), None
@@ -507,12 +507,14 @@ def _compacted(run: dict[str, Any], exc: ItemTooLarge) -> dict[str, Any]:
     }
 
 
-def app_for_step(document: dict[str, Any], step_id: str) -> str:
-    """Which action queue runs a step (``xero`` or ``clientary``), from the run's workflow snapshot."""
-    from clientary_xero.workflows.model import Workflow, iter_steps
+def app_for_step(document: dict[str, Any], step_id: str, decisions: dict[str, bool] | None = None) -> str:
+    """Which action queue runs a step (``xero`` or ``clientary``), from the run's workflow snapshot
+    and its branch ``decisions`` (a step id may be used once in each branch of one ``if``)."""
+    from clientary_xero.engine.plan import decided_steps
+    from clientary_xero.workflows.model import Workflow
 
     workflow = Workflow.model_validate(document)
-    for step in iter_steps(workflow.steps):
+    for step in decided_steps(workflow.steps, decisions or {}):
         if step.id == step_id:
             spec = find_action(step.action)
             if spec is None:

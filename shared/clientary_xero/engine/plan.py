@@ -12,7 +12,7 @@ from typing import Any
 
 from clientary_xero.errors import ExpressionError, PermanentError
 from clientary_xero.workflows.expressions import truthy
-from clientary_xero.workflows.model import Branch, Step, Workflow, iter_steps
+from clientary_xero.workflows.model import Branch, Step, Workflow
 
 Evaluate = Callable[[str], Any]
 
@@ -51,8 +51,23 @@ def next_step(
     return None
 
 
-def find_step(workflow: Workflow, step_id: str) -> Step:
-    for step in iter_steps(workflow.steps):
+def find_step(workflow: Workflow, step_id: str, decisions: dict[str, bool] | None = None) -> Step:
+    """The step ``step_id`` on the run's path. The same id may be used once in each branch of one
+    ``if`` (branches that rejoin): the run's ``decisions`` say which of them it is."""
+    for step in decided_steps(workflow.steps, decisions or {}):
         if step.id == step_id:
             return step
     raise PermanentError(f"workflow {workflow.id!r} has no step {step_id!r}")
+
+
+def decided_steps(nodes: list[Any], decisions: dict[str, bool]) -> Iterator[Step]:
+    """The steps of the branches taken (both sides of a branch not decided yet), in order."""
+    for node in nodes:
+        if isinstance(node, Step):
+            yield node
+        elif isinstance(node, Branch):
+            decided = decisions.get(node.id) if node.id is not None else None
+            if decided is None or decided:
+                yield from decided_steps(node.then, decisions)
+            if decided is None or not decided:
+                yield from decided_steps(node.else_, decisions)

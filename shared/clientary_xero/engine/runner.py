@@ -190,7 +190,7 @@ class StepRunner:
 
         try:
             workflow = Workflow.model_validate(run["workflow"])
-            step = find_step(workflow, step_id)
+            step = find_step(workflow, step_id, run.get("decisions"))
         except (PydanticValidationError, PermanentError) as exc:
             return self._fail_run(
                 run, step_id, None, {"type": "permanent", "message": str(exc), "messages": []}
@@ -279,7 +279,7 @@ class StepRunner:
                 # from a stale copy (see the module docstring). Before failing the run: if the move
                 # fails, the raise returns the message and the next receive gives up (and moves) again.
                 moved = self.queue.dead_letter(
-                    app_for_step(run["workflow"], step_id),
+                    app_for_step(run["workflow"], step_id, run.get("decisions")),
                     {"run_id": run_id, "step_id": step_id, "generation": generation, "dead_lettered": True},
                 )
                 outcome = self._fail_run(run, step_id, rendered, error)
@@ -327,7 +327,7 @@ class StepRunner:
             return None
         try:
             workflow = Workflow.model_validate(run.get("workflow"))
-            find_step(workflow, step_id)
+            find_step(workflow, step_id, run.get("decisions"))
             claimed = self.state.claim_step(
                 run_id,
                 step_id,
@@ -349,7 +349,7 @@ class StepRunner:
             self.state.wait_step(run_id, step_id, owner=wait.owner, input=wait.rendered, error=exc.to_dict())
         except Conflict:
             return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
-        app = app_for_step(run["workflow"], step_id)
+        app = app_for_step(run["workflow"], step_id, run.get("decisions"))
         message = {
             "run_id": run_id,
             "step_id": step_id,
@@ -404,7 +404,9 @@ class StepRunner:
             "retries": retries,
             "waits": waits + 1,
         }
-        self.queue.send(app_for_step(run["workflow"], step_id), message, delay_seconds=delay)
+        self.queue.send(
+            app_for_step(run["workflow"], step_id, run.get("decisions")), message, delay_seconds=delay
+        )
         return StepOutcome(
             run_id, step_id, "DELAYED", f"{exc}; re-sent with a {delay} s delay (not counted as an attempt)"
         )
@@ -457,7 +459,7 @@ class StepRunner:
             return StepOutcome(run_id, step_id, "SKIPPED", "message from before a replay")
         generation = int(run.get("generation", 0))
         self.queue.send(
-            app_for_step(run["workflow"], step_id),
+            app_for_step(run["workflow"], step_id, run.get("decisions")),
             {"run_id": run_id, "step_id": step_id, "generation": generation},
         )
         return StepOutcome(
@@ -542,7 +544,7 @@ class StepRunner:
             message["carried"] = carry
         if not self._checkpoint(run_id, step_id, checkpoint, moved):
             return StepOutcome(run_id, step_id, "SKIPPED", "lease lost to another worker")
-        self.queue.send(app_for_step(fresh["workflow"], nxt.id), message)
+        self.queue.send(app_for_step(fresh["workflow"], nxt.id, decisions), message)
         return StepOutcome(run_id, step_id, "SUCCEEDED", "duplicate message" if duplicate else "", nxt.id)
 
     def _checkpoint(
@@ -648,7 +650,7 @@ def replay(
             raise PermanentError("the workflow has no step to run for this record")
         step_id = first.id
     else:
-        find_step(workflow, step_id)
+        find_step(workflow, step_id, decisions)
         if state.get_step(run_id, step_id) is not None:
             try:
                 state.reset_step(run_id, step_id)
@@ -670,7 +672,7 @@ def replay(
         remove=("error", "failed_step", "finished_at"),
     )
     queue.send(
-        app_for_step(workflow.to_document(), step_id),
+        app_for_step(workflow.to_document(), step_id, decisions),
         {"run_id": run_id, "step_id": step_id, "generation": generation},
     )
     return {"run_id": run_id, "step_id": step_id, "generation": generation}

@@ -51,13 +51,17 @@ def idempotency_key(run_id: str, step_id: str, generation: int) -> str:
 
 
 def build_context(run: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
-    """What expressions see: the record under its resource name, ``trigger``, ``steps.<id>``."""
+    """What expressions see: the record under its resource name, ``trigger``, ``steps.<id>`` and
+    ``settings.<name>`` (the run's definition's: a replay takes the current definition's)."""
     spec = get_trigger(run["trigger"])
     resource = spec.resource if spec else "record"
+    workflow = run.get("workflow")
+    settings = workflow.get("settings") if isinstance(workflow, dict) else None
     return {
         resource: run.get("record"),
         "trigger": run.get("trigger_meta", {}),
         "steps": outputs,
+        "settings": settings if isinstance(settings, dict) else {},
     }
 
 

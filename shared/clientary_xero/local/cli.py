@@ -95,6 +95,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _set_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a setting the workflow declares (settings: NAME: default); repeatable",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="clientary-xero", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -129,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         '{"clientary": {"invoices": [{…}], …}, "xero": {"Contacts": [{…}], "PurchaseOrders": [{…}], …}}',
     )
     t.add_argument("--max-wait", type=float, default=120.0, help="seconds to wait for retries (default 120)")
+    _set_arg(t)
     t.set_defaults(func=cmd_test_workflow)
 
     d = sub.add_parser("demo", help="sample workflow + sample invoices through the engine and the sandboxes")
@@ -140,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     wv.set_defaults(func=cmd_workflows_validate)
     wp = w.add_parser("put", help="validate and save workflow files to the Workflows table")
     wp.add_argument("files", nargs="+")
+    _set_arg(wp)
     _stack_arg(wp)
     wp.set_defaults(func=cmd_workflows_put)
     wl = w.add_parser("list", help="list stored workflows (and any invalid ones, with the reason)")
@@ -249,7 +262,7 @@ def cmd_workflows_put(args: argparse.Namespace) -> int:
     workflows = []
     for name in args.files:  # all valid, or nothing is saved
         try:
-            workflows.append(load_workflow_file(name))
+            workflows.append(load_workflow_file(name, args.settings))
         except OSError as exc:
             return _cannot_read("the workflow", name, exc)
     _use_stack(args)
@@ -367,11 +380,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_test_workflow(args: argparse.Namespace) -> int:
     from clientary_xero.local.environment import LocalEnvironment
     from clientary_xero.workflows.loader import read_document
+    from clientary_xero.workflows.settings import apply_settings
     from clientary_xero.workflows.triggers import get_trigger
     from clientary_xero.workflows.validate import parse_workflow
 
     try:
-        document = read_document(args.workflow)
+        document = apply_settings(read_document(args.workflow), args.settings)
     except OSError as exc:
         return _cannot_read("the workflow", args.workflow, exc)
     workflow = parse_workflow(document)

@@ -514,6 +514,16 @@ def iter_expressions(value: Any, where: str) -> Iterator[tuple[str, str]]:
 
 def step_references(parsed: Any) -> set[str]:
     """The step ids an expression reads through ``steps.<id>`` (from the parsed AST)."""
+    return path_references(parsed, "steps")
+
+
+def setting_references(parsed: Any) -> set[str]:
+    """The settings an expression reads through ``settings.<name>`` (from the parsed AST)."""
+    return path_references(parsed, "settings")
+
+
+def path_references(parsed: Any, root: str) -> set[str]:
+    """The names an expression reads through ``<root>.<name>`` (from the parsed AST)."""
     found: set[str] = set()
     stack = [getattr(parsed, "ast", None)]
     seen: set[int] = set()
@@ -524,10 +534,12 @@ def step_references(parsed: Any) -> set[str]:
         seen.add(id(node))
         if getattr(node, "type", None) == "path":
             steps = getattr(node, "steps", None) or []
+            if steps and getattr(steps[0], "type", None) == "variable" and steps[0].value == "$":
+                steps = steps[1:]  # ``$$.steps.x``: from the root, as inside a mapping's {…}
             if (
                 len(steps) >= 2
                 and getattr(steps[0], "type", None) == "name"
-                and steps[0].value == "steps"
+                and steps[0].value == root
                 and getattr(steps[1], "type", None) == "name"
             ):
                 found.add(str(steps[1].value))
@@ -549,6 +561,8 @@ def step_references(parsed: Any) -> set[str]:
             "body",
             "update",
             "delete",
+            "lhs_object",  # an object constructor's (key, value) pairs: {'x': steps.a.y}
+            "rhs_object",
         ):
             child = getattr(node, attr, None)
             if child is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,11 @@ def _loader() -> Any:
     return _loader_class
 
 
-def load_workflow_file(path: str | Path) -> Workflow:
-    return parse_workflow(read_document(path))
+def load_workflow_file(path: str | Path, settings: Sequence[str] = ()) -> Workflow:
+    """The workflow in ``path``, its declared settings overridden by ``NAME=VALUE`` assignments."""
+    from clientary_xero.workflows.settings import apply_settings
+
+    return parse_workflow(apply_settings(read_document(path), settings))
 
 
 def to_item(workflow: Workflow) -> dict[str, Any]:

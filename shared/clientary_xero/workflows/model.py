@@ -1,8 +1,9 @@
 """The workflow definition model.
 
-A workflow is a trigger, an optional filter and steps. A step calls one action with an input
-mapping; a branch (``if``/``then``/``else``, nestable) chooses between two lists of steps. Strings
-of the form ``"{% … %}"`` are JSONata expressions; everything else is a literal.
+A workflow is a trigger, an optional filter, optional settings (values a user chooses, read as
+``settings.<name>``) and steps. A step calls one action with an input mapping; a branch
+(``if``/``then``/``else``, nestable) chooses between two lists of steps. Strings of the form
+``"{% … %}"`` are JSONata expressions; everything else is a literal.
 
 These models check shape only. ``workflows.validate`` adds what needs the whole definition: known
 trigger and actions, expressions that parse, step references, unique ids.
@@ -70,6 +71,12 @@ class Workflow(BaseModel):
         default=None,
         description="A '{% … %}' JSONata condition; records for which it "
         "is false start a FILTERED run and no steps.",
+    )
+    settings: dict[Annotated[str, Field(pattern=ID_PATTERN)], Any] = Field(
+        default_factory=dict,
+        description="Values a user chooses (account codes, tax types, a bank account), by name: "
+        "expressions read them as settings.<name>; `workflows put --set NAME=VALUE` and "
+        "`test-workflow --set` override the value written here.",
     )
     steps: list[Node] = Field(min_length=1)
 

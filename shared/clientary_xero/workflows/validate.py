@@ -156,8 +156,10 @@ def _as_far_as_readable(document: dict[str, Any]) -> Workflow:
                 out.append(step)
         return out
 
+    given_settings = document.get("settings", {})
     return Workflow.model_construct(
         id=text(document.get("id")),
+        settings=given_settings if isinstance(given_settings, dict) else None,
         trigger=text(document.get("trigger")),
         filter=text(document.get("filter")),
         steps=nodes(document.get("steps")),
@@ -174,14 +176,22 @@ def check(workflow: Workflow) -> list[str]:
         close = _closest(workflow.trigger, sorted(TRIGGERS))
         known = f"did you mean {close!r}?" if close else f"known: {', '.join(sorted(TRIGGERS))}"
         problems.append(f"trigger: unknown trigger {workflow.trigger!r} ({known})")
+    settings = set(workflow.settings) if isinstance(workflow.settings, dict) else None
     if workflow.filter is not None:
-        _check_expression(workflow.filter, "filter", set(), problems, require=True)
+        _check_expression(workflow.filter, "filter", set(), problems, require=True, settings=settings)
 
-    seen_ids: dict[str, str] = {}
+    # Where each id is used on some path that reaches this point: a step id may appear once in
+    # each branch of one `if` (only one of them runs: the step after the branch reads it as
+    # steps.<id> either way), never twice where both could run.
+    branch_ids: dict[str, str] = {}
 
-    def walk(nodes: list[Any], where: str, available: set[str]) -> set[str]:
-        """Check nodes in order; return the step ids certainly run by the end of the list."""
+    def walk(
+        nodes: list[Any], where: str, available: set[str], seen_ids: dict[str, str]
+    ) -> tuple[set[str], dict[str, str]]:
+        """Check nodes in order; return the step ids certainly run by the end of the list, and
+        every id used on some path to it."""
         available = set(available)
+        seen_ids = dict(seen_ids)
         for i, node in enumerate(nodes):
             place = f"{where}[{i}]"
             if isinstance(node, Step):
@@ -196,25 +206,31 @@ def check(workflow: Workflow) -> list[str]:
                 elif spec is not None and node.input is not None:
                     _check_input_keys(node.input, spec.input_model, f"{label}.input", problems)
                 for sub_place, source in expressions.iter_expressions(node.input, f"{label}.input"):
-                    _check_expression(source, sub_place, available, problems, wrapped=False)
+                    _check_expression(
+                        source, sub_place, available, problems, wrapped=False, settings=settings
+                    )
                 if node.id is not None:
                     available.add(node.id)
             elif isinstance(node, Branch):
                 label = f"{place} (branch {node.id!r})"
-                if node.id in seen_ids:
-                    problems.append(f"{label}: duplicate id {node.id!r} (first used at {seen_ids[node.id]})")
+                if node.id in seen_ids or node.id in branch_ids:
+                    first = seen_ids.get(node.id) or branch_ids[node.id]
+                    problems.append(f"{label}: duplicate id {node.id!r} (first used at {first})")
                 elif node.id:
-                    seen_ids[node.id] = place
+                    seen_ids[node.id] = branch_ids[node.id] = place
                 if node.if_ is not None:
-                    _check_expression(node.if_, f"{label}.if", available, problems, require=True)
-                after_then = walk(node.then, f"{label}.then", available)
-                after_else = walk(node.else_, f"{label}.else", available)
+                    _check_expression(
+                        node.if_, f"{label}.if", available, problems, require=True, settings=settings
+                    )
+                after_then, seen_then = walk(node.then, f"{label}.then", available, seen_ids)
+                after_else, seen_else = walk(node.else_, f"{label}.else", available, seen_ids)
                 # After a branch only the steps both paths ran are certain; the others may be
                 # referenced but read as undefined, so allow them (a workflow can test for them).
                 available |= after_then | after_else
-        return available
+                seen_ids = {**seen_else, **seen_then}
+        return available, seen_ids
 
-    walk(workflow.steps, "steps", set())
+    walk(workflow.steps, "steps", set(), {})
     return problems
 
 
@@ -277,6 +293,7 @@ def _check_expression(
     *,
     require: bool = False,
     wrapped: bool = True,
+    settings: set[str] | None = None,
 ) -> None:
     source = expressions.expression_source(value) if wrapped else value
     if source is None:
@@ -290,6 +307,15 @@ def _check_expression(
         return
     for ref in sorted(expressions.step_references(parsed) - available):
         problems.append(f"{where}: refers to steps.{ref}, which has not run at this point")
+    if settings is None:
+        return  # the settings could not be read: their own shape error says so
+    for name in sorted(expressions.setting_references(parsed) - settings):
+        close = _closest(name, sorted(settings))
+        hint = f" (did you mean settings.{close}?)" if close else ""
+        declared = f"declared: {', '.join(sorted(settings))}" if settings else "it declares none"
+        problems.append(
+            f"{where}: refers to settings.{name}, which the workflow does not declare{hint} ({declared})"
+        )
 
 
 def _check_input_keys(value: dict[str, Any], model: type[BaseModel], where: str, problems: list[str]) -> None:
