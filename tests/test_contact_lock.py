@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
+import clientary_xero.storage.state as state_module
 from clientary_xero.connectors.http import use_transport
 from clientary_xero.connectors.xero.actions import ContactInput, create_or_update_contact
 from clientary_xero.connectors.xero.client import XeroClient
 from clientary_xero.errors import LockBusy
 from clientary_xero.local.xero_sandbox import XeroSandbox
-from clientary_xero.storage import state as state_module
 from clientary_xero.storage.state import StateStore
 from tests.conftest_xero import (  # noqa: F401
     AwsEnv,
@@ -59,11 +59,15 @@ def meet(sandbox: XeroSandbox) -> Iterator[LookupsMeet]:  # noqa: F811
 
 
 def test_two_concurrent_steps_of_a_renamed_client_make_one_contact(
+    monkeypatch: pytest.MonkeyPatch,
     meet: LookupsMeet,
     sandbox: XeroSandbox,  # noqa: F811
     connection: dict[str, Any],  # noqa: F811
     make_provider: ProviderFactory,  # noqa: F811
 ) -> None:
+    # The wait for the other's lock is generous: a loaded machine must not turn a slow first writer
+    # into LockBusy (what is under test is "one contact").
+    monkeypatch.setattr(state_module, "LINK_LOCK_WAIT_SECONDS", 60.0)
     # Given two invoices of client 7 processed at once, the client renamed in Clientary between them
     names = {"run-a": "Acme Builders", "run-b": "Acme Builders Ltd"}
     outputs: dict[str, dict[str, Any]] = {}

@@ -333,8 +333,16 @@ def runs_by_record(env: Any) -> dict[str, dict[str, Any]]:
 POLL_POISON = "{% invoice.total > 5000000 ? $exists($fromMillis(invoice.total * 1e13)) : true %}"
 
 
-def test_a_poisoned_invoice_fails_alone_a_2800_line_one_syncs_and_the_poll_moves_on(local_env: Any) -> None:
+def test_a_poisoned_invoice_fails_alone_a_2800_line_one_syncs_and_the_poll_moves_on(
+    local_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clientary_xero.settings import reset_settings
+
     env = local_env
+    # The poison is an error in the evaluator, not the time bound: set that far out, so that a
+    # loaded machine cannot fail the 2,800-line invoice's filter on time.
+    monkeypatch.setenv("EXPRESSION_TIMEOUT_MS", "60000")
+    reset_settings()
     env.put_workflow(poll_workflow(filter=POLL_POISON))
     env.poll(TRIGGER)  # the first poll records where to start
     good1, poisoned, big, good2 = add_invoices(env, [1, 10_000_000, 1, 2], big=2)

@@ -102,6 +102,7 @@ def statuses(env: LocalEnvironment, run_ids: Any) -> list[str]:
 
 
 # ----------------------------------------------------------------------- the sync
+@pytest.mark.timeout(600)  # ~30 s alone; minutes on a loaded machine
 def test_a_sync_of_50_invoices_of_10_clients_makes_one_lookup_one_contact_write_and_one_invoice_write(
     env: LocalEnvironment,
 ) -> None:
