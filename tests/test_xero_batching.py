@@ -249,13 +249,15 @@ def test_the_steps_of_one_contact_in_a_batch_write_it_once_and_share_it(env: Loc
 
 
 # ------------------------------------------------------------ sizing
-def test_the_xero_queue_delivers_batches_that_fit_one_xero_write() -> None:
+def test_the_xero_queue_delivers_batches_of_at_most_two_xero_writes() -> None:
     from clientary_xero.engine.batching import MAX_ELEMENTS
     from tests.test_template import load_template
 
     template = load_template()
     source = template["Resources"]["XeroActionFunction"]["Properties"]["Events"]["XeroSteps"]["Properties"]
-    assert 1 < source["BatchSize"] <= MAX_ELEMENTS
+    # Two writes of 50 at most per action: a backfill's first batch holds every client of a
+    # hundred invoices (one contact call), and the calls (≤ 2 a second) fit the time-out.
+    assert MAX_ELEMENTS < source["BatchSize"] <= 2 * MAX_ELEMENTS
     assert source["BatchSize"] == BATCH_SIZES["xero"]  # the local drain delivers the same
     # Over 10 a standard queue's source needs a window; a short one keeps a step's latency low.
     assert 1 <= source["MaximumBatchingWindowInSeconds"] <= 5
@@ -506,3 +508,34 @@ def test_a_batch_call_honours_a_reservation_and_a_wait_hands_it_to_one_member(
     waits = [g[0] for g in got]
     assert all(isinstance(w, BudgetExceeded) and w.delay_seconds == 30 for w in waits)
     assert [w.reservation for w in waits] == [held, None, None]
+
+
+def test_steps_of_one_contact_count_as_one_element_of_a_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    from clientary_xero.connectors.base import Batched
+    from clientary_xero.engine import batching
+    from clientary_xero.engine.runner import ActionCall
+
+    spec = registry()["xero.create_or_update_contact"]
+    # 120 contact steps of 60 clients: two calls of at most 50 contacts, each client's steps in one.
+    calls = [
+        (
+            n,
+            ActionCall(
+                spec,
+                ActionContext(
+                    run_id=f"r{n}", step_id="c", idempotency_key=f"r{n}:c:0", attempt=1, links=None
+                ),
+                spec.input_model.model_validate(
+                    {"Name": f"Client {n % 60}", "ContactNumber": f"CL-{n % 60}"}
+                ),
+            ),
+        )
+        for n in range(120)
+    ]
+    chunks = batching._chunks(calls, batch_writers()["xero.create_or_update_contact"])
+    numbers = [{call.input.ContactNumber for _, call in chunk} for chunk in chunks]
+    assert [len(n) for n in numbers] == [50, 10] and not numbers[0] & numbers[1]
+    assert sorted(i for chunk in chunks for i, _ in chunk) == list(range(120))
+    # Without a notion of "the same element", every step is one: 120 steps are three calls.
+    plain = batching._chunks(calls, Batched(lambda c, k: [], lambda d: True))
+    assert [len(chunk) for chunk in plain] == [50, 50, 20]

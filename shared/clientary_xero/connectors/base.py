@@ -113,16 +113,21 @@ class Batched:
     # number, a reference). A retry alone sends another Idempotency-Key than the batch's, so Xero's
     # own replay protection does not cover it; the action's find-before-create must.
     when: Callable[[Any], bool]
+    # Which steps write the same element (a contact's ContactNumber): they go in one call and
+    # count as one of its elements. None: every step is an element of its own.
+    same: Callable[[Any], Any] | None = None
 
 
 _BATCHED: dict[str, Batched] = {}
 
 
-def batched(name: str, *, when: Callable[[Any], bool]) -> Callable[[BatchWriter], BatchWriter]:
-    """Register the many-steps writer of action ``name`` (see ``BatchWriter``)."""
+def batched(
+    name: str, *, when: Callable[[Any], bool], same: Callable[[Any], Any] | None = None
+) -> Callable[[BatchWriter], BatchWriter]:
+    """Register the many-steps writer of action ``name`` (see ``BatchWriter`` and ``Batched``)."""
 
     def register(fn: BatchWriter) -> BatchWriter:
-        _BATCHED[name] = Batched(fn, when)
+        _BATCHED[name] = Batched(fn, when, same)
         return fn
 
     return register

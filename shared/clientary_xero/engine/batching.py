@@ -116,13 +116,28 @@ def _run_batch(
         else:
             results[i] = _settle(execution, *_call(call))
     for name, members in waiting.items():
-        for start in range(0, len(members), MAX_ELEMENTS):
-            chunk = members[start : start + MAX_ELEMENTS]
+        for chunk in _chunks(members, batch_writer(name)):
             for i, answer in zip(
                 [i for i, _ in chunk], _write(name, chunk, executions, on_step), strict=True
             ):
                 results[i] = answer
     return results
+
+
+def _chunks(members: list[tuple[int, ActionCall]], writer: Any) -> list[list[tuple[int, ActionCall]]]:
+    """The calls to make: up to ``MAX_ELEMENTS`` elements each, where the steps that write the same
+    element (``Batched.same``: a contact's ContactNumber) go together and count once, so 100 steps
+    of 20 clients are one contact call of 20, not two of the same contacts."""
+    same = getattr(writer, "same", None)
+    groups: dict[Any, list[tuple[int, ActionCall]]] = {}
+    for n, (i, call) in enumerate(members):
+        key = same(call.input) if same is not None else None
+        groups.setdefault(("element", key) if key else ("step", n), []).append((i, call))
+    chunks: list[list[tuple[int, ActionCall]]] = []
+    elements = list(groups.values())
+    for start in range(0, len(elements), MAX_ELEMENTS):
+        chunks.append([member for group in elements[start : start + MAX_ELEMENTS] for member in group])
+    return chunks
 
 
 def batch_key(calls: Sequence[ActionCall]) -> str:

@@ -49,7 +49,7 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 # The largest batch ``drain`` hands an action handler per queue (the event sources' BatchSize in
 # template.yaml for the Xero action queue: batches are what coalescing works on, issue 8).
-BATCH_SIZES = {"xero": 50}
+BATCH_SIZES = {"xero": 100}
 
 
 class RoutingTransport(httpx.BaseTransport):

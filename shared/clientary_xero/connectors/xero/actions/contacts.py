@@ -314,7 +314,11 @@ def _adopt_by_name(
     return checked_elements(answer, "Contacts")[0]
 
 
-@batched("xero.create_or_update_contact", when=lambda data: bool(data.ContactNumber))
+@batched(
+    "xero.create_or_update_contact",
+    when=lambda data: bool(data.ContactNumber),
+    same=lambda data: data.ContactNumber,  # one element per contact (write_contacts groups them)
+)
 def write_contacts(
     calls: list[tuple[ActionContext, ContactInput]], key: str
 ) -> list[dict[str, Any] | Exception]:
