@@ -5,6 +5,9 @@ Rows measured so far (the rest of the issue's table prints "not yet measured"):
 
 * **Cold import, CPU** of each handler: ``import app`` in a fresh interpreter (the layer on the
   path as /opt/python is in Lambda), ``time.process_time`` around it, median of ``--repeats``.
+  The layer is the one ``make build`` would ship: today's ``shared/`` compiled to unchecked-hash
+  ``.pyc``, with the built layer's dependencies when ``.aws-sam`` has a build, else the
+  development virtualenv's (``compiled_layer``); the header says which.
 * **First invocation, CPU**: a fresh interpreter imports the handler and handles one real event,
   against the **floor** — import boto3, create one client, do one GetItem. Both run against moto
   in-process: moto (and with it botocore) is imported and the stack's tables, queues and secrets
@@ -398,6 +401,25 @@ def cases(rehearsal: Rehearsal) -> list[Case]:
     ]
 
 
+def compiled_layer(dest: Path) -> Path:
+    """Today's package compiled as shared/Makefile compiles it (unchecked-hash ``.pyc``), with the
+    built layer's dependencies when there is a build (``make build``), else beside the development
+    virtualenv's (pip compiled those). The CPU rows import from it: Lambda imports from a compiled
+    layer, and the source tree's ``__pycache__`` may be stale or absent (PYTHONDONTWRITEBYTECODE)."""
+    import compileall
+    import py_compile
+
+    if BUILT_LAYER.is_dir():
+        shutil.copytree(BUILT_LAYER, dest, ignore=shutil.ignore_patterns("clientary_xero"))
+    shutil.copytree(
+        SHARED / "clientary_xero", dest / "clientary_xero", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    compileall.compile_dir(
+        dest / "clientary_xero", quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    )
+    return dest
+
+
 def median_cpu(spec: dict[str, Any], repeats: int) -> float:
     return statistics.median(run_child(spec) for _ in range(repeats))
 
@@ -447,11 +469,12 @@ def main() -> None:
         args.no_write = True
     started = time.perf_counter()
     report = Report()
-    layer = str(SHARED)
+    layer_source = "built layer's dependencies (.aws-sam)" if BUILT_LAYER.is_dir() else "virtualenv's"
 
     print("rehearsing through the local runner …", file=sys.stderr, flush=True)
     rehearsal = rehearse()
     with tempfile.TemporaryDirectory() as tmp:
+        layer = str(compiled_layer(Path(tmp) / "layer"))
         dump_path = Path(tmp) / "stack.json"
         dump_path.write_text(json.dumps(rehearsal.dump))
         if args.keep_dump:
@@ -511,7 +534,7 @@ def main() -> None:
                     f"≤ {FIRST_INVOCATION_TARGET}x",
                 )
     if args.only:
-        print(report.markdown([f"# {args.only} only ({args.repeats} repeats)"]))
+        print(report.markdown([f"# {args.only} only ({args.repeats} repeats; layer: {layer_source})"]))
         return
 
     for label, (api, token) in rehearsal.calls.items():
@@ -547,22 +570,7 @@ def main() -> None:
         )
         print("the built layer with and without its bytecode …", file=sys.stderr, flush=True)
         with tempfile.TemporaryDirectory() as tmp:
-            # The built dependencies with today's package, compiled as shared/Makefile compiles it.
-            compiled, bare = Path(tmp) / "compiled", Path(tmp) / "bare"
-            shutil.copytree(BUILT_LAYER, compiled, ignore=shutil.ignore_patterns("clientary_xero"))
-            shutil.copytree(
-                SHARED / "clientary_xero",
-                compiled / "clientary_xero",
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
-            import compileall
-            import py_compile
-
-            compileall.compile_dir(
-                compiled / "clientary_xero",
-                quiet=1,
-                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-            )
+            compiled, bare = compiled_layer(Path(tmp) / "compiled"), Path(tmp) / "bare"
             shutil.copytree(compiled, bare, ignore=shutil.ignore_patterns("__pycache__"))
             for function in ("step_actions", "clientary_trigger"):
                 timed = {
@@ -610,7 +618,8 @@ def main() -> None:
         "Written by `make bench` (benchmarks/bench.py; its docstring says how each figure is taken).",
         f"CPU figures are medians of {args.repeats} fresh interpreters on the machine that ran it, so",
         "compare ratios, not milliseconds; the floor is measured in the same run. Python "
-        f"{sys.version.split()[0]}, layer from `shared/`; {seconds:.0f} s.",
+        f"{sys.version.split()[0]}; the CPU rows import `shared/` compiled (unchecked-hash .pyc) with the "
+        f"{layer_source}; {seconds:.0f} s.",
     ]
     text = report.markdown(header)
     print(text)
