@@ -157,3 +157,31 @@ def test_storage_builds_no_dynamodb_resource_and_still_speaks_python_types(
     assert run is not None and {s["step_id"] for s in steps} == {"contact", "invoice"}
     assert all(isinstance(s["output"], dict) and s["output"] for s in steps)
 
+
+def test_the_app_of_every_action_is_known_without_its_module_and_unknown_ones_have_none() -> None:
+    from clientary_xero.connectors.base import action_app, registry
+
+    for name, spec in registry().items():
+        assert action_app(name) == spec.app, name
+    assert action_app("xero.no_such_action") is None
+    assert action_app("clientary.no_such_action") is None
+    assert action_app("nowhere.create") is None
+
+
+def test_the_queue_of_an_invoice_step_is_found_without_building_the_invoice_models() -> None:
+    # A contact step's handler enqueues the invoice step after it: the invoice module is that
+    # step's own first invocation's to import.
+    code = (
+        "from clientary_xero.engine.plan import app_for_step\n"
+        "doc = {'id': 'w', 'name': 'w', 'trigger': 'clientary.new_invoice', 'steps': [\n"
+        "    {'id': 'c', 'action': 'xero.create_or_update_contact', 'input': {'Name': 'A'}},\n"
+        "    {'id': 'i', 'action': 'xero.create_invoice', 'input': {}}]}\n"
+        "assert app_for_step(doc, 'i') == 'xero'"
+    )
+    assert _modules_after(code, "clientary_xero.connectors.xero.actions.") == []
+
+
+def test_the_step_handler_imports_no_trigger_intake() -> None:
+    code = f"sys.path.insert(0, {str(ROOT / 'functions' / 'step_actions')!r}); import app"
+    assert _modules_after(code, "clientary_xero.engine.intake") == []
+    assert _modules_after(code, "clientary_xero.storage.workflows") == []

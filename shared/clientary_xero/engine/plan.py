@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from clientary_xero.connectors.base import action_app
 from clientary_xero.errors import ExpressionError, PermanentError
 from clientary_xero.workflows.expressions import truthy
 from clientary_xero.workflows.model import Branch, Step, Workflow, iter_steps
@@ -56,3 +57,15 @@ def find_step(workflow: Workflow, step_id: str) -> Step:
         if step.id == step_id:
             return step
     raise PermanentError(f"workflow {workflow.id!r} has no step {step_id!r}")
+
+
+def app_for_step(document: dict[str, Any], step_id: str) -> str:
+    """Which action queue runs a step (``xero`` or ``clientary``), from the run's workflow snapshot."""
+    workflow = Workflow.model_validate(document)
+    for step in iter_steps(workflow.steps):
+        if step.id == step_id:
+            app = action_app(step.action)
+            if app is None:
+                raise PermanentError(f"unknown action {step.action!r}")
+            return app
+    raise PermanentError(f"no step {step_id!r} in workflow {workflow.id!r}")
