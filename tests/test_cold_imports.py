@@ -144,8 +144,9 @@ def test_storage_builds_no_dynamodb_resource_and_still_speaks_python_types(
     env = local_env
     env.put_workflow(read_document(ROOT / "shared/clientary_xero/local/samples/invoice_to_xero.yaml"))
     customer = env.clientary.seed_client("Acme Builders")
+    lines = [{"title": "Survey", "quantity": 2, "price": 95.0}]
     for _ in range(2):  # the second invoice's contact is linked and unchanged
-        invoice = env.clientary.add_invoice(customer["id"], [{"title": "Survey", "quantity": 2, "price": 95.0}])
+        invoice = env.clientary.add_invoice(customer["id"], lines)
         assert env.push("clientary.new_invoice", invoice["id"])["statusCode"] == 202
         env.drain()
     runs = StateStore().list_runs()
