@@ -5,6 +5,9 @@ Groups of rows (``--only GROUP``, repeatable, measures only those and writes not
 
 * ``cpu`` — **cold import, CPU** of each handler: ``import app`` in a fresh interpreter (the layer on
   the path as /opt/python is in Lambda), ``time.process_time`` around it, median of ``--repeats``.
+  The layer is the one ``make build`` would ship: today's ``shared/`` compiled to unchecked-hash
+  ``.pyc``, with the built layer's dependencies when ``.aws-sam`` has a build, else the
+  development virtualenv's (``compiled_layer``); the header says which.
   **First invocation, CPU**: a fresh interpreter imports the handler and handles one real event,
   against the **floor** — import boto3, create one client, do one GetItem. Both run against moto
   in-process: moto (and with it botocore) is imported and the stack's tables, queues and secrets
@@ -411,6 +414,28 @@ def cases(rehearsal: Rehearsal) -> list[Case]:
     ]
 
 
+def compiled_layer(dest: Path) -> Path:
+    """Today's package compiled as shared/Makefile compiles it (unchecked-hash ``.pyc``), with the
+    built layer's dependencies when there is a build (``make build``), else beside the development
+    virtualenv's (pip compiled those). The CPU rows import from it: Lambda imports from a compiled
+    layer, and the source tree's ``__pycache__`` may be stale or absent (PYTHONDONTWRITEBYTECODE)."""
+    import compileall
+    import py_compile
+
+    if BUILT_LAYER.is_dir():
+        shutil.copytree(BUILT_LAYER, dest, ignore=shutil.ignore_patterns("clientary_xero"))
+    shutil.copytree(
+        SHARED / "clientary_xero", dest / "clientary_xero", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    compileall.compile_dir(
+        dest / "clientary_xero", quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    )
+    return dest
+
+
+LAYER_SOURCE = "built layer's dependencies (.aws-sam)" if BUILT_LAYER.is_dir() else "virtualenv's"
+
+
 def median_cpu(spec: dict[str, Any], repeats: int) -> float:
     return statistics.median(run_child(spec) for _ in range(repeats))
 
@@ -470,8 +495,8 @@ GOAL_TARGETS = {
 
 def cpu_rows(args: argparse.Namespace, report: Report, rehearsal: Rehearsal) -> None:
     """The floor, cold imports and first invocations (fresh interpreters)."""
-    layer = str(SHARED)
     with tempfile.TemporaryDirectory() as tmp:
+        layer = str(compiled_layer(Path(tmp) / "layer"))
         dump_path = Path(tmp) / "stack.json"
         dump_path.write_text(json.dumps(rehearsal.dump))
         if args.keep_dump:
@@ -548,22 +573,7 @@ def built_layer_rows(args: argparse.Namespace, report: Report) -> None:
     )
     progress("the built layer with and without its bytecode …")
     with tempfile.TemporaryDirectory() as tmp:
-        # The built dependencies with today's package, compiled as shared/Makefile compiles it.
-        compiled, bare = Path(tmp) / "compiled", Path(tmp) / "bare"
-        shutil.copytree(BUILT_LAYER, compiled, ignore=shutil.ignore_patterns("clientary_xero"))
-        shutil.copytree(
-            SHARED / "clientary_xero",
-            compiled / "clientary_xero",
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-        import compileall
-        import py_compile
-
-        compileall.compile_dir(
-            compiled / "clientary_xero",
-            quiet=1,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
+        compiled, bare = compiled_layer(Path(tmp) / "compiled"), Path(tmp) / "bare"
         shutil.copytree(compiled, bare, ignore=shutil.ignore_patterns("__pycache__"))
         for function in ("step_actions", "clientary_trigger"):
             timed = {
@@ -809,7 +819,8 @@ def main() -> None:
         "compare ratios, not milliseconds; the floor is measured in the same run. Volume figures",
         "(backfill, backlog) run on a simulated clock (benchmarks/bench_backlog.py): counts and",
         "simulated minutes do not depend on the machine. Python "
-        f"{sys.version.split()[0]}, layer from `shared/`; {seconds:.0f} s; load average at the end {load}"
+        f"{sys.version.split()[0]}; the CPU rows import `shared/` compiled (unchecked-hash .pyc) with the "
+        f"{LAYER_SOURCE}; {seconds:.0f} s; load average at the end {load}"
         f" on {os.cpu_count()} CPUs.",
     ]
     text = report.markdown(header, notes)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,3 +123,66 @@ def test_every_table_shares_one_dynamodb_client(aws: object) -> None:
     workflows, state = table(settings.workflows_table), table(settings.state_table)
     assert workflows.name != state.name
     assert workflows.meta.client is state.meta.client
+
+
+def test_storage_builds_no_dynamodb_resource_and_still_speaks_python_types(
+    local_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tables' calls go through one plain client with boto3's DynamoDB transformation
+    # (storage/aws.py): a resource would cost each first invocation its model and class factory.
+    import boto3.session
+
+    from clientary_xero.storage.aws import reset_clients
+    from clientary_xero.storage.state import StateStore
+    from clientary_xero.workflows.loader import read_document
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("a boto3 resource was built")
+
+    monkeypatch.setattr(boto3.session.Session, "resource", refuse)
+    reset_clients()
+    env = local_env
+    env.put_workflow(read_document(ROOT / "shared/clientary_xero/local/samples/invoice_to_xero.yaml"))
+    customer = env.clientary.seed_client("Acme Builders")
+    lines = [{"title": "Survey", "quantity": 2, "price": 95.0}]
+    for _ in range(2):  # the second invoice's contact is linked and unchanged
+        invoice = env.clientary.add_invoice(customer["id"], lines)
+        assert env.push("clientary.new_invoice", invoice["id"])["statusCode"] == 202
+        env.drain()
+    runs = StateStore().list_runs()
+    assert [r["status"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"]
+    # Items come back in Python types (the resource's deserializer: numbers as Decimal), outputs as written.
+    raw = StateStore().get_raw({"pk": f"RUN#{runs[0]['run_id']}", "sk": "RUN"})
+    assert raw is not None and raw["sk"] == "RUN" and isinstance(raw["ttl"], Decimal)
+    run, steps = StateStore().get_run_and_steps(runs[0]["run_id"])
+    assert run is not None and {s["step_id"] for s in steps} == {"contact", "invoice"}
+    assert all(isinstance(s["output"], dict) and s["output"] for s in steps)
+
+
+def test_the_app_of_every_action_is_known_without_its_module_and_unknown_ones_have_none() -> None:
+    from clientary_xero.connectors.base import action_app, registry
+
+    for name, spec in registry().items():
+        assert action_app(name) == spec.app, name
+    assert action_app("xero.no_such_action") is None
+    assert action_app("clientary.no_such_action") is None
+    assert action_app("nowhere.create") is None
+
+
+def test_the_queue_of_an_invoice_step_is_found_without_building_the_invoice_models() -> None:
+    # A contact step's handler enqueues the invoice step after it: the invoice module is that
+    # step's own first invocation's to import.
+    code = (
+        "from clientary_xero.engine.plan import app_for_step\n"
+        "doc = {'id': 'w', 'name': 'w', 'trigger': 'clientary.new_invoice', 'steps': [\n"
+        "    {'id': 'c', 'action': 'xero.create_or_update_contact', 'input': {'Name': 'A'}},\n"
+        "    {'id': 'i', 'action': 'xero.create_invoice', 'input': {}}]}\n"
+        "assert app_for_step(doc, 'i') == 'xero'"
+    )
+    assert _modules_after(code, "clientary_xero.connectors.xero.actions.") == []
+
+
+def test_the_step_handler_imports_no_trigger_intake() -> None:
+    code = f"sys.path.insert(0, {str(ROOT / 'functions' / 'step_actions')!r}); import app"
+    assert _modules_after(code, "clientary_xero.engine.intake") == []
+    assert _modules_after(code, "clientary_xero.storage.workflows") == []

@@ -164,3 +164,18 @@ def find_action(name: str) -> ActionSpec | None:
         if load_action is not None:
             load_action(name)
     return _REGISTRY.get(name)
+
+
+def action_app(name: str) -> str | None:
+    """The action queue (``xero`` or ``clientary``) that runs action ``name``; None when there is
+    no such action. A connector that indexes its actions by name (Xero's ``ACTION_MODULES``)
+    answers without importing the action's module: a contact step enqueues the invoice step after
+    it without building the invoice models (tests/test_cold_imports.py checks the index's answers
+    against the registry)."""
+    prefix = name.partition(".")[0]
+    module = _CONNECTORS.get(prefix)
+    index = getattr(import_module(module), "ACTION_MODULES", None) if module is not None else None
+    if index is not None:
+        return prefix if name in index else None
+    spec = find_action(name)
+    return spec.app if spec is not None else None

@@ -34,10 +34,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from clientary_xero.connectors.base import find_action
 from clientary_xero.engine import notify
 from clientary_xero.engine import runs as R
-from clientary_xero.engine.plan import next_step
+from clientary_xero.engine.plan import app_for_step, next_step
 from clientary_xero.errors import (
     ClientaryXeroError,
     Conflict,
@@ -505,22 +504,6 @@ def _compacted(run: dict[str, Any], exc: ItemTooLarge) -> dict[str, Any]:
         "record_omitted": True,
         **_failed(message).fields(str(run.get("created_at") or R.now_iso())),
     }
-
-
-def app_for_step(document: dict[str, Any], step_id: str, decisions: dict[str, bool] | None = None) -> str:
-    """Which action queue runs a step (``xero`` or ``clientary``), from the run's workflow snapshot
-    and its branch ``decisions`` (a step id may be used once in each branch of one ``if``)."""
-    from clientary_xero.engine.plan import decided_steps
-    from clientary_xero.workflows.model import Workflow
-
-    workflow = Workflow.model_validate(document)
-    for step in decided_steps(workflow.steps, decisions or {}):
-        if step.id == step_id:
-            spec = find_action(step.action)
-            if spec is None:
-                raise PermanentError(f"unknown action {step.action!r}")
-            return spec.app
-    raise PermanentError(f"no step {step_id!r} in workflow {workflow.id!r}")
 
 
 __all__ = [

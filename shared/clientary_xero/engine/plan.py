@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from clientary_xero.connectors.base import action_app
 from clientary_xero.errors import ExpressionError, PermanentError
 from clientary_xero.workflows.expressions import truthy
 from clientary_xero.workflows.model import Branch, Step, Workflow
@@ -71,3 +72,16 @@ def decided_steps(nodes: list[Any], decisions: dict[str, bool]) -> Iterator[Step
                 yield from decided_steps(node.then, decisions)
             if decided is None or not decided:
                 yield from decided_steps(node.else_, decisions)
+
+
+def app_for_step(document: dict[str, Any], step_id: str, decisions: dict[str, bool] | None = None) -> str:
+    """Which action queue runs a step (``xero`` or ``clientary``), from the run's workflow snapshot
+    and its branch ``decisions`` (a step id may be used once in each branch of one ``if``)."""
+    workflow = Workflow.model_validate(document)
+    for step in decided_steps(workflow.steps, decisions or {}):
+        if step.id == step_id:
+            app = action_app(step.action)
+            if app is None:
+                raise PermanentError(f"unknown action {step.action!r}")
+            return app
+    raise PermanentError(f"no step {step_id!r} in workflow {workflow.id!r}")

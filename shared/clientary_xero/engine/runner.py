@@ -71,8 +71,7 @@ from clientary_xero import metrics
 from clientary_xero.connectors.base import ActionContext, ActionSpec, find_action
 from clientary_xero.engine import notify
 from clientary_xero.engine import runs as R
-from clientary_xero.engine.intake import app_for_step
-from clientary_xero.engine.plan import find_step, next_step
+from clientary_xero.engine.plan import app_for_step, find_step, next_step
 from clientary_xero.errors import (
     Conflict,
     ExpressionError,

@@ -17,18 +17,74 @@ def client(service: str) -> Any:
 
 
 @cache
-def resource() -> Any:
-    """The DynamoDB resource (for calls on several tables' items: ``batch_get_item``)."""
-    import boto3
+def dynamodb() -> Any:
+    """The DynamoDB client every table shares, speaking Python types both ways as the client of
+    boto3's DynamoDB resource does (``batch_get_item`` and ``transact_write_items`` included).
 
-    return boto3.resource("dynamodb", region_name=get_settings().region)
+    The same handlers the resource registers on its client (boto3.dynamodb.transform), on a plain
+    client: the resource itself costs each cold start its JSON model, its class factory and the
+    handlers of every resource class it builds, for calls it would only pass on."""
+    import boto3
+    from boto3.dynamodb.transform import TransformationInjector, copy_dynamodb_params
+
+    ddb = boto3.client("dynamodb", region_name=get_settings().region)
+    events, injector = ddb.meta.events, TransformationInjector()
+    # The order and unique ids of boto3's DynamoDBHighLevelResource.__init__.
+    events.register(
+        "provide-client-params.dynamodb", copy_dynamodb_params, unique_id="dynamodb-create-params-copy"
+    )
+    events.register(
+        "before-parameter-build.dynamodb",
+        injector.inject_condition_expressions,
+        unique_id="dynamodb-condition-expression",
+    )
+    events.register(
+        "before-parameter-build.dynamodb",
+        injector.inject_attribute_value_input,
+        unique_id="dynamodb-attr-value-input",
+    )
+    events.register(
+        "after-call.dynamodb", injector.inject_attribute_value_output, unique_id="dynamodb-attr-value-output"
+    )
+    return ddb
+
+
+class Table:
+    """One table's item calls on the shared client, ``TableName`` filled in: what the layer used of
+    boto3's ``Table`` resource (its actions only pass the call on), with ``name`` and ``meta.client``."""
+
+    class _Meta:
+        def __init__(self, ddb: Any) -> None:
+            self.client = ddb
+
+    def __init__(self, name: str, ddb: Any) -> None:
+        self.name = name
+        self.meta = Table._Meta(ddb)
+
+    def get_item(self, **kwargs: Any) -> Any:
+        return self.meta.client.get_item(TableName=self.name, **kwargs)
+
+    def put_item(self, **kwargs: Any) -> Any:
+        return self.meta.client.put_item(TableName=self.name, **kwargs)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        return self.meta.client.update_item(TableName=self.name, **kwargs)
+
+    def delete_item(self, **kwargs: Any) -> Any:
+        return self.meta.client.delete_item(TableName=self.name, **kwargs)
+
+    def query(self, **kwargs: Any) -> Any:
+        return self.meta.client.query(TableName=self.name, **kwargs)
+
+    def scan(self, **kwargs: Any) -> Any:
+        return self.meta.client.scan(TableName=self.name, **kwargs)
 
 
 @cache
-def table(name: str) -> Any:
-    # One resource (and so one DynamoDB client) for every table: a push reads the Workflows and
-    # writes the State table, and each further client costs a first invocation its set-up.
-    return resource().Table(name)
+def table(name: str) -> Table:
+    # One client for every table: a push reads the Workflows and writes the State table, and each
+    # further client costs a first invocation its set-up.
+    return Table(name, dynamodb())
 
 
 def reset_clients() -> None:
@@ -37,7 +93,7 @@ def reset_clients() -> None:
     from clientary_xero.storage.workflows import clear_cache
 
     client.cache_clear()
-    resource.cache_clear()
+    dynamodb.cache_clear()
     table.cache_clear()
     clear_cache()
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from clientary_xero.errors import Conflict, RetryableError
 from clientary_xero.settings import get_settings
-from clientary_xero.storage.aws import error_code, resource, table
+from clientary_xero.storage.aws import dynamodb, error_code, table
 
 NOTICES = "NOTICE"
 FLAGS = "NOTICE#FLAG"
@@ -161,7 +161,7 @@ class NoticeStore:
             keys = [streak_key(w) for w in ids[start : start + 100]]
             request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
             while request:
-                response = self._call(resource().batch_get_item, RequestItems=request)
+                response = self._call(dynamodb().batch_get_item, RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table_name, []):
                     workflow = str(item["pk"]).removeprefix("STREAK#")
                     found[workflow] = {

@@ -21,7 +21,7 @@ from typing import Any
 
 from clientary_xero.errors import RetryableError, WorkflowInvalid
 from clientary_xero.settings import get_settings
-from clientary_xero.storage.aws import error_code, resource, table
+from clientary_xero.storage.aws import dynamodb, error_code, table
 from clientary_xero.workflows.loader import from_item, to_item
 from clientary_xero.workflows.model import Workflow
 from clientary_xero.workflows.validate import parse_workflow
@@ -137,7 +137,7 @@ class WorkflowStore:
                 }
             }
             for _ in range(10):  # unprocessed keys (throttling) are asked for again
-                response = self._call(resource().batch_get_item, RequestItems=request)
+                response = self._call(dynamodb().batch_get_item, RequestItems=request)
                 found.extend(response.get("Responses", {}).get(self.table_name, []))
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
