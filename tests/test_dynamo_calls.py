@@ -134,6 +134,18 @@ def test_a_calls_slot_is_held_until_the_steps_checkpoint_releases_it(aws: Any) -
     assert run is not None and run["status"] == "SUCCEEDED" and steps[0]["status"] == "SUCCEEDED"
 
 
+def test_a_batch_making_many_calls_before_a_checkpoint_never_waits_for_its_own_slots(aws: Any) -> None:
+    # A contact batch adopting contacts by name makes two calls per contact before any checkpoint.
+    # Were every slot left to ride along, its sixth call would wait for the five it holds itself.
+    budget = RateBudget(StateStore(), wait_seconds=0, burst=60, window_seconds=1)
+    with slots_ride_along():
+        for _ in range(12):
+            budget.release(budget.acquire("tenant"))  # BudgetExceeded ("concurrent") before
+            assert budget.snapshot("tenant")["in_flight"] <= 2
+        assert len(held_slots().held) == 2
+    assert budget.snapshot("tenant")["in_flight"] == 0
+
+
 def test_a_slot_no_checkpoint_took_is_released_when_the_batch_is_over(aws: Any) -> None:
     state = StateStore()
     budget = RateBudget(state, wait_seconds=0)

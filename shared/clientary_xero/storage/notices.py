@@ -149,9 +149,14 @@ class NoticeStore:
         return sorted(found[:limit], key=lambda n: (n["at"], n["sk"]))
 
     def delete(self, notices: Iterable[dict[str, Any]]) -> None:
-        with self._t.batch_writer() as batch:
-            for notice in notices:
-                batch.delete_item(Key={"pk": NOTICES, "sk": notice["sk"]})
+        keys = [{"pk": NOTICES, "sk": notice["sk"]} for notice in notices]
+        for start in range(0, len(keys), 25):  # BatchWriteItem takes 25 requests
+            request: dict[str, Any] = {
+                self.table_name: [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
+            }
+            while request:  # what DynamoDB left unprocessed (throttling) is sent again
+                response = self._call(dynamodb().batch_write_item, RequestItems=request)
+                request = response.get("UnprocessedItems") or {}
 
     def streaks(self, workflow_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Each workflow's streak ``{failures, reported}`` (absent: no failure since its last success)."""

@@ -46,8 +46,9 @@ removes only the worker's own slot (``REMOVE slots.<owner>``). **A step's call c
 its release rides along with the step's checkpoint, which is a ``TransactWriteItems`` on the same
 table anyway (``slots_ride_along``, opened by engine/batching.py around a batch of steps; the
 checkpoint takes ``held_slots()``), so the slot is free the moment the step's outcome is written,
-a few milliseconds after the call, and a batch call's slot with its first member's checkpoint. A
-slot no checkpoint took (a failed step, a wait, a checkpoint that had to be made without its
+a few milliseconds after the call; at most ``RIDING_SLOTS`` (a step's lookup and write) wait so,
+older ones are released at once, so a batch making many calls never waits for its own slots; a
+batch call's slot goes with its first member's checkpoint. A slot no checkpoint took (a failed step, a wait, a checkpoint that had to be made without its
 transaction) is released by a write of its own once that step has settled, and calls outside a step
 (a trigger's fetches) release theirs at once, as before. (Folding the release into the worker's
 *next admission* instead would let a finished call hold its slot until the Lambda calls again,
@@ -204,6 +205,8 @@ class HeldSlots:
 
 
 _held: contextvars.ContextVar[HeldSlots | None] = contextvars.ContextVar("held_slots", default=None)
+# The most slots that wait for a checkpoint at once (``RateBudget.release``).
+RIDING_SLOTS = 2
 
 
 @contextlib.contextmanager
@@ -328,6 +331,13 @@ class RateBudget:
         held = _held.get()
         if held is not None:
             held.held.append((self, permit))
+            # At most a step's two calls (lookup, write) wait for a checkpoint: a batch that makes
+            # more before its next checkpoint (a contact batch adopting contacts by name) would
+            # otherwise hold every slot itself and wait for its own.
+            while len(held.held) > RIDING_SLOTS:
+                budget, older = held.held.pop(0)
+                held._taken = max(0, held._taken - 1)
+                budget._release_now(older)
             return
         self._release_now(permit)
 
