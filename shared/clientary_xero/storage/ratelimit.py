@@ -48,8 +48,8 @@ table anyway (``slots_ride_along``, opened by engine/batching.py around a batch 
 checkpoint takes ``held_slots()``), so the slot is free the moment the step's outcome is written,
 a few milliseconds after the call; at most ``RIDING_SLOTS`` (a step's lookup and write) wait so,
 older ones are released at once, so a batch making many calls never waits for its own slots; a
-batch call's slot goes with its first member's checkpoint. A slot no checkpoint took (a failed step, a wait, a checkpoint that had to be made without its
-transaction) is released by a write of its own once that step has settled, and calls outside a step
+batch call's slot goes with its first member's checkpoint. A slot no checkpoint took (a failed
+step, a wait, a checkpoint that had to be made without its transaction) is released by a write of its own once that step has settled, and calls outside a step
 (a trigger's fetches) release theirs at once, as before. (Folding the release into the worker's
 *next admission* instead would let a finished call hold its slot until the Lambda calls again,
 which starves the limit when twenty Lambdas are busy with their own bookkeeping.) An admission
