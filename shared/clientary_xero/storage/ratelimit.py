@@ -49,7 +49,8 @@ checkpoint takes ``held_slots()``), so the slot is free the moment the step's ou
 a few milliseconds after the call; at most ``RIDING_SLOTS`` (a step's lookup and write) wait so,
 older ones are released at once, so a batch making many calls never waits for its own slots; a
 batch call's slot goes with its first member's checkpoint. A slot no checkpoint took (a failed
-step, a wait, a checkpoint that had to be made without its transaction) is released by a write of its own once that step has settled, and calls outside a step
+step, a wait, a checkpoint that had to be made without its transaction) is released by a write of
+its own once that step has settled, and calls outside a step
 (a trigger's fetches) release theirs at once, as before. (Folding the release into the worker's
 *next admission* instead would let a finished call hold its slot until the Lambda calls again,
 which starves the limit when twenty Lambdas are busy with their own bookkeeping.) An admission
