@@ -186,3 +186,26 @@ def test_the_layer_ships_the_boto3_the_tests_run_with() -> None:
         assert name in layer, f"{name}: not in the layer (the runtime's would be used)"
         assert layer[name] == dev[name], f"{name}: layer {layer[name]}, tests {dev[name]}"
     assert version("boto3") == layer["boto3"], "the venv is not the lock's: run `make venv`"
+
+
+def test_the_checkout_tracks_no_symbolic_links_and_no_local_environment():
+    """A fresh clone is all CI has: a tracked symlink (a developer's `.sam-venv` pointing at their
+    own checkout, once committed by mistake) makes `make` stat a loop there and stop before any
+    test runs. Nothing tracked may be a symlink, nor anything under the local environments."""
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout (no .git or no git): nothing tracked to check")
+    listing = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "--stage", "-z"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    links, local = [], []
+    for entry in filter(None, listing.split("\0")):
+        meta, path = entry.split("\t", 1)
+        if meta.split()[0] == "120000":
+            links.append(path)
+        if path.split("/")[0] in {".venv", ".sam-venv", ".aws-sam", "build"}:
+            local.append(path)
+    assert links == [], f"tracked symbolic links (git rm --cached them): {links}"
+    assert local == [], f"tracked files of a local environment: {local[:5]}"
