@@ -192,10 +192,11 @@ def test_the_checkout_tracks_no_symbolic_links_and_no_local_environment():
     """A fresh clone is all CI has: a tracked symlink (a developer's `.sam-venv` pointing at their
     own checkout, once committed by mistake) makes `make` stat a loop there and stop before any
     test runs. Nothing tracked may be a symlink, nor anything under the local environments."""
-    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+    git = shutil.which("git")
+    if not (ROOT / ".git").exists() or git is None:
         pytest.skip("not a git checkout (no .git or no git): nothing tracked to check")
-    listing = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "--stage", "-z"],
+    listing = subprocess.run(  # noqa: S603 (git, with our own arguments)
+        [git, "-C", str(ROOT), "ls-files", "--stage", "-z"],
         check=True,
         capture_output=True,
         text=True,
