@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_connect_parser(sub)  # issue #3
     _add_backfill_parser(sub)  # issue #4
+    from clientary_xero.local.recipes import add_recipes_parser
+
+    add_recipes_parser(sub)  # issue #11: recipes list|show
 
     r = sub.add_parser("runs", help="list, show and replay runs").add_subparsers(dest="sub")
     rl = r.add_parser("list", help="newest runs first")
