@@ -486,7 +486,7 @@ def test_many_invoices_through_the_engine_total_what_clientary_says(local_env: A
     rng = random.Random(11)
     clients = [env.clientary.seed_client(name)["id"] for name in ("Acme Builders", "Solo Design", "Nord AS")]
     made = []
-    for n in range(24):
+    for n in range(16):
         items: list[dict[str, Any]] = []
         for _ in range(rng.randint(1, 6)):
             if rng.random() < 0.15:
@@ -514,7 +514,7 @@ def test_many_invoices_through_the_engine_total_what_clientary_says(local_env: A
     assert {r["status"] for r in runs} == expected and len(runs) == len(made)
     xero = {i["InvoiceNumber"]: i for i in env.xero.invoices(env.xero_tenant_id())}
     billed = [i for i in made if i["total_cost"] > 0]
-    assert len(xero) == len(billed) and sum(1 for i in billed if i["total_taxes"]) >= 5
+    assert len(xero) == len(billed) and sum(1 for i in billed if i["total_taxes"]) >= 4
     for invoice in billed:
         ours = xero[f"CL-{invoice['number']}"]
         assert (ours["Total"], ours["TotalTax"]) == (invoice["total_cost"], invoice["total_taxes"]), invoice
