@@ -580,3 +580,18 @@ def test_invoice_and_payment_recipes_together(local_env: Any) -> None:
     assert xero[f"CL-{second['number']}"]["Status"] == "PAID"
     payments = env.xero.payments(env.xero_tenant_id())
     assert len(payments) == 3 and {p["Account"]["Code"] for p in payments} == {"091"}
+
+
+def test_the_readme_lists_every_recipe_with_its_settings() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.partition("### Start from a recipe")[2].partition("\n### ")[0]
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z0-9-]+)` \|.*\|$", section, flags=re.M)}
+    assert set(rows) >= {p.stem for p in RECIPES}
+    for path in RECIPES:
+        settings = document(path).get("settings") or {}
+        for name, default in settings.items():
+            shown = f"`{default}`" if default not in ("", None) else "empty"
+            if isinstance(default, bool):
+                shown = f"`{str(default).lower()}`"
+            assert f"`{name}` ({shown}" in rows[path.stem], (path.stem, name)
+    assert "recipes list" in section and "recipes show" in section and "workflows put recipes/" in section
