@@ -66,7 +66,7 @@ lock: $(VENV)/.locked ## re-lock after editing dependencies: uv.lock, requiremen
 
 PYTEST_WORKERS ?= 2
 
-demo: venv ## run the main job locally: sample workflow + sample invoices through the engine and sandboxes
+demo: venv ## run the main job locally: the invoice recipe + sample invoices through the engine and sandboxes
 	$(VENV)/bin/clientary-xero demo
 
 lint: venv ## ruff

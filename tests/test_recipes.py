@@ -595,3 +595,36 @@ def test_the_readme_lists_every_recipe_with_its_settings() -> None:
                 shown = f"`{str(default).lower()}`"
             assert f"`{name}` ({shown}" in rows[path.stem], (path.stem, name)
     assert "recipes list" in section and "recipes show" in section and "workflows put recipes/" in section
+
+
+def test_what_the_three_recipes_send_validates_against_xero_s_openapi_description(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.xero_contract import validate_requests
+
+    taxed = clientary_invoice(
+        tmp_path,
+        "Harbour Lights Ltd",
+        [
+            {"title": "Design", "item_type": 0},
+            {"title": "Lighting plan", "quantity": 3, "price": 333.33, "taxable": True},
+            {"title": "Loyalty discount", "quantity": 1, "price": -100.01, "taxable": True},
+        ],
+        status=1,
+        tax=9.5,
+    )
+    same_name = write_seed(tmp_path, {"xero": {"Contacts": [{"Name": "Harbour Lights Ltd"}]}})
+    runs = [
+        [CLIENT, "--event", CLIENT_EVENT, "--seed", same_name],
+        [INVOICE, "--event", taxed["_path"], "--set", "TaxType=TAX001", "--set", "DiscountAccount=260"],
+        [PAYMENT, "--event", PAYMENT_EVENT, "--seed", ROOT / "recipes" / "seeds" / f"{PAYMENT.stem}.yaml"],
+    ]
+    records: list[dict[str, Any]] = []
+    for n, argv in enumerate(runs):
+        requests = tmp_path / f"requests-{n}.jsonl"
+        code, out, _ = run(capsys, "test-workflow", *argv, "--record", requests)
+        assert code == 0, out
+        records += [json.loads(line) for line in requests.read_text().splitlines() if line.strip()]
+    writes = [r for r in records if "xero.com" in r["url"] and r["method"] in ("POST", "PUT")]
+    assert {r["url"].split("?")[0].rsplit("/", 1)[1] for r in writes} >= {"Contacts", "Invoices", "Payments"}
+    assert validate_requests(records) == []
