@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     _set_arg(t)
     t.set_defaults(func=cmd_test_workflow)
 
-    d = sub.add_parser("demo", help="the invoice recipe + sample invoices through the engine and the sandboxes")
+    d = sub.add_parser("demo", help="the invoice recipe + sample invoices through the engine and sandboxes")
     d.set_defaults(func=cmd_demo)
 
     w = sub.add_parser("workflows", help="validate, store and list workflows").add_subparsers(dest="sub")
