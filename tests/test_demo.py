@@ -35,6 +35,11 @@ def test_make_demo_shows_the_clash_matched_and_the_refusal_fixed_and_replayed(
     run_id, error = failed[0]
     assert "Account code '4100' is not a valid code for this document." in error
     assert "already assigned to another contact" not in out
+    assert re.search(
+        r"invoice \d+ \(Harbour Lights Ltd\): SUCCEEDED, billed to the contact already in Xero "
+        r"\([0-9a-f-]{36}, created: false\)",
+        before,
+    )
 
     # The fix and the replay, as a user types them; the replayed run succeeds from its failed step.
     assert "--set DiscountAccount=260\nsaved clientary-invoice-to-xero-invoice" in after

@@ -53,11 +53,13 @@ def run_demo() -> int:
 
         _say(f"the recipe {RECIPE}: {_title(recipe)}")
         _command(main, ["workflows", "put", str(recipe), *_sets(SETTINGS)])
+        _say("(DiscountAccount=4100 is a slip: this organisation's chart of accounts has no account 4100)")
 
         first = env.poll(trigger)
         _say(
             f"first poll after deployment: {first['new_records']} records delivered "
-            f"({first['requests']} request) — it only records where to start"
+            f"({first['requests']} request{'' if first['requests'] == 1 else 's'}) — "
+            "it only records where to start"
         )
 
         acme = clientary.seed_client("Acme Builders")
@@ -125,7 +127,17 @@ def run_demo() -> int:
         print()
         _say("runs (newest first)")
         _command(main, ["runs", "list"])
-        failed = [r for r in state.list_runs(limit=50) if r["status"] == "FAILED"]
+        started = state.list_runs(limit=50)
+        failed = [r for r in started if r["status"] == "FAILED"]
+        for run in started:
+            if str(run.get("record_id")) == str(created[3]["id"]):
+                contact = next((s for s in state.get_steps(run["run_id"]) if s["step_id"] == "contact"), None)
+                output = (contact or {}).get("output") or {}
+                _say(
+                    f"invoice {created[3]['number']} (Harbour Lights Ltd): {run['status']}, billed to the "
+                    f"contact already in Xero ({output.get('ContactID')}, created: "
+                    f"{str(output.get('created')).lower()})"
+                )
         for run in failed:
             print_run(run, state.get_steps(run["run_id"]), verbose=False)
 
