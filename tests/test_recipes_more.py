@@ -225,15 +225,28 @@ def test_an_estimate_whose_client_xero_has_by_name_uses_that_contact(run: Any) -
 
 
 def test_the_quote_settings_choose_account_tax_status_and_validity(run: Any) -> None:
-    estimate = event("estimate.json", expiration_date=None)
-    sets = ("SalesAccount=260", "QuoteStatus=SENT", "ValidDays=14", "TaxType=NONE")
+    estimate = event("estimate.json")
+    sets = ("SalesAccount=260", "QuoteStatus=SENT", "ValidDays=14", "TaxType=TAX001", "NoTaxType=OUTPUT")
     out = run(QUOTE, estimate, sets=sets)
     assert out.exit_code == 0
     (quote,) = out.xero["quotes"]
     assert {line["AccountCode"] for line in quote["LineItems"]} == {"260"}
-    assert {line["TaxType"] for line in quote["LineItems"]} == {"NONE"}
-    assert (quote["Status"], quote["TotalTax"], quote["Total"]) == ("SENT", 0.0, 1450.0)
+    assert [line["TaxType"] for line in quote["LineItems"]] == ["TAX001", "TAX001", "OUTPUT"]
+    assert (quote["Status"], quote["Total"]) == ("SENT", 1578.25)
     assert out.output("quote")["ExpiryDate"] == "2026-01-26"
+
+
+def test_the_quote_tax_is_clientarys_to_the_cent_where_xeros_rounding_differs(run: Any) -> None:
+    # Clientary: 9.5 % of 3.09 = 0.29; Xero's per-line rounding of 0.09785 would give 0.30.
+    items = [
+        {"id": n, "item_type": 3, "title": f"Part {n}", "quantity": 1, "price": 1.03, "taxable": True}
+        for n in (1, 2, 3)
+    ]
+    estimate = event("estimate.json", estimate_items=items, subtotal=3.09, total_tax=0.29, total_cost=3.38)
+    out = run(QUOTE, estimate, sets=("TaxType=TAX001",))
+    (quote,) = out.xero["quotes"]
+    assert [line["TaxAmount"] for line in quote["LineItems"]] == [0.1, 0.1, 0.09]
+    assert (quote["SubTotal"], quote["TotalTax"], quote["Total"]) == (3.09, 0.29, 3.38)
 
 
 def test_an_estimate_without_tax_puts_no_tax_on_taxable_items(run: Any) -> None:
