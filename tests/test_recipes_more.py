@@ -505,3 +505,38 @@ def test_payments_that_are_not_for_a_clientary_invoice_are_filtered(
     )
     assert (out.exit_code, out.status) == (0, "FILTERED")
     assert out.clientary["payments"] == []
+
+
+# ------------------------------------------------------------- delivered twice: still one record
+def test_a_contact_event_delivered_twice_and_a_payment_polled_twice_act_once(local_env: Any) -> None:
+    """What the two reverse recipes promise beyond one test-workflow run: Xero's webhook and the
+    payments poll deliver at least once, and Clientary gets one client and one payment."""
+    from clientary_xero.workflows.loader import read_document
+
+    env = local_env
+    env.put_workflow(read_document(RECIPES / f"{CLIENT}.yaml"))
+    env.put_workflow(read_document(RECIPES / f"{PAYMENT}.yaml"))
+    seed = yaml.safe_load((SEEDS / "xero-payment-to-clientary-payment.yaml").read_text())
+    for collection, records in seed["clientary"].items():
+        for record in records:
+            env.clientary.load_record(collection, record)
+    env.seed_xero(seed["xero"])
+    env.poll_xero_payments()  # the first poll records where to start
+
+    contact = env.load_xero_record("Contacts", event("xero-contact.json"))
+    for _ in range(2):
+        assert env.xero_event("CONTACT", "CREATE", contact["ContactID"])["statusCode"] == 200
+        env.drain()
+    env.load_xero_record("Payments", event("xero-payment.json"))
+    for _ in range(2):
+        env.poll_xero_payments()
+        env.drain()
+
+    assert sorted(c["name"] for c in env.clientary.all_records("clients")) == [
+        "Harbour Lights Ltd",
+        "Kea Cafe Ltd",
+    ]
+    assert len(env.clientary.all_records("contacts")) == 1
+    (payment,) = env.clientary.all_records("payments")
+    assert (payment["invoice_id"], payment["amount"]) == (9540002, 300.0)
+    assert sorted(r["status"] for r in env.state.list_runs()) == ["SUCCEEDED", "SUCCEEDED"]
