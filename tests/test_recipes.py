@@ -541,6 +541,19 @@ def test_payment_recipe_pays_the_linked_invoice_into_the_bank_account_of_the_set
     assert paid["InvoiceAmountDue"] == 1000.0  # 1250.50 less this payment
 
 
+def test_a_payment_that_came_from_xero_is_not_sent_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # xero-payment-to-clientary-payment records Xero's payments in Clientary with this note: the
+    # payment recipe must not pay the Xero invoice a second time.
+    event = {**json.loads(PAYMENT_EVENT.read_text()), "note": "Xero payment 3f6c0b5e (Bank transfer)"}
+    path = tmp_path / "payment.json"
+    path.write_text(json.dumps(event))
+    code, out, steps = run(capsys, "test-workflow", PAYMENT, "--event", path)
+    assert code == 0, out
+    assert "FILTERED" in out and steps == {}
+
+
 def test_a_payment_whose_invoice_is_not_in_xero_fails_saying_so(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, steps = run(capsys, "test-workflow", PAYMENT, "--event", PAYMENT_EVENT)
     assert code == 1
