@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     doc.set_defaults(func=cmd_doctor)
 
     _add_connect_parser(sub)  # issue #3
+    from clientary_xero.local.xero_lookup import add_parser as add_xero_lookup_parser
+
+    add_xero_lookup_parser(sub, stack_arg=_stack_arg, json_arg=_json_arg)  # issue 11: the codes settings name
     _add_backfill_parser(sub)  # issue #4
 
     r = sub.add_parser("runs", help="list, show and replay runs").add_subparsers(dest="sub")
