@@ -19,9 +19,11 @@ secret is ever printed: a connection that cannot be used is one line saying why 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,6 +220,24 @@ def add_parser(
 def cmd_xero_lookup(args: argparse.Namespace, *, transport: Any = None) -> int:
     """``transport``: with ``--live``, the httpx transport Xero is reached through instead of the
     network (tests: the sandbox); otherwise unused."""
+    with _library_logs_quiet():
+        return _lookup(args, transport)
+
+
+@contextlib.contextmanager
+def _library_logs_quiet() -> Iterator[None]:
+    """The command says what went wrong in one line; the connectors' own warnings (``Xero answered
+    invalid_grant``) would reach stderr as extra lines through logging's last-resort handler."""
+    logger = logging.getLogger("clientary_xero")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _lookup(args: argparse.Namespace, transport: Any) -> int:
     from clientary_xero.local import cli
 
     kind = LOOKUPS[args.kind]
