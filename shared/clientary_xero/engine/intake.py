@@ -118,10 +118,13 @@ class Decision:
     step_id: str | None = None
     app: str = ""
     error: dict[str, Any] | None = None
+    filter_reason: str = ""  # FILTERED: ``filter <expression> was false (<field> is <value>, …)``
 
     def fields(self, now: str) -> dict[str, Any]:
         """The run attributes this decision sets."""
         out: dict[str, Any] = {"status": self.status, "decisions": self.decisions, "updated_at": now}
+        if self.filter_reason:
+            out["filter_reason"] = self.filter_reason
         if self.status == R.QUEUED:
             out.update(current_step=self.step_id, enqueued=False)
         else:
@@ -175,11 +178,14 @@ def decide(
     try:
         if workflow.filter is not None:
             try:
-                passed = expressions.truthy(condition(workflow.filter))
+                value = condition(workflow.filter)
             except Exception as exc:  # name the place, as a step's input errors do
                 raise ExpressionError(f"filter: {describe(exc)}") from None
-            if not passed:
-                return Decision(R.FILTERED, "the filter rejected the record")
+            if not expressions.truthy(value):
+                # Why, on the run (``filter_reason``): the filter, its value and the fields it read.
+                source = expressions.expression_source(workflow.filter) or ""
+                reason = "filter " + expressions.explain(source, context, value, **bounds)
+                return Decision(R.FILTERED, "the filter rejected the record", filter_reason=reason)
         decisions: dict[str, bool] = {}
         first = next_step(workflow, None, decisions, condition)
         if first is None:

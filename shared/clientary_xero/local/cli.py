@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     doc.set_defaults(func=cmd_doctor)
 
     _add_connect_parser(sub)  # issue #3
+    from clientary_xero.local.xero_lookup import add_parser as add_xero_lookup_parser
+
+    add_xero_lookup_parser(sub, stack_arg=_stack_arg, json_arg=_json_arg)  # issue 11: the codes settings name
     _add_backfill_parser(sub)  # issue #4
     from clientary_xero.local.recipes import add_recipes_parser
 
@@ -409,6 +412,11 @@ def cmd_test_workflow(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_INVALID
+    from clientary_xero.local.explain import resource_warning
+
+    mismatch = resource_warning(spec.source, spec.resource, spec.name, record)
+    if mismatch:  # a hint (an invoice given to a new_client workflow), not a refusal
+        print(f"warning: {args.event}: {mismatch}")
     if spec.source == "xero":  # issue #3: a Xero record, delivered by webhook or poll
         return _test_xero_workflow(args, workflow, spec, record, seed)
     if not isinstance(record, dict) or "id" not in record:
@@ -483,6 +491,8 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
             tail = f"resumes {run.get('resume_at', '?')}: {run.get('wait_reason', '')}"
         if run.get("status") == "SKIPPED":
             tail = f"{run.get('created_at', '')}: {run.get('skip_reason', '')}"
+        if run.get("filter_reason"):
+            tail = f"{run.get('created_at', '')}: {run['filter_reason']}"
         extra = [m for m in error.get("messages") or [] if m not in tail]
         if extra:
             tail += ": " + "; ".join(extra)
@@ -514,6 +524,12 @@ def print_run(run: dict[str, Any], steps: list[dict[str, Any]], *, verbose: bool
         print(f"  error: {error.get('message')}")
         for message in error.get("messages") or []:
             print(f"    - {message}")
+    if run.get("filter_reason"):
+        print(f"  filtered: {run['filter_reason']}")
+    from clientary_xero.local.explain import branch_lines
+
+    for line in branch_lines(run):  # which side of each `if` ran
+        print(f"  {line}")
     for step in steps:
         print(f"  step {step['step_id']}: {step.get('status')} (attempts {step.get('attempts', 0)})")
         if verbose:

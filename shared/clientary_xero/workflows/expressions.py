@@ -578,6 +578,89 @@ def path_references(parsed: Any, root: str) -> set[str]:
     return found
 
 
+def read_paths(parsed: Any) -> list[str]:
+    """The plain field paths an expression compares or tests, as dotted text in the order written
+    (``invoice.status_name`` in ``invoice.status_name = "paid"``): what ``explain`` shows the values
+    of. A path with a predicate, a mapping or a variable, and whatever is inside a predicate or a
+    mapping (it reads an item, not the record), is left out."""
+    found: list[tuple[int, str]] = []
+    stack = [getattr(parsed, "ast", None)]
+    while stack:
+        node = stack.pop()
+        if node is None or not hasattr(node, "type"):
+            continue
+        if node.type == "path" or node.type == "name":
+            steps = list(getattr(node, "steps", None) or [node])
+            if steps and steps[0].type == "variable" and steps[0].value in ("", "$"):
+                steps = steps[1:]  # ``$$.settings.x``, ``$.invoice.x``: from the root
+            plain = steps and all(
+                step.type == "name"
+                and not any(getattr(step, attr, None) for attr in ("stages", "predicate", "group", "tuple"))
+                and getattr(step, "focus", None) is None
+                and getattr(step, "index", None) is None
+                for step in steps
+            )
+            if plain:
+                found.append(
+                    (int(getattr(steps[0], "position", 0) or 0), ".".join(str(s.value) for s in steps))
+                )
+            continue
+        for attr in ("lhs", "rhs", "expression", "expressions", "arguments", "condition", "then", "_else"):
+            child = getattr(node, attr, None)
+            if isinstance(child, list):
+                stack.extend(child)
+            elif child is not None:
+                stack.append(child)
+    return list(dict.fromkeys(text for _, text in sorted(found)))
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as a person reads it in a reason: JSON, cut to ``limit`` characters."""
+    import json
+
+    if value is None:
+        return "null or missing"
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def explain(
+    source: str,
+    context: dict[str, Any],
+    value: Any,
+    *,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    most: int = 5,
+) -> str:
+    """Why a condition came out as it did: ``invoice.status = "paid" was false (invoice.status is
+    "draft")`` — the condition, its value, and the values of the fields it reads. Never raises: a
+    field that cannot be read is left out."""
+    outcome = (
+        "true"
+        if value is True
+        else "false"
+        if value is False
+        else f"{shown(value)} ({str(truthy(value)).lower()})"
+    )
+    reads: list[str] = []
+    try:
+        paths = read_paths(parse(source))
+    except ExpressionError:
+        paths = []
+    for path in paths[:most]:
+        quoted = ".".join("`" + part.replace("`", "") + "`" for part in path.split("."))
+        try:
+            reads.append(
+                f"{path} is {shown(evaluate(quoted, context, timeout_ms=timeout_ms, max_depth=max_depth))}"
+            )
+        except ExpressionError:
+            continue
+    text = " ".join(source.split())
+    text = text if len(text) <= 200 else text[:199] + "…"
+    return f"{text} was {outcome}" + (f" ({', '.join(reads)})" if reads else "")
+
+
 def truthy(value: Any) -> bool:
     """JSONata's boolean cast for filters and conditions ($boolean semantics)."""
     if value is None:

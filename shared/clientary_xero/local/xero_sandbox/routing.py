@@ -107,20 +107,7 @@ class RoutingMixin(
                     if method in ("PUT", "POST") and (ident is None or method == "POST"):
                         return self._write(tenant, "Invoices", method, request.content, params, ident)
                 elif resource == "organisation" and method == "GET" and ident is None:
-                    return self._ok(
-                        {
-                            "Organisations": [
-                                {
-                                    "OrganisationID": tenant.tenant_id,
-                                    "Name": tenant.name,
-                                    "BaseCurrency": tenant.currency,
-                                    "OrganisationType": "COMPANY",
-                                    "CountryCode": tenant.country,
-                                    "IsDemoCompany": True,
-                                }
-                            ]
-                        }
-                    )
+                    return self._ok({"Organisations": [_organisation(tenant)]})
                 else:
                     return _not_found()
                 return _response(405, {"Title": "Method Not Allowed", "Status": 405})
@@ -242,3 +229,64 @@ class RoutingMixin(
         if method in writable and (ident is None or method == "POST"):
             return self._write(tenant, plural, method, content, params, ident)
         return _response(405, {"Title": "Method Not Allowed", "Status": 405})
+
+
+# What GET /Organisation tells of a demo company's tax settings, by country (Xero's example answer
+# in xero_accounting.yaml has these fields; the values are each country's usual ones).
+_ORGANISATION_BY_COUNTRY: dict[str, dict[str, Any]] = {
+    "US": {
+        "Version": "US",
+        "SalesTaxBasis": "ACCRUAL",
+        "SalesTaxPeriod": "QUARTERLY",
+        "FinancialYearEndMonth": 12,
+        "Timezone": "EASTERNSTANDARDTIME",
+    },
+    "NZ": {
+        "Version": "NZ",
+        "SalesTaxBasis": "PAYMENTS",
+        "SalesTaxPeriod": "TWOMONTHS",
+        "FinancialYearEndMonth": 3,
+        "Timezone": "NEWZEALANDSTANDARDTIME",
+    },
+    "AU": {
+        "Version": "AU",
+        "SalesTaxBasis": "ACCRUALS",
+        "SalesTaxPeriod": "QUARTERLY1",
+        "FinancialYearEndMonth": 6,
+        "Timezone": "AUSEASTERNSTANDARDTIME",
+    },
+    "GB": {
+        "Version": "UK",
+        "SalesTaxBasis": "ACCRUAL",
+        "SalesTaxPeriod": "QUARTERLY1",
+        "FinancialYearEndMonth": 3,
+        "Timezone": "GMTSTANDARDTIME",
+    },
+}
+_MONTH_END = {3: 31, 6: 30, 12: 31}
+
+
+def _organisation(tenant: _Tenant) -> dict[str, Any]:
+    country = _ORGANISATION_BY_COUNTRY.get(tenant.country, _ORGANISATION_BY_COUNTRY["US"])
+    return {
+        "OrganisationID": tenant.tenant_id,
+        "Name": tenant.name,
+        "LegalName": tenant.name,
+        "PaysTax": True,
+        "Version": country["Version"],
+        "OrganisationType": "COMPANY",
+        "BaseCurrency": tenant.currency,
+        "CountryCode": tenant.country,
+        "IsDemoCompany": True,
+        "OrganisationStatus": "ACTIVE",
+        "FinancialYearEndDay": _MONTH_END[country["FinancialYearEndMonth"]],
+        "FinancialYearEndMonth": country["FinancialYearEndMonth"],
+        "SalesTaxBasis": country["SalesTaxBasis"],
+        "SalesTaxPeriod": country["SalesTaxPeriod"],
+        "DefaultSalesTax": "Tax Exclusive",
+        "DefaultPurchasesTax": "Tax Exclusive",
+        "OrganisationEntityType": "COMPANY",
+        "Timezone": country["Timezone"],
+        "Edition": "BUSINESS",
+        "Class": "DEMO",
+    }
