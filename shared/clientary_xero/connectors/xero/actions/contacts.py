@@ -462,8 +462,7 @@ def _archived_link(link: dict[str, Any] | None, contact_id: str) -> dict[str, An
     "xero.create_or_update_contact", app="xero", input_model=ContactInput, scopes=("accounting.contacts",)
 )
 def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str, Any]:
-    """Match an existing Xero contact (MatchBy: link, ContactNumber, EmailAddress, Name) and update
-    it, or create the contact when nothing matches."""
+    """Update the Xero contact the input matches (MatchBy), or create one when nothing matches."""
     client = ctx.service("xero")
     fields = _fields(data)
     number = data.ContactNumber
