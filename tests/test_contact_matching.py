@@ -440,3 +440,45 @@ def test_an_invoice_whose_client_exists_in_xero_by_name_succeeds() -> None:
         assert contact["ContactID"] == by_hand["ContactID"]
         (invoice,) = env.xero.invoices(env.xero_tenant_id())
         assert invoice["Contact"]["ContactID"] == by_hand["ContactID"]
+
+
+def test_a_full_batch_looks_its_contacts_up_in_few_short_calls(
+    xero: XeroClient, sandbox: XeroSandbox, tenant: str, recorder: Recorded
+) -> None:
+    from clientary_xero.connectors.xero.actions.contacts import WHERE_BUDGET
+
+    existing = sandbox.seed_contact(tenant, Name="Client  Number 49 Ltd")  # by hand, other spaces
+    calls = [
+        (
+            make_context(xero, run_id=f"run-{n}"),
+            ContactInput(
+                Name=f"Client Number {n} Ltd",
+                ContactNumber=f"CL-{n}",
+                EmailAddress=f"accounts.{n}@client.test",
+            ),
+        )
+        for n in range(50)
+    ]
+    results = batch_writers()["xero.create_or_update_contact"].write(calls, "batch:full")
+    assert all(isinstance(r, dict) for r in results)
+    assert results[-1]["ContactID"] == existing["ContactID"] and results[-1]["matched_by"] == "Name"
+    assert sum(r["created"] for r in results if isinstance(r, dict)) == 49
+    wheres = [q["where"][0] for q in _lookups(recorder)]
+    assert 1 <= len(wheres) <= 2 and all(len(w) <= WHERE_BUDGET for w in wheres)
+    assert [m for m, _ in _calls(recorder)].count("POST") == 1
+
+
+def test_the_sandbox_where_understands_to_lower(xero: XeroClient, sandbox: XeroSandbox, tenant: str) -> None:
+    sandbox.seed_contact(tenant, Name="Harbour Lights Ltd")
+    sandbox.seed_contact(tenant, Name="Other Ltd")
+
+    def names(where: str) -> list[str]:
+        answer = xero.request("GET", "/Contacts", params={"where": where})
+        return sorted(c["Name"] for c in answer["Contacts"])
+
+    assert names('Name.ToLower()=="harbour lights ltd"') == ["Harbour Lights Ltd"]
+    assert names('Name.ToLower().Contains("lights") OR Name.ToUpper().StartsWith("OTH")') == [
+        "Harbour Lights Ltd",
+        "Other Ltd",
+    ]
+    assert names('EmailAddress!=null&&EmailAddress.ToLower()=="x@y.test"') == []
