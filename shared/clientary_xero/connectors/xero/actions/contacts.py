@@ -7,8 +7,9 @@ Contacts never clash: before creating, the step matches an existing Xero contact
 its order (default: the id link → ``ContactNumber`` → ``EmailAddress`` → the name, trimmed, inner
 spaces collapsed, case-insensitive), updates the match with the fields the input gives (Xero keeps
 those an element leaves out), links it, and creates only when nothing matches. The output says how
-(``matched_by``). One ``GET /Contacts`` (the keys joined by OR, archived contacts included) serves
-every key, and none is made when the link is tried first and exists. The rules:
+(``matched_by``). One ``GET /Contacts`` (the keys joined by OR, archived contacts included; split
+only past ``WHERE_BUDGET`` characters) serves every key, and none is made when the link is tried
+first and exists. The rules:
 
 * two ACTIVE contacts matching one key (the same e-mail, the same normalised name, the same
   ContactNumber) fail the step permanently, naming both: it never picks one. An ACTIVE contact
