@@ -99,6 +99,9 @@ def test_an_invoice_whose_contact_is_linked_and_unchanged_costs_one_xero_call(en
         "ContactStatus": "ACTIVE",
         "created": False,
         "unchanged": True,
+        "matched_by": "link",
+        "archived": False,
+        "note": None,
     }
     invoices = env.xero.invoices(env.xero_tenant_id())
     assert [i["Contact"]["ContactID"] for i in invoices] == [xero_contact["ContactID"]] * 2
@@ -122,7 +125,7 @@ def test_an_unlinked_contact_is_written_and_the_same_input_later_makes_no_call(
 
     # Then no call is made and the output is the linked contact's
     assert _writes(recorder) == [("GET", "Contacts"), ("POST", "Contacts")]
-    assert again == {**made, "created": False, "unchanged": True}
+    assert again == {**made, "created": False, "unchanged": True, "matched_by": "link"}
 
 
 def test_a_changed_input_is_written_and_its_hash_replaces_the_old_one(

@@ -791,8 +791,11 @@ def test_xeros_contacts_through_find_and_create() -> None:
     assert (by_id["found"], by_id["ContactNumber"], by_id["Name"]) == (True, "SB2", "Acme Parts Co.")
     assert calls == ["GET /Contacts/{ContactID}"]
 
-    made, calls = _with_examples("xero.create_or_update_contact", {"Name": "Bruce Banner"}, "POST /Contacts")
-    assert calls == ["POST /Contacts"]
+    # Matched first (by name: Xero's listed contacts are others), then created
+    made, calls = _with_examples(
+        "xero.create_or_update_contact", {"Name": "Bruce Banner"}, "GET /Contacts", "POST /Contacts"
+    )
+    assert calls == ["GET /Contacts", "POST /Contacts"]
     assert made == {
         "ContactID": "00000000-0000-0000-0000-000000000000",
         "Name": "Bruce Banner",
@@ -801,6 +804,9 @@ def test_xeros_contacts_through_find_and_create() -> None:
         "ContactStatus": "ACTIVE",
         "created": True,
         "unchanged": False,
+        "matched_by": None,
+        "archived": False,
+        "note": None,
     }
 
 

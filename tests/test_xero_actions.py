@@ -74,6 +74,9 @@ def test_a_new_client_becomes_one_contact_and_later_runs_update_it(
         "ContactStatus": "ACTIVE",
         "created": True,
         "unchanged": False,
+        "matched_by": None,
+        "archived": False,
+        "note": None,
     }
     link = StateStore().get_link("xero.contact", "CL-7")
     assert link is not None
@@ -202,6 +205,7 @@ def test_contact_input_is_checked_before_anything_is_sent() -> None:
     assert ContactInput(Name=" Acme ", ContactNumber=42).model_dump(exclude_none=True) == {
         "Name": "Acme",
         "ContactNumber": "42",
+        "MatchBy": ["link", "ContactNumber", "EmailAddress", "Name"],
     }
 
 

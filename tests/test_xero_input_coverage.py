@@ -170,6 +170,7 @@ OPTIONS: dict[tuple[type[BaseModel], str], str] = {
     (invoices.PaymentInput, "Invoice"): "",  # a reference (InvoiceRef) to the Payment's Invoice
     (inventory.StockItemsInput, "Items"): "the Items of PUT/POST /Items",
     (inventory.StockItemsInput, "Mode"): "upsert (POST) or create (PUT)",
+    (contacts.ContactInput, "MatchBy"): "how an existing contact is found before one is created",
 }
 
 

@@ -440,13 +440,16 @@ def test_test_workflow_drives_the_payments_poll(tmp_path: Path, capsys: pytest.C
 def test_test_workflow_fails_when_the_workflow_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    wf = write(tmp_path, "wf.json", workflow("xero.contact_created", name="{% contact.Name %}"))
+    flow = workflow("xero.contact_created", name="{% contact.Name %}")
+    flow["steps"][0]["input"]["MatchBy"] = ["EmailAddress"]  # not by name: no match, a create
+    wf = write(tmp_path, "wf.json", flow)
     event = write(
         tmp_path,
         "contact.json",
         {"ContactID": "717f2bfc-c6d4-41fd-b238-3f2f0c0cf777", "Name": "Dup", "ContactStatus": "ACTIVE"},
     )
-    # Copying the contact under its own name collides with Xero's unique-name rule.
+    # Copying the contact under its own name, not matching it by name, collides with Xero's
+    # unique-name rule.
     assert main(["test-workflow", wf, "--event", event]) == 1
     assert "already assigned to another contact" in capsys.readouterr().out
 

@@ -120,6 +120,10 @@ OUTPUT_NOTES = {
     "created": "true when this step made the record; false when it found it (an earlier try, "
     "a link, an existing record).",
     "unchanged": "true when the input equals the last one written and no call was made.",
+    "matched_by": "how the existing contact was found (MatchBy): link, ContactNumber, EmailAddress or "
+    "Name; null when it was created.",
+    "archived": "true when the contact is ARCHIVED in Xero (matched, linked, not updated: see note).",
+    "note": "why the step did less than asked (an archived match), else null.",
     "found": "whether anything matched (false: every other field is null).",
     "count": "how many matched.",
     "matches": "every match (one page, at most 100), each with the fields above.",

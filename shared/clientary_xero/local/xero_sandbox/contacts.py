@@ -1,7 +1,14 @@
 """Contacts: GET (by id or ContactNumber, ``IDs``, ``includeArchived``, where/searchTerm/page) and
 PUT/POST with Xero's validation — a name unique among active contacts, field lengths, e-mail,
-status, currency, a unique AccountNumber — and the contact reference a document names (by
-ContactID, ContactNumber or Name).
+status, currency, a unique AccountNumber, no edit of an archived contact — and the contact
+reference a document names (by ContactID, ContactNumber or Name).
+
+An ARCHIVED contact is not edited: an update that changes more than its ``ContactStatus`` is
+refused with Xero's "The specified contact details matched an archived contact." unless it
+restores the contact (``ContactStatus: ACTIVE``; the name must then be free among active contacts).
+Setting the status alone (archiving again, GDPRREQUEST) is allowed. Integrations report this error
+for updates of archived contacts and say they must be restored first (e.g. Recurly's help article
+"The specified contact details matched an archived contact").
 """
 
 from __future__ import annotations
@@ -55,6 +62,10 @@ _CONTACT_LIMITS = {
     "CompanyNumber": 50,
     "TaxNumber": 50,
 }
+
+
+# Xero's answer to an edit of an archived contact.
+ARCHIVED_MATCH = "The specified contact details matched an archived contact."
 
 
 class ContactsMixin(ListingMixin):
@@ -113,6 +124,14 @@ class ContactsMixin(ListingMixin):
             ):
                 errors.append(f"{key} must be a list of objects.")
         own_id = existing["ContactID"] if existing else None
+        edits = set(fields) - {"ContactStatus"}
+        if (
+            existing is not None
+            and existing.get("ContactStatus") == "ARCHIVED"
+            and status != "ACTIVE"
+            and edits
+        ):
+            errors.append(ARCHIVED_MATCH)
         if name and status == "ACTIVE":
             taken = any(
                 c["ContactID"] != own_id

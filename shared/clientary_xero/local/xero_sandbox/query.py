@@ -4,9 +4,11 @@ Contact.Name.Contains("acme") OR Total > 500``.
 ``_where`` compiles an expression into a predicate over a record: ``OR``/``||`` of ``AND``/``&&``
 groups of clauses (parentheses around a single clause are allowed), each a comparison (``==``, ``!=``,
 ``<``, ``>``, ``<=``, ``>=``) of a dotted, case-insensitive field path with a string, number,
-``true``/``false``, ``null`` or ``Guid("…")``, or a ``Contains``/``StartsWith``/``EndsWith`` call. Text
-compares case-insensitively. A malformed expression raises ``_QueryError``, which listing.py answers
-as Xero's ``QueryParseException``.
+``true``/``false``, ``null`` or ``Guid("…")``, or a ``Contains``/``StartsWith``/``EndsWith`` call. The
+path may end in ``.ToLower()`` or ``.ToUpper()`` (``Name.ToLower()=="acme ltd"``,
+``Contact.Name.ToLower().Contains("acme")``: the form Xero's staff give for case-insensitive
+queries). Text compares case-insensitively. A malformed expression raises ``_QueryError``, which
+listing.py answers as Xero's ``QueryParseException``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def _get_path(record: dict[str, Any], dotted: str) -> Any:
 
 
 _CLAUSE = re.compile(
-    r"""^(?P<field>[A-Za-z_][\w.]*)\s*(?:
+    r"""^(?P<field>[A-Za-z_][\w.]*?)(?P<case>\.(?:ToLower|ToUpper)\(\s*\))?\s*(?:
         (?P<op>==|!=|>=|<=|>|<)\s*(?P<value>"(?:[^"\\]|\\.)*"|Guid\(\s*"[^"]*"\s*\)|true|false|null|-?\d+(?:\.\d+)?)
       | \.(?P<method>Contains|StartsWith|EndsWith)\(\s*(?P<arg>"(?:[^"\\]|\\.)*")\s*\)
     )$""",
@@ -130,9 +132,16 @@ def _compare(actual: Any, op: str, expected: Any) -> bool:
 Predicate = Callable[[dict[str, Any]], bool]
 
 
-def _method_clause(path: str, method: str, arg: str) -> Predicate:
+def _cased(value: Any, case: str | None) -> Any:
+    """The value through ``.ToLower()``/``.ToUpper()`` (``case``), when the clause has one."""
+    if value is None or not case:
+        return value
+    return str(value).lower() if case.lower().startswith(".tolower") else str(value).upper()
+
+
+def _method_clause(path: str, method: str, arg: str, case: str | None = None) -> Predicate:
     def clause(record: dict[str, Any]) -> bool:
-        value = _get_path(record, path)
+        value = _cased(_get_path(record, path), case)
         if value is None:
             return False
         text = str(value).casefold()
@@ -143,8 +152,8 @@ def _method_clause(path: str, method: str, arg: str) -> Predicate:
     return clause
 
 
-def _compare_clause(path: str, op: str, expected: Any) -> Predicate:
-    return lambda record: _compare(_get_path(record, path), op, expected)
+def _compare_clause(path: str, op: str, expected: Any, case: str | None = None) -> Predicate:
+    return lambda record: _compare(_cased(_get_path(record, path), case), op, expected)
 
 
 def _where(expression: str) -> Predicate:
@@ -162,10 +171,15 @@ def _where(expression: str) -> Predicate:
             if match["method"]:
                 clauses.append(
                     _method_clause(
-                        match["field"], match["method"].lower(), json.loads(match["arg"]).casefold()
+                        match["field"],
+                        match["method"].lower(),
+                        json.loads(match["arg"]).casefold(),
+                        match["case"],
                     )
                 )
             else:
-                clauses.append(_compare_clause(match["field"], match["op"], _literal(match["value"])))
+                clauses.append(
+                    _compare_clause(match["field"], match["op"], _literal(match["value"]), match["case"])
+                )
         alternatives.append(clauses)
     return lambda record: any(all(c(record) for c in group) for group in alternatives)

@@ -1,8 +1,27 @@
 """Contacts: create-or-update one (``xero.create_or_update_contact``) and find one (``xero.find_contact``).
 
 Inputs use Xero's own field names (PascalCase) so a mapping reads like Xero's documentation; unknown
-fields are refused (Xero would silently ignore a misspelt one). A contact is found through the id
-link or ``ContactNumber`` before one is created, so the same client always updates the same contact.
+fields are refused (Xero would silently ignore a misspelt one).
+
+Contacts never clash: before creating, the step matches an existing Xero contact by ``MatchBy``, in
+its order (default: the id link → ``ContactNumber`` → ``EmailAddress`` → the name, trimmed, inner
+spaces collapsed, case-insensitive), updates the match with the fields the input gives (Xero keeps
+those an element leaves out), links it, and creates only when nothing matches. The output says how
+(``matched_by``). One ``GET /Contacts`` (the keys joined by OR, archived contacts included; split
+only past ``WHERE_BUDGET`` characters) serves every key, and none is made when the link is tried
+first and exists. The rules:
+
+* two ACTIVE contacts matching one key (the same e-mail, the same normalised name, the same
+  ContactNumber) fail the step permanently, naming both: it never picks one. An ACTIVE contact
+  wins over ARCHIVED ones matching the same key (older versions); two archived ones are ambiguous;
+* a contact carrying another ContactNumber is another client's: never matched by e-mail or name;
+* an ARCHIVED match is linked and reported (``archived: true``, a ``note``) but not written to: Xero
+  refuses edits of archived contacts ("The specified contact details matched an archived
+  contact."). An input with ``ContactStatus: ACTIVE`` restores and updates it. A linked contact
+  archived in Xero since is reported the same way;
+* a retry (its first try's outcome unknown) also looks by ContactNumber, whatever MatchBy says, so
+  it finds what that try made; a create Xero refuses because the name is taken adopts the holder
+  when it carries our ContactNumber (or, with Name in MatchBy, none).
 
 The id link also remembers what was last written (``input_sha256``, a hash of the validated input)
 and a small snapshot of Xero's answer (the fields of the step's output). A linked contact whose
@@ -14,12 +33,13 @@ the input changes; a link without a hash (written before hashes were stored) wri
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import json
 import logging
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from clientary_xero.connectors.base import ActionContext, action, batched
 from clientary_xero.connectors.xero.actions.common import (
@@ -102,6 +122,11 @@ class BrandingThemeRef(_Input):
 
 
 DefaultAmountType = Literal["INCLUSIVE", "EXCLUSIVE", "NONE"]
+
+
+# The ways ``MatchBy`` finds an existing contact, in the default order.
+MatchKey = Literal["link", "ContactNumber", "EmailAddress", "Name"]
+MATCH_KEYS: tuple[MatchKey, ...] = ("link", "ContactNumber", "EmailAddress", "Name")
 
 
 class ContactInput(_Input):
@@ -190,6 +215,44 @@ class ContactInput(_Input):
     BrandingTheme: BrandingThemeRef | None = Field(default=None, description="Default branding theme.")
     BatchPayments: BatchPaymentDetails | None = Field(default=None, description="Batch payment details.")
     XeroNetworkKey: str | None = Field(default=None, description="The contact's Xero Network key.")
+    MatchBy: list[MatchKey] = Field(
+        default=list(MATCH_KEYS),
+        description="How an existing Xero contact is found before one is created, tried in this order: "
+        "link (the contact this ContactNumber was last written to), ContactNumber, EmailAddress, Name "
+        "(trimmed, inner spaces collapsed, case-insensitive). The match is updated and linked; two "
+        "contacts matching one key fail the step. Not sent to Xero.",
+    )
+
+    @field_validator("MatchBy", mode="before")
+    @classmethod
+    def _known_ways(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value  # pydantic says it must be a list
+        if not value:
+            raise ValueError(f"give at least one of {', '.join(MATCH_KEYS)}")
+        seen: set[str] = set()
+        for entry in value:
+            if entry not in MATCH_KEYS:
+                close = _closest(str(entry))
+                hint = f" (did you mean {close}?)" if close else ""
+                raise ValueError(
+                    f"{entry!r} is not a way to match a contact: use {', '.join(MATCH_KEYS)}{hint}"
+                )
+            if entry in seen:
+                raise ValueError(f"{entry} is listed twice")
+            seen.add(entry)
+        return value
+
+
+def _closest(entry: str) -> str | None:
+    """The MatchBy key a mistyped entry most likely meant ("email" → EmailAddress), if any."""
+    lowered = {key.lower(): key for key in MATCH_KEYS}
+    wanted = entry.strip().lower()
+    for low, key in lowered.items():
+        if wanted and (low.startswith(wanted) or wanted in low):
+            return key
+    close = difflib.get_close_matches(wanted, list(lowered), n=1, cutoff=0.5)
+    return lowered[close[0]] if close else None
 
 
 # The fields of Xero's answer a step outputs; the link keeps them as its snapshot.
@@ -198,9 +261,36 @@ SNAPSHOT_FIELDS = ("ContactID", "Name", "ContactNumber", "EmailAddress", "Contac
 # every link written under the old version writes once more.
 INPUT_HASH_VERSION = 1
 
+# What a step tells about an archived match it did not write to.
+ARCHIVED_NOTE = (
+    "matched an ARCHIVED Xero contact: linked, not updated (Xero does not edit archived contacts); "
+    "restore it in Xero, or send ContactStatus ACTIVE, to update it"
+)
+# Xero's refusal of an edit of an archived contact.
+ARCHIVED_REFUSAL = "matched an archived contact"
 
-def _contact_output(contact: dict[str, Any], created: bool, unchanged: bool = False) -> dict[str, Any]:
-    return {**{key: contact.get(key) for key in SNAPSHOT_FIELDS}, "created": created, "unchanged": unchanged}
+
+def normal_name(name: Any) -> str:
+    """A contact name as MatchBy compares it: trimmed, inner spaces collapsed, case-insensitive."""
+    return " ".join(str(name or "").split()).casefold()
+
+
+def _contact_output(
+    contact: dict[str, Any],
+    created: bool,
+    unchanged: bool = False,
+    matched_by: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    archived = contact.get("ContactStatus") == "ARCHIVED"
+    return {
+        **{key: contact.get(key) for key in SNAPSHOT_FIELDS},
+        "created": created,
+        "unchanged": unchanged,
+        "matched_by": matched_by,
+        "archived": archived,
+        "note": note if note is not None else (ARCHIVED_NOTE if archived else None),
+    }
 
 
 def input_digest(fields: dict[str, Any]) -> str:
@@ -220,29 +310,187 @@ def _unchanged(link: dict[str, Any] | None, digest: str) -> dict[str, Any] | Non
     """The step's output from the link when it holds this very input's last write, else None."""
     if not link or link.get("input_sha256") != digest or not isinstance(link.get("contact"), dict):
         return None
-    return _contact_output({**link["contact"], "ContactID": link["ContactID"]}, False, unchanged=True)
+    contact = {**link["contact"], "ContactID": link["ContactID"]}
+    return _contact_output(contact, False, unchanged=True, matched_by="link")
 
 
 def _name_taken(error: PermanentError) -> bool:
     return any("must be unique across all active contacts" in m for m in error.messages)
 
 
+def _archived_refusal(error: PermanentError) -> bool:
+    return any(ARCHIVED_REFUSAL in m for m in error.messages)
+
+
+def _tenant(client: Any) -> str:
+    # Links remember the organisation: after a reconnection to another one, a link made for the old
+    # organisation is not used (its ContactID does not exist there) and the search runs again.
+    return str(getattr(getattr(client, "tokens", None), "tenant_id", lambda: "")() or "")
+
+
+# ----------------------------------------------------------------- matching
+# A match: (ContactID, the contact as the lookup found it — None for the link —, matched_by).
+Match = tuple[str, dict[str, Any] | None, str]
+
+
+def _lookups(data: ContactInput, retry: bool) -> list[str]:
+    """The MatchBy keys that need a lookup, in order. A retry also looks by ContactNumber: a
+    contact carrying it may be what an earlier try of this step made (find-before-create)."""
+    keys = [key for key in data.MatchBy if key != "link"]
+    if retry and data.ContactNumber and "ContactNumber" not in keys:
+        keys.append("ContactNumber")
+    return [key for key in keys if getattr(data, key)]
+
+
+def _needs_lookup(data: ContactInput, link_id: str | None, retry: bool) -> bool:
+    if link_id and data.MatchBy[0] == "link":
+        return False  # the link is tried first and is there: no call
+    return bool(_lookups(data, retry))
+
+
+def _clauses(data: ContactInput, retry: bool) -> list[str]:
+    """``where`` clauses (to join with OR) finding every contact a MatchBy key may match.
+
+    Xero's ``==`` on text is reported case-sensitive (XeroAPI/xero-ruby#184, pyxero#71 and #172:
+    Xero's staff give ``Name.ToLower()…``), so names and e-mails are compared lower-cased; an
+    e-mail is optional, so it is guarded with ``!=null`` as Xero advises for optional fields. A name
+    is looked up by its longest word (``Name.ToLower().Contains("harbour")``) so that a name typed
+    in Xero with other spaces (``"Harbour  Lights Ltd "``) is found too, in a short clause (a batch
+    joins 50 of them); the normalised comparison is then made here (``_hits``)."""
+    clauses = []
+    for key in _lookups(data, retry):
+        if key == "ContactNumber":
+            clauses.append(f"ContactNumber=={where_text(str(data.ContactNumber))}")
+        elif key == "EmailAddress":
+            email = where_text(str(data.EmailAddress).strip().lower())
+            clauses.append(f"EmailAddress!=null&&EmailAddress.ToLower()=={email}")
+        else:
+            clauses.append(_name_clause(data.Name))
+    return clauses
+
+
+def _name_clause(name: str) -> str:
+    longest = max(name.lower().split(), key=len)
+    return f"Name.ToLower().Contains({where_text(longest)})"
+
+
+# The longest ``where`` one lookup sends (characters before URL encoding). Xero documents no limit
+# but warns that long queries time out; 50 contacts' numbers and names fit in one, with e-mails
+# in about two.
+WHERE_BUDGET = 4000
+
+
+def _lookup(client: Any, clauses: list[str]) -> list[dict[str, Any]]:
+    """The ACTIVE and ARCHIVED contacts any of ``clauses`` finds: one call per ``WHERE_BUDGET`` of
+    clauses joined by OR (none: no call)."""
+    chunks: list[list[str]] = []
+    size = 0
+    for clause in dict.fromkeys(clauses):
+        if not chunks or size + len(clause) + 4 > WHERE_BUDGET:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(clause)
+        size += len(clause) + 4
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in chunks:
+        params = {"where": " OR ".join(chunk), "includeArchived": "true"}
+        for contact in client.request("GET", "/Contacts", params=params).get("Contacts") or []:
+            if contact.get("ContactStatus") in ("ACTIVE", "ARCHIVED") and contact.get("ContactID"):
+                found.setdefault(str(contact["ContactID"]), contact)
+    return list(found.values())
+
+
+def _foreign(data: ContactInput, contact: dict[str, Any]) -> bool:
+    """Whether ``contact`` carries another ContactNumber than the input's (another client's)."""
+    theirs = contact.get("ContactNumber")
+    return bool(data.ContactNumber and theirs and not casefold_equal(theirs, data.ContactNumber))
+
+
+def _hits(key: str, data: ContactInput, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if key == "ContactNumber":
+        return [c for c in candidates if casefold_equal(c.get("ContactNumber"), data.ContactNumber)]
+    if key == "EmailAddress":
+        email = str(data.EmailAddress or "").strip().casefold()
+        return [
+            c
+            for c in candidates
+            if email
+            and str(c.get("EmailAddress") or "").strip().casefold() == email
+            and not _foreign(data, c)
+        ]
+    name = normal_name(data.Name)
+    return [c for c in candidates if normal_name(c.get("Name")) == name and not _foreign(data, c)]
+
+
+def _pick(key: str, data: ContactInput, hits: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one contact ``hits`` stands for: the ACTIVE one (archived twins are older versions), else
+    the one ARCHIVED; two or more of the same kind fail the step, naming them."""
+    active = [c for c in hits if c.get("ContactStatus") == "ACTIVE"]
+    pool = active or hits
+    if len(pool) == 1:
+        return pool[0]
+    value = {"ContactNumber": data.ContactNumber, "EmailAddress": data.EmailAddress, "Name": data.Name}[key]
+    named = ", ".join(f"{c.get('Name')!r} ({c.get('ContactID')})" for c in pool)
+    kind = "active" if active else "archived"
+    raise PermanentError(
+        f"ambiguous match: {len(pool)} {kind} Xero contacts have {key} {value!r}: {named}. "
+        "Nothing was written; make the contacts differ in Xero (or archive one), or change MatchBy",
+        service="xero",
+    )
+
+
+def _choose(
+    data: ContactInput, candidates: list[dict[str, Any]], link_id: str | None, retry: bool
+) -> Match | None:
+    """The contact the input matches, by MatchBy in order, or None (nothing matches: create)."""
+    keys = list(data.MatchBy)
+    if retry and data.ContactNumber and "ContactNumber" not in keys:
+        keys.append("ContactNumber")
+    for key in keys:
+        if key == "link":
+            if link_id:
+                return link_id, None, "link"
+            continue
+        if not getattr(data, key):
+            continue
+        hits = _hits(key, data, candidates)
+        if hits:
+            contact = _pick(key, data, hits)
+            return str(contact["ContactID"]), contact, key
+    return None
+
+
+def _archived_match(match: Match | None, fields: dict[str, Any]) -> bool:
+    """Whether the match is an archived contact the step does not write to: Xero refuses edits of
+    archived contacts, so it is linked and reported; ``ContactStatus: ACTIVE`` restores it."""
+    contact = match[1] if match else None
+    return bool(
+        contact and contact.get("ContactStatus") == "ARCHIVED" and fields.get("ContactStatus") != "ACTIVE"
+    )
+
+
+def _archived_link(link: dict[str, Any] | None, contact_id: str) -> dict[str, Any]:
+    """A linked contact Xero refused to edit as archived, from the link's snapshot."""
+    snapshot: dict[str, Any] = link["contact"] if link and isinstance(link.get("contact"), dict) else {}
+    return {**snapshot, "ContactID": contact_id, "ContactStatus": "ARCHIVED"}
+
+
+# ----------------------------------------------------------------- one step
 @action(
     "xero.create_or_update_contact", app="xero", input_model=ContactInput, scopes=("accounting.contacts",)
 )
 def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str, Any]:
-    """Create a Xero contact, or update the one linked to (or carrying) the same ContactNumber."""
+    """Update the Xero contact the input matches (MatchBy), or create one when nothing matches."""
     client = ctx.service("xero")
     fields = _fields(data)
     number = data.ContactNumber
-    # Links remember the organisation: after a reconnection to another one, a link made for the old
-    # organisation is not used (its ContactID does not exist there) and the search runs again.
-    tenant = str(getattr(getattr(client, "tokens", None), "tenant_id", lambda: "")() or "")
-    if not number:
-        contact, created = _write_contact(ctx, client, fields, None)
-        return _contact_output(contact, created)
+    tenant = _tenant(client)
+    if not number:  # nothing to link or lock by: matched by e-mail or name (Xero keeps names unique)
+        output, _ = _match_and_write(ctx, client, data, fields, None)
+        return output
     digest = input_digest(fields)
-    skipped = _unchanged(_link(ctx, number, tenant), digest)
+    use_link = "link" in data.MatchBy
+    skipped = _unchanged(_link(ctx, number, tenant), digest) if use_link else None
     if skipped is not None:
         return skipped
     # find → write → link under the link key's lock. Two steps of one client (two invoices at once)
@@ -251,14 +499,55 @@ def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str
     # under the lock: it updates what the first made, or writes nothing when the first wrote the
     # same input. The lock also keeps the link's hash that of the last write Xero received.
     with ctx.links.lock_link(CONTACT_LINK, number):
-        link = _link(ctx, number, tenant)
+        link = _link(ctx, number, tenant) if use_link else None
         skipped = _unchanged(link, digest)
         if skipped is not None:
             return skipped
-        contact_id = str(link["ContactID"]) if link else _find_by_number(client, number)
-        contact, created = _write_contact(ctx, client, fields, contact_id)
+        output, contact = _match_and_write(ctx, client, data, fields, link)
         ctx.links.put_link(CONTACT_LINK, number, _link_target(contact, tenant, digest))
-    return _contact_output(contact, created)
+    return output
+
+
+def _match_and_write(
+    ctx: ActionContext, client: Any, data: ContactInput, fields: dict[str, Any], link: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Match, then update the match or create: (the step's output, the contact to link)."""
+    link_id = str(link["ContactID"]) if link else None
+    retry = ctx.attempt > 1
+    candidates = _lookup(client, _clauses(data, retry)) if _needs_lookup(data, link_id, retry) else []
+    match = _choose(data, candidates, link_id, retry)
+    if match is not None and _archived_match(match, fields):
+        assert match[1] is not None
+        return _contact_output(match[1], False, matched_by=match[2]), match[1]
+    if match is not None:
+        contact_id, _, matched_by = match
+        try:
+            contact = _update(ctx, client, contact_id, fields)
+        except PermanentError as refused:
+            if matched_by != "link" or not _archived_refusal(refused):
+                raise
+            contact = _archived_link(link, contact_id)  # archived in Xero since it was linked
+        return _contact_output(contact, False, matched_by=matched_by), contact
+    from clientary_xero.connectors.xero.client import checked_elements, element_errors
+
+    answer = client.request(
+        "POST", "/Contacts", json={"Contacts": [fields]}, idempotency_key=f"{ctx.idempotency_key}:create"
+    )
+    error = element_errors(answer, "Contacts")
+    if error is not None and _name_taken(error):
+        return _adopt_by_name(ctx, client, data, fields, error)
+    if error is not None:
+        raise error
+    contact = checked_elements(answer, "Contacts")[0]
+    return _contact_output(contact, True), contact
+
+
+def _update(ctx: ActionContext, client: Any, contact_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    from clientary_xero.connectors.xero.client import checked_elements
+
+    body = {"Contacts": [{"ContactID": contact_id, **fields}]}
+    answer = client.request("POST", "/Contacts", json=body, idempotency_key=f"{ctx.idempotency_key}:update")
+    return checked_elements(answer, "Contacts")[0]
 
 
 def _link(ctx: ActionContext, number: str, tenant: str) -> dict[str, Any] | None:
@@ -269,51 +558,44 @@ def _link(ctx: ActionContext, number: str, tenant: str) -> dict[str, Any] | None
     return None
 
 
-def _find_by_number(client: Any, number: str) -> str | None:
-    found = client.request("GET", "/Contacts", params={"where": f"ContactNumber=={where_text(number)}"})
-    matches = found.get("Contacts") or []
-    return str(matches[0]["ContactID"]) if matches else None
-
-
-def _write_contact(
-    ctx: ActionContext, client: Any, fields: dict[str, Any], contact_id: str | None
-) -> tuple[dict[str, Any], bool]:
-    """Update ``contact_id`` with ``fields``, or create the contact. Returns (contact, created)."""
-    from clientary_xero.connectors.xero.client import checked_elements, element_errors
-
-    if contact_id:
-        body = {"Contacts": [{"ContactID": contact_id, **fields}]}
-        answer = client.request(
-            "POST", "/Contacts", json=body, idempotency_key=f"{ctx.idempotency_key}:update"
-        )
-        return checked_elements(answer, "Contacts")[0], False
-    answer = client.request(
-        "POST", "/Contacts", json={"Contacts": [fields]}, idempotency_key=f"{ctx.idempotency_key}:create"
-    )
-    error = element_errors(answer, "Contacts")
-    if error is not None and fields.get("ContactNumber") and _name_taken(error):
-        # A contact with this name exists (made in Xero by hand): adopt it if it is not already
-        # another client's, instead of failing the run.
-        return _adopt_by_name(ctx, client, fields, error), False
-    if error is not None:
-        raise error
-    return checked_elements(answer, "Contacts")[0], True
-
-
 def _adopt_by_name(
-    ctx: ActionContext, client: Any, fields: dict[str, Any], error: PermanentError
-) -> dict[str, Any]:
+    ctx: ActionContext, client: Any, data: ContactInput, fields: dict[str, Any], error: PermanentError
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Xero refused to create the contact: its name is an active contact's. That contact is updated
+    and linked when it is ours to take — it carries the input's ContactNumber (an earlier try made
+    it, or a run made it meanwhile), or MatchBy has Name and it carries no other ContactNumber —
+    else Xero's refusal fails the step. It is looked up as MatchBy's Name is (any case or spaces)."""
     from clientary_xero.connectors.xero.client import checked_elements
 
-    found = client.request("GET", "/Contacts", params={"where": f"Name=={where_text(fields['Name'])}"})
-    candidates = [c for c in found.get("Contacts") or [] if c.get("ContactStatus") == "ACTIVE"]
-    if not candidates or candidates[0].get("ContactNumber") not in (None, "", fields.get("ContactNumber")):
-        raise error
-    body = {"Contacts": [{"ContactID": candidates[0]["ContactID"], **fields}]}
+    holders = [
+        c
+        for c in _lookup(client, [_name_clause(data.Name)])
+        if c.get("ContactStatus") == "ACTIVE" and normal_name(c.get("Name")) == normal_name(data.Name)
+    ]
+    ours = [
+        c
+        for c in holders
+        if data.ContactNumber and casefold_equal(c.get("ContactNumber"), data.ContactNumber)
+    ]
+    free = [c for c in holders if not c.get("ContactNumber") and "Name" in data.MatchBy]
+    if len(ours) == 1 or (not ours and len(free) == 1):
+        holder, matched_by = (ours[0], "ContactNumber") if ours else (free[0], "Name")
+    else:
+        taken = ", ".join(f"{c.get('Name')!r} (ContactNumber {c.get('ContactNumber')!r})" for c in holders)
+        raise PermanentError(
+            f"{error} — the name belongs to {taken or 'an active Xero contact'}, which this step does "
+            "not take over",
+            messages=error.messages,
+            status=error.status,
+            service="xero",
+        ) from None
+    body = {"Contacts": [{"ContactID": holder["ContactID"], **fields}]}
     answer = client.request("POST", "/Contacts", json=body, idempotency_key=f"{ctx.idempotency_key}:adopt")
-    return checked_elements(answer, "Contacts")[0]
+    contact = checked_elements(answer, "Contacts")[0]
+    return _contact_output(contact, False, matched_by=matched_by), contact
 
 
+# ----------------------------------------------------------------- several steps in one call
 @batched(
     "xero.create_or_update_contact",
     when=lambda data: bool(data.ContactNumber),
@@ -324,35 +606,40 @@ def write_contacts(
 ) -> list[dict[str, Any] | Exception]:
     """The first attempts of several contact steps as one ``POST /Contacts`` (engine/batching.py).
 
-    As ``create_or_update_contact`` does for one step: linked contacts are updated, the others
-    found by ContactNumber (one lookup for all of them, under each number's link lock) and
-    updated, or created and linked. Steps naming the same ContactNumber share one element, written
-    with the last one's fields (where writing them one after the other would end), and its result:
-    the first is told ``created`` when the contact was new, the others are told it existed."""
+    As ``create_or_update_contact`` does for one step: linked contacts are updated; the others are
+    matched by their MatchBy — one lookup for all of them (their ContactNumbers, e-mails and names
+    joined by OR), under each number's link lock — and updated, or created; each is linked. An
+    ambiguous match fails its own steps only; an archived match is linked and reported, not
+    written; two contacts of the batch matching the same Xero contact: the second fails (alone,
+    it would find the first's ContactNumber on it). Steps naming the same ContactNumber share one
+    element, written with the last one's fields (where writing them one after the other would
+    end), and its result: the first is told ``created`` when the contact was new, the others are
+    told it existed."""
     from clientary_xero.connectors.xero.client import answered_elements, element_errors
 
     client = calls[0][0].service("xero")
-    tenant = str(getattr(getattr(client, "tokens", None), "tenant_id", lambda: "")() or "")
+    tenant = _tenant(client)
     groups: dict[str, list[int]] = {}
     for i, (_, data) in enumerate(calls):
         groups.setdefault(f"number:{data.ContactNumber}" if data.ContactNumber else f"step:{i}", []).append(i)
     out: list[dict[str, Any] | Exception | None] = [None] * len(calls)
     with contextlib.ExitStack() as locks:
-        ids: dict[str, str | None] = {group: None for group in groups}
+        links: dict[str, dict[str, Any] | None] = {group: None for group in groups}
+        matches: dict[str, Match | None] = {group: None for group in groups}
         to_lock: dict[str, str] = {}  # group → number
         for group, members in groups.items():
             ctx, data = calls[members[-1]]
             number = data.ContactNumber
             if not number:
                 continue
-            link = _link(ctx, number, tenant)
+            link = _link(ctx, number, tenant) if "link" in data.MatchBy else None
             if _share(out, members, _unchanged(link, input_digest(_fields(data)))):
                 continue
-            if link:
-                ids[group] = str(link["ContactID"])
+            if link and data.MatchBy[0] == "link":
+                links[group], matches[group] = link, (str(link["ContactID"]), None, "link")
             else:
                 to_lock[group] = number
-        to_find: dict[str, str] = {}  # group → number
+        to_match: list[str] = []
         # In one order (by number) for every batch: two batches sharing contacts never hold one
         # lock each while waiting for the other's.
         for group, number in sorted(to_lock.items(), key=lambda item: item[1]):
@@ -363,22 +650,58 @@ def write_contacts(
             except LockBusy as exc:  # another run is creating it: these steps wait, as alone
                 _share(out, members, exc)
                 continue
-            link = _link(ctx, number, tenant)  # re-checked under the lock
+            link = _link(ctx, number, tenant) if "link" in data.MatchBy else None  # re-checked under the lock
             if _share(out, members, _unchanged(link, input_digest(_fields(data)))):
                 continue
-            if link:
-                ids[group] = str(link["ContactID"])
-            else:
-                to_find[group] = number
-        found = _find_by_numbers(client, list(to_find.values()))
-        for group, number in to_find.items():
-            ids[group] = found.get(number)
+            links[group] = link
+            to_match.append(group)
+        clauses: list[str] = []
+        for group in to_match:
+            data = calls[groups[group][-1]][1]
+            link_id = str(links[group]["ContactID"]) if links[group] else None  # type: ignore[index]
+            if _needs_lookup(data, link_id, False):
+                clauses += _clauses(data, False)
+        candidates = _lookup(client, clauses)
+        claimed: dict[str, str] = {}  # ContactID → the ContactNumber of the group that matched it
+        for group in groups:
+            if out[groups[group][0]] is not None:
+                continue
+            data = calls[groups[group][-1]][1]
+            link = links[group]
+            try:
+                if group in to_match:
+                    matches[group] = _choose(
+                        data, candidates, str(link["ContactID"]) if link else None, False
+                    )
+                match = matches[group]
+                if match is not None and match[0] in claimed:
+                    raise PermanentError(
+                        f"{data.ContactNumber} matched (by {match[2]}) the Xero contact "
+                        f"{_named(match)} that {claimed[match[0]]} matched in the same batch; "
+                        "nothing was written for it",
+                        service="xero",
+                    )
+                if match is not None:
+                    claimed[match[0]] = str(data.ContactNumber)
+            except PermanentError as exc:
+                _share(out, groups[group], exc)
+                continue
+            if match is not None and _archived_match(match, _fields(data)):
+                ctx = calls[groups[group][-1]][0]
+                contact = match[1]
+                assert contact is not None and data.ContactNumber
+                ctx.links.put_link(
+                    CONTACT_LINK,
+                    data.ContactNumber,
+                    _link_target(contact, tenant, input_digest(_fields(data))),
+                )
+                _share(out, groups[group], _contact_output(contact, False, matched_by=match[2]))
         written = [g for g in groups if out[groups[g][0]] is None]
         if not written:
             return _every(out)
         elements = [
-            {"ContactID": ids[g], **_fields(calls[groups[g][-1]][1])}
-            if ids[g]
+            {"ContactID": matches[g][0], **_fields(calls[groups[g][-1]][1])}  # type: ignore[index]
+            if matches[g]
             else _fields(calls[groups[g][-1]][1])
             for g in written
         ]
@@ -386,25 +709,34 @@ def write_contacts(
         for group, element in zip(written, answered_elements(answer, "Contacts", len(written)), strict=True):
             members = groups[group]
             ctx, data = calls[members[-1]]
+            match = matches[group]
             result: dict[str, Any] | Exception
-            created = not ids[group]
             error = element_errors({"Contacts": [element]}, "Contacts")
             try:
-                if error is not None and created and data.ContactNumber and _name_taken(error):
-                    element, created = _adopt_by_name(ctx, client, _fields(data), error), False
+                if error is not None and match is None and _name_taken(error):
+                    result, element = _adopt_by_name(ctx, client, data, _fields(data), error)
+                elif error is not None and match and match[2] == "link" and _archived_refusal(error):
+                    element = _archived_link(links[group], match[0])
+                    result = _contact_output(element, False, matched_by="link")
                 elif error is not None:
                     raise error
+                else:
+                    result = _contact_output(element, match is None, matched_by=match[2] if match else None)
                 if data.ContactNumber:
                     ctx.links.put_link(
                         CONTACT_LINK,
                         data.ContactNumber,
                         _link_target(element, tenant, input_digest(_fields(data))),
                     )
-                result = _contact_output(element, created)
             except PermanentError as exc:
                 result = exc
             _share(out, members, result)
     return _every(out)
+
+
+def _named(match: Match) -> str:
+    contact = match[1] or {}
+    return f"{contact.get('Name')!r} ({match[0]})" if contact.get("Name") else match[0]
 
 
 def _share(
@@ -427,21 +759,8 @@ def _every(out: list[dict[str, Any] | Exception | None]) -> list[dict[str, Any] 
 
 
 def _fields(data: ContactInput) -> dict[str, Any]:
-    return data.model_dump(exclude_none=True)
-
-
-def _find_by_numbers(client: Any, numbers: list[str]) -> dict[str, str]:
-    """ContactNumber → ContactID of the first contact carrying it, for several numbers in one call."""
-    if not numbers:
-        return {}
-    where = " OR ".join(f"ContactNumber=={where_text(n)}" for n in numbers)
-    found = client.request("GET", "/Contacts", params={"where": where})
-    ids: dict[str, str] = {}
-    for contact in found.get("Contacts") or []:
-        for number in numbers:
-            if casefold_equal(contact.get("ContactNumber"), number) and number not in ids:
-                ids[number] = str(contact["ContactID"])
-    return ids
+    """What is sent to Xero: the input's fields that are given (MatchBy is not Xero's)."""
+    return data.model_dump(exclude_none=True, exclude={"MatchBy"})
 
 
 # ----------------------------------------------------------------- find
