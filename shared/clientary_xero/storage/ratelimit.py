@@ -177,32 +177,61 @@ _turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("rate_turn"
 @dataclass
 class HeldSlots:
     """Slots of calls that are over, whose release rides along with the next step checkpoint
-    (see "In flight"): ``updates()`` for its transaction, ``released()`` once it is written."""
+    (see "In flight"): ``updates()`` for its transaction, ``released()`` once it is written.
+
+    Other writes may ride along the same way (``ride_along``: a contact's id link written with its
+    lock given up, storage/state.py ``LinkHold.write``), each with the write to make by itself
+    when no checkpoint takes it."""
 
     held: list[tuple[RateBudget, Permit]] = field(default_factory=list)
+    writes: list[tuple[dict[str, Any], Callable[[], None]]] = field(default_factory=list)
     _taken: int = 0
+    _writes_taken: int = 0
 
     def updates(self) -> list[dict[str, Any]]:
         """The releases as ``TransactWriteItems`` updates, one per budget item (a transaction takes
-        one operation per item; none outside ``slots_ride_along``)."""
+        one operation per item; none outside ``slots_ride_along``), and the riding writes."""
         self._taken = len(self.held)
+        self._writes_taken = len(self.writes)
         by_item: dict[tuple[str, str], tuple[RateBudget, list[Permit]]] = {}
         for budget, permit in self.held:
             where = (budget.store.table_name, budget._key(permit.scope)["pk"])
             by_item.setdefault(where, (budget, []))[1].append(permit)
-        return [budget._release_update(permits) for budget, permits in by_item.values()]
+        releases = [budget._release_update(permits) for budget, permits in by_item.values()]
+        return releases + [update for update, _ in self.writes]
 
     def released(self) -> None:
-        """The transaction with ``updates()`` was written: those slots are free."""
+        """The transaction with ``updates()`` was written: those slots are free (and those
+        writes made)."""
         del self.held[: self._taken]
-        self._taken = 0
+        del self.writes[: self._writes_taken]
+        self._taken = self._writes_taken = 0
 
     def release_now(self) -> None:
-        """Release, each with a write of its own, the slots no checkpoint took."""
+        """Release, each with a write of its own, the slots no checkpoint took; make the riding
+        writes no checkpoint took."""
+        while self.writes:
+            _, write = self.writes.pop(0)
+            try:
+                write()
+            except Exception as exc:  # a lock left behind ends with its lease
+                logger.warning("a write riding along with a checkpoint failed (%s)", type(exc).__name__)
+        self._writes_taken = 0
         while self.held:
             budget, permit = self.held.pop(0)
             budget._release_now(permit)
         self._taken = 0
+
+
+def ride_along(update: dict[str, Any], write: Callable[[], None]) -> bool:
+    """Within ``slots_ride_along``: let ``update`` (a ``TransactWriteItems`` update) go with the
+    next step checkpoint, or ``write()`` once the step settled without one; True. Outside: False
+    (the caller writes now)."""
+    held = _held.get()
+    if held is None:
+        return False
+    held.writes.append((update, write))
+    return True
 
 
 _held: contextvars.ContextVar[HeldSlots | None] = contextvars.ContextVar("held_slots", default=None)

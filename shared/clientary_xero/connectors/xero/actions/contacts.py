@@ -9,6 +9,13 @@ and a small snapshot of Xero's answer (the fields of the step's output). A linke
 input is unchanged since that write is not sent again: the step outputs the snapshot with
 ``unchanged: true`` and makes no Xero call. An edit made in Xero by a person is therefore kept until
 the input changes; a link without a hash (written before hashes were stored) writes once.
+
+Find, write and link happen under the link key's lock (storage/state.py ``lock_link``), held on
+the link item: one conditional write takes it and returns the link, or takes none when the link
+holds this very input already (``version``: organisation and input hash), which makes the
+unchanged skip one DynamoDB request. The link is written with the lock given up in one write,
+with the step's checkpoint. A writer that dies holding the lock leaves it until its lease
+(``LINK_LOCK_SECONDS``) ends; the retry then finds the contact by ContactNumber.
 """
 
 from __future__ import annotations
@@ -242,31 +249,42 @@ def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str
         contact, created = _write_contact(ctx, client, fields, None)
         return _contact_output(contact, created)
     digest = input_digest(fields)
-    skipped = _unchanged(_link(ctx, number, tenant), digest)
-    if skipped is not None:
-        return skipped
     # find → write → link under the link key's lock. Two steps of one client (two invoices at once)
     # would otherwise both find nothing and both create; Xero does not keep ContactNumber unique,
-    # and a client renamed between them escapes the name check too. The second writer re-checks
-    # under the lock: it updates what the first made, or writes nothing when the first wrote the
-    # same input. The lock also keeps the link's hash that of the last write Xero received.
-    with ctx.links.lock_link(CONTACT_LINK, number):
-        link = _link(ctx, number, tenant)
+    # and a client renamed between them escapes the name check too. The lock is taken with the
+    # link's read (one request, which takes no lock when the link already holds this input: the
+    # unchanged skip); a second writer that waited for it sees the first's link: it updates what
+    # the first made, or writes nothing when the first wrote the same input. The lock also keeps
+    # the link's hash that of the last write Xero received.
+    with ctx.links.lock_link(CONTACT_LINK, number, unless=_version(tenant, digest)) as hold:
+        link = _for_tenant(hold.link, tenant)
         skipped = _unchanged(link, digest)
         if skipped is not None:
+            _upgrade(hold, link, tenant, digest)
             return skipped
         contact_id = str(link["ContactID"]) if link else _find_by_number(client, number)
         contact, created = _write_contact(ctx, client, fields, contact_id)
-        ctx.links.put_link(CONTACT_LINK, number, _link_target(contact, tenant, digest))
+        hold.write(_link_target(contact, tenant, digest), version=_version(tenant, digest))
     return _contact_output(contact, created)
 
 
-def _link(ctx: ActionContext, number: str, tenant: str) -> dict[str, Any] | None:
+def _version(tenant: str, digest: str) -> str:
+    """The link's ``version``: what a link holding this very write of this organisation says."""
+    return f"{tenant}:{digest}"
+
+
+def _for_tenant(link: dict[str, Any] | None, tenant: str) -> dict[str, Any] | None:
     """The contact's id link, if it was made for this organisation."""
-    link = ctx.links.get_link(CONTACT_LINK, number)
     if link and link.get("ContactID") and link.get("tenant", tenant) == tenant:
         return link
     return None
+
+
+def _upgrade(hold: Any, link: dict[str, Any] | None, tenant: str, digest: str) -> None:
+    """An unchanged link written before links stored their ``version`` was locked to be read:
+    give the lock up with the version added (the same one write), so the next read takes none."""
+    if not hold.unchanged and link is not None:
+        hold.write(link, version=_version(tenant, digest))
 
 
 def _find_by_number(client: Any, number: str) -> str | None:
@@ -339,33 +357,28 @@ def write_contacts(
     out: list[dict[str, Any] | Exception | None] = [None] * len(calls)
     with contextlib.ExitStack() as locks:
         ids: dict[str, str | None] = {group: None for group in groups}
-        to_lock: dict[str, str] = {}  # group → number
-        for group, members in groups.items():
-            ctx, data = calls[members[-1]]
-            number = data.ContactNumber
-            if not number:
-                continue
-            link = _link(ctx, number, tenant)
-            if _share(out, members, _unchanged(link, input_digest(_fields(data)))):
-                continue
-            if link:
-                ids[group] = str(link["ContactID"])
-            else:
-                to_lock[group] = number
+        holds: dict[str, Any] = {}  # group → its link's lock
         to_find: dict[str, str] = {}  # group → number
-        # In one order (by number) for every batch: two batches sharing contacts never hold one
+        # Each number's lock is taken with its link's read (none is taken for an unchanged link),
+        # in one order (by number) for every batch: two batches sharing contacts never hold one
         # lock each while waiting for the other's.
-        for group, number in sorted(to_lock.items(), key=lambda item: item[1]):
+        numbered = {g: calls[m[-1]][1].ContactNumber for g, m in groups.items()}
+        for group, number in sorted(((g, n) for g, n in numbered.items() if n), key=lambda item: item[1]):
             members = groups[group]
             ctx, data = calls[members[-1]]
+            digest = input_digest(_fields(data))
             try:
-                locks.enter_context(ctx.links.lock_link(CONTACT_LINK, number))
+                hold = locks.enter_context(
+                    ctx.links.lock_link(CONTACT_LINK, number, unless=_version(tenant, digest))
+                )
             except LockBusy as exc:  # another run is creating it: these steps wait, as alone
                 _share(out, members, exc)
                 continue
-            link = _link(ctx, number, tenant)  # re-checked under the lock
-            if _share(out, members, _unchanged(link, input_digest(_fields(data)))):
+            link = _for_tenant(hold.link, tenant)
+            if _share(out, members, _unchanged(link, digest)):
+                _upgrade(hold, link, tenant, digest)
                 continue
+            holds[group] = hold
             if link:
                 ids[group] = str(link["ContactID"])
             else:
@@ -394,11 +407,10 @@ def write_contacts(
                     element, created = _adopt_by_name(ctx, client, _fields(data), error), False
                 elif error is not None:
                     raise error
-                if data.ContactNumber:
-                    ctx.links.put_link(
-                        CONTACT_LINK,
-                        data.ContactNumber,
-                        _link_target(element, tenant, input_digest(_fields(data))),
+                if group in holds:
+                    digest = input_digest(_fields(data))
+                    holds[group].write(
+                        _link_target(element, tenant, digest), version=_version(tenant, digest)
                     )
                 result = _contact_output(element, created)
             except PermanentError as exc:
