@@ -106,6 +106,16 @@ def run_revision(content: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+class ConditionFailed(Conflict):
+    """A conditional write refused, asked to return the item as it stands
+    (``ReturnValuesOnConditionCheckFailure=ALL_OLD``): ``item``, None when there is none. The
+    caller learns why without a read."""
+
+    def __init__(self, message: str, item: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.item = item
+
+
 class TransactionConflict(RetryableError):
     """A write met another request's transaction on the same item (nothing was written): it may
     be sent again at once (storage/ratelimit.py does, for the budget item the checkpoints'
@@ -243,6 +253,9 @@ class StateStore:
         except Exception as exc:
             code = error_code(exc)
             if code == "ConditionalCheckFailedException":
+                if kwargs.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD":
+                    raw = (getattr(exc, "response", None) or {}).get("Item")
+                    raise ConditionFailed(code, _from_wire(raw) if raw else None) from None
                 raise Conflict(code) from None
             if code == "TransactionConflictException":
                 raise TransactionConflict(f"DynamoDB is busy ({code})", delay_seconds=5) from None
@@ -858,7 +871,8 @@ class StateStore:
             condition += " AND (attribute_not_exists(#v) OR #v <> :v)"
             values[":v"] = unless
         try:
-            response = self._t.update_item(
+            response = self._call(
+                self._t.update_item,
                 Key=_link_key(kind, source_id),
                 UpdateExpression="SET lock_owner = :o, lock_until_ms = :until, #k = :k, #s = :s",
                 ConditionExpression=condition,
@@ -871,11 +885,8 @@ class StateStore:
                 ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except Exception as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                return self._call(_raise, exc=exc)  # the store's translation of other errors
-            raw = getattr(exc, "response", {}).get("Item")
-            return False, _from_wire(raw) if raw else None
+        except ConditionFailed as refused:
+            return False, refused.item
         return True, response.get("Attributes") or None
 
     def _link_write(self, hold: LinkHold, target: dict[str, Any], version: str | None) -> dict[str, Any]:
@@ -1091,10 +1102,6 @@ class LinkHold:
 
 def _link_key(kind: str, source_id: str) -> dict[str, str]:
     return {"pk": f"LINK#{kind}#{source_id}", "sk": "LINK"}
-
-
-def _raise(exc: BaseException) -> Any:
-    raise exc
 
 
 def _from_wire(raw: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from clientary_xero.connectors.xero.actions.common import (
     where_text,
 )
 from clientary_xero.errors import LockBusy, PermanentError
+from clientary_xero.storage.ratelimit import expect_calls
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +263,11 @@ def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str
         if skipped is not None:
             _upgrade(hold, link, tenant, digest)
             return skipped
-        contact_id = str(link["ContactID"]) if link else _find_by_number(client, number)
+        if link:
+            contact_id: str | None = str(link["ContactID"])
+        else:
+            expect_calls(2)  # the lookup, then the write: one admission for both
+            contact_id = _find_by_number(client, number)
         contact, created = _write_contact(ctx, client, fields, contact_id)
         hold.write(_link_target(contact, tenant, digest), version=_version(tenant, digest))
     return _contact_output(contact, created)
@@ -383,6 +388,8 @@ def write_contacts(
                 ids[group] = str(link["ContactID"])
             else:
                 to_find[group] = number
+        if to_find:
+            expect_calls(2)  # the lookup, then the write: one admission for both
         found = _find_by_numbers(client, list(to_find.values()))
         for group, number in to_find.items():
             ids[group] = found.get(number)
