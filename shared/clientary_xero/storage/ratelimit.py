@@ -17,7 +17,12 @@ the next instant with **one conditional write** that moves ``tat`` on: ``SET tat
 when the schedule is busy (``tat > now``; the write returns the new ``tat``, so the caller learns
 *its own* instant: ``max(now, old tat - τ)``), or ``SET tat = now + interval`` when it is idle
 (``tat ≤ now``). Which of the two to try is guessed from the ``tat`` this worker saw last; a wrong
-guess fails its condition, and the worker reads the item and takes the other. Instants are at
+guess fails its condition, and the refusal returns the item as it stands
+(``ReturnValuesOnConditionCheckFailure``), so the worker takes the other without reading it.
+When the schedule is idle and this worker saw no other call in flight last (or never looked), the
+idle form sets the slots outright (``slots = {owner: lease}`` under ``size(slots) = 0``), which
+also makes the item when there is none (the first call to an organisation, or the first after the
+item's TTL): one write, where making the item first cost three requests more. Instants are at
 least ``interval`` apart except for the burst, so any 61 s holds at most ``60 x interval - τ ≥ 61 s``
 worth, i.e. at most 60 instants: the window is kept without storing a list of admissions.
 
@@ -34,7 +39,14 @@ it could put more than 60 calls into one window.
 **A step with several calls.** A step may call Xero more than once (a lookup, then a write). Its
 execution is a *turn* (``rate_turn``, opened by the runner around the action): if a later call of
 the turn finds its instant far, the reservation covers the turn's earlier calls too (``n`` instants
-in one write: ``tat + n x interval``), because the re-sent step makes them again. A turn honours
+in one write: ``tat + n x interval``), because the re-sent step makes them again. A step that knows
+it is about to make ``n`` calls says so (``expect_calls``: a new contact's lookup and write), and
+its first admission reserves the ``n`` instants in its one write; the later calls honour theirs
+and take the slot the earlier call of the same batch no longer uses, still held for the
+checkpoint, when its lease outlasts ``MAX_CALL_SECONDS`` from now (so no call outlives the slot it
+runs under): no write at all. Such a call does not look at a 429's block another worker recorded
+in the second since the first call (Xero's answer teaches it, as any call's does). An instant
+reserved and not used (the step failed after its lookup) is simply lost to the schedule. A turn honours
 its instants in order, so a step is re-sent once however many calls it makes (unless it makes more
 calls on the second run than the first, e.g. a find-before-create after a lost answer: then once
 more).
@@ -48,17 +60,19 @@ table anyway (``slots_ride_along``, opened by engine/batching.py around a batch 
 checkpoint takes ``held_slots()``), so the slot is free the moment the step's outcome is written,
 a few milliseconds after the call; at most ``RIDING_SLOTS`` (a step's lookup and write) wait so,
 older ones are released at once, so a batch making many calls never waits for its own slots; a
-batch call's slot goes with its first member's checkpoint. A slot no checkpoint took (a failed
+batch call's slot goes with its first member's checkpoint. Other writes of the step may ride
+along the same way (``ride_along``: a contact's id link with its lock given up,
+storage/state.py). A slot no checkpoint took (a failed
 step, a wait, a checkpoint that had to be made without its transaction) is released by a write of
 its own once that step has settled, and calls outside a step
 (a trigger's fetches) release theirs at once, as before. (Folding the release into the worker's
 *next admission* instead would let a finished call hold its slot until the Lambda calls again,
 which starves the limit when twenty Lambdas are busy with their own bookkeeping.) An admission
 that meets such a transaction on the item (``TransactionConflict``: nothing was written) is a lost
-race: it reads and tries again. The condition counts expired slots too (erring on the safe
-side); when it fails the worker reads the item and removes expired ones (each removal conditional
-on the lease it read, so two workers tidying at once cannot remove a live one), else waits with
-jittered back-off (nobody knows when a call ends).
+race: it reads and tries again. The condition counts expired slots too (erring on the safe side);
+when it fails the worker looks at the item its refusal returned and removes expired ones (each
+removal conditional on the lease it saw, so two workers tidying at once cannot remove a live one),
+else waits with jittered back-off (nobody knows when a call ends).
 
 **A dead Lambda cannot leak a slot.** A slot is a lease (``lease_seconds``, default 75 s: longer
 than any function that calls Xero may run, 60 s, so no call, however slowly its answer trickles in —
