@@ -340,6 +340,18 @@ def test_the_first_admission_makes_the_budget_item_and_a_wrong_guess_costs_no_re
     assert first.snapshot("tenant")["in_flight"] == 0
 
 
+def test_a_budget_item_gone_while_a_worker_thought_it_busy_is_made_again(aws: Any) -> None:
+    state = StateStore()
+    budget = RateBudget(state, wait_seconds=5)
+    budget.release(budget.acquire("tenant"))  # the schedule is busy for an interval after it
+    state._t.delete_item(Key=budget._key("tenant"))  # its TTL came (or an operator removed it)
+    with dynamodb_requests() as requests:
+        budget.release(budget.acquire("tenant"))
+    # The busy guess is refused with no item: the fresh form makes it again (and the release)
+    assert requests == {"UpdateItem": 3}
+    assert budget.snapshot("tenant")["in_flight"] == 0
+
+
 def test_a_step_that_expects_two_calls_admits_both_with_one_write(aws: Any) -> None:
     budget = RateBudget(StateStore(), wait_seconds=5)
     with slots_ride_along(), rate_turn():

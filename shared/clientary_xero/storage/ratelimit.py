@@ -552,6 +552,7 @@ class RateBudget:
                 if not view.exists:
                     if fresh:  # a 429's block on an item without slots: made as before, honoured below
                         self._create(scope, now)
+                    self._seen_tat[scope] = view.tat  # no schedule: the idle (fresh) form next
                     continue
                 self._raise_if_blocked(view, now, deadline, None)
                 if view.minute_blocked_until > now:
