@@ -229,3 +229,17 @@ def test_a_writer_that_dies_between_lock_and_link_leaves_a_lock_that_expires_and
     item = store.get_raw({"pk": "LINK#xero.contact#CL-21", "sk": "LINK"})
     assert item is not None and "lock_owner" not in item and "lock_until_ms" not in item
     assert store.get_link("xero.contact", "CL-21")["ContactID"] == made["ContactID"]  # type: ignore[index]
+
+
+def test_a_lock_given_up_without_a_link_leaves_no_item_behind(aws: AwsEnv) -> None:  # noqa: F811
+    store = StateStore()
+    with store.lock_link("xero.contact", "CL-22") as hold:  # the write failed: nothing linked
+        assert hold.link is None
+    assert store.get_raw({"pk": "LINK#xero.contact#CL-22", "sk": "LINK"}) is None
+    # A link's own lock, given up without a write, leaves the link as it was
+    store.put_link("xero.contact", "CL-22", {"ContactID": "c-22"})
+    with store.lock_link("xero.contact", "CL-22") as hold:
+        assert hold.link == {"ContactID": "c-22"}
+    item = store.get_raw({"pk": "LINK#xero.contact#CL-22", "sk": "LINK"})
+    assert item is not None and "lock_owner" not in item
+    assert store.get_link("xero.contact", "CL-22") == {"ContactID": "c-22"}

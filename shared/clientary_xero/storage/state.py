@@ -833,7 +833,7 @@ class StateStore:
             yield hold
         finally:
             if not hold.written:
-                self.release_link_lock(kind, source_id, owner)
+                self.release_link_lock(kind, source_id, owner, empty=link is None)
 
     def take_link_lock(self, kind: str, source_id: str, owner: str) -> bool:
         """Take a link key's lock for ``owner`` (as ``lock_link`` does; tests and tools). False
@@ -841,8 +841,19 @@ class StateStore:
         taken, _ = self._claim_link(kind, source_id, owner, None)
         return taken
 
-    def release_link_lock(self, kind: str, source_id: str, owner: str) -> None:
-        """Give up ``owner``'s lock of a link key, leaving the link as it is."""
+    def release_link_lock(self, kind: str, source_id: str, owner: str, *, empty: bool = False) -> None:
+        """Give up ``owner``'s lock of a link key, leaving the link as it is. ``empty``: there was
+        no link when the lock was taken; an item that still holds only the lock is deleted."""
+        if empty:
+            with contextlib.suppress(Conflict):  # a link was written meanwhile, or the lock is not ours
+                self._call(
+                    self._t.delete_item,
+                    Key=_link_key(kind, source_id),
+                    ConditionExpression="lock_owner = :o AND attribute_not_exists(#t)",
+                    ExpressionAttributeNames={"#t": "target"},
+                    ExpressionAttributeValues={":o": owner},
+                )
+                return
         # Conflict: the lease expired and someone else took it; nothing of ours to release.
         with contextlib.suppress(Conflict):
             self._call(
