@@ -6,6 +6,7 @@ then finds them in the test module.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -50,6 +51,26 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self.now += seconds
+
+
+@contextlib.contextmanager
+def atomic_requests() -> Iterator[None]:
+    """Each request to moto applied atomically, as AWS applies it: moto checks a condition and
+    then writes, and two threads may otherwise both pass the check (a lock taken twice)."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.RLock()
+    original = BotocoreStubber.process_request
+
+    def atomic(self: Any, request: Any) -> Any:
+        with lock:
+            return original(self, request)
+
+    BotocoreStubber.process_request = atomic  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.process_request = original  # type: ignore[method-assign]
 
 
 @dataclass
@@ -104,7 +125,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    with mock_aws(), atomic_requests():
         reset_settings()
         reset_clients()
         create_state_table(STATE_TABLE)

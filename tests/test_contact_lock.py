@@ -114,7 +114,7 @@ def test_a_writer_that_cannot_get_the_lock_creates_nothing_and_waits(
     monkeypatch.setattr(state_module, "LINK_LOCK_WAIT_SECONDS", 0.3)
     store = StateStore()
     # Given another worker holding the link lock of CL-8 (it is creating that contact right now)
-    assert store.acquire_lock("link#xero.contact#CL-8", "other-worker", 60)
+    assert store.take_link_lock("xero.contact", "CL-8", "other-worker")
     with use_transport(sandbox):
         client = XeroClient(make_provider())
         data = ContactInput(Name="Beta Inc", ContactNumber="CL-8")
@@ -124,7 +124,7 @@ def test_a_writer_that_cannot_get_the_lock_creates_nothing_and_waits(
         assert busy.value.delay_seconds > 0
         assert sandbox.contacts(connection["tenant_id"]) == []  # nothing created meanwhile
         # Once the holder is done, the retry creates the contact, once
-        store.release_lock("link#xero.contact#CL-8", "other-worker")
+        store.release_link_lock("xero.contact", "CL-8", "other-worker")
         made = create_or_update_contact(make_context(client, attempt=2), data)
     assert made["created"] is True
     assert [c["Name"] for c in sandbox.contacts(connection["tenant_id"])] == ["Beta Inc"]
@@ -144,7 +144,7 @@ def test_the_lock_is_released_when_the_write_fails(
         with pytest.raises(RetryableError):
             create_or_update_contact(make_context(client), data)
         # The next writer gets the lock at once (a held lock would make it wait, then LockBusy)
-        assert StateStore().acquire_lock("link#xero.contact#CL-9", "next-writer", 60)
+        assert StateStore().take_link_lock("xero.contact", "CL-9", "next-writer")
 
 
 def test_a_step_that_meets_a_busy_contact_lock_waits_without_using_an_attempt(
@@ -163,12 +163,12 @@ def test_a_step_that_meets_a_busy_contact_lock_waits_without_using_an_attempt(
         client = env.clientary.seed_client("Acme Builders")
         env.clientary.add_invoice(client["id"], [{"title": "Survey", "quantity": 2, "price": 95.0}], status=1)
         # Given another run creating this client's contact right now (it holds the link lock)
-        lock = f"link#xero.contact#CL-{client['id']}"
-        assert env.state.acquire_lock(lock, "other-run", 60)
+        number = f"CL-{client['id']}"
+        assert env.state.take_link_lock("xero.contact", number, "other-run")
         env.poll("clientary.new_invoice")
 
         def holder_finishes(batch: dict[str, Any]) -> None:
-            env.state.release_lock(lock, "other-run")
+            env.state.release_link_lock("xero.contact", number, "other-run")
 
         # When the step meets the lock (and the holder finishes after that first try)
         env.drain(on_batch=holder_finishes)
@@ -180,3 +180,66 @@ def test_a_step_that_meets_a_busy_contact_lock_waits_without_using_an_attempt(
         assert steps["contact"]["attempts"] == 1
         assert len(env.xero.contacts(env.xero_tenant_id())) == 1
         assert env.dlq_messages("xero") == []
+
+
+# ------------------------------------------------- the lock held on the link item (issue 8 point 4)
+def test_the_links_lock_excludes_a_second_holder_until_its_lease_ends(
+    aws: AwsEnv,  # noqa: F811
+    clock: FakeClock,  # noqa: F811
+) -> None:
+    store = StateStore(clock=clock)
+    assert store.take_link_lock("xero.contact", "CL-20", "first")
+    assert not store.take_link_lock("xero.contact", "CL-20", "second")
+    assert store.get_link("xero.contact", "CL-20") is None  # a lock alone is no link
+    # The holder's lease ends on its own (a Lambda that died holding it)
+    clock.advance(state_module.LINK_LOCK_SECONDS + 1)
+    assert store.take_link_lock("xero.contact", "CL-20", "second")
+    # The first holder's release, late, frees nothing of the second's
+    store.release_link_lock("xero.contact", "CL-20", "first")
+    assert not store.take_link_lock("xero.contact", "CL-20", "third")
+
+
+def test_a_writer_that_dies_between_lock_and_link_leaves_a_lock_that_expires_and_no_duplicate(
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox: XeroSandbox,  # noqa: F811
+    connection: dict[str, Any],  # noqa: F811
+    make_provider: ProviderFactory,  # noqa: F811
+    clock: FakeClock,  # noqa: F811
+) -> None:
+    monkeypatch.setattr(state_module, "LINK_LOCK_WAIT_SECONDS", 0.2)
+    store = StateStore(clock=clock)
+    tenant = connection["tenant_id"]
+    # Given a Lambda that took CL-21's lock, created the contact in Xero and died before linking it
+    assert store.take_link_lock("xero.contact", "CL-21", "dead-lambda")
+    made = sandbox.seed_contact(tenant, Name="Kappa Ltd", ContactNumber="CL-21")
+    with use_transport(sandbox):
+        client = XeroClient(make_provider())
+        data = ContactInput(Name="Kappa Ltd", ContactNumber="CL-21")
+        # When the retry comes while the dead Lambda's lease lasts, it waits and writes nothing
+        with pytest.raises(LockBusy):
+            create_or_update_contact(make_context(client, attempt=2, links=store), data)
+        # … and once the lease has ended, it finds the contact by its number instead of creating it
+        clock.advance(state_module.LINK_LOCK_SECONDS + 1)
+        out = create_or_update_contact(make_context(client, attempt=2, links=store), data)
+        # Then the same input again is the unchanged skip: one request, which takes no lock
+        again = create_or_update_contact(make_context(client, run_id="run-2", links=store), data)
+    assert (out["ContactID"], out["created"]) == (made["ContactID"], False)
+    assert again["unchanged"] is True and again["ContactID"] == made["ContactID"]
+    assert len(sandbox.contacts(tenant)) == 1
+    item = store.get_raw({"pk": "LINK#xero.contact#CL-21", "sk": "LINK"})
+    assert item is not None and "lock_owner" not in item and "lock_until_ms" not in item
+    assert store.get_link("xero.contact", "CL-21")["ContactID"] == made["ContactID"]  # type: ignore[index]
+
+
+def test_a_lock_given_up_without_a_link_leaves_no_item_behind(aws: AwsEnv) -> None:  # noqa: F811
+    store = StateStore()
+    with store.lock_link("xero.contact", "CL-22") as hold:  # the write failed: nothing linked
+        assert hold.link is None
+    assert store.get_raw({"pk": "LINK#xero.contact#CL-22", "sk": "LINK"}) is None
+    # A link's own lock, given up without a write, leaves the link as it was
+    store.put_link("xero.contact", "CL-22", {"ContactID": "c-22"})
+    with store.lock_link("xero.contact", "CL-22") as hold:
+        assert hold.link == {"ContactID": "c-22"}
+    item = store.get_raw({"pk": "LINK#xero.contact#CL-22", "sk": "LINK"})
+    assert item is not None and "lock_owner" not in item
+    assert store.get_link("xero.contact", "CL-22") == {"ContactID": "c-22"}

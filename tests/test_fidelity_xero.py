@@ -746,10 +746,11 @@ class _NoLinks:
     def put_link(self, *_: Any) -> None:
         return None
 
-    def lock_link(self, *_: Any) -> Any:
+    def lock_link(self, *_: Any, **__: Any) -> Any:
         from contextlib import nullcontext
+        from types import SimpleNamespace
 
-        return nullcontext()
+        return nullcontext(SimpleNamespace(link=None, unchanged=False, write=lambda *a, **k: None))
 
 
 def test_every_listed_operation_has_xeros_example_or_says_why() -> None:

@@ -142,6 +142,13 @@ def test_a_retry_after_a_crash_before_the_link_updates_instead_of_duplicating(
     sandbox: XeroSandbox,  # noqa: F811
     recorder: Recorded,  # noqa: F811
 ) -> None:
+    class CrashingHold:
+        link = None
+        unchanged = False
+
+        def write(self, target: dict[str, Any], *, version: str | None = None) -> None:
+            raise RuntimeError("Lambda timed out")
+
     class CrashingLinks:
         def get_link(self, kind: str, source_id: str) -> None:
             return None
@@ -149,8 +156,10 @@ def test_a_retry_after_a_crash_before_the_link_updates_instead_of_duplicating(
         def put_link(self, kind: str, source_id: str, target: dict[str, Any]) -> None:
             raise RuntimeError("Lambda timed out")
 
-        def lock_link(self, kind: str, source_id: str) -> contextlib.nullcontext[None]:
-            return contextlib.nullcontext()
+        def lock_link(
+            self, kind: str, source_id: str, *, unless: str | None = None
+        ) -> contextlib.nullcontext[CrashingHold]:
+            return contextlib.nullcontext(CrashingHold())
 
     fields = ContactInput(Name="Gamma LLC", ContactNumber="CL-9")
     with pytest.raises(RuntimeError):

@@ -423,13 +423,13 @@ def test_two_contact_batches_sharing_contacts_lock_them_in_one_order(
     firsts: set[int] = set()
 
     @contextlib.contextmanager
-    def lock_link(self: StateStore, kind: str, source_id: str, **kw: Any) -> Iterator[None]:
-        with real(self, kind, source_id, **kw):
+    def lock_link(self: StateStore, kind: str, source_id: str, **kw: Any) -> Iterator[Any]:
+        with real(self, kind, source_id, **kw) as hold:
             if threading.get_ident() not in firsts:
                 firsts.add(threading.get_ident())
                 with contextlib.suppress(threading.BrokenBarrierError):
                     both_locked.wait()
-            yield
+            yield hold
 
     monkeypatch.setattr(StateStore, "lock_link", lock_link)
     writer = batch_writers()["xero.create_or_update_contact"]

@@ -17,14 +17,28 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 
+class LinkLock(Protocol):
+    """A link key's lock (storage/state.py ``LinkHold``): ``link`` as it was when taken;
+    ``unchanged``: none was taken because the link holds the ``unless`` version already."""
+
+    link: dict[str, Any] | None
+    unchanged: bool
+
+    # Write the link and give the lock up (one write, with the step's checkpoint when it can).
+    def write(self, target: dict[str, Any], *, version: str | None = None) -> None: ...
+
+
 class Links(Protocol):
     """Id links between the two services (a subset of the State store)."""
 
     def get_link(self, kind: str, source_id: str) -> dict[str, Any] | None: ...
     def put_link(self, kind: str, source_id: str, target: dict[str, Any]) -> None: ...
     # Held while finding, creating and linking one source record, so two writers cannot both
-    # create it; raises LockBusy (retryable) when another writer keeps it too long.
-    def lock_link(self, kind: str, source_id: str) -> AbstractContextManager[None]: ...
+    # create it; raises LockBusy (retryable) when another writer keeps it too long. Taking it
+    # reads the link; ``unless``: take none when the link's version is that already.
+    def lock_link(
+        self, kind: str, source_id: str, *, unless: str | None = None
+    ) -> AbstractContextManager[LinkLock]: ...
 
 
 @dataclass

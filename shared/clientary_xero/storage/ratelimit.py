@@ -17,7 +17,12 @@ the next instant with **one conditional write** that moves ``tat`` on: ``SET tat
 when the schedule is busy (``tat > now``; the write returns the new ``tat``, so the caller learns
 *its own* instant: ``max(now, old tat - τ)``), or ``SET tat = now + interval`` when it is idle
 (``tat ≤ now``). Which of the two to try is guessed from the ``tat`` this worker saw last; a wrong
-guess fails its condition, and the worker reads the item and takes the other. Instants are at
+guess fails its condition, and the refusal returns the item as it stands
+(``ReturnValuesOnConditionCheckFailure``), so the worker takes the other without reading it.
+When the schedule is idle and this worker saw no other call in flight last (or never looked), the
+idle form sets the slots outright (``slots = {owner: lease}`` under ``size(slots) = 0``), which
+also makes the item when there is none (the first call to an organisation, or the first after the
+item's TTL): one write, where making the item first cost three requests more. Instants are at
 least ``interval`` apart except for the burst, so any 61 s holds at most ``60 x interval - τ ≥ 61 s``
 worth, i.e. at most 60 instants: the window is kept without storing a list of admissions.
 
@@ -34,7 +39,14 @@ it could put more than 60 calls into one window.
 **A step with several calls.** A step may call Xero more than once (a lookup, then a write). Its
 execution is a *turn* (``rate_turn``, opened by the runner around the action): if a later call of
 the turn finds its instant far, the reservation covers the turn's earlier calls too (``n`` instants
-in one write: ``tat + n x interval``), because the re-sent step makes them again. A turn honours
+in one write: ``tat + n x interval``), because the re-sent step makes them again. A step that knows
+it is about to make ``n`` calls says so (``expect_calls``: a new contact's lookup and write), and
+its first admission reserves the ``n`` instants in its one write; the later calls honour theirs
+and take the slot the earlier call of the same batch no longer uses, still held for the
+checkpoint, when its lease outlasts ``MAX_CALL_SECONDS`` from now (so no call outlives the slot it
+runs under): no write at all. Such a call does not look at a 429's block another worker recorded
+in the second since the first call (Xero's answer teaches it, as any call's does). An instant
+reserved and not used (the step failed after its lookup) is simply lost to the schedule. A turn honours
 its instants in order, so a step is re-sent once however many calls it makes (unless it makes more
 calls on the second run than the first, e.g. a find-before-create after a lost answer: then once
 more).
@@ -48,17 +60,19 @@ table anyway (``slots_ride_along``, opened by engine/batching.py around a batch 
 checkpoint takes ``held_slots()``), so the slot is free the moment the step's outcome is written,
 a few milliseconds after the call; at most ``RIDING_SLOTS`` (a step's lookup and write) wait so,
 older ones are released at once, so a batch making many calls never waits for its own slots; a
-batch call's slot goes with its first member's checkpoint. A slot no checkpoint took (a failed
+batch call's slot goes with its first member's checkpoint. Other writes of the step may ride
+along the same way (``ride_along``: a contact's id link with its lock given up,
+storage/state.py). A slot no checkpoint took (a failed
 step, a wait, a checkpoint that had to be made without its transaction) is released by a write of
 its own once that step has settled, and calls outside a step
 (a trigger's fetches) release theirs at once, as before. (Folding the release into the worker's
 *next admission* instead would let a finished call hold its slot until the Lambda calls again,
 which starves the limit when twenty Lambdas are busy with their own bookkeeping.) An admission
 that meets such a transaction on the item (``TransactionConflict``: nothing was written) is a lost
-race: it reads and tries again. The condition counts expired slots too (erring on the safe
-side); when it fails the worker reads the item and removes expired ones (each removal conditional
-on the lease it read, so two workers tidying at once cannot remove a live one), else waits with
-jittered back-off (nobody knows when a call ends).
+race: it reads and tries again. The condition counts expired slots too (erring on the safe side);
+when it fails the worker looks at the item its refusal returned and removes expired ones (each
+removal conditional on the lease it saw, so two workers tidying at once cannot remove a live one),
+else waits with jittered back-off (nobody knows when a call ends).
 
 **A dead Lambda cannot leak a slot.** A slot is a lease (``lease_seconds``, default 75 s: longer
 than any function that calls Xero may run, 60 s, so no call, however slowly its answer trickles in —
@@ -95,6 +109,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import logging
 import math
 import random
@@ -105,7 +120,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clientary_xero.errors import Conflict, RetryableError
-from clientary_xero.storage.state import StateStore, TransactionConflict
+from clientary_xero.storage.state import ConditionFailed, StateStore, TransactionConflict
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +131,9 @@ WINDOW_SECONDS = 61.0
 # slows the sustained pace by one call in 61 s (see the module docstring).
 BURST = 2
 LEASE_SECONDS = 75.0
+# The longest a call can last once made: the functions that call Xero time out after 60 s. A
+# slot whose lease outlasts it from now may carry one more call of the same step.
+MAX_CALL_SECONDS = 60.0
 WAIT_SECONDS = 5.0
 POLL_SECONDS = 0.1
 MAX_POLL_SECONDS = 1.0
@@ -169,6 +187,7 @@ class _Turn:
 
     pending: list[tuple[str, int]] = field(default_factory=list)  # (scope, instant) to honour
     calls: int = 0  # calls admitted in this turn
+    expect: int = 0  # calls the step says it is about to make (``expect_calls``)
 
 
 _turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("rate_turn", default=None)
@@ -177,32 +196,61 @@ _turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("rate_turn"
 @dataclass
 class HeldSlots:
     """Slots of calls that are over, whose release rides along with the next step checkpoint
-    (see "In flight"): ``updates()`` for its transaction, ``released()`` once it is written."""
+    (see "In flight"): ``updates()`` for its transaction, ``released()`` once it is written.
+
+    Other writes may ride along the same way (``ride_along``: a contact's id link written with its
+    lock given up, storage/state.py ``LinkHold.write``), each with the write to make by itself
+    when no checkpoint takes it."""
 
     held: list[tuple[RateBudget, Permit]] = field(default_factory=list)
+    writes: list[tuple[dict[str, Any], Callable[[], None]]] = field(default_factory=list)
     _taken: int = 0
+    _writes_taken: int = 0
 
     def updates(self) -> list[dict[str, Any]]:
         """The releases as ``TransactWriteItems`` updates, one per budget item (a transaction takes
-        one operation per item; none outside ``slots_ride_along``)."""
+        one operation per item; none outside ``slots_ride_along``), and the riding writes."""
         self._taken = len(self.held)
+        self._writes_taken = len(self.writes)
         by_item: dict[tuple[str, str], tuple[RateBudget, list[Permit]]] = {}
         for budget, permit in self.held:
             where = (budget.store.table_name, budget._key(permit.scope)["pk"])
             by_item.setdefault(where, (budget, []))[1].append(permit)
-        return [budget._release_update(permits) for budget, permits in by_item.values()]
+        releases = [budget._release_update(permits) for budget, permits in by_item.values()]
+        return releases + [update for update, _ in self.writes]
 
     def released(self) -> None:
-        """The transaction with ``updates()`` was written: those slots are free."""
+        """The transaction with ``updates()`` was written: those slots are free (and those
+        writes made)."""
         del self.held[: self._taken]
-        self._taken = 0
+        del self.writes[: self._writes_taken]
+        self._taken = self._writes_taken = 0
 
     def release_now(self) -> None:
-        """Release, each with a write of its own, the slots no checkpoint took."""
+        """Release, each with a write of its own, the slots no checkpoint took; make the riding
+        writes no checkpoint took."""
+        while self.writes:
+            _, write = self.writes.pop(0)
+            try:
+                write()
+            except Exception as exc:  # a lock left behind ends with its lease
+                logger.warning("a write riding along with a checkpoint failed (%s)", type(exc).__name__)
+        self._writes_taken = 0
         while self.held:
             budget, permit = self.held.pop(0)
             budget._release_now(permit)
         self._taken = 0
+
+
+def ride_along(update: dict[str, Any], write: Callable[[], None]) -> bool:
+    """Within ``slots_ride_along``: let ``update`` (a ``TransactWriteItems`` update) go with the
+    next step checkpoint, or ``write()`` once the step settled without one; True. Outside: False
+    (the caller writes now)."""
+    held = _held.get()
+    if held is None:
+        return False
+    held.writes.append((update, write))
+    return True
 
 
 _held: contextvars.ContextVar[HeldSlots | None] = contextvars.ContextVar("held_slots", default=None)
@@ -242,6 +290,16 @@ def rate_turn(reservation: Any = None) -> Iterator[None]:
         _turn.reset(token)
 
 
+def expect_calls(n: int) -> None:
+    """The step is about to make ``n`` calls to one organisation, one after the other (a lookup,
+    then a write): the next admission reserves ``n`` instants in its one write, and the later
+    calls take their instant from the turn and the slot the earlier call held (see "A step with
+    several calls"). Outside a turn (``rate_turn``), nothing."""
+    turn = _turn.get()
+    if turn is not None:
+        turn.expect = max(0, n)
+
+
 @dataclass(frozen=True)
 class Permit:
     """One admitted call: release it when the call is over (in ``finally``)."""
@@ -253,6 +311,8 @@ class Permit:
     tat_ms: int = 0
     since_ms: int = 0
     prev_tat_ms: int = 0
+    # When the slot's lease ends (0: unknown): a later call of the same step may use the slot.
+    lease_until_ms: int = 0
 
 
 @dataclass
@@ -308,8 +368,10 @@ class RateBudget:
         self.clock = clock
         self.sleep = sleep
         self.service = service
-        # The tat this worker saw last, per scope: which form of the admission to try first.
+        # The tat this worker saw last, per scope: which form of the admission to try first; and
+        # whether it saw no other call in flight (the fresh form).
         self._seen_tat: dict[str, int] = {}
+        self._seen_empty: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ public
     def acquire(self, scope: str) -> Permit:
@@ -324,6 +386,7 @@ class RateBudget:
             permit = self._reserve(scope, owner, deadline, turn)
         if turn is not None:
             turn.calls += 1
+            turn.expect = 0
         return permit
 
     def release(self, permit: Permit) -> None:
@@ -474,15 +537,22 @@ class RateBudget:
             now = self._now_ms()
             seen = self._seen_tat.get(scope, 0)
             busy = seen > now
+            # Idle, and no call in flight when this worker looked last (or never looked): the
+            # admission may set the slots outright, which also makes a missing item.
+            fresh = not busy and self._seen_empty.get(scope, True)
             near = max(now, seen - self.tolerance_ms) - now <= self._wait_ms(deadline)
             # Far: the re-sent step makes this turn's earlier calls again, so reserve for them too.
-            count = 1 if near or turn is None else 1 + turn.calls
+            # Near: the calls the step says it will make now (``expect_calls``), in one write.
+            count = (max(1, turn.expect) if near else 1 + turn.calls) if turn is not None else 1
             try:
-                attrs = self._admit(scope, owner, now, count=count, busy=busy, slot=near)
-            except Conflict:
-                view = self._read(scope, now)
+                attrs = self._admit(scope, owner, now, count=count, busy=busy, slot=near, fresh=fresh)
+            except Conflict as exc:
+                view = self._refused(exc, scope, now)
+                self._seen_empty[scope] = not (view.slots or view.expired)
                 if not view.exists:
-                    self._create(scope, now)
+                    if fresh:  # a 429's block on an item without slots: made as before, honoured below
+                        self._create(scope, now)
+                    self._seen_tat[scope] = view.tat  # no schedule: the idle (fresh) form next
                     continue
                 self._raise_if_blocked(view, now, deadline, None)
                 if view.minute_blocked_until > now:
@@ -505,6 +575,7 @@ class RateBudget:
                 continue
             tat = int(attrs["tat"])
             self._seen_tat[scope] = tat
+            self._seen_empty[scope] = not any(o != owner for o in attrs.get("slots") or {})
             start = tat - count * self.interval_ms if busy else now
             instants = [max(now, start + i * self.interval_ms - self.tolerance_ms) for i in range(count)]
             if instants[0] - self._now_ms() > self._wait_ms(deadline):
@@ -516,7 +587,13 @@ class RateBudget:
             if turn is not None:
                 turn.pending.extend((scope, at) for at in instants[1:])
             permit = Permit(
-                scope, owner, instants[0], tat, int(attrs.get("since", now)), int(attrs.get("prev_tat", 0))
+                scope,
+                owner,
+                instants[0],
+                tat,
+                int(attrs.get("since", now)),
+                int(attrs.get("prev_tat", 0)),
+                now + self.lease_ms if near else 0,
             )
             if near:
                 self._sleep_until(instants[0])
@@ -553,6 +630,14 @@ class RateBudget:
                 turn.pending = [(s, a) for s, a in turn.pending if s != scope]
             raise self._far(scope, list(reservation.instants))
         self._sleep_until(instant)
+        reused = self._reuse_slot(scope)
+        if reused is not None:
+            # The slot of this step's earlier call (over, its release waiting for the checkpoint):
+            # its lease outlasts any call this function run can still make. No write.
+            base = permit or reused
+            return dataclasses.replace(
+                base, owner=reused.owner, admitted_ms=instant, lease_until_ms=reused.lease_until_ms
+            )
         polls = 0
         while True:
             now = self._now_ms()
@@ -573,8 +658,8 @@ class RateBudget:
                     ).get("Attributes")
                     or {}
                 )
-            except Conflict:
-                view = self._read(scope, now)
+            except Conflict as exc:
+                view = self._refused(exc, scope, now)
                 if not view.exists:
                     self._create(scope, now)
                     continue
@@ -589,7 +674,7 @@ class RateBudget:
                     polls += 1
                 continue
             if permit is not None:
-                return permit
+                return dataclasses.replace(permit, lease_until_ms=now + self.lease_ms)
             return Permit(
                 scope,
                 owner,
@@ -597,14 +682,52 @@ class RateBudget:
                 int(attrs.get("tat", 0)),
                 int(attrs.get("since", 0)),
                 int(attrs.get("prev_tat", 0)),
+                now + self.lease_ms,
             )
 
+    def _reuse_slot(self, scope: str) -> Permit | None:
+        """A slot of this organisation that a call of this batch no longer uses, waiting for a
+        checkpoint to release it, whose lease outlasts ``MAX_CALL_SECONDS`` from now; taken out of
+        the held ones (the call that takes it releases it)."""
+        held = _held.get()
+        if held is None:
+            return None
+        now = self._now_ms()
+        for i, (budget, permit) in enumerate(held.held):
+            same = budget.store.table_name == self.store.table_name and budget._key(
+                permit.scope
+            ) == self._key(scope)
+            if same and permit.lease_until_ms - now > MAX_CALL_SECONDS * 1000:
+                del held.held[i]
+                if i < held._taken:
+                    held._taken -= 1
+                return permit
+        return None
+
     def _admit(
-        self, scope: str, owner: str, now: int, *, count: int, busy: bool, slot: bool
+        self, scope: str, owner: str, now: int, *, count: int, busy: bool, slot: bool, fresh: bool = False
     ) -> dict[str, Any]:
-        """The admission: one conditional update, atomic in DynamoDB. Returns the item as written."""
+        """The admission: one conditional update, atomic in DynamoDB. Returns the item as written.
+        ``fresh`` (idle only): no call is in flight, so the slots are set outright (``slots =
+        {owner: lease}``), which also makes the item when there is none yet (a first call, or one
+        after the item's TTL)."""
         names: dict[str, str] = {"#ttl": "ttl"}
         values: dict[str, Any] = {":now": now, ":ttl": now // 1000 + 86400 * 2}
+        if fresh and not busy:
+            values.update({":tat": now + count * self.interval_ms, ":zero": 0})
+            values[":slots"] = {owner: now + self.lease_ms} if slot else {}
+            response = self._update(
+                self._key(scope),
+                UpdateExpression="SET prev_tat = if_not_exists(tat, :zero), tat = :tat, since = :now, "
+                "slots = :slots, #ttl = :ttl REMOVE recent",
+                ConditionExpression="(attribute_not_exists(slots) OR size(slots) = :zero) "
+                f"AND (attribute_not_exists(tat) OR tat <= :now) AND {_NO_BLOCKS}",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+            written: dict[str, Any] = response.get("Attributes") or {}
+            return written
         if busy:
             sets = ["tat = tat + :step"]
             condition = f"tat > :now AND {_NO_BLOCKS}"
@@ -635,13 +758,20 @@ class RateBudget:
         return attrs
 
     def _update(self, key: dict[str, str], **kwargs: Any) -> Any:
-        """An admission's write. One that meets a checkpoint's transaction releasing slots of the
-        same item (``HeldSlots``) was not written: it counts as a lost race (``Conflict``), so the
-        caller reads the item and tries again, instead of failing the step."""
+        """An admission's write. A refused one returns the item as it stands (``ConditionFailed``),
+        so the caller learns why without reading it. One that meets a checkpoint's transaction
+        releasing slots of the same item (``HeldSlots``) was not written: it counts as a lost race
+        (``Conflict``), so the caller reads the item and tries again, instead of failing the step."""
         try:
-            return self.store.update_raw(key, **kwargs)
+            return self.store.update_raw(key, ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs)
         except TransactionConflict:
             raise Conflict("the budget item was in another request's transaction") from None
+
+    def _refused(self, exc: Conflict, scope: str, now: int) -> _View:
+        """The budget as a refused admission found it: returned with the refusal, else read."""
+        if isinstance(exc, ConditionFailed):
+            return self._view(exc.item, now)
+        return self._read(scope, now)
 
     def _write_tat(self, scope: str, now: int, push: int, *, busy: bool) -> None:
         """Move the schedule on by ``push`` ms (calls Xero counted that this budget did not make)."""
@@ -748,7 +878,9 @@ class RateBudget:
         return True
 
     def _read(self, scope: str, now: int) -> _View:
-        item = self.store.get_raw(self._key(scope))
+        return self._view(self.store.get_raw(self._key(scope)), now)
+
+    def _view(self, item: dict[str, Any] | None, now: int) -> _View:
         if item is None:
             return _View(False, {}, {}, 0, 0, 0)
         slots: dict[str, int] = {}

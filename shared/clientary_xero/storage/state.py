@@ -18,6 +18,13 @@ costs DynamoDB twice the write units of a plain one: fewer requests, not fewer u
 message may carry its run, stamped with the run's ``rev`` (``run_revision``); then the claim is the
 step's first round trip (``claim_step``'s ``run_rev``). The rate budget's slot releases ride along
 with a checkpoint's transaction (``finish_step``'s ``also``).
+
+An id link's lock lives on the link item (``lock_link``): taking it is one conditional write that
+returns the link as it was (or, when the link already holds what the caller would write, takes
+no lock and is the read of the unchanged link), and the link is written with the lock given up
+in one more write, which rides along with the step's checkpoint. A new contact's link costs two
+requests' worth in one: the lock, and a share of the checkpoint (before: read, lock, re-read,
+write, unlock). Locks of the token refresh and the like stay ``LOCK#`` items (``acquire_lock``).
 """
 
 from __future__ import annotations
@@ -97,6 +104,16 @@ def run_revision(content: Any) -> str:
     nothing else has written the run since."""
     text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ConditionFailed(Conflict):
+    """A conditional write refused, asked to return the item as it stands
+    (``ReturnValuesOnConditionCheckFailure=ALL_OLD``): ``item``, None when there is none. The
+    caller learns why without a read."""
+
+    def __init__(self, message: str, item: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.item = item
 
 
 class TransactionConflict(RetryableError):
@@ -236,6 +253,9 @@ class StateStore:
         except Exception as exc:
             code = error_code(exc)
             if code == "ConditionalCheckFailedException":
+                if kwargs.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD":
+                    raw = (getattr(exc, "response", None) or {}).get("Item")
+                    raise ConditionFailed(code, _from_wire(raw) if raw else None) from None
                 raise Conflict(code) from None
             if code == "TransactionConflictException":
                 raise TransactionConflict(f"DynamoDB is busy ({code})", delay_seconds=5) from None
@@ -743,18 +763,16 @@ class StateStore:
 
     # --------------------------------------------------------------- links
     def get_link(self, kind: str, source_id: str) -> dict[str, Any] | None:
-        response = self._call(
-            self._t.get_item, Key={"pk": f"LINK#{kind}#{source_id}", "sk": "LINK"}, ConsistentRead=True
-        )
+        response = self._call(self._t.get_item, Key=_link_key(kind, source_id), ConsistentRead=True)
         item = response.get("Item")
-        return json.loads(item["target"]) if item else None
+        # An item holding only a lock (a writer creating the record right now) is no link yet.
+        return json.loads(item["target"]) if item and "target" in item else None
 
     def put_link(self, kind: str, source_id: str, target: dict[str, Any]) -> None:
         self._call(
             self._t.put_item,
             Item={
-                "pk": f"LINK#{kind}#{source_id}",
-                "sk": "LINK",
+                **_link_key(kind, source_id),
                 "kind": kind,
                 "source_id": source_id,
                 "target": _dump(target),
@@ -763,7 +781,7 @@ class StateStore:
         )
 
     def delete_link(self, kind: str, source_id: str) -> None:
-        self._call(self._t.delete_item, Key={"pk": f"LINK#{kind}#{source_id}", "sk": "LINK"})
+        self._call(self._t.delete_item, Key=_link_key(kind, source_id))
 
     @contextlib.contextmanager
     def lock_link(
@@ -771,30 +789,158 @@ class StateStore:
         kind: str,
         source_id: str,
         *,
+        unless: str | None = None,
         wait_seconds: float | None = None,
         poll_seconds: float = 0.1,
-    ) -> Iterator[None]:
+    ) -> Iterator[LinkHold]:
         """Hold the lease lock of one link key while finding, creating and linking its record.
 
         Two writers of the same source record (two invoices of one client at once) would otherwise
-        both find nothing and both create. Waits up to ``wait_seconds`` for the holder, then raises
-        ``LockBusy`` (retryable: the step waits and comes back). The lease is ``acquire_lock``'s,
-        the one the Xero token refresh uses. Polls back off (doubling, at most 1 s apart): a holder
-        writing a batch of contacts holds for seconds, and each poll is a DynamoDB write."""
+        both find nothing and both create. The lock is held **on the link item itself**
+        (``lock_owner``, ``lock_until_ms``: a lease of ``LINK_LOCK_SECONDS``), so one conditional
+        write takes it and returns the link as it was (``LinkHold.link``: the re-read under the
+        lock costs nothing), and ``LinkHold.write`` writes the link and gives the lock up in one
+        write (riding along with the step's checkpoint when there is one:
+        storage/ratelimit.py ``slots_ride_along``). Leaving the block without ``write`` gives the
+        lock up (a write). A holder that dies leaves its lease, which ends on its own.
+
+        ``unless``: the link's ``version`` (what the caller would write) — when the link already
+        holds it, no lock is taken and the hold says ``unchanged`` (its ``link`` is the current
+        one): the same single request serves as the read of an unchanged link.
+
+        Waits up to ``wait_seconds`` for another holder, then raises ``LockBusy`` (retryable: the
+        step waits and comes back). Polls back off (doubling, at most 1 s apart): a holder writing
+        a batch of contacts holds for seconds, and each poll is a DynamoDB write."""
         name = f"link#{kind}#{source_id}"
         owner = uuid.uuid4().hex
         deadline = time.monotonic() + (LINK_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
         pause = poll_seconds
-        while not self.acquire_lock(name, owner, LINK_LOCK_SECONDS):
+        while True:
+            taken, item = self._claim_link(kind, source_id, owner, unless)
+            link = json.loads(item["target"]) if item and "target" in item else None
+            if taken:
+                break
+            if unless is not None and item and item.get("version") == unless and link is not None:
+                yield LinkHold(self, kind, source_id, owner, link, unchanged=True)
+                return
             left = deadline - time.monotonic()
             if left <= 0:
                 raise LockBusy(name, delay_seconds=2)
             time.sleep(min(pause, left))
             pause = min(pause * 2, max(poll_seconds, 1.0))
+        hold = LinkHold(self, kind, source_id, owner, link)
         try:
-            yield
+            yield hold
         finally:
-            self.release_lock(name, owner)
+            if not hold.written:
+                self.release_link_lock(kind, source_id, owner, empty=link is None)
+
+    def take_link_lock(self, kind: str, source_id: str, owner: str) -> bool:
+        """Take a link key's lock for ``owner`` (as ``lock_link`` does; tests and tools). False
+        while another holder's lease lasts."""
+        taken, _ = self._claim_link(kind, source_id, owner, None)
+        return taken
+
+    def release_link_lock(self, kind: str, source_id: str, owner: str, *, empty: bool = False) -> None:
+        """Give up ``owner``'s lock of a link key, leaving the link as it is. ``empty``: there was
+        no link when the lock was taken; an item that still holds only the lock is deleted."""
+        if empty:
+            with contextlib.suppress(Conflict):  # a link was written meanwhile, or the lock is not ours
+                self._call(
+                    self._t.delete_item,
+                    Key=_link_key(kind, source_id),
+                    ConditionExpression="lock_owner = :o AND attribute_not_exists(#t)",
+                    ExpressionAttributeNames={"#t": "target"},
+                    ExpressionAttributeValues={":o": owner},
+                )
+                return
+        # Conflict: the lease expired and someone else took it; nothing of ours to release.
+        with contextlib.suppress(Conflict):
+            self._call(
+                self._t.update_item,
+                Key=_link_key(kind, source_id),
+                UpdateExpression="REMOVE lock_owner, lock_until_ms",
+                ConditionExpression="lock_owner = :o",
+                ExpressionAttributeValues={":o": owner},
+            )
+
+    def _claim_link(
+        self, kind: str, source_id: str, owner: str, unless: str | None
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """One conditional write: take the lock if it is free (or expired, or ours), unless the
+        link holds ``unless``. Returns (taken, the item as it was before)."""
+        now_ms = int(self.clock() * 1000)
+        condition = "(attribute_not_exists(lock_until_ms) OR lock_until_ms < :now OR lock_owner = :o)"
+        values: dict[str, Any] = {
+            ":o": owner,
+            ":now": now_ms,
+            ":until": now_ms + LINK_LOCK_SECONDS * 1000,
+            ":k": kind,
+            ":s": source_id,
+        }
+        if unless is not None:
+            condition += " AND (attribute_not_exists(#v) OR #v <> :v)"
+            values[":v"] = unless
+        try:
+            response = self._call(
+                self._t.update_item,
+                Key=_link_key(kind, source_id),
+                UpdateExpression="SET lock_owner = :o, lock_until_ms = :until, #k = :k, #s = :s",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={
+                    "#k": "kind",
+                    "#s": "source_id",
+                    **({"#v": "version"} if unless else {}),
+                },
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ConditionFailed as refused:
+            return False, refused.item
+        return True, response.get("Attributes") or None
+
+    def _link_write(self, hold: LinkHold, target: dict[str, Any], version: str | None) -> dict[str, Any]:
+        """``update_item``'s arguments: the link written and the holder's lock given up, if the
+        lock is still the holder's."""
+        names = {"#t": "target", "#k": "kind", "#s": "source_id", "#u": "updated_at"}
+        values: dict[str, Any] = {
+            ":t": _dump(target),
+            ":k": hold.kind,
+            ":s": hold.source_id,
+            ":u": int(self.clock()),
+            ":o": hold.owner,
+        }
+        sets = "#t = :t, #k = :k, #s = :s, #u = :u"
+        if version is not None:
+            names["#v"] = "version"
+            values[":v"] = version
+            sets += ", #v = :v"
+        return {
+            "TableName": self.table_name,
+            "Key": _link_key(hold.kind, hold.source_id),
+            "UpdateExpression": f"SET {sets} REMOVE lock_owner, lock_until_ms",
+            "ConditionExpression": "lock_owner = :o",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
+    def _write_link_now(self, update: dict[str, Any]) -> None:
+        """The link write by itself. If the lock is no longer ours (a lease that ran out: not
+        within one function run), the link is still written (it names what Xero has), and the
+        other holder's lock is left alone."""
+        arguments = {k: v for k, v in update.items() if k != "TableName"}
+        try:
+            self._call(self._t.update_item, **arguments)
+        except Conflict:
+            values = {k: v for k, v in arguments["ExpressionAttributeValues"].items() if k != ":o"}
+            self._call(
+                self._t.update_item,
+                Key=arguments["Key"],
+                UpdateExpression=arguments["UpdateExpression"].split(" REMOVE ")[0],
+                ExpressionAttributeNames=arguments["ExpressionAttributeNames"],
+                ExpressionAttributeValues=values,
+            )
 
     # --------------------------------------------------------------- locks
     def acquire_lock(self, name: str, owner: str, lease_seconds: float) -> bool:
@@ -932,6 +1078,49 @@ class StateStore:
 
     def delete_parked(self, marker: str) -> None:
         self._call(self._t.delete_item, Key={"pk": "PARKED", "sk": marker})
+
+
+@dataclass
+class LinkHold:
+    """A link key's lock, held on the link item (``StateStore.lock_link``).
+
+    ``link``: the link as it was when the lock was taken (None: none yet). ``unchanged``: no lock
+    was taken because the link already holds the caller's ``unless`` version; then ``link`` is the
+    current link and there is nothing to write."""
+
+    store: StateStore
+    kind: str
+    source_id: str
+    owner: str
+    link: dict[str, Any] | None
+    unchanged: bool = False
+    written: bool = False
+
+    def write(self, target: dict[str, Any], *, version: str | None = None) -> None:
+        """Write the link (and its ``version``) and give the lock up, in one write. Within
+        ``slots_ride_along`` (an engine step) the write rides along with the step's checkpoint
+        transaction, else (a checkpoint without it, a failed step) it is made by itself once the
+        step has settled; outside, it is made at once."""
+        from clientary_xero.storage.ratelimit import ride_along
+
+        if self.unchanged:
+            raise RuntimeError("an unchanged link holds no lock to write under")
+        update = self.store._link_write(self, target, version)
+        self.written = True
+        if not ride_along(update, lambda: self.store._write_link_now(update)):
+            self.store._write_link_now(update)
+
+
+def _link_key(kind: str, source_id: str) -> dict[str, str]:
+    return {"pk": f"LINK#{kind}#{source_id}", "sk": "LINK"}
+
+
+def _from_wire(raw: dict[str, Any]) -> dict[str, Any]:
+    """An item in DynamoDB's wire format (as a ``ConditionalCheckFailedException`` returns it)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {key: deserializer.deserialize(value) for key, value in raw.items()}
 
 
 def _strip(item: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -4,10 +4,14 @@ Items are human-edited (console or CLI), so loading never trusts them: ``for_tri
 item with either its parsed workflow or the problems that make it invalid, and the caller reports
 an invalid one on its run while every other workflow keeps running.
 
-``for_trigger`` costs two requests (the GSI query, then one strongly consistent ``BatchGetItem``
-for the items it names) and its answer is kept in the container for ``workflow_cache_seconds``
-(default 5): a poll page or a burst of pushes reads the table once, and an edit takes effect within
-that time (at once for edits this process makes, ``put``/``delete``). The cache holds what was
+``for_trigger`` costs one request: the GSI query, whose projection is ALL, so the items come
+with it (an item that came without its definition, from an index projecting less, is read from
+the table, strongly). Its answer is kept in the container for ``workflow_cache_seconds`` (default
+5): a poll page or a burst of pushes reads the table once, and an edit takes effect within that
+time plus the index's own lag (eventually consistent: usually well under a second; the cache is
+dropped at once for edits this process makes, ``put``/``delete``). Before issue 8 the items were
+read again strongly (a ``BatchGetItem``), which bought nothing the cache did not already give up:
+another container keeps its cached answer for the cache time anyway. The cache holds what was
 loaded, invalid workflows and their problems included, so an invalid edit is still reported on
 each run.
 """
@@ -117,10 +121,13 @@ class WorkflowStore:
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        # The GSI is eventually consistent and only has the keys' projection guarantees: read the
-        # items strongly so a just-saved edit is what runs (one BatchGetItem for up to 100).
+        # The index projects every attribute: its items are the workflows (a lag of the index is
+        # within the cache's own, see the module docstring). One that came without its definition
+        # (an index projecting less) is read from the table.
+        whole = [i for i in items if "steps" in i]
+        partial = sorted({str(i["id"]) for i in items if "steps" not in i})
         loaded = []
-        for item in self._get_many(sorted({str(i["id"]) for i in items})):
+        for item in [*whole, *(self._get_many(partial) if partial else [])]:
             stored = _load(item)
             if stored.document.get("trigger") == trigger:
                 loaded.append(stored)

@@ -28,6 +28,13 @@ and a small snapshot of Xero's answer (the fields of the step's output). A linke
 input is unchanged since that write is not sent again: the step outputs the snapshot with
 ``unchanged: true`` and makes no Xero call. An edit made in Xero by a person is therefore kept until
 the input changes; a link without a hash (written before hashes were stored) writes once.
+
+Find, write and link happen under the link key's lock (storage/state.py ``lock_link``), held on
+the link item: one conditional write takes it and returns the link, or takes none when the link
+holds this very input already (``version``: organisation and input hash), which makes the
+unchanged skip one DynamoDB request. The link is written with the lock given up in one write,
+with the step's checkpoint. A writer that dies holding the lock leaves it until its lease
+(``LINK_LOCK_SECONDS``) ends; the retry then finds the contact by ContactNumber.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from clientary_xero.connectors.xero.actions.common import (
     where_text,
 )
 from clientary_xero.errors import LockBusy, PermanentError
+from clientary_xero.storage.ratelimit import expect_calls
 
 logger = logging.getLogger(__name__)
 
@@ -490,21 +498,23 @@ def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str
         return output
     digest = input_digest(fields)
     use_link = "link" in data.MatchBy
-    skipped = _unchanged(_link(ctx, number, tenant), digest) if use_link else None
-    if skipped is not None:
-        return skipped
     # find → write → link under the link key's lock. Two steps of one client (two invoices at once)
     # would otherwise both find nothing and both create; Xero does not keep ContactNumber unique,
-    # and a client renamed between them escapes the name check too. The second writer re-checks
-    # under the lock: it updates what the first made, or writes nothing when the first wrote the
-    # same input. The lock also keeps the link's hash that of the last write Xero received.
-    with ctx.links.lock_link(CONTACT_LINK, number):
-        link = _link(ctx, number, tenant) if use_link else None
+    # and a client renamed between them escapes the name check too. The lock is taken with the
+    # link's read (one request, which takes no lock when the link already holds this input: the
+    # unchanged skip); a second writer that waited for it sees the first's link: it updates what
+    # the first made, or writes nothing when the first wrote the same input. The lock also keeps
+    # the link's hash that of the last write Xero received. Without ``link`` in MatchBy the link
+    # is neither used nor skipped on, only written.
+    unless = _version(tenant, digest) if use_link else None
+    with ctx.links.lock_link(CONTACT_LINK, number, unless=unless) as hold:
+        link = _for_tenant(hold.link, tenant) if use_link else None
         skipped = _unchanged(link, digest)
         if skipped is not None:
+            _upgrade(hold, link, tenant, digest)
             return skipped
         output, contact = _match_and_write(ctx, client, data, fields, link)
-        ctx.links.put_link(CONTACT_LINK, number, _link_target(contact, tenant, digest))
+        hold.write(_link_target(contact, tenant, digest), version=_version(tenant, digest))
     return output
 
 
@@ -514,7 +524,10 @@ def _match_and_write(
     """Match, then update the match or create: (the step's output, the contact to link)."""
     link_id = str(link["ContactID"]) if link else None
     retry = ctx.attempt > 1
-    candidates = _lookup(client, _clauses(data, retry)) if _needs_lookup(data, link_id, retry) else []
+    candidates: list[dict[str, Any]] = []
+    if _needs_lookup(data, link_id, retry):
+        expect_calls(2)  # the lookup, then the write: one admission for both
+        candidates = _lookup(client, _clauses(data, retry))
     match = _choose(data, candidates, link_id, retry)
     if match is not None and _archived_match(match, fields):
         assert match[1] is not None
@@ -550,12 +563,23 @@ def _update(ctx: ActionContext, client: Any, contact_id: str, fields: dict[str, 
     return checked_elements(answer, "Contacts")[0]
 
 
-def _link(ctx: ActionContext, number: str, tenant: str) -> dict[str, Any] | None:
+def _version(tenant: str, digest: str) -> str:
+    """The link's ``version``: what a link holding this very write of this organisation says."""
+    return f"{tenant}:{digest}"
+
+
+def _for_tenant(link: dict[str, Any] | None, tenant: str) -> dict[str, Any] | None:
     """The contact's id link, if it was made for this organisation."""
-    link = ctx.links.get_link(CONTACT_LINK, number)
     if link and link.get("ContactID") and link.get("tenant", tenant) == tenant:
         return link
     return None
+
+
+def _upgrade(hold: Any, link: dict[str, Any] | None, tenant: str, digest: str) -> None:
+    """An unchanged link written before links stored their ``version`` was locked to be read:
+    give the lock up with the version added (the same one write), so the next read takes none."""
+    if not hold.unchanged and link is not None:
+        hold.write(link, version=_version(tenant, digest))
 
 
 def _adopt_by_name(
@@ -626,33 +650,28 @@ def write_contacts(
     with contextlib.ExitStack() as locks:
         links: dict[str, dict[str, Any] | None] = {group: None for group in groups}
         matches: dict[str, Match | None] = {group: None for group in groups}
-        to_lock: dict[str, str] = {}  # group → number
-        for group, members in groups.items():
-            ctx, data = calls[members[-1]]
-            number = data.ContactNumber
-            if not number:
-                continue
-            link = _link(ctx, number, tenant) if "link" in data.MatchBy else None
-            if _share(out, members, _unchanged(link, input_digest(_fields(data)))):
-                continue
-            if link and data.MatchBy[0] == "link":
-                links[group], matches[group] = link, (str(link["ContactID"]), None, "link")
-            else:
-                to_lock[group] = number
+        holds: dict[str, Any] = {}  # group → its link's lock
         to_match: list[str] = []
-        # In one order (by number) for every batch: two batches sharing contacts never hold one
+        # Each number's lock is taken with its link's read (none is taken for an unchanged link),
+        # in one order (by number) for every batch: two batches sharing contacts never hold one
         # lock each while waiting for the other's.
-        for group, number in sorted(to_lock.items(), key=lambda item: item[1]):
+        numbered = {g: calls[m[-1]][1].ContactNumber for g, m in groups.items()}
+        for group, number in sorted(((g, n) for g, n in numbered.items() if n), key=lambda item: item[1]):
             members = groups[group]
             ctx, data = calls[members[-1]]
+            digest = input_digest(_fields(data))
             try:
-                locks.enter_context(ctx.links.lock_link(CONTACT_LINK, number))
+                hold = locks.enter_context(
+                    ctx.links.lock_link(CONTACT_LINK, number, unless=_version(tenant, digest))
+                )
             except LockBusy as exc:  # another run is creating it: these steps wait, as alone
                 _share(out, members, exc)
                 continue
-            link = _link(ctx, number, tenant) if "link" in data.MatchBy else None  # re-checked under the lock
-            if _share(out, members, _unchanged(link, input_digest(_fields(data)))):
+            link = _for_tenant(hold.link, tenant) if "link" in data.MatchBy else None
+            if _share(out, members, _unchanged(link, digest)):
+                _upgrade(hold, link, tenant, digest)
                 continue
+            holds[group] = hold
             links[group] = link
             to_match.append(group)
         clauses: list[str] = []
@@ -661,6 +680,8 @@ def write_contacts(
             link_id = str(links[group]["ContactID"]) if links[group] else None  # type: ignore[index]
             if _needs_lookup(data, link_id, False):
                 clauses += _clauses(data, False)
+        if clauses:
+            expect_calls(2)  # the lookup, then the write: one admission for both
         candidates = _lookup(client, clauses)
         claimed: dict[str, str] = {}  # ContactID → the ContactNumber of the group that matched it
         for group in groups:
@@ -687,14 +708,10 @@ def write_contacts(
                 _share(out, groups[group], exc)
                 continue
             if match is not None and _archived_match(match, _fields(data)):
-                ctx = calls[groups[group][-1]][0]
                 contact = match[1]
                 assert contact is not None and data.ContactNumber
-                ctx.links.put_link(
-                    CONTACT_LINK,
-                    data.ContactNumber,
-                    _link_target(contact, tenant, input_digest(_fields(data))),
-                )
+                digest = input_digest(_fields(data))
+                holds[group].write(_link_target(contact, tenant, digest), version=_version(tenant, digest))
                 _share(out, groups[group], _contact_output(contact, False, matched_by=match[2]))
         written = [g for g in groups if out[groups[g][0]] is None]
         if not written:
@@ -722,11 +739,10 @@ def write_contacts(
                     raise error
                 else:
                     result = _contact_output(element, match is None, matched_by=match[2] if match else None)
-                if data.ContactNumber:
-                    ctx.links.put_link(
-                        CONTACT_LINK,
-                        data.ContactNumber,
-                        _link_target(element, tenant, input_digest(_fields(data))),
+                if group in holds:
+                    digest = input_digest(_fields(data))
+                    holds[group].write(
+                        _link_target(element, tenant, digest), version=_version(tenant, digest)
                     )
             except PermanentError as exc:
                 result = exc
