@@ -17,7 +17,9 @@ Groups of rows (``--only GROUP``, repeatable, measures only those and writes not
   The state (workflows, runs, links, secrets) comes from a rehearsal through the local runner,
   dumped and loaded raw, so no layer module is imported before the clock starts. httpx's command
   line extras (click, pygments, rich), installed in the development virtualenv but not in the
-  layer, are blocked in every child. **Compiled layer**: whether the built layer (``make build``)
+  layer, are blocked in every child, and every child has the environment template.yaml's Globals
+  give all functions beside the stack's names (``DEPLOYED_ENV``: no pydantic plugin lookup).
+  **Compiled layer**: whether the built layer (``make build``)
   ships unchecked-hash ``.pyc``, and the cold import of two handlers from it with and without them.
   (``--only first-invocation``: the floor and the first invocations only.)
 * ``calls`` — **Xero calls per synced invoice** through the local runner (sandboxes): a new
@@ -81,6 +83,9 @@ CONTRACT_WORKFLOW = {
         }
     ],
 }
+# The environment template.yaml's Globals give every function that is not the stack's names
+# (tests/test_template.py LIBRARY_ENV checks they agree): each child runs as deployed.
+DEPLOYED_ENV = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
 # The targets.
 FIRST_INVOCATION_TARGET = 1.5
 LINKED_CALLS_TARGET = 1
@@ -98,6 +103,7 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
             "AWS_REGION": REGION,
             "POWERTOOLS_SERVICE_NAME": "clientary-xero-bench",
             "POWERTOOLS_LOG_LEVEL": "ERROR",
+            **DEPLOYED_ENV,
         }
     )
     env.pop("PYTHONPATH", None)
