@@ -17,9 +17,13 @@ Groups of rows (``--only GROUP``, repeatable, measures only those and writes not
   The state (workflows, runs, links, secrets) comes from a rehearsal through the local runner,
   dumped and loaded raw, so no layer module is imported before the clock starts. httpx's command
   line extras (click, pygments, rich), installed in the development virtualenv but not in the
-  layer, are blocked in every child. **Compiled layer**: whether the built layer (``make build``)
+  layer, are blocked in every child, and every child has the environment template.yaml's Globals
+  give all functions beside the stack's names (``DEPLOYED_ENV``: no pydantic plugin lookup).
+  **Compiled layer**: whether the built layer (``make build``)
   ships unchecked-hash ``.pyc``, and the cold import of two handlers from it with and without them.
-  (``--only first-invocation``: the floor and the first invocations only.)
+  (``--only first-invocation``: the floor and the first invocations only.) The boto3 import, the
+  floor and the first invocations are measured in rounds, one child of each per round, so a change
+  in the machine's load during the run weighs on them alike.
 * ``calls`` — **Xero calls per synced invoice** through the local runner (sandboxes): a new
   contact, a linked and unchanged contact, and that again with the access token expired; and
   DynamoDB calls for the linked one (poll + steps).
@@ -81,6 +85,9 @@ CONTRACT_WORKFLOW = {
         }
     ],
 }
+# The environment template.yaml's Globals give every function that is not the stack's names
+# (tests/test_template.py LIBRARY_ENV checks they agree): each child runs as deployed.
+DEPLOYED_ENV = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
 # The issue's targets.
 FIRST_INVOCATION_TARGET = 1.5
 LINKED_CALLS_TARGET = 1
@@ -98,6 +105,7 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
             "AWS_REGION": REGION,
             "POWERTOOLS_SERVICE_NAME": "clientary-xero-bench",
             "POWERTOOLS_LOG_LEVEL": "ERROR",
+            **DEPLOYED_ENV,
         }
     )
     env.pop("PYTHONPATH", None)
@@ -440,6 +448,17 @@ def median_cpu(spec: dict[str, Any], repeats: int) -> float:
     return statistics.median(run_child(spec) for _ in range(repeats))
 
 
+def interleaved_medians(specs: dict[str, dict[str, Any]], repeats: int) -> dict[str, float]:
+    """The median CPU of each spec, measured in rounds (one child of each spec per round): a change
+    in the machine's load during the run then weighs on every figure alike, not on whichever figure
+    was being measured, and the ratios to the floor stay comparable."""
+    samples: dict[str, list[float]] = {name: [] for name in specs}
+    for _ in range(repeats):
+        for name, spec in specs.items():
+            samples[name].append(run_child(spec))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 # ================================================================================ report
 @dataclass
 class Report:
@@ -513,9 +532,30 @@ def cpu_rows(args: argparse.Namespace, report: Report, rehearsal: Rehearsal) -> 
             else {f: median_cpu({**base, "mode": "import", "function": f}, args.repeats) for f in FUNCTIONS}
         )
         # moto imports botocore before the clock starts: the boto3 import is measured on its own,
-        # in fresh interpreters, and added to the floor and to each first invocation.
-        boto3_import = median_cpu({**base, "mode": "boto3"}, args.repeats)
-        calls = median_cpu({**base, "mode": "floor", "floor_table": state_table}, args.repeats)
+        # in fresh interpreters, and added to the floor and to each first invocation. The floor and
+        # the first invocations are measured in the same rounds (interleaved_medians).
+        measured = [c for c in cases(rehearsal) if not args.function or c.function in args.function]
+        progress("the floor and the first invocations …")
+        medians = interleaved_medians(
+            {
+                "boto3": {**base, "mode": "boto3"},
+                "floor": {**base, "mode": "floor", "floor_table": state_table},
+                **{
+                    case.function: {
+                        **base,
+                        "mode": "first",
+                        "function": case.function,
+                        "event": case.event,
+                        "env": case.env,
+                        "expect": case.expect,
+                        "sign_push": case.sign_push,
+                    }
+                    for case in measured
+                },
+            },
+            args.repeats,
+        )
+        boto3_import, calls = medians["boto3"], medians["floor"]
         floor = boto3_import + calls
         report.row(
             "floor: import boto3 + one client + one GetItem (moto), CPU",
@@ -527,20 +567,8 @@ def cpu_rows(args: argparse.Namespace, report: Report, rehearsal: Rehearsal) -> 
                 f"cold import `{function}`, CPU", f"{cpu * 1000:.0f} ms", f"{cpu / floor:.2f}x the floor"
             )
 
-        progress("first invocations …")
-        for case in cases(rehearsal):
-            if args.function and case.function not in args.function:
-                continue
-            spec = {
-                **base,
-                "mode": "first",
-                "function": case.function,
-                "event": case.event,
-                "env": case.env,
-                "expect": case.expect,
-                "sign_push": case.sign_push,
-            }
-            cpu = boto3_import + median_cpu(spec, args.repeats)
+        for case in measured:
+            cpu = boto3_import + medians[case.function]
             ratio = cpu / floor
             report.row(
                 f"first invocation `{case.function}` ({case.what}): import boto3 + import + event, CPU",

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -418,6 +419,11 @@ def test_no_function_pays_for_x_ray_tracing_nothing_reads(template: dict[str, An
     assert "Tracing" not in (template.get("Globals") or {}).get("HttpApi", {})
 
 
+# Variables a library reads itself (not Settings fields), with the value each must have. The
+# benchmark's children run with them too (benchmarks/bench.py DEPLOYED_ENV): it measures what runs.
+LIBRARY_ENV = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
+
+
 def test_environment_variables_are_settings_fields(template: dict[str, Any]) -> None:
     known = {name.upper() for name in Settings.model_fields}
     wanted = {
@@ -436,9 +442,27 @@ def test_environment_variables_are_settings_fields(template: dict[str, Any]) -> 
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"} <= global_names
     for fn in functions(template):
         for name in function_env(template, fn):
-            if name.startswith("POWERTOOLS_"):
+            if name.startswith("POWERTOOLS_") or name in LIBRARY_ENV:
                 continue
             assert name in known, f"{fn}: {name} is not a Settings field; the code would never read it"
+
+
+def test_pydantic_looks_for_no_plugins_and_the_benchmark_runs_as_deployed(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    for fn in functions(template):
+        env = function_env(template, fn)
+        for name, value in LIBRARY_ENV.items():
+            assert env.get(name) == value, f"{fn}: {name}"
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench", bench)  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    assert bench.DEPLOYED_ENV == LIBRARY_ENV
+    assert bench._child_env({})["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
 
 
 def test_trigger_functions_follow_one_copyable_shape(template: dict[str, Any]) -> None:
