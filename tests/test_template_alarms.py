@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 
 from clientary_xero.settings import Settings
-from tests.test_template import dlq_names, function_env, functions, global_env, props, resources_of, target
+from tests.test_template import (
+    LIBRARY_ENV,
+    dlq_names,
+    function_env,
+    functions,
+    global_env,
+    props,
+    resources_of,
+    target,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = {"Fn::Sub": "ClientaryXero/${AWS::StackName}"}
@@ -85,7 +94,7 @@ def test_the_notifier_runs_every_few_minutes_and_may_publish_and_read_every_dlq(
     assert env["STACK_NAME"] == {"Ref": "AWS::StackName"}
     assert env["REPEATED_FAILURE_THRESHOLD"] == {"Ref": "RepeatedFailureThreshold"}
     known = {n.upper() for n in Settings.model_fields}
-    assert {k for k in env if not k.startswith("POWERTOOLS_")} <= known
+    assert {k for k in env if not k.startswith("POWERTOOLS_") and k not in LIBRARY_ENV} <= known
     dlq_urls = {target(v) for k, v in env.items() if k.endswith("_DLQ_URL")}
     assert dlq_urls == dlq_names(template), "the notifier must watch every DLQ"
     policies = notifier["Policies"]
