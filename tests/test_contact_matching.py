@@ -419,6 +419,36 @@ def test_two_contacts_of_a_batch_matching_one_xero_contact_the_second_fails(
     assert contact["ContactNumber"] == "CL-1"
 
 
+def test_an_invoice_for_an_archived_contact_fails_naming_it_alone_or_in_a_batch(
+    xero: XeroClient, sandbox: XeroSandbox, tenant: str
+) -> None:
+    from clientary_xero.connectors.xero.actions import InvoiceInput, create_invoice
+
+    archived = sandbox.seed_contact(tenant, Name="Old Ltd", ContactStatus="ARCHIVED")
+    active = sandbox.seed_contact(tenant, Name="New Ltd")
+
+    def invoice(contact_id: str, number: str) -> InvoiceInput:
+        line = {"Description": "Work", "Quantity": 1, "UnitAmount": 10, "AccountCode": "200"}
+        return InvoiceInput(
+            Type="ACCREC", Contact={"ContactID": contact_id}, InvoiceNumber=number, LineItems=[line]
+        )
+
+    with pytest.raises(PermanentError) as alone:
+        create_invoice(make_context(xero), invoice(archived["ContactID"], "CL-1"))
+    assert f"ContactID {archived['ContactID']}" in str(alone.value) and "must be un-archived" in str(
+        alone.value
+    )
+    calls = [
+        (make_context(xero, run_id="run-a"), invoice(archived["ContactID"], "CL-2")),
+        (make_context(xero, run_id="run-b"), invoice(active["ContactID"], "CL-3")),
+    ]
+    refused, made = batch_writers()["xero.create_invoice"].write(calls, "batch:archived")
+    assert isinstance(refused, PermanentError) and f"ContactID {archived['ContactID']}" in str(refused)
+    assert "is ARCHIVED in Xero" in str(refused)
+    assert isinstance(made, dict) and made["InvoiceNumber"] == "CL-3"
+    assert [i["InvoiceNumber"] for i in sandbox.invoices(tenant)] == ["CL-3"]
+
+
 # ----------------------------------------------------------------- the demo's complaint, end to end
 def test_an_invoice_whose_client_exists_in_xero_by_name_succeeds() -> None:
     from clientary_xero.local.environment import LocalEnvironment
@@ -482,3 +512,62 @@ def test_the_sandbox_where_understands_to_lower(xero: XeroClient, sandbox: XeroS
         "Other Ltd",
     ]
     assert names('EmailAddress!=null&&EmailAddress.ToLower()=="x@y.test"') == []
+
+
+def test_an_invoice_for_a_client_archived_in_xero_fails_saying_so_and_duplicates_nothing() -> None:
+    # The invoice recipe meets a Clientary client whose Xero contact (same name) is ARCHIVED: the
+    # contact step links and reports it (not restored, not duplicated); Xero refuses the invoice
+    # ("... must be un-archived before creating new invoices or credit notes."), so the run fails
+    # at once, naming the contact and what to do, and nothing is made.
+    from clientary_xero.local.environment import LocalEnvironment
+    from clientary_xero.workflows.loader import read_document
+    from clientary_xero.workflows.settings import apply_settings
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "clientary-invoice-to-xero-invoice.yaml"
+    with LocalEnvironment(max_attempts=3) as env:
+        tenant = env.xero_tenant_id()
+        env.put_workflow(apply_settings(read_document(recipe), ["TaxType=TAX001"]))
+        env.poll("clientary.new_invoice")
+        client = env.clientary.seed_client("Harbour Lights Ltd")
+        archived = env.xero.seed_contact(tenant, Name="Harbour Lights Ltd", ContactStatus="ARCHIVED")
+        env.clientary.add_invoice(client["id"], [{"title": "Survey", "quantity": 1, "price": 95.0}], status=1)
+        env.poll("clientary.new_invoice")
+        env.drain()
+
+        (run,) = env.state.list_runs()
+        assert run["status"] == "FAILED"
+        steps = {s["step_id"]: s for s in env.state.get_steps(run["run_id"])}
+        contact = steps["contact"]["output"]
+        assert (contact["ContactID"], contact["archived"], contact["matched_by"]) == (
+            archived["ContactID"],
+            True,
+            "Name",
+        )
+        failed = steps["invoice"]
+        assert failed["status"] == "FAILED"
+        error = failed["error"]
+        assert error["type"] == "permanent"
+        assert error["messages"] == [
+            "The contact with the specified contact details has been archived. "
+            "The contact must be un-archived before creating new invoices or credit notes."
+        ]
+        assert f"ContactID {archived['ContactID']}" in error["message"]
+        assert "is ARCHIVED in Xero" in error["message"] and "ContactStatus: ACTIVE" in error["message"]
+        # Nothing duplicated, nothing restored behind the user's back, no invoice
+        (only,) = env.xero.contacts(tenant)
+        assert (only["ContactID"], only["ContactStatus"]) == (archived["ContactID"], "ARCHIVED")
+        assert env.xero.invoices(tenant) == []
+
+        # Restored in Xero, the run replayed (`clientary-xero runs replay`): the invoice is made,
+        # for that contact; the contact step is not run again.
+        from clientary_xero.engine.runner import replay
+        from clientary_xero.storage.queue import StepQueue
+
+        env.load_xero_record("Contacts", {**only, "ContactStatus": "ACTIVE"})
+        replay(env.state, StepQueue(), run["run_id"])
+        env.drain()
+        (run,) = env.state.list_runs()
+        assert run["status"] == "SUCCEEDED", run.get("error")
+        (invoice,) = env.xero.invoices(tenant)
+        assert invoice["Contact"]["ContactID"] == archived["ContactID"]
+        assert [c["ContactID"] for c in env.xero.contacts(tenant)] == [archived["ContactID"]]

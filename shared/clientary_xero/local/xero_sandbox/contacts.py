@@ -66,6 +66,16 @@ _CONTACT_LIMITS = {
 
 # Xero's answer to an edit of an archived contact.
 ARCHIVED_MATCH = "The specified contact details matched an archived contact."
+# Xero's answer to an invoice (ACCREC or ACCPAY) for an archived contact. The wording is the one
+# integrations quote from Xero's answer, e.g. Re-Leased ("Xero has rejected this approve request
+# with the following message: The contact with the specified contact details has been archived. ..."
+# help.re-leased.com/support/solutions/articles/8000045210), AgriDigital, YourTradebase, Expedo;
+# Bill.com reports the same for a bill's vendor. Xero names invoices and credit notes only: quotes
+# and purchase orders are not reported refused, so the sandbox accepts those.
+ARCHIVED_DOCUMENT = (
+    "The contact with the specified contact details has been archived. "
+    "The contact must be un-archived before creating new invoices or credit notes."
+)
 
 
 class ContactsMixin(ListingMixin):

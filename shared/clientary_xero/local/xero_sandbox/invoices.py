@@ -1,7 +1,7 @@
 """Invoices: GET (by id or InvoiceNumber, ``IDs``, ``InvoiceNumbers``, ``Statuses``, ``ContactIDs``,
 where/searchTerm/page) and PUT/POST (POST upserts by an ACCREC InvoiceNumber) with Xero's
-validation: type, contact, status, LineAmountTypes, currency, dates, a unique ACCREC number,
-lines and tax (lines.py); numbers INV-0001, … are given when none is.
+validation: type, contact (not an archived one), status, LineAmountTypes, currency, dates, a unique
+ACCREC number, lines and tax (lines.py); numbers INV-0001, … are given when none is.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from clientary_xero.connectors.xero.dates import to_xero_date
-from clientary_xero.local.xero_sandbox.contacts import ContactsMixin
+from clientary_xero.local.xero_sandbox.contacts import ARCHIVED_DOCUMENT, ContactsMixin
 from clientary_xero.local.xero_sandbox.lines import LinesMixin
 from clientary_xero.local.xero_sandbox.model import (
     _CREATE_STATUSES,
@@ -105,6 +105,15 @@ class InvoicesMixin(LinesMixin, ContactsMixin):
         allowed = _CREATE_STATUSES if not existing else (*_CREATE_STATUSES, "DELETED", "VOIDED")
         if status not in allowed:
             errors.append(f"Invoice Status {status!r} is not valid here.")
+        if (
+            contact is not None
+            and contact.get("ContactStatus") == "ARCHIVED"
+            and status not in ("DELETED", "VOIDED")
+        ):
+            # Xero refuses a new invoice, and the approval of a draft, for an archived contact
+            # (contacts.py, ARCHIVED_DOCUMENT). Deleting or voiding one is left allowed: no source
+            # reports it refused, and it is how a user cleans up.
+            errors.append(ARCHIVED_DOCUMENT)
         amount_types = element.get("LineAmountTypes", base.get("LineAmountTypes", "Exclusive"))
         if amount_types not in _LINE_AMOUNT_TYPES:
             errors.append(f"LineAmountTypes {amount_types!r} is not valid.")

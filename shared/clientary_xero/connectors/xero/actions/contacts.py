@@ -271,8 +271,8 @@ INPUT_HASH_VERSION = 1
 
 # What a step tells about an archived match it did not write to.
 ARCHIVED_NOTE = (
-    "matched an ARCHIVED Xero contact: linked, not updated (Xero does not edit archived contacts); "
-    "restore it in Xero, or send ContactStatus ACTIVE, to update it"
+    "matched an ARCHIVED Xero contact: linked, not updated (Xero does not edit archived contacts, "
+    "nor take invoices for them); restore it in Xero, or send ContactStatus ACTIVE, to update or bill it"
 )
 # Xero's refusal of an edit of an archived contact.
 ARCHIVED_REFUSAL = "matched an archived contact"

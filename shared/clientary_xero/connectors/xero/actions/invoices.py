@@ -39,6 +39,7 @@ from clientary_xero.connectors.xero.actions.common import (
     total_of,
     where_text,
 )
+from clientary_xero.errors import PermanentError
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +255,10 @@ def create_invoice(ctx: ActionContext, data: InvoiceInput) -> dict[str, Any]:
         json={"Invoices": [data.body()]},
         idempotency_key=ctx.idempotency_key,
     )
-    return _invoice_output(checked_elements(answer, "Invoices")[0], created=True)
+    try:
+        return _invoice_output(checked_elements(answer, "Invoices")[0], created=True)
+    except PermanentError as exc:
+        raise _archived_contact_error(exc, data) from None
 
 
 @batched("xero.create_invoice", when=lambda data: bool(data.InvoiceNumber or data.Reference))
@@ -262,12 +266,39 @@ def create_invoices(
     calls: list[tuple[ActionContext, InvoiceInput]], key: str
 ) -> list[dict[str, Any] | Exception]:
     """The first attempts of several ``create_invoice`` steps as one ``PUT /Invoices``."""
-    return put_many(
+    outcomes = put_many(
         calls,
         key,
         "Invoices",
         lambda invoice: _invoice_output(invoice, created=True),
         params={"summarizeErrors": "false", "unitdp": 4},
+    )
+    return [
+        _archived_contact_error(outcome, data) if isinstance(outcome, PermanentError) else outcome
+        for outcome, (_, data) in zip(outcomes, calls, strict=True)
+    ]
+
+
+# Part of Xero's refusal of an invoice (or bill) for an ARCHIVED contact: "The contact with the
+# specified contact details has been archived. The contact must be un-archived before creating new
+# invoices or credit notes." (the sources are cited in local/xero_sandbox/contacts.py).
+ARCHIVED_CONTACT_REFUSAL = "must be un-archived"
+
+
+def _archived_contact_error(error: PermanentError, data: InvoiceInput) -> PermanentError:
+    """Xero's refusal for an archived contact, told with the contact and what to do; other errors
+    as they are. Permanent either way: retrying cannot help until someone restores the contact."""
+    if not any(ARCHIVED_CONTACT_REFUSAL in m for m in error.messages):
+        return error
+    ref = data.Contact
+    who = f"ContactID {ref.ContactID}" if ref.ContactID else f"ContactNumber {ref.ContactNumber}"
+    return PermanentError(
+        f"Xero refused the invoice: its contact ({who}) is ARCHIVED in Xero. Restore the contact in "
+        "Xero (Contacts, Archived, Restore), or send ContactStatus: ACTIVE in the "
+        "xero.create_or_update_contact step, then run it again. Xero said: " + "; ".join(error.messages),
+        messages=error.messages,
+        status=error.status,
+        service=error.service,
     )
 
 
