@@ -186,3 +186,24 @@ def test_the_step_handler_imports_no_trigger_intake() -> None:
     code = f"sys.path.insert(0, {str(ROOT / 'functions' / 'step_actions')!r}); import app"
     assert _modules_after(code, "clientary_xero.engine.intake") == []
     assert _modules_after(code, "clientary_xero.storage.workflows") == []
+
+
+def test_the_webhook_route_and_the_parked_run_sweeper_import_no_pydantic() -> None:
+    # Their first events need nothing of it: the settings and the webhook's events are dataclasses,
+    # the sweeper's work lives apart from the runner (engine/parked.py). pydantic's own import is
+    # ~60 ms of CPU of a cold start.
+    webhook = (
+        f"sys.path.insert(0, {str(ROOT / 'functions' / 'xero_webhook')!r}); import app\n"
+        "from clientary_xero.connectors.xero.webhooks import event_for, parse_payload, payload_for\n"
+        "from clientary_xero.storage.queue import StepQueue\n"
+        "from clientary_xero.storage.secrets import SecretStore\n"
+        "payload = parse_payload(payload_for([event_for('INVOICE', 'CREATE', 'i-1', 't-1')]))\n"
+        "assert payload.events[0].trigger == 'xero.invoice_created'\n"
+        "assert payload.events[0].as_dict()['resourceId'] == 'i-1'"
+    )
+    assert _modules_after(webhook, "pydantic") == []
+    sweeper = (
+        f"sys.path.insert(0, {str(ROOT / 'functions' / 'resume_parked')!r}); import app\n"
+        "from clientary_xero.engine.parked import resume_parked"
+    )
+    assert _modules_after(sweeper, "pydantic") == []

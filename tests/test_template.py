@@ -187,11 +187,7 @@ def test_step_lease_outlives_an_invocation_and_expires_before_redelivery(templat
     for fn, _, p in events_of(template, "SQS"):
         timeout = int(function_setting(template, fn, "Timeout", LAMBDA_DEFAULT_TIMEOUT))
         visibility = int(props(template["Resources"][target(p["Queue"])])["VisibilityTimeout"])
-        lease = int(
-            function_env(template, fn).get(
-                "STEP_LEASE_SECONDS", Settings.model_fields["step_lease_seconds"].default
-            )
-        )
+        lease = int(function_env(template, fn).get("STEP_LEASE_SECONDS", Settings().step_lease_seconds))
         assert timeout < lease <= visibility, (
             f"{fn}: STEP_LEASE_SECONDS {lease} must exceed Timeout {timeout} and not exceed the "
             f"queue's VisibilityTimeout {visibility}, or a redelivered step finds its lease still held"
@@ -425,7 +421,7 @@ LIBRARY_ENV = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
 
 
 def test_environment_variables_are_settings_fields(template: dict[str, Any]) -> None:
-    known = {name.upper() for name in Settings.model_fields}
+    known = {name.upper() for name in Settings.names()}
     wanted = {
         "WORKFLOWS_TABLE",
         "STATE_TABLE",
@@ -868,7 +864,7 @@ def test_connect_scopes_are_granular_by_default(template: dict[str, Any]) -> Non
     default = template["Parameters"]["XeroScopes"]["Default"].split()
     assert "offline_access" in default and "accounting.invoices" in default
     assert not {"accounting.transactions", "accounting.reports.read"} & set(default)
-    assert default == Settings.model_fields["xero_scopes"].default.split()
+    assert default == Settings().xero_scopes.split()
     assert function_env(template, "XeroConnectFunction")["XERO_SCOPES"] == {"Ref": "XeroScopes"}
 
 

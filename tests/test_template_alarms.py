@@ -93,7 +93,7 @@ def test_the_notifier_runs_every_few_minutes_and_may_publish_and_read_every_dlq(
     assert target(env["ALARM_TOPIC_ARN"]) == "AlarmTopic"
     assert env["STACK_NAME"] == {"Ref": "AWS::StackName"}
     assert env["REPEATED_FAILURE_THRESHOLD"] == {"Ref": "RepeatedFailureThreshold"}
-    known = {n.upper() for n in Settings.model_fields}
+    known = {n.upper() for n in Settings.names()}
     assert {k for k in env if not k.startswith("POWERTOOLS_") and k not in LIBRARY_ENV} <= known
     dlq_urls = {target(v) for k, v in env.items() if k.endswith("_DLQ_URL")}
     assert dlq_urls == dlq_names(template), "the notifier must watch every DLQ"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ def h(aws: Any) -> Iterator[Harness]:
         harness = Harness(aws, echo)
         bounds = {"expression_timeout_ms": 200, "expression_max_depth": 10_000}
         harness.intake = Intake(
-            harness.workflows, harness.state, harness.queue, get_settings().model_copy(update=bounds)
+            harness.workflows, harness.state, harness.queue, dataclasses.replace(get_settings(), **bounds)
         )
         yield harness
 

@@ -170,7 +170,7 @@ def test_a_custom_connection_has_the_scopes_its_token_asked_for(sandbox: XeroSan
 
 
 def test_the_sandbox_grants_the_products_default_scopes() -> None:
-    assert Settings.model_fields["xero_scopes"].default == DEFAULT_SCOPES
+    assert Settings().xero_scopes == DEFAULT_SCOPES
     assert XeroSandbox().bootstrap_secret()["scopes"] == DEFAULT_SCOPES
 
 
@@ -343,7 +343,7 @@ def _run(
 
 
 def test_every_xero_action_declares_scopes_the_default_connection_grants() -> None:
-    default = set(Settings.model_fields["xero_scopes"].default.split())
+    default = set(Settings().xero_scopes.split())
     assert XERO_ACTIONS and set(_inputs({"invoice": "", "order": "", "contact": ""})) == set(XERO_ACTIONS)
     for name in XERO_ACTIONS:
         declared = registry()[name].scopes

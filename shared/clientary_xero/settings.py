@@ -2,20 +2,38 @@
 
 Nothing reads ``os.environ`` at import time: handlers stay importable in tests and cold starts stay
 short. ``reset_settings()`` exists for tests and the local runner, which build fresh environments.
+
+A plain frozen dataclass, not a pydantic model: every handler reads its settings on its first
+event, and pydantic's own import is ~60 ms of CPU (its core schema's TypedDicts, annotated_types);
+a handler whose first event needs nothing else of pydantic (the Xero webhook, the parked-run
+sweeper) then never imports it. Each field is set from the environment variable of its name in
+capitals; a value that does not convert to the field's type (or is outside its bounds) is refused
+with ``SettingsError``, naming the variable and saying what it must be.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field
+STEP_APPS = ("", "xero", "clientary")
+# The words pydantic took for a boolean (the settings were a pydantic model before): the same
+# environment keeps its meaning.
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 
 
-class Settings(BaseModel):
-    workflows_table: str = Field(default="clientary-xero-workflows")
-    state_table: str = Field(default="clientary-xero-state")
+class SettingsError(ValueError):
+    """An environment variable the settings read has a value they cannot take."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    workflows_table: str = "clientary-xero-workflows"
+    state_table: str = "clientary-xero-state"
     xero_queue_url: str = ""
     clientary_queue_url: str = ""
     # Secret *names* (ARNs in Lambda), not secret values.
@@ -85,22 +103,63 @@ class Settings(BaseModel):
     alarm_topic_arn: str = ""
     stack_name: str = "clientary-xero"
     # A workflow whose runs fail this many times in a row (no success between) is reported once.
-    repeated_failure_threshold: int = Field(default=5, ge=1)
+    repeated_failure_threshold: int = 5
     # The Xero event queue's DLQ: the notifier reports new messages in each dead-letter queue.
     xero_event_dlq_url: str = ""
+
+    def __post_init__(self) -> None:
+        if self.step_app not in STEP_APPS:
+            raise SettingsError(f"STEP_APP must be one of xero, clientary or empty, not {self.step_app!r}")
+        for name in _AT_LEAST_ONE:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name.upper()} must be at least 1, not {getattr(self, name)!r}")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The fields' names (each read from the environment variable of the name in capitals)."""
+        return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for name in cls.model_fields:
-            key = name.upper()
+        for field in dataclasses.fields(cls):
+            key = field.name.upper()
             if key in env and env[key] != "":
-                values[name] = env[key]
+                values[field.name] = _convert(key, env[key], field.default)
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if region:
             values["region"] = region
-        return cls.model_validate(values)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+# Fields that must be at least 1 (a threshold of 0 would report every run).
+_AT_LEAST_ONE = ("repeated_failure_threshold",)
+
+
+def _convert(key: str, raw: str, default: object) -> object:
+    """``raw`` as the type of the field's default (each field has one), or a clear refusal."""
+    text = raw.strip()
+    if isinstance(default, bool):
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise SettingsError(f"{key} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise SettingsError(f"{key} must be a whole number, not {raw!r}") from None
+    if isinstance(default, float):
+        try:
+            value = float(text)
+        except ValueError:
+            raise SettingsError(f"{key} must be a number, not {raw!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise SettingsError(f"{key} must be a finite number, not {raw!r}")
+        return value
+    return raw
 
 
 @lru_cache(maxsize=1)

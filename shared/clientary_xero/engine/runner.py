@@ -71,6 +71,8 @@ from clientary_xero import metrics
 from clientary_xero.connectors.base import ActionContext, ActionSpec, find_action
 from clientary_xero.engine import notify
 from clientary_xero.engine import runs as R
+from clientary_xero.engine.parked import MAX_SWEEP_PAGES as MAX_SWEEP_PAGES
+from clientary_xero.engine.parked import resume_parked as resume_parked
 from clientary_xero.engine.plan import app_for_step, find_step, next_step
 from clientary_xero.errors import (
     Conflict,
@@ -95,7 +97,6 @@ CLOCK_SKEW_SECONDS = 300
 # SQS's largest DelaySeconds; a longer rate wait is taken in steps of at most this.
 MAX_SEND_DELAY = 900
 # One sweep re-enqueues at most this many pages of due parked steps (the next sweep takes the rest).
-MAX_SWEEP_PAGES = 20
 
 
 @dataclass(frozen=True)
@@ -675,46 +676,6 @@ def replay(
         {"run_id": run_id, "step_id": step_id, "generation": generation},
     )
     return {"run_id": run_id, "step_id": step_id, "generation": generation}
-
-
-def resume_parked(
-    state: StateStore, queue: StepQueue, *, now: float | None = None, limit: int = 500
-) -> list[dict[str, Any]]:
-    """Re-enqueue every parked step that is due (the sweeper's work). Safe to run concurrently or
-    twice: the order is send → mark the run QUEUED → delete the marker, so a crash at any point at
-    worst sends a duplicate message, which the step's claim makes harmless."""
-    now = state.clock() if now is None else now
-    resumed: list[dict[str, Any]] = []
-    for _ in range(MAX_SWEEP_PAGES):
-        due = state.due_parked(now, limit=limit)
-        resumed.extend(_resume(state, queue, parked) for parked in due)
-        if len(due) < limit:
-            break
-    return [r for r in resumed if r]
-
-
-def _resume(state: StateStore, queue: StepQueue, parked: dict[str, Any]) -> dict[str, Any]:
-    """Re-enqueue one parked step (unless its run moved on); the marker goes either way."""
-    message = parked["message"]
-    run = state.get_run(str(message["run_id"]))
-    stale = (
-        run is None
-        or run.get("status") in R.TERMINAL
-        or int(run.get("generation", 0)) != int(message.get("generation", 0))
-    )
-    if stale:
-        state.delete_parked(parked["marker"])
-        return {}
-    queue.send(parked["app"], message)
-    with contextlib.suppress(Conflict):
-        state.update_run(
-            str(message["run_id"]),
-            {"status": R.QUEUED, "updated_at": R.now_iso()},
-            expect_status=R.WAITING,
-            remove=("resume_at", "wait_reason"),
-        )
-    state.delete_parked(parked["marker"])
-    return {"run_id": message["run_id"], "step_id": message["step_id"]}
 
 
 def _start_run(run: dict[str, Any]) -> RunChange | None:

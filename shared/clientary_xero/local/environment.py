@@ -489,7 +489,7 @@ class LocalEnvironment:
                 scheduled_event(), FakeLambdaContext("resume_parked")
             )
             return result
-        from clientary_xero.usecases.steps import resume_parked_steps
+        from clientary_xero.usecases.parked import resume_parked_steps
 
         self.lift_rate_blocks(day=True)
         return resume_parked_steps(now=at)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Json
 
 from clientary_xero.engine.runner import StepOutcome, StepRunner
 from clientary_xero.errors import RetryableError
+from clientary_xero.usecases.parked import resume_parked_steps as resume_parked_steps
 
 _runner: StepRunner | None = None
 
@@ -121,16 +122,6 @@ def run_steps(
                 message.run_id, message.step_id, "DELAYED", "not started: the invocation's time ran short"
             )
     return results
-
-
-def resume_parked_steps(*, now: float | None = None) -> dict[str, Any]:
-    """The sweeper's use case: re-enqueue the steps parked for Xero's daily limit that are due."""
-    from clientary_xero.engine.runner import resume_parked
-    from clientary_xero.storage.queue import StepQueue
-    from clientary_xero.storage.state import StateStore
-
-    resumed = resume_parked(StateStore(), StepQueue(), now=now)
-    return {"resumed": len(resumed), "runs": sorted({r["run_id"] for r in resumed})}
 
 
 def outcome_fields(outcome: StepOutcome) -> dict[str, Any]:

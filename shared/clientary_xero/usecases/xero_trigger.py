@@ -28,10 +28,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Json
+from pydantic import BaseModel, ConfigDict, Json, field_validator
 
 from clientary_xero import metrics
-from clientary_xero.connectors.xero.webhooks import WebhookEvent
+from clientary_xero.connectors.xero.webhooks import MalformedPayload, WebhookEvent
 from clientary_xero.engine.intake import Intake, TriggerEvent
 from clientary_xero.errors import NotFound, PermanentError, ReauthorizationRequired, RetryableError
 from clientary_xero.storage.secrets import SecretStore
@@ -53,6 +53,17 @@ class QueuedEvent(BaseModel):
     delivery_id: str = ""
     # On a copy re-sent after a rate wait: the Xero instants reserved for it (storage/ratelimit.py).
     reservation: dict[str, Any] | None = None
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _event(cls, value: Any) -> WebhookEvent:
+        # The webhook route's own reading of an event (a dataclass, checked as it checks it).
+        if isinstance(value, WebhookEvent):
+            return value
+        try:
+            return WebhookEvent.parse(value)
+        except MalformedPayload as exc:
+            raise ValueError("; ".join(exc.problems)) from None
 
 
 class SqsAttributes(BaseModel):

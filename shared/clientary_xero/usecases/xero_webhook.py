@@ -85,7 +85,7 @@ def handle_webhook(
     # delivery_id tells the trigger an SQS redelivery of this message (which must run again) from
     # a replay of the same event in another delivery (dropped before it costs a Xero call).
     messages: list[dict[str, Any]] = [
-        {"event": event.model_dump(), "received_at": received_at, "delivery_id": uuid.uuid4().hex}
+        {"event": event.as_dict(), "received_at": received_at, "delivery_id": uuid.uuid4().hex}
         for event in payload.events
         if event.trigger is not None
     ]

@@ -72,7 +72,7 @@ REFUSAL = {"Type": None, "Title": "Unauthorized", "Status": 401, "Detail": "Auth
 def _product_default() -> str:
     from clientary_xero.settings import Settings
 
-    return str(Settings.model_fields["xero_scopes"].default)
+    return str(Settings().xero_scopes)
 
 
 DEFAULT_SCOPES = _product_default()
