@@ -19,6 +19,9 @@ Groups of rows (``--only GROUP``, repeatable, measures only those and writes not
   line extras (click, pygments, rich), installed in the development virtualenv but not in the
   layer, are blocked in every child, and every child has the environment template.yaml's Globals
   give all functions beside the stack's names (``DEPLOYED_ENV``: no pydantic plugin lookup).
+  **pydantic**: its import and a first model in a fresh interpreter, measured in the same rounds; for
+  each first invocation that loaded pydantic, that figure subtracted is printed as an estimate of
+  the first invocation without it (what taking pydantic off its path would give).
   **Compiled layer**: whether the built layer (``make build``)
   ships unchecked-hash ``.pyc``, and the cold import of two handlers from it with and without them.
   (``--only first-invocation``: the floor and the first invocations only.) The boto3 import, the
@@ -115,6 +118,12 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
 
 def run_child(spec: dict[str, Any]) -> float:
     """CPU seconds the child measured (a fresh interpreter each call)."""
+    return float(child_answer(spec)["cpu"])
+
+
+def child_answer(spec: dict[str, Any]) -> dict[str, Any]:
+    """What the child wrote: ``cpu`` (seconds), and for a first invocation ``pydantic`` (whether
+    the import and the event loaded it)."""
     with tempfile.TemporaryDirectory() as tmp:
         spec_path = Path(tmp) / "spec.json"
         out_path = Path(tmp) / "out.json"
@@ -133,7 +142,7 @@ def run_child(spec: dict[str, Any]) -> float:
         answer = json.loads(out_path.read_text())
     if answer.get("error"):
         raise RuntimeError(f"child {spec.get('mode')} {spec.get('function')}: {answer['error']}")
-    return float(answer["cpu"])
+    return dict(answer)
 
 
 def child_main(spec_path: str) -> None:
@@ -145,7 +154,9 @@ def child_main(spec_path: str) -> None:
     # development virtualenv has them, the layer does not.
     for absent in ("click", "pygments", "rich"):
         sys.modules[absent] = None  # type: ignore[assignment]
-    aws_side = _load_stack(spec["dump"]) if mode in ("first", "floor") else (lambda: 0.0)
+    # The pydantic child loads the stack too: what moto and boto3 import before the clock (much of
+    # the standard library) is then loaded in it as in the first invocations it is subtracted from.
+    aws_side = _load_stack(spec["dump"]) if mode in ("first", "floor", "pydantic") else (lambda: 0.0)
     sys.path[:0] = [spec["layer"], str(ROOT / "functions" / spec.get("function", "step_actions"))]
     event = spec.get("event")
     if mode == "first" and spec.get("sign_push"):
@@ -153,6 +164,15 @@ def child_main(spec_path: str) -> None:
     started = time.process_time()
     if mode == "boto3":
         import boto3
+    elif mode == "pydantic":
+        # What a first invocation that validates with pydantic pays before its own models: the
+        # import, and the first model's class and validator (pydantic's lazy parts load then).
+        from pydantic import BaseModel
+
+        class First(BaseModel):
+            value: int
+
+        First.model_validate({"value": 1})
     elif mode == "floor":
         import boto3
 
@@ -166,6 +186,7 @@ def child_main(spec_path: str) -> None:
             if spec.get("expect") and spec["expect"] not in json.dumps(answer):
                 out["error"] = f"unexpected answer {json.dumps(answer)[:500]}"
     out["cpu"] = time.process_time() - started - aws_side()
+    out["pydantic"] = "pydantic" in sys.modules
     Path(spec["out"]).write_text(json.dumps(out))
 
 
@@ -448,14 +469,20 @@ def median_cpu(spec: dict[str, Any], repeats: int) -> float:
     return statistics.median(run_child(spec) for _ in range(repeats))
 
 
-def interleaved_medians(specs: dict[str, dict[str, Any]], repeats: int) -> dict[str, float]:
+def interleaved_medians(
+    specs: dict[str, dict[str, Any]], repeats: int, loaded: dict[str, bool] | None = None
+) -> dict[str, float]:
     """The median CPU of each spec, measured in rounds (one child of each spec per round): a change
     in the machine's load during the run then weighs on every figure alike, not on whichever figure
-    was being measured, and the ratios to the floor stay comparable."""
+    was being measured, and the ratios to the floor stay comparable. ``loaded`` (if given) learns
+    for each spec whether its child had pydantic loaded at the end."""
     samples: dict[str, list[float]] = {name: [] for name in specs}
     for _ in range(repeats):
         for name, spec in specs.items():
-            samples[name].append(run_child(spec))
+            answer = child_answer(spec)
+            samples[name].append(float(answer["cpu"]))
+            if loaded is not None:
+                loaded[name] = bool(answer.get("pydantic"))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -536,10 +563,12 @@ def cpu_rows(args: argparse.Namespace, report: Report, rehearsal: Rehearsal) -> 
         # the first invocations are measured in the same rounds (interleaved_medians).
         measured = [c for c in cases(rehearsal) if not args.function or c.function in args.function]
         progress("the floor and the first invocations …")
+        loaded: dict[str, bool] = {}
         medians = interleaved_medians(
             {
                 "boto3": {**base, "mode": "boto3"},
                 "floor": {**base, "mode": "floor", "floor_table": state_table},
+                "pydantic": {**base, "mode": "pydantic"},
                 **{
                     case.function: {
                         **base,
@@ -554,6 +583,7 @@ def cpu_rows(args: argparse.Namespace, report: Report, rehearsal: Rehearsal) -> 
                 },
             },
             args.repeats,
+            loaded,
         )
         boto3_import, calls = medians["boto3"], medians["floor"]
         floor = boto3_import + calls
@@ -566,6 +596,12 @@ def cpu_rows(args: argparse.Namespace, report: Report, rehearsal: Rehearsal) -> 
             report.row(
                 f"cold import `{function}`, CPU", f"{cpu * 1000:.0f} ms", f"{cpu / floor:.2f}x the floor"
             )
+        pydantic_cost = medians["pydantic"]
+        report.row(
+            "pydantic: import + a first model, CPU (paid by a first invocation that validates with it)",
+            f"{pydantic_cost * 1000:.0f} ms",
+            f"{pydantic_cost / floor:.2f}x the floor",
+        )
 
         for case in measured:
             cpu = boto3_import + medians[case.function]
@@ -575,6 +611,13 @@ def cpu_rows(args: argparse.Namespace, report: Report, rehearsal: Rehearsal) -> 
                 f"{cpu * 1000:.0f} ms",
                 f"{ratio:.2f}x the floor",
             )
+            if loaded.get(case.function):
+                report.row(
+                    f"first invocation `{case.function}` less pydantic's import + first model (what it"
+                    " would be without pydantic; an estimate)",
+                    f"{(cpu - pydantic_cost) * 1000:.0f} ms",
+                    f"{(cpu - pydantic_cost) / floor:.2f}x the floor",
+                )
             if case.function in ("step_actions", "clientary_trigger"):
                 label = "step handler" if case.function == "step_actions" else "push"
                 report.goal(
