@@ -152,6 +152,7 @@ class LocalEnvironment:
         self.resources: LocalResources | None = None
         self._saved_env: dict[str, str | None] = {}
         self._mock: Any = None
+        self._transactions: Any = None
         self._record_file: Any = None
 
     # ------------------------------------------------------------ lifecycle
@@ -171,6 +172,11 @@ class LocalEnvironment:
         self._set_env(base_env)
         self._mock = mock_aws()
         self._mock.start()
+        # moto copies whole tables for each transaction; this rolls back by item (O(1), not O(table)).
+        from clientary_xero.local.moto_transactions import item_rollback_transactions
+
+        self._transactions = item_rollback_transactions()
+        self._transactions.__enter__()
         reset_clients()
         reset_settings()
         clear_secret_cache()
@@ -218,6 +224,9 @@ class LocalEnvironment:
         reset_runner()
         if self._mock is not None:
             self._mock.stop()
+        if self._transactions is not None:
+            self._transactions.__exit__(None, None, None)
+            self._transactions = None
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
