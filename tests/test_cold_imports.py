@@ -207,3 +207,26 @@ def test_the_webhook_route_and_the_parked_run_sweeper_import_no_pydantic() -> No
         "from clientary_xero.engine.parked import resume_parked"
     )
     assert _modules_after(sweeper, "pydantic") == []
+
+
+def test_a_push_reading_a_stamped_workflow_imports_no_pydantic_and_an_unstamped_one_checks_it() -> None:
+    # The trigger's first event: the saved item read as checked (workflows/stamp.py), its filter
+    # and first step decided, the step's queue found. Without a matching stamp the definition is
+    # checked in full, which is pydantic's (workflows/validate.py).
+    load = (
+        f"sys.path.insert(0, {str(ROOT / 'functions' / 'clientary_trigger')!r}); import app\n"
+        "from clientary_xero.engine.intake import decide\n"
+        "from clientary_xero.storage.workflows import _load\n"
+        "from clientary_xero.workflows import stamp\n"
+        "doc = {'id': 'w', 'name': '', 'enabled': True, 'trigger': 'clientary.new_client',\n"
+        "       'filter': \"{% client.name != '' %}\", 'settings': {},\n"
+        "       'steps': [{'id': 'c', 'action': 'xero.create_or_update_contact', 'input': {'Name': 'x'}}]}\n"
+        "item = {**doc, 'validated': stamp.stamp(doc) if STAMPED else None}\n"
+        "stored = _load(item)\n"
+        "run = {'run_id': 'r', 'trigger': 'clientary.new_client', 'record': {'id': 1, 'name': 'Ada'}}\n"
+        "decision = decide(stored.workflow, stored.problems, run, timeout_ms=1000, max_depth=50)\n"
+        "assert (decision.status, decision.step_id, decision.app) == ('QUEUED', 'c', 'xero'), decision\n"
+        "assert (stored.unstamped is None) == STAMPED, stored.unstamped"
+    )
+    assert _modules_after("STAMPED = True\n" + load, "pydantic") == []
+    assert "pydantic" in _modules_after("STAMPED = False\n" + load, "pydantic")

@@ -77,7 +77,7 @@ def decided_steps(nodes: list[Any], decisions: dict[str, bool]) -> Iterator[Step
 def app_for_step(document: dict[str, Any], step_id: str, decisions: dict[str, bool] | None = None) -> str:
     """Which action queue runs a step (``xero`` or ``clientary``), from the run's workflow snapshot
     and its branch ``decisions`` (a step id may be used once in each branch of one ``if``)."""
-    workflow = Workflow.model_validate(document)
+    workflow = Workflow.from_document(document)
     for step in decided_steps(workflow.steps, decisions or {}):
         if step.id == step_id:
             app = action_app(step.action)

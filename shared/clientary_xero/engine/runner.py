@@ -65,8 +65,6 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError as PydanticValidationError
-
 from clientary_xero import metrics
 from clientary_xero.connectors.base import ActionContext, ActionSpec, find_action
 from clientary_xero.engine import notify
@@ -88,7 +86,6 @@ from clientary_xero.storage.ratelimit import BudgetExceeded, held_slots
 from clientary_xero.storage.state import RunChange, StateStore, run_revision
 from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Workflow
-from clientary_xero.workflows.validate import pydantic_problems, unknown_action
 
 logger = logging.getLogger(__name__)
 # How far Xero's or Clientary's clock may be behind ours when telling records a run made from older ones.
@@ -189,9 +186,9 @@ class StepRunner:
             return StepOutcome(run_id, step_id, "SKIPPED", f"run is {run['status']}")
 
         try:
-            workflow = Workflow.model_validate(run["workflow"])
+            workflow = Workflow.from_document(run["workflow"])
             step = find_step(workflow, step_id, run.get("decisions"))
-        except (PydanticValidationError, PermanentError) as exc:
+        except PermanentError as exc:
             return self._fail_run(
                 run, step_id, None, {"type": "permanent", "message": str(exc), "messages": []}
             )
@@ -233,7 +230,13 @@ class StepRunner:
             )
             spec = find_action(step.action)
             if spec is None:
+                from clientary_xero.workflows.validate import unknown_action
+
                 raise ValidationFailed(unknown_action(step.action))
+            from pydantic import ValidationError as PydanticValidationError
+
+            from clientary_xero.workflows.validate import pydantic_problems
+
             try:
                 model = spec.input_model.model_validate(rendered)
             except PydanticValidationError as exc:
@@ -326,7 +329,7 @@ class StepRunner:
         ):
             return None
         try:
-            workflow = Workflow.model_validate(run.get("workflow"))
+            workflow = Workflow.from_document(run.get("workflow"))
             find_step(workflow, step_id, run.get("decisions"))
             claimed = self.state.claim_step(
                 run_id,
@@ -337,7 +340,7 @@ class StepRunner:
                 start_run=_start_run(run),
                 run_rev=run_revision(payload),
             )
-        except (PydanticValidationError, PermanentError, Conflict):
+        except (PermanentError, Conflict):
             return None
         return run, outputs, claimed
 
@@ -633,7 +636,7 @@ def replay(
         hint = " (add --stuck if its message went to the DLQ)" if status in (R.QUEUED, R.RUNNING) else ""
         raise PermanentError(f"run {run_id} is {status}; only FAILED runs can be replayed{hint}")
     document = workflow_document or run["workflow"]
-    workflow = Workflow.model_validate(document)
+    workflow = Workflow.from_document(document)
     step_id = run.get("failed_step")
     generation = int(run.get("generation", 0)) + 1
     decisions = dict(run.get("decisions") or {})

@@ -14,21 +14,31 @@ read again strongly (a ``BatchGetItem``), which bought nothing the cache did not
 another container keeps its cached answer for the cache time anyway. The cache holds what was
 loaded, invalid workflows and their problems included, so an invalid edit is still reported on
 each run.
+
+A definition is checked in full (``parse_workflow``: pydantic's shape models and the action input
+models) unless its item carries this code's validation stamp of it (``workflows.stamp``): ``put``
+writes one, and a load that checked a definition without one writes it back (one ``UpdateItem``
+of that attribute alone, best effort: a function not allowed to write simply checks again next
+cold start), so an edit made in the console or a new version of the code is checked once and its
+later cold starts import no pydantic.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from clientary_xero.errors import RetryableError, WorkflowInvalid
+from clientary_xero.errors import PermanentError, RetryableError, WorkflowInvalid
 from clientary_xero.settings import get_settings
 from clientary_xero.storage.aws import dynamodb, error_code, table
+from clientary_xero.workflows import stamp
 from clientary_xero.workflows.loader import from_item, to_item
 from clientary_xero.workflows.model import Workflow
-from clientary_xero.workflows.validate import parse_workflow
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,6 +47,8 @@ class StoredWorkflow:
     document: dict[str, Any]
     workflow: Workflow | None
     problems: list[str]
+    # The stamp the item should carry and does not (it was checked in full just now), else None.
+    unstamped: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -72,8 +84,9 @@ class WorkflowStore:
         return table(self.table_name)
 
     def put(self, workflow: Workflow, *, updated_by: str = "cli") -> None:
-        """Save a workflow that has already been validated (``parse_workflow``)."""
+        """Save a workflow that has already been validated (``parse_workflow``), with its stamp."""
         item = to_item(workflow)
+        item[stamp.ATTRIBUTE] = stamp.stamp(from_item(item))
         item["updated_at"] = int(time.time())
         item["updated_by"] = updated_by
         self._call(self._t.put_item, Item=item)
@@ -131,7 +144,29 @@ class WorkflowStore:
             stored = _load(item)
             if stored.document.get("trigger") == trigger:
                 loaded.append(stored)
+                if stored.unstamped is not None:
+                    self._remember(stored.id, stored.unstamped)
         return sorted(loaded, key=lambda s: s.id)
+
+    def _remember(self, workflow_id: str, value: str) -> None:
+        """Write the stamp of a definition just checked in full onto its item (only that attribute;
+        never creating an item deleted meanwhile). Best effort: the stamp binds the definition it
+        was computed from, so a racing edit only makes it not match; a refusal (no permission, the
+        item gone) costs a full check at the next cold start, nothing else."""
+        try:
+            self._t.update_item(
+                Key={"id": workflow_id},
+                UpdateExpression="SET #v = :v",
+                ConditionExpression="attribute_exists(#id)",
+                ExpressionAttributeNames={"#v": stamp.ATTRIBUTE, "#id": "id"},
+                ExpressionAttributeValues={":v": value},
+            )
+        except Exception as exc:
+            logger.info(
+                "could not stamp workflow %s as validated (%s): it is checked again next cold start",
+                workflow_id,
+                error_code(exc) or type(exc).__name__,
+            )
 
     def _get_many(self, ids: list[str]) -> list[dict[str, Any]]:
         """The items of ``ids`` (strongly consistent), in no particular order; missing ones left out."""
@@ -180,9 +215,27 @@ class WorkflowStore:
 
 
 def _load(item: dict[str, Any]) -> StoredWorkflow:
+    """An item as a workflow: read as checked when it carries this code's stamp of its definition,
+    else checked in full (its problems kept, for its runs to report)."""
     document = from_item(item)
     wid = str(document.get("id", "?"))
+    if stamp.matches(document, item.get(stamp.ATTRIBUTE)):
+        return StoredWorkflow(wid, document, Workflow.from_document(document), [])
+    from clientary_xero.workflows.validate import parse_workflow
+
     try:
-        return StoredWorkflow(wid, document, parse_workflow(document), [])
+        workflow = parse_workflow(document)
     except WorkflowInvalid as exc:
         return StoredWorkflow(wid, document, None, exc.problems)
+    # Stamp it when reading it without the check gives the same workflow (a definition saved by
+    # `put` does; one typed in the console with `enabled: "yes"` or an unnamed branch does not, and
+    # is checked at each cold start until it is saved with `workflows put`).
+    unstamped = stamp.stamp(document) if _reads_alike(document, workflow) else None
+    return StoredWorkflow(wid, document, workflow, [], unstamped)
+
+
+def _reads_alike(document: dict[str, Any], checked: Workflow) -> bool:
+    try:
+        return Workflow.from_document(document).to_document() == checked.to_document()
+    except PermanentError:
+        return False

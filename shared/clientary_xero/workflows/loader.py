@@ -10,7 +10,6 @@ from typing import Any
 
 from clientary_xero.errors import WorkflowInvalid
 from clientary_xero.workflows.model import Workflow
-from clientary_xero.workflows.validate import parse_workflow
 
 
 def read_document(path: str | Path) -> Any:
@@ -106,6 +105,7 @@ def _loader() -> Any:
 def load_workflow_file(path: str | Path, settings: Sequence[str] = ()) -> Workflow:
     """The workflow in ``path``, its declared settings overridden by ``NAME=VALUE`` assignments."""
     from clientary_xero.workflows.settings import apply_settings
+    from clientary_xero.workflows.validate import parse_workflow
 
     return parse_workflow(apply_settings(read_document(path), settings))
 
@@ -116,9 +116,10 @@ def to_item(workflow: Workflow) -> dict[str, Any]:
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    """A Workflows-table item back to a plain definition (DynamoDB numbers → int/float)."""
+    """A Workflows-table item back to a plain definition (DynamoDB numbers → int/float), without
+    the attributes the table adds (when and by whom it was saved, its validation stamp)."""
     doc = _from_dynamo(item)
-    for key in ("updated_at", "updated_by"):
+    for key in ("updated_at", "updated_by", "validated"):
         doc.pop(key, None)
     return doc
 

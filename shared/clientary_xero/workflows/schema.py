@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from clientary_xero.workflows.model import Workflow
+from clientary_xero.workflows.shape import Workflow
 from clientary_xero.workflows.triggers import TRIGGERS
 
 EXPRESSION = "Expression"

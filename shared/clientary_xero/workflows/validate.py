@@ -16,7 +16,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from clientary_xero.errors import ExpressionError, WorkflowInvalid
-from clientary_xero.workflows import expressions
+from clientary_xero.workflows import expressions, shape
 from clientary_xero.workflows.model import Branch, Step, Workflow, assign_branch_ids, node_kind
 from clientary_xero.workflows.triggers import TRIGGERS
 
@@ -105,16 +105,20 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 
 
 def parse_workflow(document: Any) -> Workflow:
-    """Build and fully validate a workflow, or raise ``WorkflowInvalid`` with every problem found."""
+    """Build and fully validate a workflow, or raise ``WorkflowInvalid`` with every problem found.
+
+    The shape is checked by the pydantic models of ``workflows.shape`` (which also normalise it:
+    defaults filled in, JSON values only); the workflow returned is the engine's plain object read
+    from that normalised document."""
     if not isinstance(document, dict):
         raise WorkflowInvalid(None, ["(top level): a workflow must be a mapping (object)"])
     wid = document.get("id")
     try:
-        workflow = Workflow.model_validate(document)
+        workflow = Workflow.from_document(shape.Workflow.model_validate(document).to_document())
     except PydanticValidationError as exc:
         # A shape error (an unknown key in one step) must not hide the others (an unknown trigger,
         # a misspelt action elsewhere): check what can be read as well, so one run lists them all.
-        problems = pydantic_problems(exc, model=Workflow)
+        problems = pydantic_problems(exc, model=shape.Workflow)
         problems += [p for p in check(_as_far_as_readable(document)) if p not in problems]
         raise WorkflowInvalid(wid if isinstance(wid, str) else None, problems) from None
     problems = check(workflow)
@@ -139,28 +143,28 @@ def _as_far_as_readable(document: dict[str, Any]) -> Workflow:
             if not isinstance(item, dict):
                 out.append(None)
             elif node_kind(item) == "branch":
-                branch = Branch.model_construct(
+                branch = Branch(
                     id=text(item.get("id")),
-                    if_=text(item.get("if", item.get("if_"))),
+                    if_=text(item.get("if", item.get("if_"))),  # type: ignore[arg-type]
                     then=nodes(item.get("then")),
                     else_=nodes(item.get("else", item.get("else_"))),
                 )
                 out.append(branch)
             else:
                 given = item.get("input", {})
-                step = Step.model_construct(
-                    id=text(item.get("id")),
-                    action=text(item.get("action")),
-                    input=given if isinstance(given, dict) else None,
+                step = Step(
+                    id=text(item.get("id")),  # type: ignore[arg-type]
+                    action=text(item.get("action")),  # type: ignore[arg-type]
+                    input=given if isinstance(given, dict) else None,  # type: ignore[arg-type]
                 )
                 out.append(step)
         return out
 
     given_settings = document.get("settings", {})
-    return Workflow.model_construct(
-        id=text(document.get("id")),
-        settings=given_settings if isinstance(given_settings, dict) else None,
-        trigger=text(document.get("trigger")),
+    return Workflow(
+        id=text(document.get("id")),  # type: ignore[arg-type]
+        settings=given_settings if isinstance(given_settings, dict) else None,  # type: ignore[arg-type]
+        trigger=text(document.get("trigger")),  # type: ignore[arg-type]
         filter=text(document.get("filter")),
         steps=nodes(document.get("steps")),
     )
