@@ -1,5 +1,8 @@
 """The action Lambdas' partial batch responses (usecases/sqs_batch.py) are the ones Powertools'
-BatchProcessor gave for the same records: failures by messageId, the rest complete."""
+BatchProcessor gave for the same records: failures by messageId, the rest complete. Powertools
+validates records with a pydantic model: ``PydanticStepRecord`` below is the model the step
+records were before they were read without pydantic, and ``StepRecord.read`` must accept and
+refuse what it does, with the same values."""
 
 from __future__ import annotations
 
@@ -9,9 +12,34 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.batch import process_partial_response as powertools_response
+from pydantic import BaseModel, ConfigDict, Json, ValidationError
 
 from clientary_xero.usecases.sqs_batch import process_partial_response
-from clientary_xero.usecases.steps import StepRecord
+from clientary_xero.usecases.steps import MalformedRecord, StepMessage, StepRecord
+
+
+class PydanticStepMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    step_id: str
+    generation: int = 0
+    retries: int = 0
+    waits: int = 0
+    reservation: dict[str, Any] | None = None
+    dead_lettered: bool = False
+    carried: dict[str, Any] | None = None
+
+
+class PydanticSqsAttributes(BaseModel):
+    ApproximateReceiveCount: int
+
+
+class PydanticStepRecord(BaseModel):
+    messageId: str
+    receiptHandle: str
+    body: Json[PydanticStepMessage]
+    attributes: PydanticSqsAttributes
 
 
 def _record(message_id: str, body: Any, receive_count: str = "1") -> dict[str, Any]:
@@ -40,7 +68,7 @@ MIXED = {
 
 
 def _handler(seen: list[str]) -> Any:
-    def handle(record: StepRecord) -> dict[str, Any]:
+    def handle(record: Any) -> dict[str, Any]:
         if record.body.run_id == "boom":
             raise RuntimeError("the step failed")
         seen.append(f"{record.body.run_id}/{record.body.step_id}/{record.attributes.ApproximateReceiveCount}")
@@ -58,15 +86,15 @@ def test_the_answer_and_the_records_handled_are_powertools_own(event: dict[str, 
     ours: list[str] = []
     theirs: list[str] = []
     processor = BatchProcessor(
-        event_type=EventType.SQS, model=StepRecord, raise_on_entire_batch_failure=False
+        event_type=EventType.SQS, model=PydanticStepRecord, raise_on_entire_batch_failure=False
     )
     expected = powertools_response(event=event, record_handler=_handler(theirs), processor=processor)
-    assert process_partial_response(event, _handler(ours), StepRecord) == expected
+    assert process_partial_response(event, _handler(ours), StepRecord.read) == expected
     assert ours == theirs
 
 
 def test_the_mixed_batch_reports_exactly_its_three_failures() -> None:
-    answer = process_partial_response(MIXED, _handler([]), StepRecord)
+    answer = process_partial_response(MIXED, _handler([]), StepRecord.read)
     assert answer == {
         "batchItemFailures": [
             {"itemIdentifier": "raises-2"},
@@ -79,10 +107,76 @@ def test_the_mixed_batch_reports_exactly_its_three_failures() -> None:
 @pytest.mark.parametrize("event", [{"detail-type": "Scheduled Event"}, {"Records": "x"}, {"Records": []}, []])
 def test_an_event_that_is_not_an_sqs_batch_is_refused_saying_so_as_powertools_refuses_it(event: Any) -> None:
     with pytest.raises(ValueError, match="expected an SQS event"):
-        process_partial_response(event, _handler([]), StepRecord)
+        process_partial_response(event, _handler([]), StepRecord.read)
     processor = BatchProcessor(
-        event_type=EventType.SQS, model=StepRecord, raise_on_entire_batch_failure=False
+        event_type=EventType.SQS, model=PydanticStepRecord, raise_on_entire_batch_failure=False
     )
     # Powertools raises too (its own error class): either way the invocation fails and SQS retries.
     with pytest.raises(Exception):  # noqa: B017
         powertools_response(event=event, record_handler=_handler([]), processor=processor)
+
+
+BODIES: list[Any] = [
+    {"run_id": "r", "step_id": "s"},
+    {"run_id": "r", "step_id": "s", "generation": 2, "retries": 1, "waits": 3, "dead_lettered": True},
+    {"run_id": "r", "step_id": "s", "generation": "2", "retries": 1.0, "dead_lettered": "yes"},
+    {"run_id": "r", "step_id": "s", "dead_lettered": 0, "reservation": {"at": [1.5]}, "carried": None},
+    {"run_id": "r", "step_id": "s", "carried": {"run": {}, "outputs": {}}},
+    {"run_id": "r", "step_id": "s", "generation": True},
+    {"run_id": "r"},
+    {"step_id": 5},
+    {"run_id": "r", "step_id": "s", "extra": 1},
+    {"run_id": "r", "step_id": "s", "generation": 1.5},
+    {"run_id": "r", "step_id": "s", "generation": "two"},
+    {"run_id": "r", "step_id": "s", "dead_lettered": "maybe"},
+    {"run_id": "r", "step_id": "s", "dead_lettered": 2},
+    {"run_id": "r", "step_id": "s", "reservation": []},
+    {"run_id": "r", "step_id": "s", "carried": "x"},
+    ["run_id", "r"],
+    "text",
+    None,
+]
+
+
+def _raw_records() -> list[Any]:
+    records: list[Any] = [_record(f"m{i}", body) for i, body in enumerate(BODIES)]
+    records += [
+        _record("not-json", "{"),
+        {**_record("count-text", {"run_id": "r", "step_id": "s"}, "x")},
+        {
+            **_record("count-float", {"run_id": "r", "step_id": "s"}),
+            "attributes": {"ApproximateReceiveCount": 2.0},
+        },
+        {
+            k: v
+            for k, v in _record("no-attributes", {"run_id": "r", "step_id": "s"}).items()
+            if k != "attributes"
+        },
+        {k: v for k, v in _record("no-body", {"run_id": "r", "step_id": "s"}).items() if k != "body"},
+        {**_record("body-not-text", {}), "body": {"run_id": "r", "step_id": "s"}},
+        {**_record("id-not-text", {"run_id": "r", "step_id": "s"}), "messageId": 7},
+        {**_record("attributes-list", {"run_id": "r", "step_id": "s"}), "attributes": []},
+        "not a record",
+    ]
+    return records
+
+
+@pytest.mark.parametrize(
+    "raw", _raw_records(), ids=lambda r: r.get("messageId", "?") if isinstance(r, dict) else "str"
+)
+def test_the_reader_takes_and_refuses_what_the_pydantic_model_did(raw: Any) -> None:
+    try:
+        expected = PydanticStepRecord.model_validate(raw)
+    except ValidationError as exc:
+        with pytest.raises(MalformedRecord) as refused:
+            StepRecord.read(raw)
+        # The same places are named (pydantic's first line of each error is "place: reason").
+        places = {".".join(str(p) for p in e["loc"]) or "(top level)" for e in exc.errors()}
+        named = {problem.split(": ", 1)[0] for problem in refused.value.problems}
+        assert {p.replace("body.", "") for p in places} <= {n.replace("body.", "") for n in named} | {"body"}
+        return
+    read = StepRecord.read(raw)
+    assert (read.messageId, read.receiptHandle) == (expected.messageId, expected.receiptHandle)
+    assert read.attributes.ApproximateReceiveCount == expected.attributes.ApproximateReceiveCount
+    assert read.body.as_dict() == expected.body.model_dump()
+    assert read.body == StepMessage(**expected.body.model_dump())

@@ -17,12 +17,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
 from clientary_xero.metrics import flushed
 from clientary_xero.settings import get_settings
 from clientary_xero.usecases.sqs_batch import process_partial_response
-from clientary_xero.usecases.steps import StepRecord, outcome_fields, run_step, run_steps
+from clientary_xero.usecases.steps import MalformedRecord, StepRecord, outcome_fields, run_step, run_steps
 
 logger = Logger()
 # The layer logs through logging.getLogger(__name__): same JSON format, same correlation id.
@@ -43,8 +42,8 @@ def run_batch(event: dict[str, Any], context: LambdaContext) -> None:
     records: list[StepRecord] = []
     for raw in event.get("Records") or []:
         try:
-            records.append(StepRecord.model_validate(raw))
-        except ValidationError:
+            records.append(StepRecord.read(raw))
+        except MalformedRecord:
             continue  # the processor fails it on its own (not a step message: to the DLQ)
 
     def on_step(i: int) -> None:
@@ -92,4 +91,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(app=get_settings().step_app)
     run_batch(event, context)
     # Powertools' BatchProcessor's answers, without its ~40 modules (usecases/sqs_batch.py).
-    return process_partial_response(event, record_handler, StepRecord)
+    return process_partial_response(event, record_handler, StepRecord.read)

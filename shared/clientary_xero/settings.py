@@ -22,8 +22,8 @@ from typing import Literal
 STEP_APPS = ("", "xero", "clientary")
 # The words pydantic took for a boolean (the settings were a pydantic model before): the same
 # environment keeps its meaning.
-_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
-_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+TRUE_WORDS = frozenset({"1", "on", "t", "true", "y", "yes"})
+FALSE_WORDS = frozenset({"0", "off", "f", "false", "n", "no"})
 
 
 class SettingsError(ValueError):
@@ -141,9 +141,9 @@ def _convert(key: str, raw: str, default: object) -> object:
     """``raw`` as the type of the field's default (each field has one), or a clear refusal."""
     text = raw.strip()
     if isinstance(default, bool):
-        if text.lower() in _TRUE:
+        if text.lower() in TRUE_WORDS:
             return True
-        if text.lower() in _FALSE:
+        if text.lower() in FALSE_WORDS:
             return False
         raise SettingsError(f"{key} must be true or false, not {raw!r}")
     if isinstance(default, int):

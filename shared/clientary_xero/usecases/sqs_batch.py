@@ -1,8 +1,9 @@
 """SQS partial batch responses for the action Lambdas, as Powertools' ``BatchProcessor`` (SQS, a
 pydantic ``model``, ``raise_on_entire_batch_failure=False``) makes them, without its import.
 
-Each record is validated against the model and handed to the handler; a record that does not
-validate, or whose handler raises, is reported in ``batchItemFailures`` by its ``messageId`` (SQS
+Each record is read by ``parse`` (``StepRecord.read``: what the model's validation did, without
+pydantic) and handed to the handler; a record that does not read, or whose handler raises, is
+reported in ``batchItemFailures`` by its ``messageId`` (SQS
 redelivers only those), the others complete. Importing ``utilities.batch`` costs a first
 invocation its event classes and parser plumbing (~40 modules); this is the part the handler uses.
 tests/test_sqs_batch.py runs the same events through both and compares the answers.
@@ -14,13 +15,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
-
 logger = logging.getLogger(__name__)
 
 
-def process_partial_response[M: BaseModel](
-    event: dict[str, Any], record_handler: Callable[[M], Any], model: type[M]
+def process_partial_response[M](
+    event: dict[str, Any], record_handler: Callable[[M], Any], parse: Callable[[Any], M]
 ) -> dict[str, list[dict[str, str]]]:
     """``{"batchItemFailures": [{"itemIdentifier": <messageId>}, …]}`` for the records that failed."""
     records = event.get("Records") if isinstance(event, dict) else None
@@ -30,7 +29,7 @@ def process_partial_response[M: BaseModel](
     failures: list[dict[str, str]] = []
     for record in records:
         try:
-            record_handler(model.model_validate(record))
+            record_handler(parse(record))
         except Exception as exc:  # one record's failure must not fail the batch
             # Powertools logs the same at debug level; the handler logged the step's own outcome.
             logger.debug("Record processing exception: %s:%s", type(exc), exc)

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Json
 
 from clientary_xero.engine.runner import StepOutcome, StepRunner
 from clientary_xero.errors import RetryableError
+from clientary_xero.settings import FALSE_WORDS, TRUE_WORDS
 from clientary_xero.usecases.parked import resume_parked_steps as resume_parked_steps
 
 _runner: StepRunner | None = None
 
 
-class StepMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MalformedRecord(ValueError):
+    """An SQS record that is not a step message; the message names each problem, pydantic-style
+    (``body.run_id: Field required``), as the models this replaced did."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("not a step message: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class StepMessage:
+    """A step message's body. Read field by field (``read``): no pydantic on the first event of a
+    step (its import and models are ~0.3x the floor of a cold start; tests/test_sqs_batch.py
+    checks the reader accepts and refuses what the pydantic models did)."""
 
     run_id: str
     step_id: str
@@ -33,15 +46,43 @@ class StepMessage(BaseModel):
     # claim checks the run is unchanged since, and the step then need not read it.
     carried: dict[str, Any] | None = None
 
+    @classmethod
+    def read(cls, value: Any, where: str = "") -> StepMessage:
+        """The message in ``value`` (a decoded body), or ``MalformedRecord`` naming every problem."""
+        problems: list[str] = []
+        if not isinstance(value, dict):
+            raise MalformedRecord([f"{where or '(top level)'}: Input should be a valid dictionary"])
+        known = {f.name for f in fields(cls)}
+        place = f"{where}." if where else ""
+        problems += [f"{place}{key}: Extra inputs are not permitted" for key in value if key not in known]
+        given: dict[str, Any] = {}
+        for name, reader, required in _MESSAGE_FIELDS:
+            if name not in value:
+                if required:
+                    problems.append(f"{place}{name}: Field required")
+                continue
+            try:
+                given[name] = reader(value[name])
+            except ValueError as exc:
+                problems.append(f"{place}{name}: {exc}")
+        if problems:
+            raise MalformedRecord(problems)
+        return cls(**given)
 
-class SqsAttributes(BaseModel):
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SqsAttributes:
     ApproximateReceiveCount: int
 
 
-class StepRecord(BaseModel):
+@dataclass(frozen=True)
+class StepRecord:
     """One SQS record of an action queue, parsed as Powertools' BatchProcessor would (usecases/sqs_batch.py).
 
-    The fields a step needs, validated like Powertools' ``SqsRecordModel`` would; that model's
+    The fields a step needs, checked as Powertools' ``SqsRecordModel`` would; that model's
     package imports every event model Powertools has (~75 ms of each cold start), this does not.
     A body that is not a step message fails its own record only, and ends in the DLQ.
     """
@@ -49,8 +90,108 @@ class StepRecord(BaseModel):
     # SQS's own field names: Powertools reads ``messageId`` to report a batch item failure.
     messageId: str
     receiptHandle: str
-    body: Json[StepMessage]
+    body: StepMessage
     attributes: SqsAttributes
+
+    @classmethod
+    def read(cls, record: Any) -> StepRecord:
+        """The record, or ``MalformedRecord`` naming every problem."""
+        if not isinstance(record, dict):
+            raise MalformedRecord(["(top level): Input should be a valid dictionary"])
+        problems: list[str] = []
+        texts: dict[str, str] = {}
+        for name in ("messageId", "receiptHandle"):
+            if name not in record:
+                problems.append(f"{name}: Field required")
+                continue
+            try:
+                texts[name] = _text(record[name])
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
+        body: StepMessage | None = None
+        if "body" not in record:
+            problems.append("body: Field required")
+        elif not isinstance(record["body"], (str, bytes, bytearray)):
+            problems.append("body: JSON input should be string, bytes or bytearray")
+        else:
+            try:
+                decoded = json.loads(record["body"])
+            except ValueError as exc:
+                problems.append(f"body: Invalid JSON: {exc}")
+            else:
+                try:
+                    body = StepMessage.read(decoded, "body")
+                except MalformedRecord as exc:
+                    problems += exc.problems
+        count: int | None = None
+        attributes = record.get("attributes")
+        if "attributes" not in record:
+            problems.append("attributes: Field required")
+        elif not isinstance(attributes, dict):
+            problems.append("attributes: Input should be a valid dictionary")
+        elif "ApproximateReceiveCount" not in attributes:
+            problems.append("attributes.ApproximateReceiveCount: Field required")
+        else:
+            try:
+                count = _whole(attributes["ApproximateReceiveCount"])
+            except ValueError as exc:
+                problems.append(f"attributes.ApproximateReceiveCount: {exc}")
+        if problems:
+            raise MalformedRecord(problems)
+        assert body is not None and count is not None
+        return cls(texts["messageId"], texts["receiptHandle"], body, SqsAttributes(count))
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("Input should be a valid string")
+    return value
+
+
+def _whole(value: Any) -> int:
+    """An int as pydantic's lax mode takes one: an int, a whole float, a string of one (not a bool)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError("Input should be a valid integer")
+
+
+def _flag(value: Any) -> bool:
+    """A bool as pydantic's lax mode takes one."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    raise ValueError("Input should be a valid boolean")
+
+
+def _mapping_or_none(value: Any) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise ValueError("Input should be a valid dictionary")
+    return value
+
+
+# (field, reader, required): the order pydantic reported them in.
+_MESSAGE_FIELDS: tuple[tuple[str, Callable[[Any], Any], bool], ...] = (
+    ("run_id", _text, True),
+    ("step_id", _text, True),
+    ("generation", _whole, False),
+    ("retries", _whole, False),
+    ("waits", _whole, False),
+    ("reservation", _mapping_or_none, False),
+    ("dead_lettered", _flag, False),
+    ("carried", _mapping_or_none, False),
+)
 
 
 def get_runner() -> StepRunner:
@@ -81,7 +222,7 @@ def run_step(
     """
     runner = runner or get_runner()
     try:
-        return runner.execute(message.model_dump(), receive_count=receive_count)
+        return runner.execute(message.as_dict(), receive_count=receive_count)
     except RetryableError as exc:
         runner.queue.delay(app, receipt_handle, exc.delay_seconds)
         raise
@@ -103,7 +244,7 @@ def run_steps(
     from clientary_xero.engine.batching import NOT_STARTED, run_batch
 
     runner = runner or get_runner()
-    executions = [runner.steps(m.model_dump(), receive_count=count) for m, count, _ in messages]
+    executions = [runner.steps(m.as_dict(), receive_count=count) for m, count, _ in messages]
     results: list[Any] = run_batch(executions, on_step=on_step, may_start=may_start)
     for i, ((message, count, handle), result) in enumerate(zip(messages, results, strict=True)):
         if isinstance(result, RetryableError):
@@ -111,7 +252,7 @@ def run_steps(
         elif result is NOT_STARTED:
             # Too little time left to start it: a copy comes back at once, this receive not counted
             # as an attempt (as a wait's copy: ``retries`` carries the real attempts so far).
-            copy = {**message.model_dump(), "retries": message.retries + count - 1}
+            copy = {**message.as_dict(), "retries": message.retries + count - 1}
             try:
                 runner.queue.send(app, copy)
             except RetryableError as exc:  # no copy: this message itself comes back

@@ -16,7 +16,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from clientary_xero.errors import ExpressionError, WorkflowInvalid
-from clientary_xero.workflows import expressions, shape
+from clientary_xero.workflows import expressions
 from clientary_xero.workflows.model import Branch, Step, Workflow, assign_branch_ids, node_kind
 from clientary_xero.workflows.triggers import TRIGGERS
 
@@ -110,6 +110,10 @@ def parse_workflow(document: Any) -> Workflow:
     The shape is checked by the pydantic models of ``workflows.shape`` (which also normalise it:
     defaults filled in, JSON values only); the workflow returned is the engine's plain object read
     from that normalised document."""
+    # The shape models are built here, not at import: a step reporting its input's problems
+    # (``pydantic_problems``) needs none of them.
+    from clientary_xero.workflows import shape
+
     if not isinstance(document, dict):
         raise WorkflowInvalid(None, ["(top level): a workflow must be a mapping (object)"])
     wid = document.get("id")
