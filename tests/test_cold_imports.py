@@ -98,6 +98,7 @@ def test_a_contact_step_builds_no_invoice_quote_or_report_models() -> None:
     loaded = _modules_after(code, "clientary_xero.connectors.xero.actions.")
     assert loaded == [
         "clientary_xero.connectors.xero.actions.common",
+        "clientary_xero.connectors.xero.actions.contact_links",
         "clientary_xero.connectors.xero.actions.contacts",
     ]
 
@@ -230,3 +231,32 @@ def test_a_push_reading_a_stamped_workflow_imports_no_pydantic_and_an_unstamped_
     )
     assert _modules_after("STAMPED = True\n" + load, "pydantic") == []
     assert "pydantic" in _modules_after("STAMPED = False\n" + load, "pydantic")
+
+
+def test_an_unchanged_linked_contact_is_answered_without_pydantic_or_the_contact_models() -> None:
+    # The step handler's first contact step (engine/runner.py asks the shortcut while the action's
+    # module is not loaded): the link read, the organisation's id, the output; no input model.
+    code = (
+        f"sys.path.insert(0, {str(ROOT / 'functions' / 'step_actions')!r}); import app\n"
+        "from clientary_xero.connectors import base\n"
+        "from clientary_xero.engine.runner import rendered_digest\n"
+        "rendered = {'Name': 'Acme', 'ContactNumber': 'CL-1'}\n"
+        "digest = rendered_digest('xero.create_or_update_contact', rendered)\n"
+        "class Links:\n"
+        "    def get_link(self, kind, source_id):\n"
+        "        return {'ContactID': 'c-1', 'tenant': 't-1', 'rendered_sha256': digest,\n"
+        "                'contact': {'Name': 'Acme', 'ContactNumber': 'CL-1'}}\n"
+        "class Tokens:\n"
+        "    def tenant_id(self):\n"
+        "        return 't-1'\n"
+        "class Client:\n"
+        "    tokens = Tokens()\n"
+        "ctx = base.ActionContext('r', 's', 'k', 1, Links(), factories={'xero': Client},\n"
+        "                         input_sha256=digest)\n"
+        "assert not base.loaded('xero.create_or_update_contact')\n"
+        "answer = base.shortcut('xero.create_or_update_contact')(ctx, rendered)\n"
+        "assert answer['unchanged'] and answer['ContactID'] == 'c-1', answer\n"
+        "assert base.shortcut('xero.create_invoice') is None"
+    )
+    assert _modules_after(code, "pydantic") == []
+    assert _modules_after(code, "clientary_xero.connectors.xero.actions.contacts") == []

@@ -61,6 +61,22 @@ def env() -> Iterator[LocalEnvironment]:
         yield e
 
 
+def _linked_output(contact_id: str, name: str, number: str) -> dict[str, Any]:
+    """A contact step's output when its linked contact was unchanged."""
+    return {
+        "ContactID": contact_id,
+        "Name": name,
+        "ContactNumber": number,
+        "EmailAddress": None,
+        "ContactStatus": "ACTIVE",
+        "created": False,
+        "unchanged": True,
+        "matched_by": "link",
+        "archived": False,
+        "note": None,
+    }
+
+
 def _api_calls(env: LocalEnvironment) -> list[tuple[str, str]]:
     return [
         (r["method"], r["url"].split("?")[0].split("/api.xro/2.0")[-1])
@@ -91,18 +107,7 @@ def test_an_invoice_whose_contact_is_linked_and_unchanged_costs_one_xero_call(en
     contact = steps["contact"]["output"]
     # … the step outputs the linked contact, and the invoice is that contact's
     (xero_contact,) = env.xero.contacts(env.xero_tenant_id())
-    assert contact == {
-        "ContactID": xero_contact["ContactID"],
-        "Name": "Acme Builders",
-        "ContactNumber": f"CL-{client['id']}",
-        "EmailAddress": None,
-        "ContactStatus": "ACTIVE",
-        "created": False,
-        "unchanged": True,
-        "matched_by": "link",
-        "archived": False,
-        "note": None,
-    }
+    assert contact == _linked_output(xero_contact["ContactID"], "Acme Builders", f"CL-{client['id']}")
     invoices = env.xero.invoices(env.xero_tenant_id())
     assert [i["Contact"]["ContactID"] for i in invoices] == [xero_contact["ContactID"]] * 2
 
@@ -244,3 +249,242 @@ def test_two_concurrent_steps_with_the_same_input_write_once(
     assert sorted((o["created"], o["unchanged"]) for o in outputs) == [(False, True), (True, False)]
     assert [m for m, _ in _writes(recorder)].count("POST") == 1
     assert len(sandbox.contacts(connection["tenant_id"])) == 1
+
+
+# ----------------------------------------------------------------- before validation (a cold container)
+@pytest.fixture
+def cold(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Steps run as in a container that has not imported their action's module yet (the engine
+    then asks the action's shortcut first); returns the actions whose input was validated."""
+    from clientary_xero.connectors import base
+    from clientary_xero.engine import runner
+
+    monkeypatch.setattr(base, "loaded", lambda name: False)
+    validated: list[str] = []
+    real = runner.find_action
+
+    def counted(name: str) -> Any:
+        validated.append(name)
+        return real(name)
+
+    monkeypatch.setattr(runner, "find_action", counted)
+    return validated
+
+
+def _first_invoice(env: LocalEnvironment) -> dict[str, Any]:
+    """A client whose first invoice made (and linked) its Xero contact."""
+    client = env.clientary.seed_client("Acme Builders")
+    env.clientary.add_invoice(client["id"], LINES, status=1)
+    env.poll(TRIGGER)
+    env.drain()
+    return client
+
+
+def _second_invoice(env: LocalEnvironment, client: dict[str, Any]) -> dict[str, Any]:
+    env.clientary.add_invoice(client["id"], LINES, status=1)
+    env.poll(TRIGGER)
+    env.drain()
+    run = max(env.state.list_runs(), key=lambda r: r["created_at"])
+    assert run["status"] == "SUCCEEDED"
+    return {s["step_id"]: s for s in env.state.get_steps(run["run_id"])}
+
+
+def test_a_cold_step_answers_an_unchanged_linked_contact_without_validating_its_input(
+    env: LocalEnvironment, cold: list[str]
+) -> None:
+    client = _first_invoice(env)
+    first = len(_api_calls(env))
+    link = env.state.get_link("xero.contact", f"CL-{client['id']}")
+    assert link is not None and len(link["rendered_sha256"]) == 64
+    cold.clear()
+
+    steps = _second_invoice(env, client)
+
+    assert _api_calls(env)[first:] == [("PUT", "/Invoices")]
+    assert "xero.create_or_update_contact" not in cold  # answered before validation
+    assert "xero.create_invoice" in cold  # the invoice step (no shortcut) is validated as always
+    (xero_contact,) = env.xero.contacts(env.xero_tenant_id())
+    assert steps["contact"]["output"] == _linked_output(
+        xero_contact["ContactID"], "Acme Builders", f"CL-{client['id']}"
+    )
+
+
+def test_a_cold_step_whose_input_changed_is_validated_and_written(
+    env: LocalEnvironment, cold: list[str]
+) -> None:
+    client = _first_invoice(env)
+    number = f"CL-{client['id']}"
+    before = env.state.get_link("xero.contact", number)
+    env.clientary.touch("clients", client["id"], name="Acme Builders & Sons")
+    cold.clear()
+
+    steps = _second_invoice(env, client)
+
+    assert "xero.create_or_update_contact" in cold
+    assert steps["contact"]["output"]["unchanged"] is False
+    assert [c["Name"] for c in env.xero.contacts(env.xero_tenant_id())] == ["Acme Builders & Sons"]
+    after = env.state.get_link("xero.contact", number)
+    assert before is not None and after is not None
+    assert after["rendered_sha256"] != before["rendered_sha256"]
+
+
+class _Links:
+    def __init__(self, link: dict[str, Any] | None) -> None:
+        self.link = link
+        self.read: list[tuple[str, str]] = []
+
+    def get_link(self, kind: str, source_id: str) -> dict[str, Any] | None:
+        self.read.append((kind, source_id))
+        return self.link
+
+
+class _Tokens:
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+
+    def tenant_id(self) -> str:
+        return self.tenant
+
+
+class _Client:
+    def __init__(self, tenant: str) -> None:
+        self.tokens = _Tokens(tenant)
+
+
+def _shortcut_context(link: dict[str, Any] | None, tenant: str = "org-1", digest: str = "d" * 64) -> Any:
+    from clientary_xero.connectors.base import ActionContext
+
+    return ActionContext(
+        run_id="r",
+        step_id="contact",
+        idempotency_key="r:contact:0",
+        attempt=1,
+        links=_Links(link),  # type: ignore[arg-type]
+        factories={"xero": lambda: _Client(tenant)},
+        input_sha256=digest,
+    )
+
+
+LINKED = {
+    "ContactID": "0f0f0f0f-0000-4000-8000-000000000001",
+    "tenant": "org-1",
+    "input_sha256": "f" * 64,
+    "rendered_sha256": "d" * 64,
+    "contact": {"Name": "Acme", "ContactNumber": "CL-1", "EmailAddress": None, "ContactStatus": "ACTIVE"},
+}
+
+
+@pytest.mark.parametrize(
+    ("link", "tenant", "rendered", "answers"),
+    [
+        pytest.param(LINKED, "org-1", {"Name": "Acme", "ContactNumber": "CL-1"}, True, id="the same input"),
+        pytest.param(
+            LINKED, "org-2", {"Name": "Acme", "ContactNumber": "CL-1"}, False, id="reconnected elsewhere"
+        ),
+        pytest.param(
+            {**LINKED, "rendered_sha256": "e" * 64},
+            "org-1",
+            {"ContactNumber": "CL-1"},
+            False,
+            id="another input",
+        ),
+        pytest.param(
+            {k: v for k, v in LINKED.items() if k != "rendered_sha256"},
+            "org-1",
+            {"ContactNumber": "CL-1"},
+            False,
+            id="written without link in MatchBy, or before",
+        ),
+        pytest.param(None, "org-1", {"ContactNumber": "CL-1"}, False, id="no link"),
+        pytest.param(LINKED, "org-1", {"Name": "Acme"}, False, id="no ContactNumber"),
+        pytest.param(LINKED, "org-1", {"ContactNumber": 1}, False, id="a number not text"),
+        pytest.param(LINKED, "org-1", ["CL-1"], False, id="not a mapping"),
+    ],
+)
+def test_the_shortcut_answers_only_for_the_input_that_made_the_link_in_this_organisation(
+    link: dict[str, Any] | None, tenant: str, rendered: Any, answers: bool
+) -> None:
+    from clientary_xero.connectors.xero.actions.contact_links import unchanged_contact
+
+    answer = unchanged_contact(_shortcut_context(link, tenant), rendered)
+    if answers:
+        assert answer == {
+            "ContactID": LINKED["ContactID"],
+            **LINKED["contact"],  # type: ignore[dict-item]
+            "created": False,
+            "unchanged": True,
+            "matched_by": "link",
+            "archived": False,
+            "note": None,
+        }
+    else:
+        assert answer is None
+    assert unchanged_contact(_shortcut_context(LINKED, digest=""), {"ContactNumber": "CL-1"}) is None
+
+
+def test_the_rendered_digest_names_the_input_the_action_and_the_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    from clientary_xero.engine.runner import rendered_digest
+    from clientary_xero.workflows import stamp
+
+    one = rendered_digest("xero.create_or_update_contact", {"Name": "A", "ContactNumber": "CL-1"})
+    assert one == rendered_digest("xero.create_or_update_contact", {"ContactNumber": "CL-1", "Name": "A"})
+    assert one != rendered_digest("xero.create_or_update_contact", {"Name": "B", "ContactNumber": "CL-1"})
+    assert one != rendered_digest("xero.find_contact", {"Name": "A", "ContactNumber": "CL-1"})
+    assert rendered_digest("x", {"n": float("nan")}) == "" and rendered_digest("x", {"o": object()}) == ""
+    monkeypatch.setattr(stamp, "_code", "another release")
+    assert one != rendered_digest("xero.create_or_update_contact", {"Name": "A", "ContactNumber": "CL-1"})
+
+
+def test_after_an_upgrade_an_unchanged_contact_is_validated_once_then_answered_cold(
+    env: LocalEnvironment, cold: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clientary_xero.workflows import stamp
+
+    client = _first_invoice(env)
+    number = f"CL-{client['id']}"
+    made = env.state.get_link("xero.contact", number)
+    monkeypatch.setattr(stamp, "_code", "the next release")  # its rendered digests differ
+    calls = len(_api_calls(env))
+    cold.clear()
+
+    steps = _second_invoice(env, client)  # validated (no match), unchanged: no contact call
+
+    assert "xero.create_or_update_contact" in cold
+    assert steps["contact"]["output"]["unchanged"] is True
+    assert _api_calls(env)[calls:] == [("PUT", "/Invoices")]
+    amended = env.state.get_link("xero.contact", number)
+    assert made is not None and amended is not None
+    assert amended["rendered_sha256"] != made["rendered_sha256"]
+    assert {k: v for k, v in amended.items() if k != "rendered_sha256"} == {
+        k: v for k, v in made.items() if k != "rendered_sha256"
+    }
+    cold.clear()
+
+    steps = _second_invoice(env, client)  # the amended link answers before validation
+
+    assert "xero.create_or_update_contact" not in cold
+    assert steps["contact"]["output"]["unchanged"] is True
+
+
+def test_an_unchanged_link_is_not_amended_while_someone_holds_its_lock(aws: AwsEnv) -> None:  # noqa: F811
+    state = StateStore()
+    with state.lock_link("xero.contact", "CL-7") as hold:
+        hold.write({"ContactID": "c-7", "tenant": "t", "input_sha256": "h"}, version="t:h")
+    with state.lock_link("xero.contact", "CL-7", unless="t:h") as unchanged:
+        assert unchanged.unchanged
+        assert state.take_link_lock("xero.contact", "CL-7", "another-writer")
+        assert unchanged.amend({**unchanged.link, "rendered_sha256": "r"}) is False  # type: ignore[dict-item]
+        state.release_link_lock("xero.contact", "CL-7", "another-writer")
+        assert unchanged.amend({**unchanged.link, "rendered_sha256": "r"}) is True  # type: ignore[dict-item]
+    assert state.get_link("xero.contact", "CL-7") == {
+        "ContactID": "c-7",
+        "tenant": "t",
+        "input_sha256": "h",
+        "rendered_sha256": "r",
+    }
+    # Another version: the lock is taken, and the holder writes with write(), not amend().
+    with (
+        state.lock_link("xero.contact", "CL-7", unless="t:other") as held,
+        pytest.raises(RuntimeError, match="amend is for an unchanged link"),
+    ):
+        held.amend({})

@@ -27,6 +27,9 @@ class LinkLock(Protocol):
 
     # Write the link and give the lock up (one write, with the step's checkpoint when it can).
     def write(self, target: dict[str, Any], *, version: str | None = None) -> None: ...
+    # An unchanged hold: rewrite its link while it still holds that version and nobody holds its
+    # lock (no lock is taken); False when it did not.
+    def amend(self, target: dict[str, Any]) -> bool: ...
 
 
 class Links(Protocol):
@@ -59,6 +62,10 @@ class ActionContext:
     # skew): a retry that looks for what an earlier try made by weak keys (a reference, an amount)
     # ignores older records, e.g. last month's invoice with the same reference. 0: no bound.
     not_before: float = 0.0
+    # SHA-256 of the step's input as rendered, with the action's name and code in it (engine/runner.py
+    # ``rendered_digest``); "" when it has none. A link may keep it to answer for the same input
+    # before it is validated (``shortcut``).
+    input_sha256: str = ""
     # Lazily built service clients, shared by the steps one Lambda invocation runs.
     services: dict[str, Any] = field(default_factory=dict)
     factories: dict[str, Callable[[], Any]] = field(default_factory=dict)
@@ -179,6 +186,30 @@ def find_action(name: str) -> ActionSpec | None:
         if load_action is not None:
             load_action(name)
     return _REGISTRY.get(name)
+
+
+# An action's answer from what is stored, before its input is validated: (context, the input as
+# rendered) → the step's output, or None when the step must run. It must need no input model:
+# it serves the first step of a container, whose action module (and pydantic) is not loaded yet.
+Shortcut = Callable[[ActionContext, Any], dict[str, Any] | None]
+
+
+def loaded(name: str) -> bool:
+    """Whether action ``name``'s module has been imported in this process (it is registered)."""
+    return name in _REGISTRY
+
+
+def shortcut(name: str) -> Shortcut | None:
+    """Action ``name``'s shortcut, from its connector's ``SHORTCUTS`` index (``"module:function"``),
+    imported without the action's module; None when it has none."""
+    module = _CONNECTORS.get(name.partition(".")[0])
+    index = getattr(import_module(module), "SHORTCUTS", None) if module is not None else None
+    target = index.get(name) if index else None
+    if target is None:
+        return None
+    where, _, function = target.partition(":")
+    found: Shortcut = getattr(import_module(where), function)
+    return found
 
 
 def action_app(name: str) -> str | None:

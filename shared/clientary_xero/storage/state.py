@@ -821,7 +821,7 @@ class StateStore:
             if taken:
                 break
             if unless is not None and item and item.get("version") == unless and link is not None:
-                yield LinkHold(self, kind, source_id, owner, link, unchanged=True)
+                yield LinkHold(self, kind, source_id, owner, link, unchanged=True, version=unless)
                 return
             left = deadline - time.monotonic()
             if left <= 0:
@@ -924,6 +924,30 @@ class StateStore:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
+
+    def amend_link(self, hold: LinkHold, target: dict[str, Any]) -> bool:
+        """Rewrite an unchanged link's target (a detail added to what it holds: the hash of the
+        rendered input that matched it) without its lock: only while the link still holds the
+        hold's version and nobody holds its lock, else nothing (the next writer writes it anyway).
+        One write, by itself (a refusal must not fail a step's checkpoint). True when written."""
+        try:
+            self._call(
+                self._t.update_item,
+                Key=_link_key(hold.kind, hold.source_id),
+                UpdateExpression="SET #t = :t",
+                ConditionExpression=(
+                    "#v = :v AND (attribute_not_exists(lock_until_ms) OR lock_until_ms < :now)"
+                ),
+                ExpressionAttributeNames={"#t": "target", "#v": "version"},
+                ExpressionAttributeValues={
+                    ":t": _dump(target),
+                    ":v": hold.version,
+                    ":now": int(self.clock() * 1000),
+                },
+            )
+        except Conflict:
+            return False
+        return True
 
     def _write_link_now(self, update: dict[str, Any]) -> None:
         """The link write by itself. If the lock is no longer ours (a lease that ran out: not
@@ -1095,6 +1119,8 @@ class LinkHold:
     link: dict[str, Any] | None
     unchanged: bool = False
     written: bool = False
+    # The version an unchanged hold found the link at (``amend`` writes only while it still is).
+    version: str | None = None
 
     def write(self, target: dict[str, Any], *, version: str | None = None) -> None:
         """Write the link (and its ``version``) and give the lock up, in one write. Within
@@ -1109,6 +1135,12 @@ class LinkHold:
         self.written = True
         if not ride_along(update, lambda: self.store._write_link_now(update)):
             self.store._write_link_now(update)
+
+    def amend(self, target: dict[str, Any]) -> bool:
+        """An unchanged hold's link rewritten with ``target`` (``StateStore.amend_link``)."""
+        if not self.unchanged:
+            raise RuntimeError("amend is for an unchanged link; a held lock writes with write()")
+        return self.store.amend_link(self, target)
 
 
 def _link_key(kind: str, source_id: str) -> dict[str, str]:

@@ -63,6 +63,12 @@ ACTION_MODULES = {
     "xero.get_profit_and_loss": "reports",
 }
 
+# Actions that can answer from what is stored before their input is validated (connectors/base.py
+# ``shortcut``): the function, in a module that builds no input model.
+SHORTCUTS = {
+    "xero.create_or_update_contact": f"{__name__}.contact_links:unchanged_contact",
+}
+
 # Re-exported names and the module that defines each.
 _EXPORTS = {
     "ContactRef": "common",

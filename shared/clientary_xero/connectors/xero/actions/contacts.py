@@ -60,12 +60,20 @@ from clientary_xero.connectors.xero.actions.common import (
     total_of,
     where_text,
 )
+from clientary_xero.connectors.xero.actions.contact_links import (
+    ARCHIVED_NOTE as ARCHIVED_NOTE,
+)
+from clientary_xero.connectors.xero.actions.contact_links import (
+    CONTACT_LINK,
+    SNAPSHOT_FIELDS,
+)
+from clientary_xero.connectors.xero.actions.contact_links import contact_output as _contact_output
+from clientary_xero.connectors.xero.actions.contact_links import for_tenant as _for_tenant
+from clientary_xero.connectors.xero.actions.contact_links import tenant_of as _tenant
 from clientary_xero.errors import LockBusy, PermanentError
 from clientary_xero.storage.ratelimit import expect_calls
 
 logger = logging.getLogger(__name__)
-
-CONTACT_LINK = "xero.contact"
 
 
 # ----------------------------------------------------------------- create or update
@@ -263,17 +271,10 @@ def _closest(entry: str) -> str | None:
     return lowered[close[0]] if close else None
 
 
-# The fields of Xero's answer a step outputs; the link keeps them as its snapshot.
-SNAPSHOT_FIELDS = ("ContactID", "Name", "ContactNumber", "EmailAddress", "ContactStatus")
 # Part of the hashed text: a change to what a write sends (new defaults, a new body) bumps it, so
 # every link written under the old version writes once more.
 INPUT_HASH_VERSION = 1
 
-# What a step tells about an archived match it did not write to.
-ARCHIVED_NOTE = (
-    "matched an ARCHIVED Xero contact: linked, not updated (Xero does not edit archived contacts, "
-    "nor take invoices for them); restore it in Xero, or send ContactStatus ACTIVE, to update or bill it"
-)
 # Xero's refusal of an edit of an archived contact.
 ARCHIVED_REFUSAL = "matched an archived contact"
 
@@ -281,24 +282,6 @@ ARCHIVED_REFUSAL = "matched an archived contact"
 def normal_name(name: Any) -> str:
     """A contact name as MatchBy compares it: trimmed, inner spaces collapsed, case-insensitive."""
     return " ".join(str(name or "").split()).casefold()
-
-
-def _contact_output(
-    contact: dict[str, Any],
-    created: bool,
-    unchanged: bool = False,
-    matched_by: str | None = None,
-    note: str | None = None,
-) -> dict[str, Any]:
-    archived = contact.get("ContactStatus") == "ARCHIVED"
-    return {
-        **{key: contact.get(key) for key in SNAPSHOT_FIELDS},
-        "created": created,
-        "unchanged": unchanged,
-        "matched_by": matched_by,
-        "archived": archived,
-        "note": note if note is not None else (ARCHIVED_NOTE if archived else None),
-    }
 
 
 def input_digest(fields: dict[str, Any]) -> str:
@@ -309,9 +292,20 @@ def input_digest(fields: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _link_target(contact: dict[str, Any], tenant: str, digest: str) -> dict[str, Any]:
+def _link_target(contact: dict[str, Any], tenant: str, digest: str, rendered: str = "") -> dict[str, Any]:
+    """The link of a contact written with fields of hash ``digest``; ``rendered``: the hash of the
+    rendered input that made the write, when the link may answer for it (``link`` in MatchBy:
+    contact_links.unchanged_contact)."""
     snapshot = {key: contact.get(key) for key in SNAPSHOT_FIELDS if key != "ContactID"}
-    return {"ContactID": contact["ContactID"], "tenant": tenant, "input_sha256": digest, "contact": snapshot}
+    target = {
+        "ContactID": contact["ContactID"],
+        "tenant": tenant,
+        "input_sha256": digest,
+        "contact": snapshot,
+    }
+    if rendered:
+        target["rendered_sha256"] = rendered
+    return target
 
 
 def _unchanged(link: dict[str, Any] | None, digest: str) -> dict[str, Any] | None:
@@ -328,12 +322,6 @@ def _name_taken(error: PermanentError) -> bool:
 
 def _archived_refusal(error: PermanentError) -> bool:
     return any(ARCHIVED_REFUSAL in m for m in error.messages)
-
-
-def _tenant(client: Any) -> str:
-    # Links remember the organisation: after a reconnection to another one, a link made for the old
-    # organisation is not used (its ContactID does not exist there) and the search runs again.
-    return str(getattr(getattr(client, "tokens", None), "tenant_id", lambda: "")() or "")
 
 
 # ----------------------------------------------------------------- matching
@@ -511,10 +499,11 @@ def create_or_update_contact(ctx: ActionContext, data: ContactInput) -> dict[str
         link = _for_tenant(hold.link, tenant) if use_link else None
         skipped = _unchanged(link, digest)
         if skipped is not None:
-            _upgrade(hold, link, tenant, digest)
+            _upgrade(hold, link, tenant, digest, ctx.input_sha256 if use_link else "")
             return skipped
         output, contact = _match_and_write(ctx, client, data, fields, link)
-        hold.write(_link_target(contact, tenant, digest), version=_version(tenant, digest))
+        rendered = ctx.input_sha256 if use_link else ""
+        hold.write(_link_target(contact, tenant, digest, rendered), version=_version(tenant, digest))
     return output
 
 
@@ -568,18 +557,20 @@ def _version(tenant: str, digest: str) -> str:
     return f"{tenant}:{digest}"
 
 
-def _for_tenant(link: dict[str, Any] | None, tenant: str) -> dict[str, Any] | None:
-    """The contact's id link, if it was made for this organisation."""
-    if link and link.get("ContactID") and link.get("tenant", tenant) == tenant:
-        return link
-    return None
-
-
-def _upgrade(hold: Any, link: dict[str, Any] | None, tenant: str, digest: str) -> None:
-    """An unchanged link written before links stored their ``version`` was locked to be read:
-    give the lock up with the version added (the same one write), so the next read takes none."""
-    if not hold.unchanged and link is not None:
-        hold.write(link, version=_version(tenant, digest))
+def _upgrade(hold: Any, link: dict[str, Any] | None, tenant: str, digest: str, rendered: str) -> None:
+    """Bring an unchanged link up to date. One written before links stored their ``version`` was
+    locked to be read: give the lock up with the version added (the same one write), so the next
+    read takes none. One that does not hold ``rendered`` (the hash of this rendered input: written
+    before links kept it, or by another version of the code) gets it, once, so the next cold step
+    answers before validation (contact_links.py)."""
+    if link is None:
+        return
+    if not hold.unchanged:
+        hold.write(
+            {**link, **({"rendered_sha256": rendered} if rendered else {})}, version=_version(tenant, digest)
+        )
+    elif rendered and link.get("rendered_sha256") != rendered:
+        hold.amend({**link, "rendered_sha256": rendered})
 
 
 def _adopt_by_name(
@@ -669,7 +660,7 @@ def write_contacts(
                 continue
             link = _for_tenant(hold.link, tenant) if "link" in data.MatchBy else None
             if _share(out, members, _unchanged(link, digest)):
-                _upgrade(hold, link, tenant, digest)
+                _upgrade(hold, link, tenant, digest, ctx.input_sha256 if "link" in data.MatchBy else "")
                 continue
             holds[group] = hold
             links[group] = link
@@ -711,7 +702,10 @@ def write_contacts(
                 contact = match[1]
                 assert contact is not None and data.ContactNumber
                 digest = input_digest(_fields(data))
-                holds[group].write(_link_target(contact, tenant, digest), version=_version(tenant, digest))
+                rendered = calls[groups[group][-1]][0].input_sha256 if "link" in data.MatchBy else ""
+                holds[group].write(
+                    _link_target(contact, tenant, digest, rendered), version=_version(tenant, digest)
+                )
                 _share(out, groups[group], _contact_output(contact, False, matched_by=match[2]))
         written = [g for g in groups if out[groups[g][0]] is None]
         if not written:
@@ -741,8 +735,9 @@ def write_contacts(
                     result = _contact_output(element, match is None, matched_by=match[2] if match else None)
                 if group in holds:
                     digest = input_digest(_fields(data))
+                    rendered = ctx.input_sha256 if "link" in data.MatchBy else ""
                     holds[group].write(
-                        _link_target(element, tenant, digest), version=_version(tenant, digest)
+                        _link_target(element, tenant, digest, rendered), version=_version(tenant, digest)
                     )
             except PermanentError as exc:
                 result = exc
