@@ -205,3 +205,13 @@ def test_a_snapshot_that_cannot_be_read_is_a_permanent_error_naming_the_place(
 def test_the_check_returns_the_engines_objects() -> None:
     checked = parse_workflow(document())
     assert type(checked) is Workflow and type(checked.steps[0]) is Step
+
+
+def test_a_document_written_from_a_workflow_shares_nothing_with_it() -> None:
+    checked = parse_workflow(document(settings={"account": {"code": "200"}}))
+    written = checked.to_document()
+    written["settings"]["account"]["code"] = "400"
+    written["steps"][0]["input"]["Name"] = "changed"
+    assert checked.settings == {"account": {"code": "200"}}
+    step = checked.steps[0]
+    assert isinstance(step, Step) and step.input == {"Name": NAME}

@@ -16,6 +16,7 @@ defaults filled in), which is what runs store as their snapshot.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,8 @@ class Step:
     description: str | None = None
 
     def to_document(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "action": self.action, "input": self.input}
+        # Copies, as the shape models' dump made: a run's snapshot shares nothing with a cached workflow.
+        out: dict[str, Any] = {"id": self.id, "action": self.action, "input": copy.deepcopy(self.input)}
         if self.description is not None:
             out["description"] = self.description
         return out
@@ -81,7 +83,7 @@ class Workflow:
         out["trigger"] = self.trigger
         if self.filter is not None:
             out["filter"] = self.filter
-        out["settings"] = self.settings
+        out["settings"] = copy.deepcopy(self.settings)
         out["steps"] = [node.to_document() for node in self.steps]
         return out
 
