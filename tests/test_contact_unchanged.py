@@ -4,6 +4,7 @@ unlinked contact and a link written before hashes were kept all write (and store
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -295,7 +296,9 @@ def test_a_cold_step_answers_an_unchanged_linked_contact_without_validating_its_
     client = _first_invoice(env)
     first = len(_api_calls(env))
     link = env.state.get_link("xero.contact", f"CL-{client['id']}")
-    assert link is not None and len(link["rendered_sha256"]) == 64
+    assert link is not None
+    code, _, digest = link["rendered_sha256"].partition(":")
+    assert len(code) == 16 and len(digest) == 64
     cold.clear()
 
     steps = _second_invoice(env, client)
@@ -482,9 +485,57 @@ def test_an_unchanged_link_is_not_amended_while_someone_holds_its_lock(aws: AwsE
         "input_sha256": "h",
         "rendered_sha256": "r",
     }
+    # Another writer rewrote the link under the same version meanwhile: the amend writes nothing.
+    with state.lock_link("xero.contact", "CL-7", unless="t:h") as found:
+        with state.lock_link("xero.contact", "CL-7") as other:
+            other.write({"ContactID": "c-8", "tenant": "t", "input_sha256": "h"}, version="t:h")
+        assert found.amend({**found.link, "rendered_sha256": "s"}) is False  # type: ignore[dict-item]
+    assert state.get_link("xero.contact", "CL-7") == {"ContactID": "c-8", "tenant": "t", "input_sha256": "h"}
     # Another version: the lock is taken, and the holder writes with write(), not amend().
     with (
         state.lock_link("xero.contact", "CL-7", unless="t:other") as held,
         pytest.raises(RuntimeError, match="amend is for an unchanged link"),
     ):
         held.amend({})
+
+
+def test_a_hash_of_this_code_is_kept_and_one_of_another_version_replaced(aws: AwsEnv) -> None:  # noqa: F811
+    from clientary_xero.connectors.xero.actions.contacts import _upgrade
+
+    state = StateStore()
+    for number, held in (("CL-1", "codeA:1111"), ("CL-2", "codeB:1111"), ("CL-3", None)):
+        with state.lock_link("xero.contact", number) as hold:
+            link = {"ContactID": f"c-{number}", "tenant": "t", "input_sha256": "h"}
+            hold.write({**link, **({"rendered_sha256": held} if held else {})}, version="t:h")
+    for number in ("CL-1", "CL-2", "CL-3"):
+        with state.lock_link("xero.contact", number, unless="t:h") as hold:
+            assert hold.unchanged
+            _upgrade(hold, hold.link, "t", "h", "codeA:2222")
+    # Two workflows rendering one contact differently under the same code do not take turns.
+    assert [state.get_link("xero.contact", n)["rendered_sha256"] for n in ("CL-1", "CL-2", "CL-3")] == [  # type: ignore[index]
+        "codeA:1111",
+        "codeA:2222",
+        "codeA:2222",
+    ]
+
+
+def test_a_link_detail_that_cannot_be_written_never_fails_the_step(caplog: pytest.LogCaptureFixture) -> None:
+    from clientary_xero.connectors.xero.actions.contacts import _upgrade
+    from clientary_xero.errors import RetryableError
+
+    class Busy:
+        unchanged = True
+
+        def amend(self, target: dict[str, Any]) -> bool:
+            raise RetryableError("DynamoDB is busy (ThrottlingException)", delay_seconds=5)
+
+    from clientary_xero.connectors.xero.actions import contacts
+
+    heard = logging.getLogger(contacts.__name__)  # heard even when it does not propagate (Powertools)
+    heard.addHandler(caplog.handler)
+    try:
+        with caplog.at_level("INFO", logger=contacts.__name__):
+            _upgrade(Busy(), {"ContactID": "c", "tenant": "t"}, "t", "h", "codeA:2222")
+    finally:
+        heard.removeHandler(caplog.handler)
+    assert "could not add the rendered input's hash to a contact link (RetryableError)" in caplog.text

@@ -180,3 +180,17 @@ def test_the_reader_takes_and_refuses_what_the_pydantic_model_did(raw: Any) -> N
     assert read.attributes.ApproximateReceiveCount == expected.attributes.ApproximateReceiveCount
     assert read.body.as_dict() == expected.body.model_dump()
     assert read.body == StepMessage(**expected.body.model_dump())
+
+
+def test_a_body_nested_too_deep_fails_its_own_record_only() -> None:
+    deep = '{"run_id": "r", "step_id": "s", "carried": ' + "[" * 5000 + "]" * 5000 + "}"
+    event = {"Records": [_record("ok-1", {"run_id": "r1", "step_id": "a"}), _record("deep-2", deep)]}
+    with pytest.raises(MalformedRecord, match="RecursionError"):
+        StepRecord.read(event["Records"][1])
+    with pytest.raises(ValidationError):
+        PydanticStepRecord.model_validate(event["Records"][1])
+    seen: list[str] = []
+    assert process_partial_response(event, _handler(seen), StepRecord.read) == {
+        "batchItemFailures": [{"itemIdentifier": "deep-2"}]
+    }
+    assert seen == ["r1/a/1"]

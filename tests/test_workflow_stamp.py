@@ -4,6 +4,8 @@ edit, an item typed by hand, a new version of the code) is still checked in full
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,9 @@ def test_a_saved_workflow_is_stamped_and_read_back_without_a_second_check(
 ) -> None:
     store = WorkflowStore(cache_seconds=0)
     saved = parse_workflow(document())
-    store.put(saved)
+    store.put(saved)  # `put` checks what will read back, to stamp it
+    assert checks == ["client-to-contact"]
+    checks.clear()
     item = _table(aws).get_item(Key={"id": "client-to-contact"})["Item"]
     assert item["validated"] == stamp.stamp(from_item(item))
     (loaded,) = store.for_trigger(TRIGGER)
@@ -78,6 +82,7 @@ def test_a_saved_workflow_is_stamped_and_read_back_without_a_second_check(
 def test_a_console_edit_that_keeps_the_old_stamp_is_checked_and_reported(aws: Any, checks: list[str]) -> None:
     store = WorkflowStore(cache_seconds=0)
     store.put(parse_workflow(document()))
+    checks.clear()
     table = _table(aws)
     item = table.get_item(Key={"id": "client-to-contact"})["Item"]
     item["steps"][0]["action"] = "xero.create_or_update_contac"  # edited, stamp left as it was
@@ -109,6 +114,7 @@ def test_a_valid_item_without_a_stamp_is_checked_once_and_stamped_back(aws: Any,
     "change",
     [
         pytest.param(lambda d: d.update(enabled="yes"), id="a value the check converts"),
+        pytest.param(lambda d: d.update(enabled=1), id="a number the check reads as true"),
         pytest.param(lambda d: None, id="an unnamed branch, named by the check"),
     ],
 )
@@ -133,6 +139,7 @@ def test_a_new_version_of_the_checking_code_checks_again_and_restamps(
 ) -> None:
     store = WorkflowStore(cache_seconds=0)
     store.put(parse_workflow(document()))
+    checks.clear()
     table = _table(aws)
     old = table.get_item(Key={"id": "client-to-contact"})["Item"]["validated"]
     monkeypatch.setattr(stamp, "_code", "f" * 64)  # what another release's sources hash to
@@ -146,8 +153,13 @@ def test_a_stamp_written_back_never_creates_an_item_deleted_meanwhile(
     aws: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = WorkflowStore(cache_seconds=0)
-    with caplog.at_level("INFO", logger=workflow_storage.__name__):
-        store._remember("deleted-meanwhile", stamp.stamp(document(id="deleted-meanwhile")))
+    heard = logging.getLogger(workflow_storage.__name__)  # heard even when it does not propagate
+    heard.addHandler(caplog.handler)
+    try:
+        with caplog.at_level("INFO", logger=workflow_storage.__name__):
+            store._remember("deleted-meanwhile", stamp.stamp(document(id="deleted-meanwhile")))
+    finally:
+        heard.removeHandler(caplog.handler)
     assert "Item" not in _table(aws).get_item(Key={"id": "deleted-meanwhile"})
     assert "could not stamp workflow deleted-meanwhile" in caplog.text
     assert "ConditionalCheckFailedException" in caplog.text
@@ -161,8 +173,12 @@ def test_a_stamp_binds_the_definition_and_the_code() -> None:
     assert not stamp.matches(document(filter="{% true %}"), given)
     assert not stamp.matches(doc, given.upper()) and not stamp.matches(doc, None)
     assert not stamp.matches(doc, given.removeprefix("sha256:"))
-    digest = stamp._digest_sources(ROOT / "shared" / "clientary_xero")
-    assert digest == stamp.code_digest()
+    sources = stamp._digest_sources(ROOT / "shared" / "clientary_xero")
+    libraries = stamp._library_versions()
+    assert hashlib.sha256(f"{sources}\0{libraries}".encode()).hexdigest() == stamp.code_digest()
+    # The libraries the check runs on are named by their installed versions, found without importing.
+    for name in ("pydantic-", "pydantic_core-", "jsonata_python-", "google_re2-"):
+        assert f";{name}" in f";{libraries}" and ".dist-info" in libraries
     assert stamp._digest_sources(ROOT / "no-such-package") != stamp._digest_sources(ROOT / "no-such-package")
 
 
@@ -215,3 +231,15 @@ def test_a_document_written_from_a_workflow_shares_nothing_with_it() -> None:
     assert checked.settings == {"account": {"code": "200"}}
     step = checked.steps[0]
     assert isinstance(step, Step) and step.input == {"Name": NAME}
+
+
+def test_a_value_no_json_holds_makes_only_its_workflow_invalid(aws: Any) -> None:
+    from boto3.dynamodb.types import Binary
+
+    store = WorkflowStore(cache_seconds=0)
+    store.put(parse_workflow(document(id="good")))
+    _table(aws).put_item(Item=document(id="bad", settings={"account": Binary(b"\x00200")}))
+    loaded = {s.id: s for s in store.for_trigger(TRIGGER)}
+    assert loaded["good"].workflow is not None and loaded["good"].problems == []
+    assert loaded["bad"].workflow is None
+    assert any("holds a value that is not JSON" in p for p in loaded["bad"].problems), loaded["bad"].problems

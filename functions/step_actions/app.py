@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from clientary_xero.metrics import flushed
 from clientary_xero.settings import get_settings
 from clientary_xero.usecases.sqs_batch import process_partial_response
-from clientary_xero.usecases.steps import MalformedRecord, StepRecord, outcome_fields, run_step, run_steps
+from clientary_xero.usecases.steps import StepRecord, outcome_fields, run_step, run_steps
 
 logger = Logger()
 # The layer logs through logging.getLogger(__name__): same JSON format, same correlation id.
@@ -43,8 +43,9 @@ def run_batch(event: dict[str, Any], context: LambdaContext) -> None:
     for raw in event.get("Records") or []:
         try:
             records.append(StepRecord.read(raw))
-        except MalformedRecord:
-            continue  # the processor fails it on its own (not a step message: to the DLQ)
+        except Exception as exc:  # MalformedRecord, or anything else about this one record
+            # The processor fails it on its own (not a step message: to the DLQ).
+            logger.debug("not a step message", extra={"reason": str(exc)[:500]})
 
     def on_step(i: int) -> None:
         logger.set_correlation_id(records[i].body.run_id)

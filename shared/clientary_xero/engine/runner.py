@@ -726,9 +726,10 @@ def _unexpected(exc: BaseException) -> RetryableError:
 
 
 def rendered_digest(action: str, rendered: Any) -> str:
-    """SHA-256 of a step's rendered input, its action's name and the code that validates and runs
-    it (workflows/stamp.py ``code_digest``): equal digests, equal inputs to the same code. "" for an
-    input JSON cannot write (then nothing may answer for it)."""
+    """``<code>:<sha256>``: SHA-256 of a step's rendered input, its action's name and the code that
+    validates and runs it (workflows/stamp.py ``code_digest``, whose first 16 hex digits lead, so a
+    link can tell a hash of this code from another version's): equal digests, equal inputs to the
+    same code. "" for an input JSON cannot write (then nothing may answer for it)."""
     import hashlib
     import json
 
@@ -740,7 +741,8 @@ def rendered_digest(action: str, rendered: Any) -> str:
         )
     except (TypeError, ValueError):
         return ""
-    return hashlib.sha256(f"{code_digest()}\0{action}\0{text}".encode()).hexdigest()
+    code = code_digest()
+    return f"{code[:16]}:" + hashlib.sha256(f"{code}\0{action}\0{text}".encode()).hexdigest()
 
 
 def default_factories(state: StateStore) -> dict[str, Any]:

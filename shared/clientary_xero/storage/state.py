@@ -821,7 +821,9 @@ class StateStore:
             if taken:
                 break
             if unless is not None and item and item.get("version") == unless and link is not None:
-                yield LinkHold(self, kind, source_id, owner, link, unchanged=True, version=unless)
+                yield LinkHold(
+                    self, kind, source_id, owner, link, unchanged=True, version=unless, found=item["target"]
+                )
                 return
             left = deadline - time.monotonic()
             if left <= 0:
@@ -927,20 +929,23 @@ class StateStore:
 
     def amend_link(self, hold: LinkHold, target: dict[str, Any]) -> bool:
         """Rewrite an unchanged link's target (a detail added to what it holds: the hash of the
-        rendered input that matched it) without its lock: only while the link still holds the
-        hold's version and nobody holds its lock, else nothing (the next writer writes it anyway).
-        One write, by itself (a refusal must not fail a step's checkpoint). True when written."""
+        rendered input that matched it) without its lock: only while the link is still exactly as
+        the hold found it (target and version) and nobody holds its lock, else nothing (the next
+        writer writes it anyway). One write, by itself (a refusal must not fail a step's
+        checkpoint). True when written."""
         try:
             self._call(
                 self._t.update_item,
                 Key=_link_key(hold.kind, hold.source_id),
                 UpdateExpression="SET #t = :t",
                 ConditionExpression=(
-                    "#v = :v AND (attribute_not_exists(lock_until_ms) OR lock_until_ms < :now)"
+                    "#t = :found AND #v = :v"
+                    " AND (attribute_not_exists(lock_until_ms) OR lock_until_ms < :now)"
                 ),
                 ExpressionAttributeNames={"#t": "target", "#v": "version"},
                 ExpressionAttributeValues={
                     ":t": _dump(target),
+                    ":found": hold.found,
                     ":v": hold.version,
                     ":now": int(self.clock() * 1000),
                 },
@@ -1119,8 +1124,10 @@ class LinkHold:
     link: dict[str, Any] | None
     unchanged: bool = False
     written: bool = False
-    # The version an unchanged hold found the link at (``amend`` writes only while it still is).
+    # The version and the stored target an unchanged hold found (``amend`` writes only while the
+    # link is still exactly that).
     version: str | None = None
+    found: str | None = None
 
     def write(self, target: dict[str, Any], *, version: str | None = None) -> None:
         """Write the link (and its ``version``) and give the lock up, in one write. Within

@@ -84,9 +84,18 @@ class WorkflowStore:
         return table(self.table_name)
 
     def put(self, workflow: Workflow, *, updated_by: str = "cli") -> None:
-        """Save a workflow that has already been validated (``parse_workflow``), with its stamp."""
+        """Save a workflow that has already been validated (``parse_workflow``), with its stamp when
+        the definition as it will read back (DynamoDB numbers: 2.0 reads back as 2) checks and reads
+        alike without the check."""
+        from clientary_xero.workflows.validate import parse_workflow
+
         item = to_item(workflow)
-        item[stamp.ATTRIBUTE] = stamp.stamp(from_item(item))
+        stored = from_item(item)
+        try:
+            if _reads_alike(stored, parse_workflow(stored)):
+                item[stamp.ATTRIBUTE] = stamp.stamp(stored)
+        except WorkflowInvalid:
+            pass  # saved as validated, without a stamp: a trigger checks it in full
         item["updated_at"] = int(time.time())
         item["updated_by"] = updated_by
         self._call(self._t.put_item, Item=item)
@@ -227,6 +236,10 @@ def _load(item: dict[str, Any]) -> StoredWorkflow:
         workflow = parse_workflow(document)
     except WorkflowInvalid as exc:
         return StoredWorkflow(wid, document, None, exc.problems)
+    except Exception as exc:  # anything else about one item must not stop the trigger's others
+        return StoredWorkflow(
+            wid, document, None, [f"(top level): could not be checked: {type(exc).__name__}: {exc}"]
+        )
     # Stamp it when reading it without the check gives the same workflow (a definition saved by
     # `put` does; one typed in the console with `enabled: "yes"` or an unnamed branch does not, and
     # is checked at each cold start until it is saved with `workflows put`).
@@ -235,7 +248,14 @@ def _load(item: dict[str, Any]) -> StoredWorkflow:
 
 
 def _reads_alike(document: dict[str, Any], checked: Workflow) -> bool:
+    """Whether reading ``document`` without the check gives ``checked``, value for value as JSON
+    writes them (``==`` would take ``enabled: 1`` for ``true``)."""
+    import json
+
+    def text(workflow: Workflow) -> str:
+        return json.dumps(workflow.to_document(), sort_keys=True, allow_nan=False)
+
     try:
-        return Workflow.from_document(document).to_document() == checked.to_document()
-    except PermanentError:
+        return text(Workflow.from_document(document)) == text(checked)
+    except (PermanentError, TypeError, ValueError):
         return False

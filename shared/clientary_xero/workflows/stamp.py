@@ -6,16 +6,17 @@ models and every action input model its steps use: most of a trigger's first-eve
 (or by a trigger that checked it: ``storage.workflows``) carries ``validated``, a SHA-256 of
 
 - the code that checks definitions: the sources of ``workflows/`` and ``connectors/`` (the triggers,
-  the shape, the actions and their input models) and ``errors.py``; and
+  the shape, the actions and their input models) and ``errors.py``, and the versions of the
+  libraries the check runs on (pydantic, pydantic-core, jsonata-python, google-re2); and
 - the definition itself, as it reads back from the table (canonical JSON).
 
 A load whose stamp matches reads the definition as checked (``Workflow.from_document``) and imports
 no pydantic. Anything else is checked in full, as before: an edit in the console (the definition no
-longer matches its stamp), an item written by hand, or a new version of the code (deployed with
-``sam deploy``; every stamp of the old code stops matching). So an invalid edit is still refused
-on its runs, and a stamp cannot vouch for a definition it was not computed from, whoever writes it
-and whenever: it binds the two together, it is not a secret or a signature (whoever can edit the
-table can edit the workflows anyway).
+longer matches its stamp), an item written by hand, or a version whose checking code or libraries
+differ (a ``sam deploy`` that changed them; a CLI whose sources or libraries are not the stack's).
+So an invalid edit is still refused on its runs, and a stamp cannot vouch for a definition it was
+not computed from, whoever writes it and whenever: it binds the two together, it is not a secret or
+a signature (whoever can edit the table can edit the workflows anyway).
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ from typing import Any
 ATTRIBUTE = "validated"
 # The code whose behaviour decides whether a definition is valid, relative to the package.
 _CHECKING_CODE = ("workflows", "connectors", "errors.py")
+# The libraries it runs on: import name → the distribution's ``*.dist-info`` prefix.
+_LIBRARIES = {
+    "pydantic": "pydantic-",
+    "pydantic_core": "pydantic_core-",
+    "jsonata": "jsonata_python-",
+    "re2": "google_re2-",
+}
 _code: str | None = None
 _code_lock = threading.Lock()
 
@@ -39,8 +47,27 @@ def code_digest() -> str:
     if _code is None:
         with _code_lock:
             if _code is None:
-                _code = _digest_sources(Path(__file__).resolve().parent.parent)
+                sources = _digest_sources(Path(__file__).resolve().parent.parent)
+                _code = hashlib.sha256(f"{sources}\0{_library_versions()}".encode()).hexdigest()
     return _code
+
+
+def _library_versions() -> str:
+    """``pydantic-2.14.4.dist-info,…``: each library's installed distribution, found beside it
+    without importing it (a layer and a virtualenv both keep ``*.dist-info`` next to the package)."""
+    import importlib.util
+
+    found = []
+    for name, prefix in _LIBRARIES.items():
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            found.append(f"{name}:absent")
+            continue
+        origin = Path(spec.origin)
+        site = origin.parent.parent if spec.submodule_search_locations else origin.parent
+        infos = sorted(p.name for p in site.glob(f"{prefix}*.dist-info"))
+        found.append(",".join(infos) or f"{name}:unknown")
+    return ";".join(found)
 
 
 def _digest_sources(package: Path) -> str:

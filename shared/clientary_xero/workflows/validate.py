@@ -117,8 +117,15 @@ def parse_workflow(document: Any) -> Workflow:
     if not isinstance(document, dict):
         raise WorkflowInvalid(None, ["(top level): a workflow must be a mapping (object)"])
     wid = document.get("id")
+    from pydantic_core import PydanticSerializationError
+
     try:
         workflow = Workflow.from_document(shape.Workflow.model_validate(document).to_document())
+    except PydanticSerializationError as exc:  # a value no JSON holds (a DynamoDB Binary or set)
+        raise WorkflowInvalid(
+            wid if isinstance(wid, str) else None,
+            [f"(top level): holds a value that is not JSON (text, number, true/false, list or map): {exc}"],
+        ) from None
     except PydanticValidationError as exc:
         # A shape error (an unknown key in one step) must not hide the others (an unknown trigger,
         # a misspelt action elsewhere): check what can be read as well, so one run lists them all.

@@ -569,8 +569,16 @@ def _upgrade(hold: Any, link: dict[str, Any] | None, tenant: str, digest: str, r
         hold.write(
             {**link, **({"rendered_sha256": rendered} if rendered else {})}, version=_version(tenant, digest)
         )
-    elif rendered and link.get("rendered_sha256") != rendered:
+        return
+    # Only a hash of no or another version's code is replaced: two workflows rendering the same
+    # contact differently (a null field, spaces) would otherwise take turns writing theirs.
+    code = rendered.partition(":")[0]
+    if not rendered or str(link.get("rendered_sha256") or "").startswith(f"{code}:"):
+        return
+    try:
         hold.amend({**link, "rendered_sha256": rendered})
+    except Exception as exc:  # a detail for the next cold start: never the step's failure
+        logger.info("could not add the rendered input's hash to a contact link (%s)", type(exc).__name__)
 
 
 def _adopt_by_name(
