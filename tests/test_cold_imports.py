@@ -260,3 +260,19 @@ def test_an_unchanged_linked_contact_is_answered_without_pydantic_or_the_contact
     )
     assert _modules_after(code, "pydantic") == []
     assert _modules_after(code, "clientary_xero.connectors.xero.actions.contacts") == []
+
+
+def test_the_xero_trigger_imports_neither_pydantic_nor_powertools_batch_utility() -> None:
+    # Its queued events are read as the webhook route reads them (dataclasses), and its partial
+    # batch answers are made as the action handlers make theirs (usecases/sqs_batch.py).
+    code = (
+        f"sys.path.insert(0, {str(ROOT / 'functions' / 'xero_trigger')!r}); import app\n"
+        "from clientary_xero.connectors.xero.webhooks import event_for\n"
+        "from clientary_xero.usecases.xero_trigger import EventRecord\n"
+        "import json\n"
+        "record = {'messageId': 'm', 'receiptHandle': 'h', 'attributes': {'ApproximateReceiveCount': '1'},\n"
+        "          'body': json.dumps({'event': event_for('CONTACT', 'CREATE', 'c-1', 't-1')})}\n"
+        "assert EventRecord.read(record).body.event.trigger == 'xero.contact_created'"
+    )
+    assert _modules_after(code, "pydantic") == []
+    assert _modules_after(code, "aws_lambda_powertools.utilities.batch") == []

@@ -307,14 +307,14 @@ def test_a_redelivery_of_the_same_queued_message_runs_again(aws: object) -> None
 
     event = event_for("INVOICE", "UPDATE", "abc", "tenant", event_date="2026-03-01T10:00:00.000")
     state = StateStore()
-    first = QueuedEvent.model_validate({"event": event, "delivery_id": "d1"})
-    replay = QueuedEvent.model_validate({"event": event, "delivery_id": "d2"})
+    first = QueuedEvent.read({"event": event, "delivery_id": "d1"})
+    replay = QueuedEvent.read({"event": event, "delivery_id": "d2"})
     assert _seen_before(first, state) is False
     assert _seen_before(first, state) is False  # SQS redelivered d1
     assert _seen_before(replay, state) is True
     # Another change of the record (a later eventDateUtc) is a new event.
     later = {**event, "eventDateUtc": "2026-03-01T10:00:00.001"}
-    assert _seen_before(QueuedEvent.model_validate({"event": later, "delivery_id": "d3"}), state) is False
+    assert _seen_before(QueuedEvent.read({"event": later, "delivery_id": "d3"}), state) is False
 
 
 # ------------------------------------------------------------------- point 7: batched fan-out

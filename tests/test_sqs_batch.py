@@ -7,15 +7,18 @@ refuse what it does, with the same values."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.batch import process_partial_response as powertools_response
-from pydantic import BaseModel, ConfigDict, Json, ValidationError
+from pydantic import BaseModel, ConfigDict, Json, ValidationError, field_validator
 
 from clientary_xero.usecases.sqs_batch import process_partial_response
 from clientary_xero.usecases.steps import MalformedRecord, StepMessage, StepRecord
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class PydanticStepMessage(BaseModel):
@@ -200,3 +203,98 @@ def test_a_body_nested_too_deep_fails_its_own_record_only() -> None:
         "batchItemFailures": [{"itemIdentifier": "deep-2"}]
     }
     assert seen == ["r1/a/1"]
+
+
+# ------------------------------------------------------------------ the Xero trigger's queue
+class PydanticQueuedEvent(BaseModel):
+    """The Xero event queue's message model before it was read without pydantic."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    event: Any
+    received_at: str = ""
+    delivery_id: str = ""
+    reservation: dict[str, Any] | None = None
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _event(cls, value: Any) -> Any:
+        from clientary_xero.connectors.xero.webhooks import MalformedPayload, WebhookEvent
+
+        try:
+            return WebhookEvent.parse(value)
+        except MalformedPayload as exc:
+            raise ValueError("; ".join(exc.problems)) from None
+
+
+class PydanticEventRecord(BaseModel):
+    messageId: str
+    receiptHandle: str
+    body: Json[PydanticQueuedEvent]
+    attributes: PydanticSqsAttributes
+
+
+def _xero_events() -> list[Any]:
+    from clientary_xero.connectors.xero.webhooks import event_for
+
+    good = event_for("INVOICE", "CREATE", "i-1", "t-1")
+    bodies: list[Any] = [
+        {"event": good, "received_at": "2026-12-01T00:00:00Z", "delivery_id": "d-1"},
+        {"event": good, "reservation": {"at": [1]}, "extra": "ignored"},
+        {"event": {k: v for k, v in good.items() if k != "resourceId"}},
+        {"event": {**good, "eventType": 5}},
+        {"event": "not an event"},
+        {"received_at": "x"},
+        {"event": good, "delivery_id": 3},
+        {"event": good, "reservation": []},
+        [good],
+    ]
+    records: list[Any] = [_record(f"x{i}", body) for i, body in enumerate(bodies)]
+    records.append(json.loads((ROOT / "events" / "sqs_xero_event.json").read_text())["Records"][0])
+    return records
+
+
+@pytest.mark.parametrize("raw", _xero_events(), ids=lambda r: str(r.get("messageId", "?"))[:12])
+def test_the_xero_event_reader_takes_and_refuses_what_its_pydantic_model_did(raw: Any) -> None:
+    from clientary_xero.usecases.xero_trigger import EventRecord
+
+    try:
+        expected = PydanticEventRecord.model_validate(raw)
+    except ValidationError:
+        with pytest.raises(MalformedRecord):
+            EventRecord.read(raw)
+        return
+    read = EventRecord.read(raw)
+    assert (read.messageId, read.receiptHandle) == (expected.messageId, expected.receiptHandle)
+    assert read.attributes.ApproximateReceiveCount == expected.attributes.ApproximateReceiveCount
+    assert read.body.as_dict() == {
+        **expected.body.model_dump(mode="json"),
+        "event": read.body.event.as_dict(),
+    }
+    assert read.body.event == expected.body.event
+
+
+def test_the_xero_trigger_answers_a_batch_as_powertools_did() -> None:
+    from clientary_xero.usecases.xero_trigger import EventRecord
+
+    event = {"Records": _xero_events()}
+
+    def handler(seen: list[str]) -> Any:
+        def handle(record: Any) -> dict[str, Any]:
+            if record.body.delivery_id == "d-1":
+                raise RuntimeError("this event's work failed")
+            seen.append(record.messageId)
+            return {}
+
+        return handle
+
+    ours: list[str] = []
+    theirs: list[str] = []
+    processor = BatchProcessor(
+        event_type=EventType.SQS, model=PydanticEventRecord, raise_on_entire_batch_failure=False
+    )
+    expected = powertools_response(event=event, record_handler=handler(theirs), processor=processor)
+    assert process_partial_response(event, handler(ours), EventRecord.read) == expected
+    assert ours == theirs and len(ours) == 2  # x1 and the sample event
+    failed = [f["itemIdentifier"] for f in expected["batchItemFailures"]]
+    assert failed == ["x0", *(f"x{i}" for i in range(2, 9))]  # x0's work failed; the rest do not read

@@ -164,7 +164,7 @@ def test_waiting_for_the_rate_budget_resends_the_event_instead_of_spending_a_rec
 
     monkeypatch.setattr(xero_trigger, "handle_event", budget_full)
     event = event_for("CONTACT", "CREATE", "717f2bfc-c6d4-41fd-b238-3f2f0c0cf777", env.xero_tenant_id())
-    queued = xero_trigger.QueuedEvent(event=event, received_at="2026-11-25T12:00:00Z")
+    queued = xero_trigger.QueuedEvent.read({"event": event, "received_at": "2026-11-25T12:00:00Z"})
     # No exception: the SQS record is acknowledged, so the wait spends none of its receives …
     summary = xero_trigger.run_queued_event(queued, receipt_handle="not-used")
     assert summary["rate_wait"] == {"limit": "concurrent", "seconds": 3}

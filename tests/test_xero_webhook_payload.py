@@ -107,16 +107,16 @@ def test_every_problem_is_found_and_the_message_shows_five_and_counts_the_rest()
 
 def test_the_event_reader_is_the_queue_messages_reader_too() -> None:
     # The Xero trigger reads the events the route queued with the same checks (usecases/xero_trigger.py).
-    from pydantic import ValidationError
-
+    from clientary_xero.usecases.sqs_batch import MalformedRecord
     from clientary_xero.usecases.xero_trigger import QueuedEvent
 
-    queued = QueuedEvent.model_validate(
-        {"event": event_for("INVOICE", "CREATE", "i-2", "t-2"), "delivery_id": "d"}
-    )
+    queued = QueuedEvent.read({"event": event_for("INVOICE", "CREATE", "i-2", "t-2"), "delivery_id": "d"})
     assert isinstance(queued.event, WebhookEvent) and queued.event.resourceId == "i-2"
-    assert queued.model_dump(mode="json")["event"] == event_for("INVOICE", "CREATE", "i-2", "t-2")
-    with pytest.raises(ValidationError, match="resourceId: Field required"):
-        QueuedEvent.model_validate(
-            {"event": {"eventType": "CREATE", "eventCategory": "INVOICE", "tenantId": "t"}}
-        )
+    assert queued.as_dict()["event"] == event_for("INVOICE", "CREATE", "i-2", "t-2")
+    assert QueuedEvent.read(queued.as_dict()) == queued  # a re-sent copy reads back the same
+    with pytest.raises(MalformedRecord, match=r"event\.resourceId: Field required"):
+        QueuedEvent.read({"event": {"eventType": "CREATE", "eventCategory": "INVOICE", "tenantId": "t"}})
+    with pytest.raises(MalformedRecord, match="event: Field required"):
+        QueuedEvent.read({"delivery_id": "d"})
+    with pytest.raises(MalformedRecord, match="delivery_id: Input should be a valid string"):
+        QueuedEvent.read({"event": event_for("INVOICE", "CREATE", "i-2", "t-2"), "delivery_id": 3})

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from clientary_xero.engine.runner import StepOutcome, StepRunner
 from clientary_xero.errors import RetryableError
-from clientary_xero.settings import FALSE_WORDS, TRUE_WORDS
 from clientary_xero.usecases.parked import resume_parked_steps as resume_parked_steps
+from clientary_xero.usecases.sqs_batch import MalformedRecord as MalformedRecord
+from clientary_xero.usecases.sqs_batch import (
+    SqsAttributes,
+    flag,
+    mapping_or_none,
+    read_record,
+    text,
+    whole,
+)
 
 _runner: StepRunner | None = None
-
-
-class MalformedRecord(ValueError):
-    """An SQS record that is not a step message; the message names each problem, pydantic-style
-    (``body.run_id: Field required``), as the models this replaced did."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("not a step message: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -76,11 +73,6 @@ class StepMessage:
 
 
 @dataclass(frozen=True)
-class SqsAttributes:
-    ApproximateReceiveCount: int
-
-
-@dataclass(frozen=True)
 class StepRecord:
     """One SQS record of an action queue, parsed as Powertools' BatchProcessor would (usecases/sqs_batch.py).
 
@@ -98,100 +90,20 @@ class StepRecord:
     @classmethod
     def read(cls, record: Any) -> StepRecord:
         """The record, or ``MalformedRecord`` naming every problem."""
-        if not isinstance(record, dict):
-            raise MalformedRecord(["(top level): Input should be a valid dictionary"])
-        problems: list[str] = []
-        texts: dict[str, str] = {}
-        for name in ("messageId", "receiptHandle"):
-            if name not in record:
-                problems.append(f"{name}: Field required")
-                continue
-            try:
-                texts[name] = _text(record[name])
-            except ValueError as exc:
-                problems.append(f"{name}: {exc}")
-        body: StepMessage | None = None
-        if "body" not in record:
-            problems.append("body: Field required")
-        elif not isinstance(record["body"], (str, bytes, bytearray)):
-            problems.append("body: JSON input should be string, bytes or bytearray")
-        else:
-            try:
-                decoded = json.loads(record["body"])
-            except (ValueError, RecursionError) as exc:  # nesting too deep: this record's problem
-                problems.append(f"body: Invalid JSON: {type(exc).__name__}: {exc}")
-            else:
-                try:
-                    body = StepMessage.read(decoded, "body")
-                except MalformedRecord as exc:
-                    problems += exc.problems
-        count: int | None = None
-        attributes = record.get("attributes")
-        if "attributes" not in record:
-            problems.append("attributes: Field required")
-        elif not isinstance(attributes, dict):
-            problems.append("attributes: Input should be a valid dictionary")
-        elif "ApproximateReceiveCount" not in attributes:
-            problems.append("attributes.ApproximateReceiveCount: Field required")
-        else:
-            try:
-                count = _whole(attributes["ApproximateReceiveCount"])
-            except ValueError as exc:
-                problems.append(f"attributes.ApproximateReceiveCount: {exc}")
-        if problems:
-            raise MalformedRecord(problems)
-        assert body is not None and count is not None
-        return cls(texts["messageId"], texts["receiptHandle"], body, SqsAttributes(count))
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("Input should be a valid string")
-    return value
-
-
-_WHOLE_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0*)?", re.ASCII)
-
-
-def _whole(value: Any) -> int:
-    """An int as pydantic's lax mode takes one: an int or a bool, a whole float within 64 bits,
-    ASCII digits in a string ("2", " 2 ", "2.0", "1_000")."""
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
-        return int(value)
-    if isinstance(value, str) and _WHOLE_TEXT.fullmatch(value.strip()):
-        return int(value.strip().split(".")[0].replace("_", ""))
-    raise ValueError("Input should be a valid integer")
-
-
-def _flag(value: Any) -> bool:
-    """A bool as pydantic's lax mode takes one."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in TRUE_WORDS | FALSE_WORDS:
-        return value.lower() in TRUE_WORDS
-    raise ValueError("Input should be a valid boolean")
-
-
-def _mapping_or_none(value: Any) -> dict[str, Any] | None:
-    if value is not None and not isinstance(value, dict):
-        raise ValueError("Input should be a valid dictionary")
-    return value
+        message_id, handle, body, count = read_record(record, lambda value: StepMessage.read(value, "body"))
+        return cls(message_id, handle, body, SqsAttributes(count))
 
 
 # (field, reader, required): the order pydantic reported them in.
 _MESSAGE_FIELDS: tuple[tuple[str, Callable[[Any], Any], bool], ...] = (
-    ("run_id", _text, True),
-    ("step_id", _text, True),
-    ("generation", _whole, False),
-    ("retries", _whole, False),
-    ("waits", _whole, False),
-    ("reservation", _mapping_or_none, False),
-    ("dead_lettered", _flag, False),
-    ("carried", _mapping_or_none, False),
+    ("run_id", text, True),
+    ("step_id", text, True),
+    ("generation", whole, False),
+    ("retries", whole, False),
+    ("waits", whole, False),
+    ("reservation", mapping_or_none, False),
+    ("dead_lettered", flag, False),
+    ("carried", mapping_or_none, False),
 )
 
 

@@ -25,16 +25,22 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Json, field_validator
 
 from clientary_xero import metrics
 from clientary_xero.connectors.xero.webhooks import MalformedPayload, WebhookEvent
 from clientary_xero.engine.intake import Intake, TriggerEvent
 from clientary_xero.errors import NotFound, PermanentError, ReauthorizationRequired, RetryableError
 from clientary_xero.storage.secrets import SecretStore
+from clientary_xero.usecases.sqs_batch import (
+    MalformedRecord,
+    SqsAttributes,
+    mapping_or_none,
+    read_record,
+    text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +48,11 @@ logger = logging.getLogger(__name__)
 EVENT_SEEN_DAYS = 3
 
 
-class QueuedEvent(BaseModel):
-    """The body of a message on XeroEventQueue (written by ``usecases.xero_webhook``)."""
-
-    model_config = ConfigDict(extra="ignore")
+@dataclass(frozen=True)
+class QueuedEvent:
+    """The body of a message on XeroEventQueue (written by ``usecases.xero_webhook``). A dataclass
+    read by ``read`` (the event with the webhook route's own reader), not a pydantic model: the
+    trigger's first event imports neither pydantic nor Powertools' batch utility."""
 
     event: WebhookEvent
     received_at: str = ""
@@ -54,29 +61,57 @@ class QueuedEvent(BaseModel):
     # On a copy re-sent after a rate wait: the Xero instants reserved for it (storage/ratelimit.py).
     reservation: dict[str, Any] | None = None
 
-    @field_validator("event", mode="before")
     @classmethod
-    def _event(cls, value: Any) -> WebhookEvent:
-        # The webhook route's own reading of an event (a dataclass, checked as it checks it).
-        if isinstance(value, WebhookEvent):
-            return value
-        try:
-            return WebhookEvent.parse(value)
-        except MalformedPayload as exc:
-            raise ValueError("; ".join(exc.problems)) from None
+    def read(cls, value: Any, where: str = "") -> QueuedEvent:
+        """The queued event in ``value`` (unknown fields ignored), or ``MalformedRecord``."""
+        place = f"{where}." if where else ""
+        if not isinstance(value, dict):
+            raise MalformedRecord([f"{where or '(top level)'}: Input should be a valid dictionary"])
+        problems: list[str] = []
+        event: WebhookEvent | None = None
+        if "event" not in value:
+            problems.append(f"{place}event: Field required")
+        else:
+            try:
+                event = WebhookEvent.parse(value["event"], f"{place}event")
+            except MalformedPayload as exc:
+                problems += exc.problems or [str(exc)]
+        given: dict[str, Any] = {}
+        for name, reader in (("received_at", text), ("delivery_id", text), ("reservation", mapping_or_none)):
+            if name in value:
+                try:
+                    given[name] = reader(value[name])
+                except ValueError as exc:
+                    problems.append(f"{place}{name}: {exc}")
+        if problems:
+            raise MalformedRecord(problems)
+        assert event is not None
+        return cls(event, **given)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The message body as the webhook route writes it."""
+        return {
+            "event": self.event.as_dict(),
+            "received_at": self.received_at,
+            "delivery_id": self.delivery_id,
+            "reservation": self.reservation,
+        }
 
 
-class SqsAttributes(BaseModel):
-    ApproximateReceiveCount: int
-
-
-class EventRecord(BaseModel):
-    """One SQS record of XeroEventQueue (the fields the handler needs, as Powertools parses them)."""
+@dataclass(frozen=True)
+class EventRecord:
+    """One SQS record of XeroEventQueue: the fields the handler needs, checked as Powertools'
+    ``SqsRecordModel`` would (usecases/sqs_batch.py ``read_record``)."""
 
     messageId: str
     receiptHandle: str
-    body: Json[QueuedEvent]
+    body: QueuedEvent
     attributes: SqsAttributes
+
+    @classmethod
+    def read(cls, record: Any) -> EventRecord:
+        message_id, handle, body, count = read_record(record, lambda value: QueuedEvent.read(value, "body"))
+        return cls(message_id, handle, body, SqsAttributes(count))
 
 
 def handle_event(
@@ -163,7 +198,7 @@ def run_queued_event(
     except BudgetExceeded as exc:
         delay = min(900, max(1, exc.delay_seconds))  # SQS DelaySeconds ≤ 15 minutes; a day wait loops
         reservation = exc.reservation.to_message() if exc.reservation else None
-        body = queued.model_copy(update={"reservation": reservation}).model_dump(mode="json")
+        body = replace(queued, reservation=reservation).as_dict()
         queue.send(EVENT_QUEUE, body, delay_seconds=delay)
         return {
             "trigger": queued.event.trigger,
