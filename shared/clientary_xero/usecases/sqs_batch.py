@@ -112,6 +112,27 @@ def read_record[B](record: Any, read_body: Callable[[Any], B]) -> tuple[str, str
     return texts["messageId"], texts["receiptHandle"], body, count
 
 
+def read_fields(
+    value: dict[str, Any],
+    readers: tuple[tuple[str, Callable[[Any], Any], bool], ...],
+    place: str,
+    problems: list[str],
+) -> dict[str, Any]:
+    """The fields of ``value`` that ``readers`` name (``(name, reader, required)``, in the order
+    pydantic reports them), read; each problem appended as ``<place><name>: reason``."""
+    given: dict[str, Any] = {}
+    for name, reader, required in readers:
+        if name not in value:
+            if required:
+                problems.append(f"{place}{name}: Field required")
+            continue
+        try:
+            given[name] = reader(value[name])
+        except ValueError as exc:
+            problems.append(f"{place}{name}: {exc}")
+    return given
+
+
 # Field readers as pydantic's lax mode reads JSON values; each raises ValueError with its reason.
 def text(value: Any) -> str:
     if not isinstance(value, str):

@@ -14,6 +14,7 @@ from clientary_xero.usecases.sqs_batch import (
     SqsAttributes,
     flag,
     mapping_or_none,
+    read_fields,
     read_record,
     text,
     whole,
@@ -54,16 +55,7 @@ class StepMessage:
         known = {f.name for f in fields(cls)}
         place = f"{where}." if where else ""
         problems += [f"{place}{key}: Extra inputs are not permitted" for key in value if key not in known]
-        given: dict[str, Any] = {}
-        for name, reader, required in _MESSAGE_FIELDS:
-            if name not in value:
-                if required:
-                    problems.append(f"{place}{name}: Field required")
-                continue
-            try:
-                given[name] = reader(value[name])
-            except ValueError as exc:
-                problems.append(f"{place}{name}: {exc}")
+        given = read_fields(value, _MESSAGE_FIELDS, place, problems)
         if problems:
             raise MalformedRecord(problems)
         return cls(**given)

@@ -38,6 +38,7 @@ from clientary_xero.usecases.sqs_batch import (
     MalformedRecord,
     SqsAttributes,
     mapping_or_none,
+    read_fields,
     read_record,
     text,
 )
@@ -76,13 +77,7 @@ class QueuedEvent:
                 event = WebhookEvent.parse(value["event"], f"{place}event")
             except MalformedPayload as exc:
                 problems += exc.problems or [str(exc)]
-        given: dict[str, Any] = {}
-        for name, reader in (("received_at", text), ("delivery_id", text), ("reservation", mapping_or_none)):
-            if name in value:
-                try:
-                    given[name] = reader(value[name])
-                except ValueError as exc:
-                    problems.append(f"{place}{name}: {exc}")
+        given = read_fields(value, _QUEUED_FIELDS, place, problems)
         if problems:
             raise MalformedRecord(problems)
         assert event is not None
@@ -96,6 +91,13 @@ class QueuedEvent:
             "delivery_id": self.delivery_id,
             "reservation": self.reservation,
         }
+
+
+_QUEUED_FIELDS = (
+    ("received_at", text, False),
+    ("delivery_id", text, False),
+    ("reservation", mapping_or_none, False),
+)
 
 
 @dataclass(frozen=True)
